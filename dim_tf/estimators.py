@@ -1,0 +1,142 @@
+"""Mutual-information lower bounds on critic scores: JSD, InfoNCE and DV.
+
+Pure functions of a score tensor; no Keras state, no flags. All arithmetic is in
+float32 whatever the input dtype, and uses stable forms (softplus, logsumexp).
+
+Scores follow one convention throughout: `scores[i, j, l]` is the critic's
+score of image i's global vector with image j's local vector at location l,
+so `i == j` entries are positives (samples of the joint) and `i != j` entries
+negatives (samples of the product of marginals). The global objective is the
+special case `L = 1`.
+
+Sharded use: under a `tf.distribute` strategy each replica holds the rows of
+its own images against the columns of the whole (gathered) batch. Passing
+`row_offset` (the global index of the first row) and `sum_across_shards` (a
+cross-replica sum) makes every replica compute the bound of the *global* batch
+exactly; the sums are differentiable, so gradients are exact too.
+"""
+
+import dataclasses
+import math
+
+import tensorflow as tf
+
+from dim_tf.errors import UserError
+
+ESTIMATORS = ("jsd", "nce", "dv")
+
+_LOG2 = math.log(2.0)
+
+
+def mi_bound(scores, estimator):
+    """The lower bound on mutual information that training maximises.
+
+    Args:
+      scores: float tensor `[N, N, L]`, `L >= 1`; `scores[i, i, l]` positives.
+      estimator: one of `"jsd"`, `"nce"`, `"dv"`.
+
+    Returns:
+      Scalar float32 tensor, in nats.
+
+    Raises:
+      ValueError (a `UserError`) for an unknown estimator name.
+    """
+    return sharded_mi_bound(scores, estimator)
+
+
+def sharded_mi_bound(
+    scores, estimator, row_offset=0, num_shards=1, sum_across_shards=None
+):
+    """`mi_bound` of a global batch whose rows are spread over shards.
+
+    Args:
+      scores: float tensor `[n, N, L]`: this shard's n rows against all N
+        columns of the global batch.
+      estimator: one of `ESTIMATORS`.
+      row_offset: global index of this shard's first row (int or int tensor),
+        so that row k's positive is column `row_offset + k`.
+      num_shards: how many shards hold rows; all hold the same number.
+      sum_across_shards: callable summing a tensor over all shards (e.g. a
+        replica context's all-reduce); None for a single shard.
+
+    Returns:
+      Scalar float32 tensor: the bound of the global batch, equal on all shards.
+    """
+    bound_fn = _BOUNDS.get(estimator)
+    if bound_fn is None:
+        raise UserError(
+            f"unknown MI estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}"
+        )
+    scores = tf.cast(scores, tf.float32)
+    n, num_images = tf.shape(scores)[0], tf.shape(scores)[1]
+    positive_mask = tf.equal(
+        (row_offset + tf.range(n))[:, None], tf.range(num_images)[None, :]
+    )
+    total = sum_across_shards or (lambda x: x)
+    shape = tf.cast(tf.shape(scores), tf.float32)
+    counts = _Counts(
+        positives=shape[0] * num_shards * shape[2],
+        negatives=shape[0] * num_shards * (shape[1] - 1.0) * shape[2],
+        candidates=1.0 + (shape[1] - 1.0) * shape[2],
+        shards=float(num_shards),
+    )
+    return bound_fn(scores, positive_mask, counts, total)
+
+
+def _positives(scores, positive_mask):
+    """`[n, L]` scores of each row's positive pairs."""
+    return tf.boolean_mask(scores, positive_mask)
+
+
+@dataclasses.dataclass
+class _Counts:
+    """Global numbers of positive and negative entries, and NCE's candidates K."""
+
+    positives: tf.Tensor
+    negatives: tf.Tensor
+    candidates: tf.Tensor
+    shards: float
+
+
+def _jsd(scores, positive_mask, counts, total):
+    # Jensen-Shannon bound (f-GAN form): E_P[log2 - sp(-s)] - E_Q[sp(s) - log2].
+    num_pos, num_neg = counts.positives, counts.negatives
+    positives = _positives(scores, positive_mask)
+    positive_term = total(tf.reduce_sum(_LOG2 - tf.nn.softplus(-positives)))
+    negative_mask = tf.cast(tf.logical_not(positive_mask), tf.float32)[:, :, None]
+    negative_term = total(
+        tf.reduce_sum((tf.nn.softplus(scores) - _LOG2) * negative_mask)
+    )
+    return positive_term / num_pos - negative_term / num_neg
+
+
+def _nce(scores, positive_mask, counts, total):
+    # InfoNCE: each positive (i, l) competes with every negative of row i
+    # (all j != i, all l'); K = 1 + (N-1)L candidates, bound = log K + E[log p].
+    num_pos = counts.positives
+    positives = _positives(scores, positive_mask)  # [n, L]
+    negatives = tf.where(positive_mask[:, :, None], -math.inf, scores)
+    negative_lse = tf.reduce_logsumexp(negatives, axis=(1, 2))  # [n]
+    log_softmax = positives - tf.math.reduce_logsumexp(
+        tf.stack(
+            [positives, tf.broadcast_to(negative_lse[:, None], tf.shape(positives))]
+        ),
+        axis=0,
+    )
+    return total(tf.reduce_sum(log_softmax)) / num_pos + tf.math.log(counts.candidates)
+
+
+def _dv(scores, positive_mask, counts, total):
+    # Donsker-Varadhan: E_P[s] - log E_Q[exp(s)], the log-mean-exp taken over
+    # the whole global batch (a max shift keeps exp in range).
+    num_pos, num_neg = counts.positives, counts.negatives
+    positive_mean = total(tf.reduce_sum(_positives(scores, positive_mask))) / num_pos
+    negatives = tf.where(positive_mask[:, :, None], -math.inf, scores)
+    # The mean of the shards' maxima keeps exp in range as well as the global
+    # max does, and needs only a sum.
+    shift = tf.stop_gradient(total(tf.reduce_max(negatives)) / counts.shards)
+    sum_exp = total(tf.reduce_sum(tf.exp(negatives - shift)))
+    return positive_mean - (tf.math.log(sum_exp) + shift - tf.math.log(num_neg))
+
+
+_BOUNDS = {"jsd": _jsd, "nce": _nce, "dv": _dv}
