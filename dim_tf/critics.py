@@ -1,0 +1,424 @@
+"""Deep InfoMax critics: scores of (global vector, local vector) pairs.
+
+Hjelm et al., ICLR 2019, section 3 and appendix A.2. A critic scores image
+i's global representation Y_i against image j's local feature at location l;
+the MI estimators (`dim_tf.estimators`) treat i == j as positives and i != j
+as negatives.
+
+All critics share one two-stage interface so that a distributed training step
+can gather the per-image embeddings of every replica between the stages:
+
+- `embed(local, y, training)` -> `(local_emb [N, L, E], global_emb [N, G])`,
+  one row per image, computed on each replica's own batch;
+- `pair_scores(global_emb [n, G], local_emb [N, L, E])` -> `[n, N, L]` float32,
+  the scores of every global row against every image and location, with no
+  Python loop over pairs. The rows of the result depend only on the
+  corresponding rows of `global_emb`, so a replica can score its own n images
+  against the N images gathered from all replicas;
+- `critic({"local": local, "y": y})` -> `[N, N, L]` float32 for one device.
+
+`critic.build_from_shapes(local_shape, y_shape)` (shapes with or without the
+batch dimension), or `critic.build({"local": [N, M, M, C], "y": [N, D]})`,
+creates every variable without running the critic, so a trainer can create
+them all inside `strategy.scope()` before building its optimizers.
+
+Scores are float32 whatever the dtype policy: the estimators take logs and
+exponentials of them and sum over N*N*L terms.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import keras
+from keras import ops
+
+from dim_tf.errors import UserError
+
+LOCAL_CRITICS: tuple[str, ...] = ("dot", "concat")
+
+# PyTorch BatchNorm/LayerNorm defaults, as in the official code.
+_BN_MOMENTUM = 0.9
+_EPSILON = 1e-5
+
+
+def _check_units(units) -> int:
+    if not isinstance(units, numbers.Integral) or isinstance(units, bool) or units < 1:
+        raise UserError(f"critic units must be a positive integer, got {units!r}")
+    return int(units)
+
+
+def _shapes(input_shape) -> tuple[tuple, tuple]:
+    """Splits a `{"local": shape, "y": shape}` dict into two tuples."""
+    try:
+        local_shape, y_shape = input_shape["local"], input_shape["y"]
+    except (TypeError, KeyError):
+        raise ValueError(
+            'critics are built from {"local": local_shape, "y": y_shape}, '
+            f"got {input_shape!r}"
+        ) from None
+    local_shape, y_shape = tuple(local_shape), tuple(y_shape)
+    if len(local_shape) != 4 or len(y_shape) != 2:
+        raise ValueError(
+            "critics take a local map [N, M, M, C] and Y [N, D], got shapes "
+            f"{local_shape} and {y_shape}"
+        )
+    if local_shape[-1] is None or y_shape[-1] is None:
+        raise ValueError(
+            f"critic channel sizes must be known, got {local_shape} and {y_shape}"
+        )
+    return local_shape, y_shape
+
+
+@keras.saving.register_keras_serializable(package="dim_tf")
+class NoisyIdentity(keras.initializers.Initializer):
+    """Identity plus U(-0.01, 0.01) noise; Glorot uniform when it cannot be one.
+
+    For a linear map of shape `[..., C_in, C_out]` (Dense or 1x1 conv kernel)
+    with `C_out >= C_in`, so that the critic's linear shortcut starts as a noisy
+    copy of its input, as in the official `MI1x1ConvNet`.
+    """
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        fan_in = math.prod(shape[:-1])
+        fan_out = shape[-1]
+        if fan_out < fan_in:
+            return keras.initializers.GlorotUniform(seed=self.seed)(shape, dtype)
+        noise = keras.initializers.RandomUniform(-0.01, 0.01, seed=self.seed)(
+            shape, dtype
+        )
+        eye = ops.reshape(ops.eye(fan_in, fan_out, dtype=noise.dtype), shape)
+        return ops.where(eye > 0, ops.ones_like(noise), noise)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+class EncodeBlock(keras.layers.Layer):
+    """The official `MI1x1ConvNet`: `LayerNorm(MLP(x) + shortcut(x))`.
+
+    MLP = linear (no bias), BatchNorm, ReLU, linear (with bias); shortcut =
+    linear (no bias, initialised near the identity); LayerNorm over channels.
+    "Linear" is a 1x1 convolution for a local map `[N, M, M, C] -> [N, M, M,
+    units]` (`spatial=True`) and a Dense layer for a vector `[N, D] -> [N,
+    units]`, which is the same network applied to Y seen as a 1x1 map.
+    """
+
+    def __init__(
+        self, units, spatial, sync_batch_norm=False, dtype=None, name=None, **kwargs
+    ):
+        super().__init__(dtype=dtype, name=name, **kwargs)
+        self.units = _check_units(units)
+        self.spatial = spatial
+
+        def linear(use_bias, name, **kw):
+            if spatial:
+                return keras.layers.Conv2D(
+                    units, 1, use_bias=use_bias, dtype=dtype, name=name, **kw
+                )
+            return keras.layers.Dense(
+                units, use_bias=use_bias, dtype=dtype, name=name, **kw
+            )
+
+        self.hidden = linear(False, "hidden")
+        self.batch_norm = keras.layers.BatchNormalization(
+            momentum=_BN_MOMENTUM,
+            epsilon=_EPSILON,
+            synchronized=sync_batch_norm,
+            dtype=dtype,
+            name="batch_norm",
+        )
+        self.output_linear = linear(True, "output")
+        self.shortcut = linear(False, "shortcut", kernel_initializer=NoisyIdentity())
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=_EPSILON, dtype=dtype, name="layer_norm"
+        )
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        hidden_shape = input_shape[:-1] + (self.units,)
+        self.hidden.build(input_shape)
+        self.batch_norm.build(hidden_shape)
+        self.output_linear.build(hidden_shape)
+        self.shortcut.build(input_shape)
+        self.layer_norm.build(hidden_shape)
+
+    def call(self, x, training=None):
+        h = self.batch_norm(self.hidden(x), training=training)
+        h = self.output_linear(ops.relu(h))
+        return self.layer_norm(h + self.shortcut(x))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)[:-1] + (self.units,)
+
+
+class _Critic(keras.Model):
+    """Shared `build_from_shapes` / `call` of the two-stage critic interface."""
+
+    def build_from_shapes(self, local_shape, y_shape):
+        """Creates every variable without running the critic.
+
+        Args:
+            local_shape: the local map's shape, `[N, M, M, C]` (N may be None)
+                or `[M, M, C]`.
+            y_shape: Y's shape, `[N, D]` or `[D]`.
+        """
+        local_shape, y_shape = tuple(local_shape), tuple(y_shape)
+        if len(local_shape) == 3 and len(y_shape) == 1:
+            local_shape, y_shape = (None, *local_shape), (None, *y_shape)
+        self.build({"local": local_shape, "y": y_shape})
+
+    def call(self, inputs, training=None):
+        """`{"local": [N, M, M, C], "y": [N, D]}` -> scores `[N, N, L]` float32."""
+        local_emb, global_emb = self.embed(inputs["local"], inputs["y"], training)
+        return self.pair_scores(global_emb, local_emb)
+
+    def _build_if_needed(self, local, y):
+        # `embed` may be the first call (the training step calls it directly);
+        # building here keeps the split sizes of the concat critics defined.
+        if not self.built:
+            self.build({"local": tuple(local.shape), "y": tuple(y.shape)})
+
+    def embed(self, local, y, training=None):
+        raise NotImplementedError
+
+    def pair_scores(self, global_emb, local_emb):
+        raise NotImplementedError
+
+
+class DotCritic(_Critic):
+    """Encode-and-dot critic (the official code's default local critic).
+
+    The local map and Y are embedded separately by `EncodeBlock`s (1x1-conv
+    MLP plus linear shortcut, then LayerNorm) to `units` channels; the score is
+    the plain dot product of the two embeddings (Hjelm et al. 2019, appendix
+    A.2, "encode-and-dot-product"):
+
+        local_emb = EncodeBlock(local)  [N, M, M, C] -> [N, L = M*M, units]
+        global_emb = EncodeBlock(y)     [N, D]       -> [N, units]
+        scores[i, j, l] = <global_emb[i], local_emb[j, l]>   [n, N, L]
+
+    All scores come from one matrix product in float32.
+
+    Args:
+        units: embedding width E (2048 in the official code).
+        dtype: Keras dtype policy name for every layer, or None.
+        sync_batch_norm: BatchNorm statistics across replicas.
+    """
+
+    def __init__(
+        self,
+        units=2048,
+        dtype=None,
+        sync_batch_norm=False,
+        name="dot_critic",
+        **kwargs,
+    ):
+        super().__init__(dtype=dtype, name=name, **kwargs)
+        self.units = _check_units(units)
+        self.local_net = EncodeBlock(
+            units, True, sync_batch_norm, dtype=dtype, name="local_net"
+        )
+        self.global_net = EncodeBlock(
+            units, False, sync_batch_norm, dtype=dtype, name="global_net"
+        )
+
+    def build(self, input_shape):
+        local_shape, y_shape = _shapes(input_shape)
+        self.local_net.build(local_shape)
+        self.global_net.build(y_shape)
+
+    def embed(self, local, y, training=None):
+        """`local [N, M, M, C]`, `y [N, D]` -> `([N, M*M, units], [N, units])`,
+        in the compute dtype."""
+        self._build_if_needed(local, y)
+        local_emb = self.local_net(local, training=training)
+        h, w = local_emb.shape[1], local_emb.shape[2]
+        local_emb = ops.reshape(local_emb, (-1, h * w, self.units))
+        global_emb = self.global_net(y, training=training)
+        return local_emb, global_emb
+
+    def pair_scores(self, global_emb, local_emb):
+        """`global_emb [n, E]`, `local_emb [N, L, E]` -> `[n, N, L]` float32."""
+        global_emb = ops.cast(global_emb, "float32")
+        local_emb = ops.cast(local_emb, "float32")
+        shape = ops.shape(local_emb)
+        flat = ops.reshape(local_emb, (-1, self.units))
+        scores = ops.einsum("ie,ke->ik", global_emb, flat)  # one matmul
+        return ops.reshape(scores, (-1, shape[0], shape[1]))
+
+
+class _ConcatScorer(_Critic):
+    """The concat-then-MLP critics, with the first layer split in two.
+
+    A first layer applied to the concatenation `[a; y]` is
+    `a @ W_a + y @ W_y + b`, so `embed` computes `a @ W_a + b` and `y @ W_y`
+    once per image and `pair_scores` adds them for every pair by broadcasting
+    before the remaining layers. `self.joint` is that first layer: a Dense
+    layer whose kernel `[A + D, units]` is exactly the one a layer on the
+    concatenation would have (rows `[:A]` for `a`, `[A:]` for y).
+    """
+
+    def __init__(self, units, dtype=None, name=None, **kwargs):
+        super().__init__(dtype=dtype, name=name, **kwargs)
+        self.units = _check_units(units)
+        self.joint = keras.layers.Dense(self.units, dtype=dtype, name="joint")
+        self.hidden = keras.layers.Dense(
+            self.units, activation="relu", dtype=dtype, name="hidden"
+        )
+        # The score layer runs in float32 so that scores are float32 under a
+        # mixed policy too (Keras's advice for model outputs).
+        self.score = keras.layers.Dense(1, dtype="float32", name="score")
+        self._split = None
+
+    def _build_head(self, features, y_dim):
+        self._split = int(features)
+        self.joint.build((None, self._split + int(y_dim)))
+        self.hidden.build((None, self.units))
+        self.score.build((None, self.units))
+
+    def _joint_parts(self, features, y):
+        """`features [N, L, A]`, `y [N, D]` -> `([N, L, units], [N, units])`."""
+        dtype = self.compute_dtype
+        kernel = ops.cast(self.joint.kernel, dtype)
+        bias = ops.cast(self.joint.bias, dtype)
+        local_emb = ops.matmul(ops.cast(features, dtype), kernel[: self._split]) + bias
+        global_emb = ops.matmul(ops.cast(y, dtype), kernel[self._split :])
+        return local_emb, global_emb
+
+    def pair_scores(self, global_emb, local_emb):
+        """`global_emb [n, units]`, `local_emb [N, L, units]` -> `[n, N, L]`
+        float32: the remaining layers on `relu(global_emb[i] + local_emb[j, l])`
+        for every (i, j, l), broadcast to `[n, N, L, units]`."""
+        dtype = self.compute_dtype
+        global_emb = ops.cast(global_emb, dtype)[:, None, None, :]
+        local_emb = ops.cast(local_emb, dtype)[None]
+        h = self.hidden(ops.relu(global_emb + local_emb))
+        return ops.squeeze(self.score(h), axis=-1)
+
+
+class ConcatCritic(_ConcatScorer):
+    """Concat-and-convolve critic (the paper's local critic, appendix A.2).
+
+    Y is tiled over the M x M map and concatenated with the local features;
+    1x1 convolutions with `units`, `units` and 1 filters (ReLU between) score
+    each location. Computed without materialising the tiled input: the first
+    1x1 conv is split (see `_ConcatScorer`):
+
+        local_emb = local @ W_local + b   [N, M, M, C] -> [N, L = M*M, units]
+        global_emb = y @ W_y              [N, D]       -> [N, units]
+        scores[i, j, l] = conv3(relu(conv2(relu(global_emb[i]
+                                                + local_emb[j, l]))))
+                                                               [n, N, L]
+
+    `pair_scores` materialises `[n, N, L, units]` activations: n*N*L*units
+    values per step (64*64*64*512 = 134M for CIFAR batches).
+
+    Args:
+        units: hidden width (512 in the paper).
+        dtype: Keras dtype policy name for every layer but the float32 score
+            layer, or None.
+    """
+
+    def __init__(self, units=512, dtype=None, name="concat_critic", **kwargs):
+        super().__init__(units, dtype=dtype, name=name, **kwargs)
+
+    def build(self, input_shape):
+        local_shape, y_shape = _shapes(input_shape)
+        self._build_head(local_shape[-1], y_shape[-1])
+
+    def embed(self, local, y, training=None):
+        """`local [N, M, M, C]`, `y [N, D]` -> `([N, M*M, units], [N, units])`."""
+        self._build_if_needed(local, y)
+        h, w, c = local.shape[1], local.shape[2], local.shape[3]
+        features = ops.reshape(local, (-1, h * w, c))
+        return self._joint_parts(features, y)
+
+
+class GlobalCritic(_ConcatScorer):
+    """The paper's global DIM critic (Hjelm et al. 2019, appendix A.2).
+
+    Two 3x3 convolutions with 'valid' padding (64 then 32 filters, ReLU) encode
+    the local map; the result is flattened, concatenated with Y and scored by
+    a fully connected network `units`-`units`-1 with ReLU. The first FC layer
+    is split as in `ConcatCritic`, with a single "location" (L = 1):
+
+        local_emb = flatten(convs(local)) @ W_local + b
+                    [N, M, M, C] -> [N, (M-4)^2 * 32] -> [N, 1, units]
+        global_emb = y @ W_y      [N, D] -> [N, units]
+        scores[i, j, 0] = fc3(relu(fc2(relu(global_emb[i] + local_emb[j, 0]))))
+                                                               [n, N, 1]
+
+    Needs M >= 5. The official code instead embeds both sides to 2048 units
+    and takes a dot product; that is `DotCritic` on a 1x1 map.
+
+    Args:
+        units: hidden width (512 in the paper).
+        dtype: Keras dtype policy name for every layer but the float32 score
+            layer, or None.
+    """
+
+    def __init__(self, units=512, dtype=None, name="global_critic", **kwargs):
+        super().__init__(units, dtype=dtype, name=name, **kwargs)
+        self.conv1 = keras.layers.Conv2D(
+            64, 3, padding="valid", activation="relu", dtype=dtype, name="conv1"
+        )
+        self.conv2 = keras.layers.Conv2D(
+            32, 3, padding="valid", activation="relu", dtype=dtype, name="conv2"
+        )
+
+    def build(self, input_shape):
+        local_shape, y_shape = _shapes(input_shape)
+        h, w = local_shape[1], local_shape[2]
+        if h is None or w is None or h < 5 or w < 5:
+            raise UserError(
+                "the global critic's two 3x3 'valid' convolutions need a local "
+                f"map of at least 5x5, got {h}x{w}"
+            )
+        self.conv1.build(local_shape)
+        conv1_shape = self.conv1.compute_output_shape(local_shape)
+        self.conv2.build(conv1_shape)
+        conv2_shape = self.conv2.compute_output_shape(conv1_shape)
+        self._build_head(math.prod(conv2_shape[1:]), y_shape[-1])
+
+    def embed(self, local, y, training=None):
+        """`local [N, M, M, C]`, `y [N, D]` -> `([N, 1, units], [N, units])`."""
+        self._build_if_needed(local, y)
+        h = self.conv2(self.conv1(local))
+        features = ops.reshape(h, (-1, 1, math.prod(h.shape[1:])))
+        return self._joint_parts(features, y)
+
+
+def build_local_critic(kind, units=None, dtype=None, sync_batch_norm=False):
+    """The local DIM critic `kind` ("dot" or "concat").
+
+    Args:
+        kind: "dot" (`DotCritic`, encode-and-dot) or "concat" (`ConcatCritic`,
+            concat-and-convolve).
+        units: embedding / hidden width; None for the kind's default (2048
+            for "dot", 512 for "concat").
+        dtype: Keras dtype policy name, or None for the global policy.
+        sync_batch_norm: BatchNorm statistics across replicas ("dot" only; the
+            concat critic has no BatchNorm).
+
+    Raises:
+        UserError: unknown kind or non-positive units.
+    """
+    if kind == "dot":
+        units = 2048 if units is None else units
+        return DotCritic(units, dtype=dtype, sync_batch_norm=sync_batch_norm)
+    if kind == "concat":
+        units = 512 if units is None else units
+        return ConcatCritic(units, dtype=dtype)
+    raise UserError(
+        f"unknown critic kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"
+    )
+
+
+def build_global_critic(units=512, dtype=None):
+    """The paper's global DIM critic (`GlobalCritic`): scores `[N, N, 1]`."""
+    return GlobalCritic(units, dtype=dtype)

@@ -1,0 +1,225 @@
+"""Tests for dim_tf.encoders: tap shapes, architecture, dtypes, errors, gradients."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dim_tf import encoders
+from dim_tf.errors import UserError
+from tests import strategies
+
+# name -> (local, conv, fc) shapes without the batch dimension (PAPER.md).
+TAPS = {
+    "basic28x28": ((7, 7, 128), (7, 7, 128), (1024,)),
+    "basic32x32": ((8, 8, 128), (4, 4, 256), (1024,)),
+    "basic64x64": ((8, 8, 256), (4, 4, 512), (1024,)),
+    "alex64x64": ((15, 15, 384), (7, 7, 192), (4096,)),
+}
+
+# Parameters for 3-channel images and y_dim=64 (BatchNorm moving statistics
+# included). basic32x32 by hand: convs 4*4*(3*64 + 64*128 + 128*256), fc
+# 4*4*256*1024, BatchNorms 4*(64+128+256+1024), Y 1024*64 + 64.
+PARAMS_RGB = {
+    "basic28x28": 6_702_592,
+    "basic32x32": 4_924_224,
+    "basic64x64": 11_217_728,
+    "alex64x64": 58_435_040,
+}
+
+
+def _images(name, channels, batch=2, seed=0):
+    size = encoders.encoder_input_size(name)
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1, 1, (batch, size, size, channels)).astype("float32")
+
+
+def test_names_and_input_sizes():
+    assert encoders.ENCODERS == tuple(TAPS)
+    sizes = {name: encoders.encoder_input_size(name) for name in encoders.ENCODERS}
+    assert sizes == {
+        "basic28x28": 28,
+        "basic32x32": 32,
+        "basic64x64": 64,
+        "alex64x64": 64,
+    }
+
+
+@pytest.mark.parametrize(
+    "name,channels,y_dim",
+    [
+        ("basic28x28", 1, 64),
+        ("basic28x28", 3, 16),
+        ("basic32x32", 3, 64),
+        ("basic32x32", 1, 10),
+        ("basic64x64", 3, 64),
+        ("basic64x64", 2, 32),
+        ("alex64x64", 3, 64),
+        ("alex64x64", 1, 8),
+    ],
+)
+def test_tap_shapes(name, channels, y_dim):
+    size = encoders.encoder_input_size(name)
+    model = encoders.build_encoder(name, (size, size, channels), y_dim=y_dim)
+    assert isinstance(model, keras.Model)
+    assert model.name == name
+    out = model(_images(name, channels), training=False)
+    assert set(out) == {"local", "conv", "fc", "y"}
+    local, conv, fc = TAPS[name]
+    assert tuple(out["local"].shape) == (2, *local)
+    assert tuple(out["conv"].shape) == (2, *conv)
+    assert tuple(out["fc"].shape) == (2, *fc)
+    assert tuple(out["y"].shape) == (2, y_dim)
+    for value in out.values():
+        assert value.dtype == tf.float32
+    if channels == 3 and y_dim == 64:
+        assert model.count_params() == PARAMS_RGB[name]
+
+
+def test_architecture_layers():
+    """Explicit zero padding + 'valid' convs without bias, BN then ReLU, linear Y."""
+    model = encoders.build_encoder("basic32x32", (32, 32, 3), sync_batch_norm=True)
+    layers = model.layers
+    kinds = [type(layer).__name__ for layer in layers]
+    block = ["ZeroPadding2D", "Conv2D", "BatchNormalization", "ReLU"]
+    assert kinds == [
+        "InputLayer",
+        *block * 3,
+        "Flatten",
+        *["Dense", "BatchNormalization", "ReLU"],
+        "Dense",
+    ]
+    for layer in layers:
+        if isinstance(layer, keras.layers.ZeroPadding2D):
+            assert layer.padding == ((1, 1), (1, 1))
+        if isinstance(layer, keras.layers.Conv2D):
+            assert layer.padding == "valid"
+            assert layer.kernel_size == (4, 4) and layer.strides == (2, 2)
+            assert not layer.use_bias
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert layer.synchronized
+    dense = [layer for layer in layers if isinstance(layer, keras.layers.Dense)]
+    assert not dense[0].use_bias
+    assert dense[-1].use_bias and dense[-1].activation is keras.activations.linear
+
+
+def test_alex_pools_after_relu():
+    model = encoders.build_encoder("alex64x64", (64, 64, 3))
+    kinds = [type(layer).__name__ for layer in model.layers]
+    pools = [i for i, kind in enumerate(kinds) if kind == "MaxPooling2D"]
+    assert len(pools) == 3
+    for i in pools:
+        assert kinds[i - 1] == "ReLU"
+        assert model.layers[i].pool_size == (3, 3)
+        assert model.layers[i].strides == (2, 2)
+        assert model.layers[i].padding == "valid"
+    batch_norms = [
+        layer for layer in model.layers if "BatchNorm" in type(layer).__name__
+    ]
+    assert len(batch_norms) == 7 and not any(bn.synchronized for bn in batch_norms)
+
+
+@pytest.mark.parametrize(
+    "policy,compute", [("mixed_bfloat16", tf.bfloat16), ("mixed_float16", tf.float16)]
+)
+def test_mixed_precision(policy, compute):
+    model = encoders.build_encoder("basic28x28", (28, 28, 1), dtype=policy)
+    assert keras.config.dtype_policy().name == "float32"  # global untouched
+    out = model(_images("basic28x28", 1), training=True)
+    for value in out.values():
+        assert value.dtype == compute
+    for variable in model.weights:
+        assert variable.dtype == "float32"
+    for layer in model.layers[1:]:
+        assert layer.dtype_policy.name == policy
+
+
+def test_float32_policy_explicit():
+    model = encoders.build_encoder("basic28x28", (28, 28, 1), dtype="float32")
+    out = model(_images("basic28x28", 1), training=False)
+    assert all(value.dtype == tf.float32 for value in out.values())
+
+
+def test_unknown_name():
+    with pytest.raises(UserError) as info:
+        encoders.build_encoder("resnet", (32, 32, 3))
+    message = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert "\n" not in message and "resnet" in message
+    for name in encoders.ENCODERS:
+        assert name in message
+    with pytest.raises(UserError):
+        encoders.encoder_input_size("resnet")
+
+
+def test_wrong_image_size_names_the_fitting_encoder():
+    with pytest.raises(UserError) as info:
+        encoders.build_encoder("basic32x32", (28, 28, 1))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "encoder basic32x32 takes 32x32 images, got 28x28x1" in message
+    assert "basic28x28" in message
+
+
+@pytest.mark.parametrize(
+    "shape", [(30, 30, 3), (32, 28, 3), (64, 64, 3), (32, 32), (32, 32, 0)]
+)
+def test_bad_image_shapes(shape):
+    with pytest.raises(UserError) as info:
+        encoders.build_encoder("basic32x32", shape)
+    assert "\n" not in str(info.value)
+    assert "basic32x32" in str(info.value)
+
+
+def test_bad_y_dim():
+    with pytest.raises(UserError) as info:
+        encoders.build_encoder("basic28x28", (28, 28, 1), y_dim=0)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", encoders.ENCODERS)
+def test_gradients_reach_every_weight(name):
+    size = encoders.encoder_input_size(name)
+    model = encoders.build_encoder(name, (size, size, 2), y_dim=8)
+    images = tf.constant(_images(name, 2, batch=4))
+    rng = np.random.default_rng(1)
+    with tf.GradientTape() as tape:
+        out = model(images, training=True)
+        # Random projections: a plain sum of BatchNorm'd features has zero
+        # gradient with respect to everything before the BatchNorm.
+        loss = tf.add_n(
+            [
+                tf.reduce_sum(v * rng.normal(size=v.shape).astype("float32"))
+                for v in out.values()
+            ]
+        )
+    grads = tape.gradient(loss, model.trainable_variables)
+    assert len(grads) == len(model.trainable_variables) > 0
+    for variable, grad in zip(model.trainable_variables, grads):
+        assert grad is not None, variable.path
+        assert float(tf.reduce_max(tf.abs(grad))) > 0, variable.path
+
+
+def test_sync_batch_norm_uses_global_batch_statistics():
+    """Two replicas with synchronized BatchNorm match one device on the full batch."""
+    strategy = strategies.two_replicas()
+    with strategy.scope():
+        model = encoders.build_encoder("basic28x28", (28, 28, 1), sync_batch_norm=True)
+    images = tf.constant(_images("basic28x28", 1, batch=4, seed=3))
+    # Different halves have different statistics, so unsynchronised BatchNorm
+    # would give different outputs.
+    images = tf.concat([images[:2], images[2:] * 0.3 + 0.5], axis=0)
+    expected = model(images, training=True)
+
+    shards = strategy.experimental_distribute_values_from_function(
+        lambda ctx: images[2 * ctx.replica_id_in_sync_group :][:2]
+    )
+
+    @tf.function
+    def step(x):
+        return strategy.run(lambda x: model(x, training=True), args=(x,))
+
+    out = step(shards)
+    for key in ("local", "fc", "y"):
+        got = tf.concat(strategy.experimental_local_results(out[key]), axis=0)
+        np.testing.assert_allclose(got, expected[key], rtol=1e-4, atol=1e-4)
