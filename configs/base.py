@@ -1,0 +1,69 @@
+"""Every config field, with the paper's defaults (DIM(L), JSD, CIFAR10-sized).
+
+Other configs start from `get_config()` here and change only what differs, so
+this file is the one place that lists what can be set. Override any field on
+the command line: `bin/train --config=configs/NAME.py --config.train.steps=10`.
+"""
+
+from ml_collections import config_dict
+
+
+def get_config():
+    config = config_dict.ConfigDict()
+
+    # Data: any TFDS image dataset with an image feature (and a label feature
+    # for evaluation). `digits` is the embedded dataset shipped with dim_tf.
+    config.dataset = "cifar10"
+    config.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None = default.
+    config.manual_dir = config_dict.placeholder(str)  # Downloaded files, offline.
+    config.train_split = "train"  # What DIM trains on (labels unused).
+    config.eval_train_split = "train"  # Labeled split the probes train on.
+    config.eval_split = "test"  # Labeled split the probes are measured on.
+    config.image_key = "image"
+    config.label_key = "label"
+
+    # Model. The encoder fixes the input size; images are resized to it.
+    config.encoder = "basic32x32"
+    # The size images are fed at; None = the encoder's own size (28, 32 or 64).
+    config.image_size = config_dict.placeholder(int)
+    config.y_dim = 64
+
+    config.objective = config_dict.ConfigDict()
+    config.objective.mode = "local"  # local | global | local+global
+    config.objective.estimator = "jsd"  # jsd | nce | dv
+    # None = the paper's value for the mode (see dim_tf/objectives.py).
+    config.objective.alpha = config_dict.placeholder(float)  # Global MI weight.
+    config.objective.beta = config_dict.placeholder(float)  # Local MI weight.
+    config.objective.gamma = config_dict.placeholder(float)  # Prior weight.
+    config.objective.prior = "uniform"  # uniform | gaussian | none
+    config.objective.gradient_penalty = 1.0  # Weight of 0.5*(E|dD(real)|^2+...).
+
+    config.critic = config_dict.ConfigDict()
+    config.critic.kind = "dot"  # dot (encode-and-dot) | concat (concat-and-convolve)
+    config.critic.units = 2048  # Width of the encode-and-dot embeddings.
+    config.critic.global_units = 512  # Width of the global critic's FC layers.
+
+    config.train = config_dict.ConfigDict()
+    config.train.batch_size = 64  # Global batch, split across replicas.
+    config.train.steps = 100_000
+    config.train.learning_rate = 1e-4
+    config.train.beta1 = 0.5
+    config.train.beta2 = 0.999
+    config.train.prior_learning_rate = 1e-4  # The discriminator's own Adam.
+    config.train.seed = 0
+    config.train.steps_per_call = 10  # Steps inside one tf.function call.
+    config.train.log_every = 100  # Steps between absl log lines and summaries.
+    config.train.checkpoint_every = 1000
+    config.train.keep_checkpoints = 3
+    config.train.sync_batch_norm = True  # Batch statistics over the global batch.
+    config.train.precision = "float32"  # float32 | mixed_bfloat16 | mixed_float16
+    config.train.jit_compile = False  # XLA for the training step.
+    config.train.shuffle_buffer = 10_000
+    config.train.random_crop = False  # Random crops of the encoder's size.
+    config.train.random_flip = False  # Random horizontal flips.
+    config.train.cache = True  # Cache decoded images in memory.
+
+    # auto | mirrored | one_device | multi_worker | tpu
+    config.strategy = "auto"
+    config.tpu = ""  # TPU address for strategy=tpu ("" = local).
+    return config

@@ -1,0 +1,178 @@
+"""The DIM objective: MI estimates from encoder features, weighted with the prior term.
+
+`alpha * MI_global + beta * MI_local - gamma * prior_loss` is maximised; its
+negative is the loss. Defaults per mode are the paper's (PAPER.md):
+DIM(G) alpha=1, beta=0, gamma=1; DIM(L) alpha=0, beta=1, gamma=0.1;
+DIM(L+G) alpha=0.5, beta=0.1, gamma=0.1.
+
+The functions here work on one replica's share of the global batch. Negatives
+span the global batch: each critic's local-side embeddings are gathered from
+all replicas and each replica scores its own global vectors against all of
+them, so the result does not depend on how the batch is split.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+from dim_tf import estimators
+from dim_tf.errors import UserError
+
+PAPER_WEIGHTS = {
+    "local": (0.0, 1.0, 0.1),
+    "global": (1.0, 0.0, 1.0),
+    "local+global": (0.5, 0.1, 0.1),
+}
+MODES = tuple(PAPER_WEIGHTS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """Weights of the global MI (alpha), local MI (beta) and prior term (gamma)."""
+
+    alpha: float
+    beta: float
+    gamma: float
+
+
+def resolve_weights(objective_config):
+    """The mode's paper weights, with any weight the config sets overriding them.
+
+    Args:
+      objective_config: ConfigDict with `mode`, `alpha`, `beta`, `gamma`
+        (None = the paper's value) and `prior`.
+
+    Returns:
+      `Weights`; gamma is 0 when the prior is `"none"`.
+    """
+    mode = objective_config.mode
+    if mode not in PAPER_WEIGHTS:
+        raise UserError(
+            f"unknown objective.mode {mode!r}; choose one of {', '.join(MODES)}"
+        )
+    defaults = PAPER_WEIGHTS[mode]
+    alpha, beta, gamma = (
+        defaults[k] if value is None else float(value)
+        for k, value in enumerate(
+            (objective_config.alpha, objective_config.beta, objective_config.gamma)
+        )
+    )
+    for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if value < 0:
+            raise UserError(f"objective.{name} must be >= 0, got {value}")
+    if objective_config.prior == "none":
+        gamma = 0.0
+    return Weights(alpha, beta, gamma)
+
+
+class ReplicaContext:
+    """How one replica sees the global batch: gathers and sums across replicas.
+
+    Wraps `tf.distribute.get_replica_context()`; with no strategy (or one
+    replica) every operation is the identity.
+    """
+
+    def __init__(self):
+        self._ctx = tf.distribute.get_replica_context()
+        self.num_replicas = self._ctx.num_replicas_in_sync if self._ctx else 1
+
+    def gather(self, value):
+        """`[n, ...]` on each replica -> `[n * replicas, ...]` in replica order.
+
+        Built as an all-reduce of zero-padded blocks rather than `all_gather`:
+        the gradient of an all-reduce is again an all-reduce, while the
+        gradient of `all_gather` launches collectives in an order that can
+        differ between replicas and abort the step.
+        """
+        if self.num_replicas == 1:
+            return value
+        rows = tf.shape(value)[0]
+        before = self.row_offset(rows)
+        after = (self.num_replicas - 1) * rows - before
+        paddings = tf.concat(
+            [[[before, after]], tf.zeros([tf.rank(value) - 1, 2], tf.int32)], axis=0
+        )
+        return self.sum(tf.pad(value, paddings))
+
+    def sum(self, value):
+        """Sum over replicas (differentiable: its gradient is again a sum)."""
+        if self.num_replicas == 1:
+            return value
+        return self._ctx.all_reduce(tf.distribute.ReduceOp.SUM, value)
+
+    def row_offset(self, rows):
+        """Global index of this replica's first row, for `rows` rows per replica."""
+        if self.num_replicas == 1:
+            return 0
+        return tf.cast(self._ctx.replica_id_in_sync_group, tf.int32) * rows
+
+
+def critic_mi(critic, features, estimator, replica):
+    """One critic's MI estimate for the global batch.
+
+    Args:
+      critic: a critic from `dim_tf.critics` (`embed` / `pair_scores`).
+      features: encoder outputs for this replica's images; uses "local" and "y".
+      estimator: one of `estimators.ESTIMATORS`.
+      replica: `ReplicaContext`.
+
+    Returns:
+      (scalar float32 MI estimate in nats, equal on all replicas;
+       float32 scores `[n, N, L]` of this replica's rows).
+    """
+    local_emb, global_emb = critic.embed(
+        features["local"], features["y"], training=True
+    )
+    all_local_emb = replica.gather(local_emb)
+    scores = critic.pair_scores(global_emb, all_local_emb)
+    bound = estimators.sharded_mi_bound(
+        scores,
+        estimator,
+        row_offset=replica.row_offset(tf.shape(global_emb)[0]),
+        num_shards=replica.num_replicas,
+        sum_across_shards=replica.sum,
+    )
+    return bound, scores
+
+
+def mi_estimates(features, local_critic, global_critic, weights, estimator, replica):
+    """The MI terms the weights ask for.
+
+    Args:
+      features: encoder outputs for this replica's images.
+      local_critic: critic of Y against each local vector, or None.
+      global_critic: critic of Y against the whole local map, or None.
+      weights: `Weights`; a term with weight 0 is not computed.
+      estimator: one of `estimators.ESTIMATORS`.
+      replica: `ReplicaContext`.
+
+    Returns:
+      Dict with "mi/local" and/or "mi/global": scalar float32, global batch.
+    """
+    terms = {}
+    if weights.beta > 0:
+        terms["mi/local"], _ = critic_mi(local_critic, features, estimator, replica)
+    if weights.alpha > 0:
+        terms["mi/global"], _ = critic_mi(global_critic, features, estimator, replica)
+    return terms
+
+
+def encoder_loss(mi_terms, prior_loss, weights):
+    """The loss the encoder and critics minimise, for the global batch.
+
+    Args:
+      mi_terms: output of `mi_estimates` (global values).
+      prior_loss: scalar float32 encoder prior loss, or None without a prior.
+      weights: `Weights`.
+
+    Returns:
+      Scalar float32: `-(alpha * MI_global + beta * MI_local) + gamma * prior_loss`.
+    """
+    loss = tf.constant(0.0)
+    if "mi/global" in mi_terms:
+        loss -= weights.alpha * mi_terms["mi/global"]
+    if "mi/local" in mi_terms:
+        loss -= weights.beta * mi_terms["mi/local"]
+    if prior_loss is not None and weights.gamma > 0:
+        loss += weights.gamma * prior_loss
+    return loss

@@ -1,0 +1,144 @@
+"""`train(config, workdir)`: build in scope, restore, loop, checkpoint, report.
+
+The loop is eager and thin: each iteration runs several steps inside one
+`tf.function` call (`Trainer.train_steps`), then does the side effects
+(summaries, progress, checkpoints) outside it. Everything a user can get
+wrong is checked before the workdir is touched.
+"""
+
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+
+from dim_tf import config_checks, data, distribute, encoders, priors, trainer
+from dim_tf import workdir as workdir_lib
+from dim_tf.checkpoints import Checkpointer
+from dim_tf.errors import TrainingError
+from dim_tf.summaries import Reporter
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a finished (or already complete) run leaves behind."""
+
+    step: int
+    metrics: dict
+    checkpoint: str
+    workdir: str
+
+
+def build(config, workdir):
+    """Checks everything, then builds the strategy, data info and `Trainer`.
+
+    Nothing is written. Raises `UserError` for any bad input.
+
+    Returns:
+      (strategy, trainer, image_size)
+    """
+    config_checks.check_config(config)
+    workdir_lib.check_workdir_path(workdir)
+    workdir_lib.check_same_run(workdir, config.to_dict())
+    info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    strategy = distribute.make_strategy(config.strategy, config.tpu)
+    config_checks.check_replicas(config, strategy.num_replicas_in_sync)
+    image_size = encoders.encoder_input_size(config.encoder)
+    channels = data.image_shape(info, config.image_key)[2]
+    # Seeds weight initialisation: a run is reproducible from its config.
+    keras.utils.set_random_seed(config.train.seed)
+    with strategy.scope():
+        run = trainer.Trainer(config, (image_size, image_size, channels), strategy)
+    return strategy, run, image_size
+
+
+def _next_stop(step, total, every_values):
+    """The first step after `step` at which the loop must come out of tf.function."""
+    stops = [total] + [(step // every + 1) * every for every in every_values]
+    return min(stops)
+
+
+def train(config, workdir):
+    """Trains DIM as `config` says, resuming from `workdir` when it holds the run.
+
+    Args:
+      config: ConfigDict with the fields of configs/base.py.
+      workdir: run directory; created if missing.
+
+    Returns:
+      `TrainResult`.
+
+    Raises:
+      UserError: bad config, dataset, workdir or hardware split (nothing written).
+      TrainingError: the loss became non-finite (the last good checkpoint is kept).
+    """
+    strategy, run, image_size = build(config, workdir)
+    chief = distribute.is_chief(strategy)
+    if chief:
+        workdir_lib.write_config(workdir, config.to_dict())
+    checkpointer = Checkpointer(
+        os.path.join(workdir, "checkpoints"),
+        run.checkpoint_items(),
+        keep=config.train.keep_checkpoints,
+        is_chief=chief,
+    )
+    checkpointer.restore_latest()
+    step = int(run.step.numpy())
+    total = config.train.steps
+    batch = config.train.batch_size
+    dataset = strategy.distribute_datasets_from_function(
+        lambda ctx: data.make_train_dataset(config, image_size, batch, step, ctx)
+    )
+    iterator = iter(dataset)
+    reporter = Reporter(os.path.join(workdir, "train"), total, batch, enabled=chief)
+    sample_images = next(iter(data.make_train_dataset(config, image_size, batch)))
+    metrics = {}
+    reporter.throughput(step)
+    try:
+        while step < total:
+            stop = _next_stop(
+                step, total, (config.train.log_every, config.train.checkpoint_every)
+            )
+            num_steps = min(config.train.steps_per_call, stop - step)
+            metrics, first_bad_step = run.train_steps(iterator, num_steps)
+            metrics = {name: float(value) for name, value in metrics.items()}
+            if int(first_bad_step) >= 0:
+                raise TrainingError(
+                    f"the loss became non-finite at step {int(first_bad_step) + 1}; "
+                    f"the last good checkpoint is kept ({checkpointer.latest}); "
+                    "try a lower train.learning_rate or float32 precision"
+                )
+            step += num_steps
+            log = step % config.train.log_every == 0 or step == total
+            if log:
+                images_per_s = reporter.throughput(step)
+                _write_summaries(
+                    reporter, run, step, metrics, images_per_s, sample_images
+                )
+                reporter.progress(step, metrics, images_per_s, log=True)
+            else:
+                reporter.progress(step, metrics, None)
+            if step % config.train.checkpoint_every == 0 or step == total:
+                checkpointer.save(step)
+        if checkpointer.latest is None or not checkpointer.latest.endswith(f"-{step}"):
+            checkpointer.save(step)
+    finally:
+        reporter.close()
+        checkpointer.close()
+    return TrainResult(step, metrics, checkpointer.latest, workdir)
+
+
+def _write_summaries(reporter, run, step, metrics, images_per_s, sample_images):
+    scalars = dict(metrics)
+    scalars["learning_rate"] = run.config.train.learning_rate
+    if images_per_s:
+        scalars["images_per_s"] = images_per_s
+    reporter.scalars(step, scalars)
+    y = tf.cast(run.encoder(sample_images, training=False)["y"], tf.float32)
+    histograms = {"y": y, "sigmoid_y": tf.sigmoid(y)}
+    if run.prior is not None:
+        histograms["prior_samples"] = run.prior.sample(
+            tf.shape(y)[0], seed=tf.constant([0, step], tf.int32)
+        )
+        histograms["prior_code"] = priors.code_for_prior(run.prior_name, y)
+    reporter.histograms(step, histograms)

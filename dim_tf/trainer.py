@@ -1,0 +1,253 @@
+"""DIM's models, optimizers and the distributed `tf.function` training step.
+
+`Trainer` owns everything with state: the encoder, the critics, the prior
+discriminator, the two optimizers and the step counter. It must be created
+inside `strategy.scope()`; it builds every variable and both optimizers there,
+because a Keras 3 optimizer built lazily inside the first distributed step
+fails ("You must feed a value for placeholder").
+
+One training step has two updates with opposite aims:
+1. encoder + critics minimise `-(alpha MI_G + beta MI_L) + gamma prior_loss`;
+2. the prior discriminator minimises its GAN loss + gradient penalty on the
+   same (detached) codes, with its own Adam.
+"""
+
+import keras
+import tensorflow as tf
+
+from dim_tf import critics, encoders, objectives, priors
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+class Trainer:
+    """Models, optimizers and the step function of one DIM run.
+
+    Attributes:
+      encoder, local_critic, global_critic, discriminator: Keras models (the
+        critics and discriminator are None when the objective does not use them).
+      optimizer: Adam (loss-scaled under mixed_float16) of encoder + critics.
+      prior_optimizer: Adam of the discriminator, or None.
+      step: int64 variable, training steps done.
+    """
+
+    def __init__(self, config, image_shape, strategy):
+        """Builds models and optimizers; call inside `strategy.scope()`.
+
+        Args:
+          config: the run's ConfigDict (configs/base.py fields).
+          image_shape: `(S, S, C)` of the images the encoder takes.
+          strategy: the `tf.distribute.Strategy` the step runs under.
+        """
+        self.config = config
+        self.strategy = strategy
+        self.weights = objectives.resolve_weights(config.objective)
+        self.estimator = config.objective.estimator
+        self.prior_name = config.objective.prior
+        dtype = config.train.precision
+        sync = config.train.sync_batch_norm
+        self.encoder = encoders.build_encoder(
+            config.encoder, image_shape, config.y_dim, dtype=dtype, sync_batch_norm=sync
+        )
+        features = self.encoder(tf.zeros((2, *image_shape)), training=False)
+        local_shape = features["local"].shape[1:]
+        y_shape = features["y"].shape[1:]
+        self.local_critic = self.global_critic = None
+        if self.weights.beta > 0:
+            self.local_critic = critics.build_local_critic(
+                config.critic.kind,
+                config.critic.units,
+                dtype=dtype,
+                sync_batch_norm=sync,
+            )
+            self.local_critic.build_from_shapes(local_shape, y_shape)
+        if self.weights.alpha > 0:
+            self.global_critic = critics.build_global_critic(
+                config.critic.global_units, dtype=dtype
+            )
+            self.global_critic.build_from_shapes(local_shape, y_shape)
+        self.prior = priors.make_prior(self.prior_name, config.y_dim)
+        self.discriminator = self.prior_optimizer = None
+        if self.prior is not None and self.weights.gamma > 0:
+            self.discriminator = priors.build_discriminator(config.y_dim)
+            self.prior_optimizer = self._adam(config.train.prior_learning_rate, False)
+            self.prior_optimizer.build(self.discriminator.trainable_variables)
+        self.optimizer = self._adam(
+            config.train.learning_rate, dtype == "mixed_float16"
+        )
+        self.optimizer.build(self.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # XLA compiles the per-replica maths; the loop and the cross-replica
+        # plumbing stay in the outer function. A nested tf.function cannot
+        # hold cross-replica sums, so XLA needs a single replica (checked in
+        # config_checks.check_replicas).
+        self._losses_and_gradients = self.losses_and_gradients
+        if config.train.jit_compile:
+            self._losses_and_gradients = tf.function(
+                self.losses_and_gradients, jit_compile=True
+            )
+        self._train_steps = tf.function(self._train_steps_fn)
+
+    def _adam(self, learning_rate, loss_scaled):
+        adam = keras.optimizers.Adam(
+            learning_rate,
+            beta_1=self.config.train.beta1,
+            beta_2=self.config.train.beta2,
+        )
+        return keras.optimizers.LossScaleOptimizer(adam) if loss_scaled else adam
+
+    @property
+    def models(self):
+        """Name -> model, for every model this run uses."""
+        named = {
+            "encoder": self.encoder,
+            "local_critic": self.local_critic,
+            "global_critic": self.global_critic,
+            "discriminator": self.discriminator,
+        }
+        return {name: model for name, model in named.items() if model is not None}
+
+    @property
+    def trainable_variables(self):
+        """Variables of the encoder and critics (not the discriminator)."""
+        variables = list(self.encoder.trainable_variables)
+        for critic in (self.local_critic, self.global_critic):
+            if critic is not None:
+                variables += critic.trainable_variables
+        return variables
+
+    def checkpoint_items(self):
+        """Everything a checkpoint must hold to resume exactly."""
+        items = dict(self.models, optimizer=self.optimizer, step=self.step)
+        if self.prior_optimizer is not None:
+            items["prior_optimizer"] = self.prior_optimizer
+        return items
+
+    def metric_names(self):
+        """Keys of the metrics dict the step returns."""
+        names = ["loss"]
+        if self.weights.beta > 0:
+            names.append("mi/local")
+        if self.weights.alpha > 0:
+            names.append("mi/global")
+        if self.discriminator is not None:
+            names += [
+                "prior/encoder_loss",
+                "prior/discriminator_loss",
+                "prior/gradient_penalty",
+            ]
+        return names
+
+    def losses_and_gradients(self, images, step):
+        """One replica's losses and gradients for its share of a global batch.
+
+        Runs in replica context. Each replica's losses are divided by the
+        replica count because Keras optimizers sum gradients over replicas:
+        the sum is then the gradient of the global-batch loss.
+
+        Args:
+          images: `[n, S, S, C]` float32 in [-1, 1], this replica's share.
+          step: int64 scalar, seeds the prior's samples.
+
+        Returns:
+          (metrics dict of scalar float32 global-batch values on this replica,
+           gradients of encoder + critics, gradients of the discriminator or None).
+        """
+        replica = objectives.ReplicaContext()
+        scale = 1.0 / replica.num_replicas
+        with tf.GradientTape() as tape:
+            features = self.encoder(images, training=True)
+            metrics = objectives.mi_estimates(
+                features,
+                self.local_critic,
+                self.global_critic,
+                self.weights,
+                self.estimator,
+                replica,
+            )
+            prior_loss = None
+            if self.discriminator is not None:
+                codes = priors.code_for_prior(self.prior_name, features["y"])
+                prior_loss = priors.encoder_prior_loss(self.discriminator, codes)
+                metrics["prior/encoder_loss"] = prior_loss
+            loss = objectives.encoder_loss(metrics, prior_loss, self.weights)
+            replica_loss = loss * scale
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                replica_loss = self.optimizer.scale_loss(replica_loss)
+        metrics["loss"] = loss
+        gradients = tape.gradient(replica_loss, self.trainable_variables)
+        prior_gradients = None
+        if self.discriminator is not None:
+            real = self._prior_samples(tf.shape(images)[0], step, replica)
+            with tf.GradientTape() as prior_tape:
+                prior_loss, prior_metrics = priors.discriminator_loss(
+                    self.discriminator,
+                    real,
+                    tf.stop_gradient(codes),
+                    self.config.objective.gradient_penalty,
+                )
+                replica_prior_loss = prior_loss * scale
+            prior_gradients = prior_tape.gradient(
+                replica_prior_loss, self.discriminator.trainable_variables
+            )
+            metrics.update(prior_metrics)
+        return metrics, gradients, prior_gradients
+
+    def _prior_samples(self, rows, step, replica):
+        """This replica's rows of one global batch of prior samples.
+
+        Sampled for the whole global batch from a seed of (run seed, step), so
+        the samples do not depend on the number of replicas.
+        """
+        seed = tf.stack(
+            [tf.cast(self.config.train.seed, tf.int32), tf.cast(step, tf.int32)]
+        )
+        samples = self.prior.sample(rows * replica.num_replicas, seed=seed)
+        start = replica.row_offset(rows)
+        return tf.cast(samples[start : start + rows], tf.float32)
+
+    def _replica_step(self, images, step):
+        metrics, gradients, prior_gradients = self._losses_and_gradients(images, step)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        if prior_gradients is not None:
+            self.prior_optimizer.apply(
+                prior_gradients, self.discriminator.trainable_variables
+            )
+        return metrics
+
+    def _train_steps_fn(self, iterator, num_steps):
+        totals = {name: tf.constant(0.0) for name in self.metric_names()}
+        first_bad_step = tf.constant(-1, tf.int64)
+        for i in tf.range(tf.cast(num_steps, tf.int64)):
+            step = self.step + i
+            per_replica = self.strategy.run(
+                self._replica_step, args=(next(iterator), step)
+            )
+            metrics = {
+                name: self.strategy.reduce("mean", value, axis=None)
+                for name, value in per_replica.items()
+            }
+            finite = tf.math.is_finite(metrics["loss"])
+            first_bad_step = tf.where(
+                (first_bad_step < 0) & tf.logical_not(finite), step, first_bad_step
+            )
+            totals = {name: totals[name] + metrics[name] for name in totals}
+        self.step.assign_add(tf.cast(num_steps, tf.int64))
+        means = {
+            name: total / tf.cast(num_steps, tf.float32)
+            for name, total in totals.items()
+        }
+        return means, first_bad_step
+
+    def train_steps(self, iterator, num_steps):
+        """Runs `num_steps` steps in one `tf.function` call.
+
+        Args:
+          iterator: iterator of a distributed dataset of image batches.
+          num_steps: how many steps (a Python int; not retraced per value).
+
+        Returns:
+          (metrics averaged over the steps: dict of float32 scalars,
+           int64 scalar: the first step whose loss was not finite, or -1).
+        """
+        return self._train_steps(iterator, tf.constant(num_steps, tf.int64))

@@ -1,0 +1,127 @@
+"""The distributed step: one global batch gives the same loss and gradients on 1 and 2 replicas."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dim_tf import trainer
+from tests import strategies
+from tests.tiny import tiny_config
+
+IMAGE_SHAPE = (28, 28, 1)
+
+ONE = strategies.one_device()
+TWO = strategies.two_replicas()
+
+
+def _build(config, strategy):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        return trainer.Trainer(config, IMAGE_SHAPE, strategy)
+
+
+def _copy_weights(source, target):
+    for name, model in source.models.items():
+        target.models[name].set_weights(model.get_weights())
+
+
+def _global_loss_and_gradients(run, images, step=3):
+    strategy = run.strategy
+    replicas = strategy.num_replicas_in_sync
+    rows = images.shape[0] // replicas
+    shards = strategy.experimental_distribute_values_from_function(
+        lambda ctx: images[ctx.replica_id_in_sync_group * rows :][:rows]
+    )
+    fn = tf.function(lambda x: run.losses_and_gradients(x, tf.constant(step, tf.int64)))
+    metrics, grads, prior_grads = strategy.run(fn, args=(shards,))
+    loss = strategy.reduce("mean", metrics["loss"], axis=None)
+    summed = [strategy.reduce("sum", g, axis=None) for g in grads + (prior_grads or [])]
+    return float(loss), [g.numpy() for g in summed]
+
+
+@pytest.mark.parametrize(
+    "mode,estimator,prior,kind",
+    [
+        ("local", "jsd", "uniform", "dot"),
+        ("local", "nce", "none", "concat"),
+        ("local+global", "dv", "gaussian", "dot"),
+        ("global", "jsd", "uniform", "dot"),
+    ],
+)
+def test_one_and_two_replicas_agree_on_a_global_batch(mode, estimator, prior, kind):
+    config = tiny_config(
+        **{
+            "objective.mode": mode,
+            "objective.estimator": estimator,
+            "objective.prior": prior,
+            "critic.kind": kind,
+        }
+    )
+    one = _build(config, ONE)
+    two = _build(config, TWO)
+    _copy_weights(one, two)
+    images = tf.random.stateless_uniform((8, *IMAGE_SHAPE), (1, 2), -1.0, 1.0)
+
+    loss_one, grads_one = _global_loss_and_gradients(one, images)
+    loss_two, grads_two = _global_loss_and_gradients(two, images)
+
+    assert np.isfinite(loss_one)
+    np.testing.assert_allclose(loss_two, loss_one, rtol=1e-4)
+    assert len(grads_one) == len(grads_two)
+    flat_one = np.concatenate([g.ravel() for g in grads_one])
+    flat_two = np.concatenate([g.ravel() for g in grads_two])
+    total_norm = np.linalg.norm(flat_one)
+    assert total_norm > 0
+    assert np.linalg.norm(flat_one - flat_two) / total_norm < 1e-4
+    # Per variable too; a variable whose gradient is zero up to rounding (e.g.
+    # a score bias that NCE is invariant to) is held to the global scale.
+    for g1, g2 in zip(grads_one, grads_two):
+        assert np.linalg.norm(g1 - g2) <= 1e-4 * np.linalg.norm(g1) + 1e-7 * total_norm
+
+
+def test_training_steps_on_two_replicas_raise_the_local_mi():
+    config = tiny_config(**{"train.learning_rate": 1e-3})
+    run = _build(config, TWO)
+    images = tf.random.stateless_uniform((8, *IMAGE_SHAPE), (3, 4), -1.0, 1.0)
+    dataset = run.strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensors(images).repeat()
+    )
+    iterator = iter(dataset)
+    first, bad = run.train_steps(iterator, 1)
+    for _ in range(5):
+        last, bad = run.train_steps(iterator, 5)
+    assert int(bad) == -1
+    assert int(run.step.numpy()) == 26
+    assert float(last["mi/local"]) > float(first["mi/local"]) + 0.1
+
+
+def test_mixed_bfloat16_step_keeps_float32_losses():
+    config = tiny_config(**{"train.precision": "mixed_bfloat16"})
+    run = _build(config, ONE)
+    assert run.encoder(tf.zeros((2, *IMAGE_SHAPE)))["y"].dtype == tf.bfloat16
+    images = tf.random.stateless_uniform((8, *IMAGE_SHAPE), (5, 6), -1.0, 1.0)
+    iterator = iter(tf.data.Dataset.from_tensors(images).repeat())
+    metrics, bad = run.train_steps(iterator, 2)
+    assert int(bad) == -1
+    assert all(value.dtype == tf.float32 for value in metrics.values())
+    assert all(np.isfinite(float(value)) for value in metrics.values())
+
+
+def test_mixed_float16_uses_loss_scaling():
+    config = tiny_config(**{"train.precision": "mixed_float16"})
+    run = _build(config, ONE)
+    assert isinstance(run.optimizer, keras.optimizers.LossScaleOptimizer)
+    images = tf.random.stateless_uniform((8, *IMAGE_SHAPE), (5, 6), -1.0, 1.0)
+    metrics, bad = run.train_steps(
+        iter(tf.data.Dataset.from_tensors(images).repeat()), 2
+    )
+    assert int(bad) == -1 and np.isfinite(float(metrics["loss"]))
+
+
+def test_non_finite_loss_reports_its_step():
+    config = tiny_config()
+    run = _build(config, ONE)
+    images = tf.fill((8, *IMAGE_SHAPE), np.nan)
+    _, bad = run.train_steps(iter(tf.data.Dataset.from_tensors(images).repeat()), 3)
+    assert int(bad) == 0
