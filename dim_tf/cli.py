@@ -1,0 +1,76 @@
+"""Shared plumbing of the `bin/` entry points: one-line errors, no tracebacks.
+
+Only `bin/` reads absl flags; these helpers take flag values as arguments.
+"""
+
+import sys
+
+from absl import app, flags
+
+from dim_tf.errors import TrainingError, UserError
+
+
+def _fail(message):
+    sys.stderr.write(f"error: {message}\n")
+    sys.exit(2)
+
+
+def run(main):
+    """`absl.app.run(main)`, turning bad flags and `UserError`s into one line.
+
+    A bad flag or config override (absl's own errors, e.g. a mistyped
+    `--config.FIELD`) and every `UserError` / `TrainingError` print
+    `error: ...` on stderr and exit with status 2; other exceptions are bugs
+    and keep their traceback.
+    """
+
+    def guarded(argv):
+        try:
+            return main(argv)
+        except (UserError, TrainingError) as err:
+            _fail(str(err).replace("\n", " "))
+        except KeyboardInterrupt:
+            _fail("interrupted")
+
+    app.run(guarded, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as err:
+        _fail(_one_line(err))
+    except Exception as err:  # A config file that fails to load or override.
+        _fail(_one_line(err))
+
+
+def _one_line(err):
+    text = " ".join(str(err).split())
+    return text if len(text) < 400 else text[:400] + "..."
+
+
+def reject_extra_arguments(argv):
+    """Raises `UserError` for positional arguments (all input goes through flags)."""
+    if len(argv) > 1:
+        raise UserError(
+            f"unexpected arguments {' '.join(argv[1:])!r}; use --flags only"
+        )
+
+
+def required_config(config_flag):
+    """The parsed config of a `--config` flag, or a `UserError` if it is missing."""
+    if config_flag.value is None:
+        raise UserError("--config is required, e.g. --config=configs/quickstart.py")
+    return config_flag.value
+
+
+def describe_training_outputs(result):
+    """A few lines telling the user where the run's outputs are."""
+    return "\n".join(
+        [
+            f"Trained to step {result.step}. Outputs in {result.workdir}:",
+            f"  config      {result.workdir}/config.json",
+            f"  checkpoint  {result.checkpoint}",
+            f"  TensorBoard tensorboard --logdir {result.workdir}",
+        ]
+    )

@@ -1,0 +1,84 @@
+"""bin/train as a user runs it: a subprocess, flags, exit codes, one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = [
+    "--config.encoder=basic28x28",
+    "--config.y_dim=8",
+    "--config.critic.units=16",
+    "--config.train.batch_size=8",
+    "--config.train.steps=3",
+    "--config.train.log_every=1",
+    "--config.train.steps_per_call=1",
+]
+
+
+def _train(*args, data_dir):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [
+            sys.executable,
+            "bin/train",
+            "--config=configs/quickstart.py",
+            f"--config.data_dir={data_dir}",
+            *args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+def test_train_end_to_end_then_resume(data_dir, tmp_path):
+    workdir = tmp_path / "run"
+    result = _train(*TINY, f"--workdir={workdir}", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Trained to step 3" in result.stdout
+    assert str(workdir) in result.stdout
+    assert "mi/local" in result.stderr  # The progress lines.
+    assert (workdir / "config.json").exists()
+
+    again = _train(
+        *TINY, "--config.train.steps=4", f"--workdir={workdir}", data_dir=data_dir
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "Trained to step 4" in again.stdout
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    error_lines = [
+        line for line in result.stderr.splitlines() if line.startswith("error: ")
+    ]
+    assert len(error_lines) == 1, result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in error_lines[0]
+
+
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["--config.train.stepz=3"], ["stepz"]),
+        (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
+        (["--config.dataset=cifar11"], ["cifar11"]),
+        ([], ["--workdir"]),
+    ],
+)
+def test_bad_input_exits_with_one_line(data_dir, tmp_path, args, fragments):
+    workdir = [] if not args else [f"--workdir={tmp_path / 'run'}"]
+    result = _train(*TINY, *args, *workdir, data_dir=data_dir)
+    _assert_one_line_error(result, *fragments)
+    assert not (tmp_path / "run").exists()
