@@ -5,7 +5,7 @@ Only `bin/` reads absl flags; these helpers take flag values as arguments.
 
 import sys
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from dim_tf.errors import TrainingError, UserError
 
@@ -25,6 +25,10 @@ def run(main):
     """
 
     def guarded(argv):
+        # absl raises the default verbosity to INFO, which floods the terminal
+        # with TFDS's and TensorFlow's INFO lines; --verbosity=0 brings them back.
+        if not flags.FLAGS["verbosity"].present:
+            logging.set_verbosity(logging.WARNING)
         try:
             return main(argv)
         except (UserError, TrainingError) as err:
