@@ -1,0 +1,239 @@
+"""`benchmark(config)`: how fast a config trains on this machine, as one flat dict.
+
+Three measurements, each alone:
+- the full training step (`Trainer.train_steps`: encoder, critics and prior
+  discriminator, forward and backward, both optimizer updates) on a fixed
+  synthetic batch of the config's image shape, after warm-up (tracing, XLA
+  compilation, first-touch of memory);
+- the input pipeline (`data.make_train_dataset`) on the real dataset, when it
+  is prepared or can be prepared as `bin/train` would; otherwise the result
+  says why it was skipped;
+- optionally this machine's float32 / bfloat16 matmul rate
+  (`dim_tf.machine`), so the step can be stated as a fraction of it.
+
+The step's floating-point operations are counted, not estimated: the TF
+profiler's float-op counter (`tf.compat.v1.profiler`, the per-op `flops`
+statistics: 2mnk per matrix product, one per element of elementwise ops)
+runs over the graph of one step's forward and backward passes.
+"""
+
+import statistics
+import time
+
+import keras
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from dim_tf import config_checks, data, distribute, encoders, machine, trainer
+from dim_tf.errors import UserError
+
+FLOP_COUNT_METHOD = (
+    "TF profiler float-op count of one step's graph (forward and backward of "
+    "the encoder/critic update and the prior discriminator update); the "
+    "optimizers' elementwise updates are not counted"
+)
+# The matmul rate a precision's step is compared with.
+_PEAK_DTYPE = {
+    "float32": "float32",
+    "mixed_bfloat16": "bfloat16",
+    "mixed_float16": "float16",
+}
+
+
+def benchmark(
+    config,
+    warmup_calls=1,
+    timed_calls=3,
+    pipeline_batches=50,
+    matmul_peak=False,
+    matmul_size=machine.DEFAULT_MATMUL_SIZE,
+):
+    """Measures a config's training step, input pipeline and (optionally) matmul peak.
+
+    Args:
+      config: the run's ConfigDict (configs/base.py fields).
+      warmup_calls: untimed `train_steps` calls of `config.train.steps_per_call`
+        steps each, before timing.
+      timed_calls: timed calls; the median call counts.
+      pipeline_batches: batches the input pipeline is timed over (after a few
+        warm-up batches); 0 skips it.
+      matmul_peak: also measure the machine's matmul GFLOP/s.
+      matmul_size: side of the square matrices for `matmul_peak`.
+
+    Returns:
+      A flat JSON-serialisable dict; see `bin/benchmark`.
+
+    Raises:
+      UserError: a bad config, dataset name or hardware split.
+    """
+    config_checks.check_config(config)
+    if warmup_calls < 0 or timed_calls < 1 or pipeline_batches < 0:
+        raise UserError(
+            "warmup_calls and pipeline_batches must be >= 0 and timed_calls >= 1"
+        )
+    image_size = encoders.encoder_input_size(config.encoder)
+    channels, pipeline_skipped = _dataset_channels(config)
+    image_shape = (image_size, image_size, channels)
+    batch = config.train.batch_size
+    load_before = machine.load_average()
+    result = {
+        "dataset": config.dataset,
+        "encoder": config.encoder,
+        "critic": f"{config.critic.kind}{config.critic.units}",
+        "batch_size": batch,
+        "image_shape": list(image_shape),
+        **machine.device_description(),
+        "precision": config.train.precision,
+        "xla": bool(config.train.jit_compile),
+    }
+    peaks = None
+    if matmul_peak:
+        dtypes = ["float32", "bfloat16"]
+        if config.train.precision == "mixed_float16":
+            dtypes.append("float16")
+        peaks = machine.matmul_peaks(dtypes, matmul_size)
+
+    strategy = distribute.make_strategy(config.strategy, config.tpu)
+    config_checks.check_replicas(config, strategy.num_replicas_in_sync)
+    keras.utils.set_random_seed(config.train.seed)
+    with strategy.scope():
+        run = trainer.Trainer(config, image_shape, strategy)
+    steps_per_call = config.train.steps_per_call
+    step_s = time_training_step(run, image_shape, warmup_calls, timed_calls)
+    flop_per_step = count_step_flops(run, image_shape)
+    images_per_s = batch / step_s
+    gflop_per_image = flop_per_step / batch / 1e9
+    result.update(
+        strategy=config.strategy,
+        replicas=strategy.num_replicas_in_sync,
+        steps_per_call=steps_per_call,
+        step_ms=round(step_s * 1000, 2),
+        images_per_s=round(images_per_s, 2),
+        gflop_per_image=round(gflop_per_image, 4),
+        flop_count_method=FLOP_COUNT_METHOD,
+        achieved_gflops=round(gflop_per_image * images_per_s, 2),
+        peak_rss_mb=round(machine.peak_rss_mb(), 1),
+    )
+    if peaks is not None:
+        peak = peaks[_PEAK_DTYPE[config.train.precision]]
+        result.update(
+            matmul_peak_gflops=peaks,
+            matmul_size=matmul_size,
+            fraction_of_matmul_peak=round(result["achieved_gflops"] / peak, 3),
+        )
+
+    if pipeline_skipped is None and pipeline_batches == 0:
+        pipeline_skipped = "not measured (pipeline_batches=0)"
+    pipeline_rate = None
+    if pipeline_skipped is None:
+        pipeline_rate = time_pipeline(config, image_size, pipeline_batches)
+    result.update(
+        pipeline_images_per_s=None
+        if pipeline_rate is None
+        else round(pipeline_rate, 1),
+        pipeline_skipped=pipeline_skipped,
+        pipeline_to_step_ratio=(
+            None if pipeline_rate is None else round(pipeline_rate / images_per_s, 2)
+        ),
+        peak_rss_mb_with_pipeline=round(machine.peak_rss_mb(), 1),
+        load_average=[load_before, machine.load_average()],
+    )
+    return result
+
+
+def _dataset_channels(config):
+    """(image channels, None) when the dataset can be read here, else (channels, why not).
+
+    The dataset is prepared as `bin/train` would prepare it; when that is
+    impossible (e.g. no network), the channel count comes from the TFDS
+    builder's static metadata and the pipeline is skipped.
+    """
+    try:
+        info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+        return data.image_shape(info, config.image_key)[2], None
+    except UserError as err:
+        reason = str(err)
+    try:
+        info = tfds.builder(config.dataset, data_dir=config.data_dir).info
+    except Exception:  # No metadata either: the first error says why.
+        raise UserError(reason) from None
+    return data.image_shape(info, config.image_key)[2], reason
+
+
+def time_training_step(run, image_shape, warmup_calls, timed_calls):
+    """Seconds per training step on a fixed synthetic global batch (median call).
+
+    Args:
+      run: a built `Trainer`.
+      image_shape: `(S, S, C)`.
+      warmup_calls: untimed calls first.
+      timed_calls: timed calls of `run.config.train.steps_per_call` steps.
+
+    Returns:
+      float seconds.
+    """
+    batch = run.config.train.batch_size
+    steps = run.config.train.steps_per_call
+    images = tf.random.stateless_uniform((batch, *image_shape), (0, 1), -1.0, 1.0)
+    dataset = tf.data.Dataset.from_tensors(images).repeat()
+    iterator = iter(run.strategy.experimental_distribute_dataset(dataset))
+
+    def call():
+        metrics, _ = run.train_steps(iterator, steps)
+        float(metrics["loss"])  # Waits for the steps to finish.
+
+    for _ in range(warmup_calls):
+        call()
+    seconds = []
+    for _ in range(timed_calls):
+        start = time.perf_counter()
+        call()
+        seconds.append((time.perf_counter() - start) / steps)
+    return statistics.median(seconds)
+
+
+def count_step_flops(run, image_shape):
+    """Floating-point operations of one training step of the global batch.
+
+    Counted by the TF profiler on the graph of `Trainer.losses_and_gradients`
+    traced for one replica holding the whole global batch (the same work as
+    the replicas together).
+
+    Returns:
+      float, operations per step.
+    """
+    spec = tf.TensorSpec((run.config.train.batch_size, *image_shape), tf.float32)
+
+    @tf.function(autograph=False)
+    def one_step(images):
+        return run.losses_and_gradients(images, tf.constant(0, tf.int64))
+
+    graph = one_step.get_concrete_function(spec).graph
+    builder = tf.compat.v1.profiler.ProfileOptionBuilder
+    options = builder(builder.float_operation()).with_empty_output().build()
+    return float(tf.compat.v1.profiler.profile(graph, options=options).total_float_ops)
+
+
+def time_pipeline(config, image_size, batches, warmup_batches=5):
+    """Images per second the training input pipeline yields, alone.
+
+    Starts from a fresh pipeline, so the figure includes decoding (the first
+    epoch; later epochs read the in-memory cache when `train.cache`).
+
+    Args:
+      config: the run's ConfigDict.
+      image_size: the encoder's input size S.
+      batches: timed batches of `config.train.batch_size` images.
+      warmup_batches: untimed batches first (start-up, shuffle buffer fill).
+
+    Returns:
+      float images per second.
+    """
+    batch = config.train.batch_size
+    iterator = iter(data.make_train_dataset(config, image_size, batch))
+    for _ in range(warmup_batches):
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch / (time.perf_counter() - start)

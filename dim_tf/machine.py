@@ -1,0 +1,103 @@
+"""What the machine can do: its devices, its matmul rate, this process's memory.
+
+The benchmark states a training step's speed as a fraction of the rate at
+which this machine multiplies large square matrices, measured here with the
+same TensorFlow build, threads and dtype.
+"""
+
+import os
+import platform
+import resource
+import time
+
+import tensorflow as tf
+
+# Large enough that a product is compute-bound on a CPU and a GPU, small
+# enough (3 x 64 MB in float32) to run anywhere.
+DEFAULT_MATMUL_SIZE = 4096
+
+
+def matmul_gflops(dtype, size=DEFAULT_MATMUL_SIZE, repeats=5, min_seconds=0.5):
+    """The best GFLOP/s of `[size, size] x [size, size]` products in `dtype`.
+
+    Args:
+      dtype: "float32", "bfloat16" or "float16".
+      size: the matrices' side n; one product is 2 n^3 floating-point operations.
+      repeats: timed rounds; the best round counts (others' work on a shared
+        machine only ever slows a round down).
+      min_seconds: each round runs enough products to last at least this long.
+
+    Returns:
+      float, GFLOP/s.
+    """
+    a = tf.cast(tf.random.stateless_normal((size, size), (1, 2)), dtype)
+    b = tf.cast(tf.random.stateless_normal((size, size), (3, 4)), dtype)
+
+    @tf.function
+    def products(a, b, count):
+        # Chained so no product can be skipped; one call, so no Python per product.
+        def body(i, acc):
+            return i + 1, acc + tf.reduce_sum(tf.matmul(a, b)[:1, :1])
+
+        _, acc = tf.while_loop(
+            lambda i, acc: i < count, body, (tf.constant(0), tf.constant(0.0, dtype))
+        )
+        return acc
+
+    flop = 2.0 * size**3
+    products(a, b, tf.constant(1)).numpy()  # Trace and warm up.
+    start = time.perf_counter()
+    products(a, b, tf.constant(1)).numpy()
+    count = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-6)))
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        products(a, b, tf.constant(count)).numpy()
+        rates.append(count * flop / (time.perf_counter() - start) / 1e9)
+    return max(rates)
+
+
+def matmul_peaks(dtypes=("float32", "bfloat16"), size=DEFAULT_MATMUL_SIZE):
+    """dtype name -> best matmul GFLOP/s (see `matmul_gflops`)."""
+    return {dtype: round(matmul_gflops(dtype, size), 1) for dtype in dtypes}
+
+
+def device_description():
+    """What runs the step: `{"device": "cpu"|"gpu"|"tpu", "device_name", "cores"}`."""
+    gpus = tf.config.list_logical_devices("GPU")
+    tpus = tf.config.list_logical_devices("TPU")
+    if tpus:
+        return {"device": "tpu", "device_name": tpus[0].name, "cores": len(tpus)}
+    if gpus:
+        details = tf.config.experimental.get_device_details(
+            tf.config.list_physical_devices("GPU")[0]
+        )
+        name = details.get("device_name", gpus[0].name)
+        return {"device": "gpu", "device_name": name, "cores": len(gpus)}
+    return {"device": "cpu", "device_name": _cpu_model(), "cores": os.cpu_count()}
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def peak_rss_mb():
+    """This process's peak resident memory so far, in MB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1024 * 1024 if platform.system() == "Darwin" else 1024)
+
+
+def load_average():
+    """The 1-minute load average (other processes slow a timing down), or None."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None

@@ -1,0 +1,115 @@
+"""bin/benchmark on a tiny config: one JSON line whose figures are consistent."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dim_tf import benchmark, data
+from dim_tf.errors import UserError
+from tests.tiny import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BATCH = 8
+CRITIC_UNITS = 16
+Y_DIM = 8
+
+
+def _benchmark(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.run(
+        [sys.executable, "bin/benchmark", "--config=configs/quickstart.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _matmul_flop_per_image():
+    """2 m n k of every product in basic28x28 + the 16-unit dot critic, per image.
+
+    Forward, then two products per forward product in the backward pass
+    (inputs and weights), except the first convolution's input gradient.
+    """
+    conv1 = 14 * 14 * 64 * (5 * 5 * 1)  # [28,28,1] -> [14,14,64], 5x5
+    conv2 = 7 * 7 * 128 * (5 * 5 * 64)  # -> [7,7,128]
+    fc = 7 * 7 * 128 * 1024
+    y = 1024 * Y_DIM
+    locations = 7 * 7
+    critic = locations * (128 * CRITIC_UNITS * 2 + CRITIC_UNITS * CRITIC_UNITS)
+    critic += Y_DIM * CRITIC_UNITS * 2 + CRITIC_UNITS * CRITIC_UNITS
+    scores = BATCH * locations * CRITIC_UNITS
+    forward = conv1 + conv2 + fc + y + critic + scores
+    return 2 * (3 * forward - conv1)
+
+
+def test_benchmark_prints_one_consistent_json_line(tmp_path):
+    result = _benchmark(
+        f"--config.data_dir={tmp_path / 'tfds'}",
+        f"--config.train.batch_size={BATCH}",
+        f"--config.critic.units={CRITIC_UNITS}",
+        f"--config.y_dim={Y_DIM}",
+        "--config.train.steps_per_call=2",
+        "--warmup_calls=1",
+        "--timed_calls=2",
+        "--pipeline_batches=5",
+        "--matmul_peak",
+        "--matmul_size=128",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    report = json.loads(lines[0])
+
+    assert report["device"] == "cpu" and report["cores"] >= 1
+    assert report["precision"] == "float32" and report["xla"] is False
+    assert report["batch_size"] == BATCH and report["image_shape"] == [28, 28, 1]
+    assert report["images_per_s"] > 0
+    assert report["step_ms"] == pytest.approx(
+        1000 * BATCH / report["images_per_s"], rel=0.01
+    )
+    # The counted operations include every matrix product and a little more
+    # (elementwise ops, normalisation, the prior discriminator).
+    analytic = _matmul_flop_per_image() / 1e9
+    assert analytic <= report["gflop_per_image"] <= 1.6 * analytic
+    assert report["achieved_gflops"] == pytest.approx(
+        report["gflop_per_image"] * report["images_per_s"], rel=0.01
+    )
+    peaks = report["matmul_peak_gflops"]
+    assert set(peaks) == {"float32", "bfloat16"} and min(peaks.values()) > 0
+    assert report["fraction_of_matmul_peak"] == pytest.approx(
+        report["achieved_gflops"] / peaks["float32"], rel=0.01
+    )
+    assert report["pipeline_skipped"] is None
+    assert report["pipeline_images_per_s"] > 0
+    assert report["pipeline_to_step_ratio"] == pytest.approx(
+        report["pipeline_images_per_s"] / report["images_per_s"], rel=0.01
+    )
+    assert 100 < report["peak_rss_mb"] <= report["peak_rss_mb_with_pipeline"]
+
+
+def test_bad_config_is_one_line_error():
+    result = _benchmark("--config.encoder=resnet")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.stdout == ""
+
+
+def test_dataset_that_is_not_prepared_is_skipped_with_the_reason(monkeypatch, tmp_path):
+    def not_prepared(name, data_dir=None, manual_dir=None):
+        raise UserError(f"dataset {name!r} is not prepared")
+
+    monkeypatch.setattr(data, "dataset_info", not_prepared)
+    config = tiny_config(dataset="cifar10", data_dir=str(tmp_path))
+    channels, skipped = benchmark._dataset_channels(config)
+    assert channels == 3  # From the TFDS builder's metadata.
+    assert skipped == "dataset 'cifar10' is not prepared"
+
+    with pytest.raises(UserError, match="no_such_set"):
+        benchmark._dataset_channels(
+            tiny_config(dataset="no_such_set", data_dir=str(tmp_path))
+        )
