@@ -3,12 +3,14 @@
 Command:
   bin/train --config=configs/quickstart.py --workdir=/tmp/dim_quickstart
 
-1,797 real 8x8 scikit-learn digits, resized to 28x28, basic28x28 encoder,
-a 512-unit encode-and-dot critic (the paper's 2048 gives larger initial scores
-and fewer steps per CPU-minute here; see PAPER.md). 600 steps of batch 64
-take about 2 minutes on a 2-core CPU (about 0.2 s per step, so 1,000 steps
-are about 3.5 minutes); the local JSD estimate rises from about 0.1 to about
-0.6 nats over the run.
+1,797 real 8x8 scikit-learn digits, resized to 28x28, basic28x28 encoder, a
+128-unit encode-and-dot critic, batch 64, 400 steps. The paper's 2048-unit
+critic starts with large dot-product scores (a strongly negative JSD
+estimate) and costs more per step; measured here over 400 steps, 128 units
+reached a local JSD estimate of 0.68 nats and 512 units only 0.30, in less
+time. About 3.5 minutes for 400 steps on a busy 2-core CPU (under 2 minutes
+on a quiet one); the local JSD estimate rises from about -0.5 nats at step 50
+to about 0.7 at step 400.
 """
 
 from configs import base
@@ -18,8 +20,8 @@ def get_config():
     config = base.get_config()
     config.dataset = "digits"
     config.encoder = "basic28x28"
-    config.critic.units = 512
-    config.train.steps = 600
+    config.critic.units = 128
+    config.train.steps = 400
     config.train.log_every = 50
     config.train.checkpoint_every = 200
     config.train.shuffle_buffer = 2000
