@@ -91,7 +91,11 @@ def train(config, workdir):
     )
     iterator = iter(dataset)
     reporter = Reporter(os.path.join(workdir, "train"), total, batch, enabled=chief)
-    sample_images = next(iter(data.make_train_dataset(config, image_size, batch)))
+    # A fixed batch for the Y histograms: the first test images, unaugmented
+    # (a batch from the training stream would fill its shuffle buffer first).
+    sample_images, _ = next(
+        iter(data.make_eval_dataset(config, config.eval_split, image_size, batch))
+    )
     metrics = {}
     reporter.throughput(step)
     try:
