@@ -63,7 +63,8 @@ def matmul_peaks(dtypes=("float32", "bfloat16"), size=DEFAULT_MATMUL_SIZE):
 
 
 def device_description():
-    """What runs the step: `{"device": "cpu"|"gpu"|"tpu", "device_name", "cores"}`."""
+    """What runs the step: `{"device": "cpu"|"gpu"|"tpu", "device_name", "cores"}`,
+    plus `"onednn"` on a CPU."""
     gpus = tf.config.list_logical_devices("GPU")
     tpus = tf.config.list_logical_devices("TPU")
     if tpus:
@@ -74,7 +75,22 @@ def device_description():
         )
         name = details.get("device_name", gpus[0].name)
         return {"device": "gpu", "device_name": name, "cores": len(gpus)}
-    return {"device": "cpu", "device_name": _cpu_model(), "cores": os.cpu_count()}
+    return {
+        "device": "cpu",
+        "device_name": _cpu_model(),
+        "cores": os.cpu_count(),
+        "onednn": onednn_enabled(),
+    }
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its oneDNN CPU kernels (TF_ENABLE_ONEDNN_OPTS)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):  # Not in this TensorFlow build.
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS") == "1"
 
 
 def _cpu_model():
