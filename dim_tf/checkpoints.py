@@ -3,13 +3,22 @@
 A checkpoint holds every model, both optimizers and the step. The data stream
 is a pure function of (seed, step) (see `dim_tf.data`), so the step alone puts
 the input pipeline back where it was.
+
+A checkpoint is never half-written: TensorFlow writes its files under
+`ckpt-N_temp/`, renames them into place, and only then rewrites the
+`checkpoint` state file (atomically) to point at it. A process killed at any
+moment leaves the state file naming the previous complete checkpoint, at
+worst with an orphaned `ckpt-N_temp/` directory, which the next chief removes.
 """
 
+import glob
 import os
+import re
 import shutil
 import tempfile
 
 import tensorflow as tf
+from absl import logging
 
 from dim_tf.errors import UserError
 
@@ -19,7 +28,9 @@ class Checkpointer:
 
     Under MultiWorkerMirroredStrategy every worker must take part in a save;
     only the chief writes to the workdir, the others to a temporary directory
-    they remove again.
+    they remove again. Every worker restores from the workdir's checkpoints
+    (which must be on a filesystem all workers see), so all resume from the
+    same step.
     """
 
     def __init__(self, directory, items, keep=3, is_chief=True):
@@ -29,42 +40,139 @@ class Checkpointer:
         keep: how many recent checkpoints to keep.
         is_chief: whether this process writes to `directory`.
         """
+        self.directory = directory
         self.is_chief = is_chief
-        self.directory = directory if is_chief else tempfile.mkdtemp(prefix="dim_ckpt_")
+        if is_chief:
+            self._write_directory = directory
+            _remove_orphaned_temp_dirs(directory)
+        else:
+            self._write_directory = tempfile.mkdtemp(prefix="dim_ckpt_")
         self.checkpoint = tf.train.Checkpoint(**items)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.directory, max_to_keep=keep
+        self.manager = _read_state(
+            directory,
+            lambda: tf.train.CheckpointManager(
+                self.checkpoint, self._write_directory, max_to_keep=keep
+            ),
         )
+        self._latest = None
 
     @property
     def latest(self):
-        """Path of the newest checkpoint, or None."""
-        return self.manager.latest_checkpoint
+        """Path (in `directory`) of the checkpoint restored or saved last, or None."""
+        return self._latest
 
     def restore_latest(self):
-        """Restores the newest checkpoint if there is one; returns its path or None."""
-        path = self.manager.latest_checkpoint
+        """Restores the newest checkpoint if there is one; returns its path or None.
+
+        The newest is the one the `checkpoint` state file names; when that
+        file is missing, or names a checkpoint whose files were moved away,
+        it is the highest-numbered complete `ckpt-N` in the directory.
+
+        Raises:
+          UserError: the newest checkpoint or the state file is damaged, or the
+            checkpoint does not fit the models (nothing is changed on disk).
+        """
+        path = self._newest()
         if path is None:
             return None
         try:
             self.checkpoint.restore(path).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        except Exception as err:  # Damaged files fail in many ways.
+            older = [p for p in _complete_checkpoints(self.directory) if p != path]
+            advice = (
+                f"move its files ({os.path.basename(path)}.*) away to resume from "
+                f"{os.path.basename(older[0])}"
+                if older
+                else "move its files away to start again from step 0"
+            )
             raise UserError(
                 f"checkpoint {path} cannot be restored ({type(err).__name__}: "
-                f"{first_line[:200]}); delete it to fall back to an older one"
+                f"{_detail(err)}); {advice}"
             ) from None
+        self._latest = path
         return path
 
+    def _newest(self):
+        state = _read_state(
+            self.directory, lambda: tf.train.get_checkpoint_state(self.directory)
+        )
+        on_disk = _complete_checkpoints(self.directory)
+        if state is None and os.path.exists(os.path.join(self.directory, "checkpoint")):
+            raise _state_error(self.directory, "unreadable")  # TF only warns.
+        if state is not None and _is_complete(state.model_checkpoint_path):
+            return state.model_checkpoint_path
+        if on_disk:
+            logging.warning(
+                "%s is missing or names a checkpoint that is not on disk; resuming "
+                "from the newest complete one, %s",
+                os.path.join(self.directory, "checkpoint"),
+                on_disk[0],
+            )
+        return on_disk[0] if on_disk else None
+
     def save(self, step):
-        """Writes a checkpoint for `step` (every worker must call this)."""
+        """Writes a checkpoint for `step` (every worker must call this).
+
+        Returns:
+          The checkpoint's path in `directory`.
+        """
         path = self.manager.save(checkpoint_number=step)
         if not self.is_chief:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            os.makedirs(self.directory, exist_ok=True)
+            shutil.rmtree(self._write_directory, ignore_errors=True)
+            os.makedirs(self._write_directory, exist_ok=True)
+            path = os.path.join(self.directory, os.path.basename(path))
+        self._latest = path
         return path
 
     def close(self):
         """Removes a non-chief worker's temporary directory."""
         if not self.is_chief:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            shutil.rmtree(self._write_directory, ignore_errors=True)
+
+
+def _read_state(directory, read):
+    """`read()`, with an unreadable `checkpoint` state file as a `UserError`."""
+    try:
+        return read()
+    except Exception as err:  # A damaged state file fails in many ways.
+        raise _state_error(directory, type(err).__name__) from None
+
+
+def _state_error(directory, reason):
+    state = os.path.join(directory, "checkpoint")
+    return UserError(
+        f"{state} is damaged ({reason}); it names the latest checkpoint: move it "
+        "away to resume from the newest complete ckpt-N in that directory"
+    )
+
+
+def _is_complete(prefix):
+    """Whether checkpoint `prefix` has its index and data files."""
+    return os.path.exists(prefix + ".index") and bool(
+        glob.glob(glob.escape(prefix) + ".data-*")
+    )
+
+
+def _complete_checkpoints(directory):
+    """Prefixes of the complete `ckpt-N` checkpoints in `directory`, newest first."""
+    numbered = []
+    for index in glob.glob(os.path.join(glob.escape(directory), "ckpt-*.index")):
+        prefix = index[: -len(".index")]
+        number = prefix.rsplit("-", 1)[1]
+        if number.isdigit() and _is_complete(prefix):
+            numbered.append((int(number), prefix))
+    return [prefix for _, prefix in sorted(numbered, reverse=True)]
+
+
+def _detail(err):
+    """The informative first line of an error, without TF's node prefix."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", str(err)).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _remove_orphaned_temp_dirs(directory):
+    """Removes `ckpt-N_temp/` left by a process killed while saving."""
+    for path in glob.glob(os.path.join(glob.escape(directory), "*_temp")):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)

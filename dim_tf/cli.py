@@ -7,7 +7,7 @@ import sys
 
 from absl import app, flags, logging
 
-from dim_tf.errors import TrainingError, UserError
+from dim_tf.errors import Interrupted, TrainingError, UserError
 
 
 def _fail(message):
@@ -20,8 +20,9 @@ def run(main):
 
     A bad flag or config override (absl's own errors, e.g. a mistyped
     `--config.FIELD`) and every `UserError` / `TrainingError` print
-    `error: ...` on stderr and exit with status 2; other exceptions are bugs
-    and keep their traceback.
+    `error: ...` on stderr and exit with status 2; `Interrupted` (a stop
+    signal, after a checkpoint) prints its line and exits with 128 + the
+    signal's number; other exceptions are bugs and keep their traceback.
     """
 
     def guarded(argv):
@@ -31,6 +32,10 @@ def run(main):
             logging.set_verbosity(logging.WARNING)
         try:
             return main(argv)
+        except Interrupted as err:
+            # A clean stop, not a mistake: the shell's status for the signal.
+            sys.stderr.write(f"{err}\n")
+            sys.exit(128 + err.signum)
         except (UserError, TrainingError) as err:
             _fail(str(err).replace("\n", " "))
         except KeyboardInterrupt:

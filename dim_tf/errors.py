@@ -12,3 +12,16 @@ class UserError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the message says why."""
+
+
+class Interrupted(TrainingError):
+    """A stop signal ended training early, after saving a checkpoint.
+
+    Attributes:
+      signum: the signal's number; entry points exit with status 128 + signum,
+        the shell's convention for a process ended by that signal.
+    """
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.signum = signum

@@ -16,7 +16,9 @@ from dim_tf import config_checks, data, distribute, encoders, priors, trainer
 from dim_tf import workdir as workdir_lib
 from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import TrainingError
+from dim_tf.preemption import StopSignals
 from dim_tf.summaries import Reporter
+from dim_tf.workdir_lock import workdir_lock
 
 
 @dataclasses.dataclass
@@ -69,11 +71,21 @@ def train(config, workdir):
       `TrainResult`.
 
     Raises:
-      UserError: bad config, dataset, workdir or hardware split (nothing written).
+      UserError: bad config, dataset, workdir or hardware split, or a workdir
+        another process is training in (nothing written).
       TrainingError: the loss became non-finite (the last good checkpoint is kept).
+      Interrupted: SIGTERM or SIGINT arrived; a checkpoint of the step reached
+        was saved first.
     """
     strategy, run, image_size = build(config, workdir)
     chief = distribute.is_chief(strategy)
+    # Only the chief writes the workdir, so only it holds the lock.
+    with workdir_lock(workdir, enabled=chief), StopSignals() as signals:
+        return _train(config, workdir, strategy, run, image_size, chief, signals)
+
+
+def _train(config, workdir, strategy, run, image_size, chief, signals):
+    """`train`'s body, with the workdir locked and stop signals caught."""
     if chief:
         workdir_lib.write_config(workdir, config.to_dict())
     checkpointer = Checkpointer(
@@ -124,8 +136,12 @@ def train(config, workdir):
                 reporter.progress(step, metrics, None)
             if step % config.train.checkpoint_every == 0 or step == total:
                 checkpointer.save(step)
+            if signals.requested(strategy):
+                break
         if checkpointer.latest is None or not checkpointer.latest.endswith(f"-{step}"):
             checkpointer.save(step)
+        if step < total:
+            raise signals.interrupted(step, checkpointer.latest)
     finally:
         reporter.close()
         checkpointer.close()

@@ -16,8 +16,19 @@ import keras
 import tensorflow as tf
 
 from dim_tf import critics, encoders, objectives, priors
+from dim_tf.errors import UserError
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# What reading or decoding a damaged dataset raises from the step's
+# IteratorGetNext (corrupt or truncated records, missing files, a record
+# count that does not match, undecodable images).
+_INPUT_ERRORS = (
+    tf.errors.DataLossError,
+    tf.errors.NotFoundError,
+    tf.errors.FailedPreconditionError,
+    tf.errors.InvalidArgumentError,
+    tf.errors.OutOfRangeError,
+)
 
 
 class Trainer:
@@ -249,5 +260,32 @@ class Trainer:
         Returns:
           (metrics averaged over the steps: dict of float32 scalars,
            int64 scalar: the first step whose loss was not finite, or -1).
+
+        Raises:
+          UserError: the input pipeline could not read or decode the dataset
+            (damaged, truncated, missing or empty files).
         """
-        return self._train_steps(iterator, tf.constant(num_steps, tf.int64))
+        try:
+            return self._train_steps(iterator, tf.constant(num_steps, tf.int64))
+        except _INPUT_ERRORS as err:
+            if "IteratorGetNext" not in str(err):
+                raise
+            raise UserError(
+                f"the training data cannot be read ({type(err).__name__}: "
+                f"{_op_error_detail(err)}); its files are damaged, truncated or "
+                "missing: prepare the dataset again (remove its directory under "
+                "data_dir)"
+            ) from None
+
+
+def _op_error_detail(err):
+    """The line of a TensorFlow op error that says what went wrong."""
+    lines = [
+        line.strip()
+        for line in err.message.splitlines()
+        if line.strip()
+        and not line.strip().startswith("[[")
+        and not line.startswith(("Detected at node", "Graph execution error", "  "))
+    ]
+    detail = lines[-1] if lines else type(err).__name__
+    return detail if len(detail) <= 200 else detail[:197] + "..."

@@ -1,0 +1,82 @@
+"""bin/train on damaged data, a bad data_dir and malformed TF_CONFIGs: one line each."""
+
+import glob
+import os
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from dim_tf import data
+from tests import processes
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("tfds"))
+    data.dataset_info("digits", path)
+    return path
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = processes.error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
+    data_dir, tmp_path
+):
+    damaged_dir = str(tmp_path / "tfds")
+    shutil.copytree(data_dir, damaged_dir)
+    workdir = str(tmp_path / "run")
+
+    def args(steps, data_dir):
+        return processes.train_args(
+            workdir,
+            data_dir,
+            f"--config.train.steps={steps}",
+            "--config.train.steps_per_call=2",
+            "--config.train.checkpoint_every=2",
+            "--config.train.log_every=2",
+        )
+
+    assert processes.run(args(2, damaged_dir)).returncode == 0
+    (records,) = glob.glob(os.path.join(damaged_dir, "digits", "*", "*-train.*"))
+    os.truncate(records, 100)  # Fails in the first batch after the restore.
+
+    result = processes.run(args(200, damaged_dir))
+
+    _assert_one_line_error(result, "training data cannot be read", "truncated")
+    latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    assert latest.endswith("ckpt-2")
+
+
+def test_data_dir_that_is_a_file_is_one_line(tmp_path):
+    not_a_dir = tmp_path / "tfds"
+    not_a_dir.write_text("")
+    result = processes.run(processes.train_args(str(tmp_path / "run"), not_a_dir))
+    _assert_one_line_error(result, "data_dir", "not a directory")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "tf_config,fragment",
+    [
+        ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": ', "TF_CONFIG is malformed"),
+        (
+            '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}',
+            "out of range",
+        ),
+    ],
+)
+def test_malformed_tf_config_is_one_line(data_dir, tmp_path, tf_config, fragment):
+    args = processes.train_args(
+        str(tmp_path / "run"), data_dir, "--config.strategy=multi_worker"
+    )
+    result = processes.run(args, TF_CONFIG=tf_config)
+    _assert_one_line_error(result, fragment)
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,164 @@
+"""Checkpointer: damaged checkpoints refused untouched, fallbacks, workers' dirs."""
+
+import glob
+import hashlib
+import os
+import tempfile
+
+import pytest
+import tensorflow as tf
+
+from dim_tf import data
+from dim_tf.checkpoints import Checkpointer
+from dim_tf.errors import UserError
+from tests import processes
+
+
+def _items(value=0.0):
+    return {
+        "w": tf.Variable(tf.fill([64, 64], value)),
+        "step": tf.Variable(0, dtype=tf.int64),
+    }
+
+
+def _saved_run(directory, steps=(2, 4)):
+    """A checkpoint directory with one checkpoint per step, w = step."""
+    items = _items()
+    checkpointer = Checkpointer(directory, items)
+    for step in steps:
+        items["w"].assign(tf.fill([64, 64], float(step)))
+        items["step"].assign(step)
+        checkpointer.save(step)
+    return directory
+
+
+def _fingerprint(directory):
+    digests = {}
+    for path in sorted(glob.glob(os.path.join(directory, "**"), recursive=True)):
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                digests[os.path.relpath(path, directory)] = hashlib.sha256(
+                    f.read()
+                ).hexdigest()
+    return digests
+
+
+def _garble(path):
+    with open(path, "r+b") as f:
+        content = bytearray(f.read())
+        for i in range(len(content) // 4, len(content) // 2):
+            content[i] ^= 0x5A
+        f.seek(0)
+        f.write(content)
+
+
+def _truncate(path):
+    os.truncate(path, os.path.getsize(path) // 2)
+
+
+def _damage_state(path):
+    with open(path, "w") as f:
+        f.write('model_checkpoint_path: "ckpt-4\n')
+
+
+DAMAGES = {
+    "garbled data": ("ckpt-4.data-00000-of-00001", _garble, "ckpt-4"),
+    "truncated data": ("ckpt-4.data-00000-of-00001", _truncate, "ckpt-4"),
+    "truncated index": ("ckpt-4.index", _truncate, "ckpt-4"),
+    "damaged state file": ("checkpoint", _damage_state, "damaged"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_checkpoint_is_one_line_error_and_changes_nothing(damage, tmp_path):
+    directory = _saved_run(str(tmp_path / "checkpoints"))
+    name, corrupt, fragment = DAMAGES[damage]
+    corrupt(os.path.join(directory, name))
+    before = _fingerprint(directory)
+
+    with pytest.raises(UserError) as err:
+        Checkpointer(directory, _items()).restore_latest()
+
+    message = str(err.value)
+    assert fragment in message and "\n" not in message
+    if name != "checkpoint":
+        assert "resume from ckpt-2" in message
+    assert _fingerprint(directory) == before
+
+
+def test_moving_the_latest_away_resumes_from_the_one_before(tmp_path):
+    directory = _saved_run(str(tmp_path / "checkpoints"))
+    for path in glob.glob(os.path.join(directory, "ckpt-4.*")):
+        os.remove(path)
+    items = _items()
+    path = Checkpointer(directory, items).restore_latest()
+    assert path.endswith("ckpt-2") and int(items["step"].numpy()) == 2
+
+
+def test_without_a_state_file_the_newest_complete_checkpoint_is_restored(tmp_path):
+    directory = _saved_run(str(tmp_path / "checkpoints"), steps=(2, 4, 6))
+    os.remove(os.path.join(directory, "checkpoint"))
+    os.remove(glob.glob(os.path.join(directory, "ckpt-6.data-*"))[0])  # Incomplete.
+    items = _items()
+    assert Checkpointer(directory, items).restore_latest().endswith("ckpt-4")
+    assert float(items["w"][0, 0]) == 4.0
+
+
+def test_a_save_interrupted_by_a_kill_leaves_only_a_temp_dir_that_is_removed(
+    tmp_path,
+):
+    directory = _saved_run(str(tmp_path / "checkpoints"))
+    orphan = os.path.join(directory, "ckpt-6_temp")
+    os.makedirs(orphan)
+    with open(os.path.join(orphan, "part-00000-of-00001.index"), "w") as f:
+        f.write("half")
+    checkpointer = Checkpointer(directory, _items())
+    assert not os.path.exists(orphan)
+    assert checkpointer.restore_latest().endswith("ckpt-4")
+
+
+def test_a_worker_restores_from_the_workdir_and_saves_to_a_temp_dir(
+    tmp_path, monkeypatch
+):
+    directory = _saved_run(str(tmp_path / "checkpoints"))
+    before = _fingerprint(directory)
+    os.makedirs(tmp_path / "tmp")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    items = _items()
+    worker = Checkpointer(directory, items, is_chief=False)
+    assert worker.restore_latest().endswith("ckpt-4") and worker.latest == (
+        os.path.join(directory, "ckpt-4")
+    )
+    assert float(items["w"][0, 0]) == 4.0
+    assert worker.save(6) == os.path.join(directory, "ckpt-6")
+    worker.close()
+    assert _fingerprint(directory) == before  # Only the chief writes here.
+    assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path):
+    data_dir = str(tmp_path / "tfds")
+    data.dataset_info("digits", data_dir)
+    workdir = str(tmp_path / "run")
+    args = processes.train_args(
+        workdir,
+        data_dir,
+        "--config.train.steps=4",
+        "--config.train.steps_per_call=2",
+        "--config.train.checkpoint_every=2",
+        "--config.train.log_every=2",
+    )
+    first = processes.run(args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    checkpoints = os.path.join(workdir, "checkpoints")
+    _truncate(glob.glob(os.path.join(checkpoints, "ckpt-4.data-*"))[0])
+    before = _fingerprint(workdir)
+
+    again = processes.run(args)
+
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    errors = processes.error_lines(again.stderr)
+    assert len(errors) == 1, again.stderr[-3000:]
+    assert "ckpt-4 cannot be restored" in errors[0]
+    assert "resume from ckpt-2" in errors[0]
+    assert _fingerprint(workdir) == before

@@ -1,0 +1,110 @@
+"""bin/train as separate processes, for tests that kill, signal or pair them."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The quick-start config at test size: each step takes milliseconds.
+TINY_FLAGS = (
+    "--config=configs/quickstart.py",
+    "--config.encoder=basic28x28",
+    "--config.y_dim=8",
+    "--config.critic.units=16",
+    "--config.train.batch_size=8",
+    "--config.train.shuffle_buffer=64",
+)
+
+
+def train_args(workdir, data_dir, *flags):
+    """The command line of a tiny bin/train run."""
+    return [
+        sys.executable,
+        "bin/train",
+        *TINY_FLAGS,
+        f"--config.data_dir={data_dir}",
+        f"--workdir={workdir}",
+        *flags,
+    ]
+
+
+def environment(**extra):
+    """This environment, quiet, without a TF_CONFIG unless `extra` sets one."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env.pop("TF_CONFIG", None)
+    env.update(extra)
+    return env
+
+
+def run(args, timeout=300, **env):
+    """Runs a command to completion; returns the CompletedProcess (text)."""
+    return subprocess.run(
+        args,
+        cwd=REPO,
+        env=environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start(args, log_path, **env):
+    """Starts a command with stdout and stderr into `log_path`; returns the Popen."""
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        args, cwd=REPO, env=environment(**env), stdout=log, stderr=subprocess.STDOUT
+    )
+    log.close()  # The child holds its own descriptor.
+    return process
+
+
+def wait_for_line(log_path, fragment, process, timeout=240):
+    """Waits until a line of the log contains `fragment`; returns that line.
+
+    Fails when the process exits first or the time runs out.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log_path) as f:
+            for line in f:
+                if fragment in line:
+                    return line
+        if process.poll() is not None:
+            raise AssertionError(
+                f"process exited ({process.returncode}) before printing {fragment!r}:\n"
+                + _tail(log_path)
+            )
+        time.sleep(0.1)
+    raise AssertionError(
+        f"no line with {fragment!r} in {timeout}s:\n" + _tail(log_path)
+    )
+
+
+def _tail(log_path, chars=3000):
+    with open(log_path) as f:
+        return f.read()[-chars:]
+
+
+def read(log_path):
+    with open(log_path) as f:
+        return f.read()
+
+
+def free_ports(count):
+    """Ports on 127.0.0.1 that were free a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def error_lines(text):
+    """The `error: ...` lines of an entry point's stderr."""
+    return [line for line in text.splitlines() if line.startswith("error: ")]
