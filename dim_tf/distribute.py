@@ -28,6 +28,11 @@ def make_strategy(name, tpu=""):
         raise UserError(
             f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
+    if name == "multi_worker":
+        # First: collective ops must be configured before the runtime starts,
+        # and listing devices starts it.
+        check_tf_config()
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         if len(gpus) > 1:
@@ -42,9 +47,6 @@ def make_strategy(name, tpu=""):
         return tf.distribute.OneDeviceStrategy(
             (gpus or tf.config.list_logical_devices("CPU"))[0].name
         )
-    if name == "multi_worker":
-        check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
     return _tpu_strategy(tpu)
 
 

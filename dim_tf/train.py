@@ -42,8 +42,10 @@ def build(config, workdir):
     config_checks.check_config(config)
     workdir_lib.check_workdir_path(workdir)
     workdir_lib.check_same_run(workdir, config.to_dict())
-    info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
+    # configure collective ops before the runtime starts.
     strategy = distribute.make_strategy(config.strategy, config.tpu)
+    info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
     config_checks.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     channels = data.image_shape(info, config.image_key)[2]

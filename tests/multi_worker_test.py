@@ -1,0 +1,80 @@
+"""Two bin/train workers on 127.0.0.1 under MultiWorkerMirroredStrategy."""
+
+import json
+import os
+
+import pytest
+
+from dim_tf import data
+from tests import processes
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("tfds"))
+    data.dataset_info("digits", path)  # Prepared once, before any worker starts.
+    return path
+
+
+def _run_two_workers(workdir, data_dir, tmp_path, steps, tag):
+    """Runs worker 0 and worker 1 to the end; returns (logs, their TMPDIRs)."""
+    ports = processes.free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers, logs, temps = [], [], []
+    try:
+        for index in range(2):
+            temp = tmp_path / f"{tag}_tmp{index}"
+            temp.mkdir()
+            log = str(tmp_path / f"{tag}_worker{index}.log")
+            tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            args = processes.train_args(
+                workdir,
+                data_dir,
+                f"--config.train.steps={steps}",
+                "--config.train.steps_per_call=2",
+                "--config.train.log_every=2",
+                "--config.train.checkpoint_every=2",
+                "--config.strategy=multi_worker",
+            )
+            workers.append(
+                processes.start(
+                    args, log, TF_CONFIG=json.dumps(tf_config), TMPDIR=str(temp)
+                )
+            )
+            logs.append(log)
+            temps.append(temp)
+        for worker, log in zip(workers, logs):
+            assert worker.wait(timeout=300) == 0, processes.read(log)[-3000:]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+    return [processes.read(log) for log in logs], temps
+
+
+def test_two_workers_train_and_only_the_chief_writes_the_workdir(data_dir, tmp_path):
+    workdir = tmp_path / "run"
+    logs, temps = _run_two_workers(workdir, data_dir, tmp_path, 4, "first")
+
+    for log in logs:
+        assert "Trained to step 4." in log
+    # Worker 0 is the chief: progress, summaries, config and checkpoints.
+    assert "step 4/4" in logs[0] and "step 4/4" not in logs[1]
+    assert (workdir / "config.json").exists()
+    assert sorted(os.listdir(workdir / "checkpoints")) == [
+        "checkpoint",
+        "ckpt-2.data-00000-of-00001",
+        "ckpt-2.index",
+        "ckpt-4.data-00000-of-00001",
+        "ckpt-4.index",
+    ]
+    events = os.listdir(workdir / "train")
+    assert len(events) == 1 and events[0].startswith("events.out.tfevents")
+    # Worker 1 saved into a temporary directory and removed it.
+    assert os.listdir(temps[1]) == []
+
+    # Both resume from the chief's checkpoint: neither starts again from 0.
+    logs, _ = _run_two_workers(workdir, data_dir, tmp_path, 6, "resumed")
+    assert "Trained to step 6." in logs[1]
+    assert "step 6/6" in logs[0] and "step 2/6" not in logs[0]
+    assert "ckpt-6.index" in os.listdir(workdir / "checkpoints")
