@@ -1,0 +1,312 @@
+"""Classifiers that measure a representation: linear, MLP and fine-tuned probes.
+
+The paper's protocol (PAPER.md): a classifier on the features of one encoder
+tap (`conv`, `fc` or `y`, flattened), trained on a labeled split with the
+encoder frozen, measured on another split. Kinds:
+
+- `linear`: one Dense layer;
+- `mlp`: the paper's classifier, Dense 200 -> Dropout 0.1 -> BatchNorm ->
+  ReLU -> Dense (the official code's order);
+- `finetune`: the `mlp` head on a copy of the encoder that is trained with it
+  (the paper's "SS" column).
+
+Every head starts with a `Normalization` layer adapted to the training
+features. It is affine, so a linear probe stays linear, and it lets one Adam
+learning rate suit taps whose scales differ by orders of magnitude.
+
+Frozen probes train on features computed once (`extract_features`), so an
+epoch costs a pass over small matrices, not over the encoder.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dim_tf.errors import UserError
+
+TAPS = ("conv", "fc", "y")
+KINDS = ("linear", "mlp", "finetune")
+FROZEN_KINDS = ("linear", "mlp")
+
+_HIDDEN = 200
+_DROPOUT = 0.1
+_BN_MOMENTUM = 0.9
+# Floor of a feature's variance in the input normalisation, relative to the
+# mean variance of all features.
+_VARIANCE_FLOOR = 1e-2
+
+
+def parse_names(text, allowed, what):
+    """`"conv, y"` -> `("conv", "y")`, in the order of `allowed`.
+
+    Args:
+      text: comma-separated names (or a list / tuple of names).
+      allowed: the valid names.
+      what: what the names are, for the error message ("tap", "probe kind").
+
+    Raises:
+      UserError: an unknown or missing name.
+    """
+    names = text.split(",") if isinstance(text, str) else list(text or ())
+    names = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        shown = ", ".join(repr(name) for name in unknown) or "none"
+        raise UserError(
+            f"unknown {what} {shown}; choose one or more of {', '.join(allowed)} "
+            "(comma-separated)"
+        )
+    return tuple(name for name in allowed if name in names)
+
+
+@dataclasses.dataclass
+class Features:
+    """Flattened features of a labeled split.
+
+    Attributes:
+      taps: tap name -> float32 `[N, D_tap]`.
+      labels: int32 `[N]`.
+      images: float32 `[n, S, S, C]` in [-1, 1], the first n <= N model inputs
+        (kept for MINE and the TensorBoard views).
+    """
+
+    taps: dict
+    labels: np.ndarray
+    images: np.ndarray
+
+
+def extract_features(encoder, dataset, taps, keep_images=0):
+    """Runs the frozen encoder (inference mode) over a labeled dataset.
+
+    Args:
+      encoder: model from `dim_tf.encoders.build_encoder`.
+      dataset: batches `(images [b, S, S, C], labels [b])`, e.g. from
+        `dim_tf.data.make_eval_dataset`.
+      taps: names of the encoder outputs to keep.
+      keep_images: how many of the first images to keep as well.
+
+    Returns:
+      `Features`.
+    """
+    taps = tuple(taps)
+    image_spec = dataset.element_spec[0]
+
+    def features_of(images):
+        outputs = encoder(images, training=False)
+        rows = tf.shape(images)[0]
+        return {
+            tap: tf.reshape(tf.cast(outputs[tap], tf.float32), [rows, -1])
+            for tap in taps
+        }
+
+    features_of = compiled(features_of, tf.TensorSpec([None, *image_spec.shape[1:]]))
+    chunks = {tap: [] for tap in taps}
+    labels, images_kept, kept = [], [], 0
+    for images, batch_labels in dataset:
+        for tap, value in features_of(images).items():
+            chunks[tap].append(value.numpy())
+        labels.append(batch_labels.numpy())
+        if kept < keep_images:
+            images_kept.append(images[: keep_images - kept].numpy())
+            kept += len(images_kept[-1])
+    return Features(
+        taps={tap: np.concatenate(chunks[tap]) for tap in taps},
+        labels=np.concatenate(labels).astype(np.int32),
+        images=(
+            np.concatenate(images_kept)
+            if images_kept
+            else np.zeros((0, *image_spec.shape[1:]), np.float32)
+        ),
+    )
+
+
+def compiled(fn, *input_signature):
+    """`fn` as a traced graph function taking tensors of `input_signature`.
+
+    Calling the concrete function directly traces once and keeps TensorFlow
+    from warning about retracing when many short-lived models are evaluated
+    one after another (each probe is a new model).
+    """
+    return tf.function(fn).get_concrete_function(*input_signature)
+
+
+def build_head(kind, train_features, num_classes):
+    """A probe head for features like `train_features`, returning logits.
+
+    Args:
+      kind: "linear" or "mlp" (a fine-tuned probe uses the "mlp" head).
+      train_features: float32 `[N, D]`; the `Normalization` layer adapts to it.
+      num_classes: K.
+
+    Returns:
+      `keras.Model`: `[B, D]` float32 -> logits `[B, K]` float32.
+    """
+    dim = train_features.shape[1]
+    inputs = keras.Input((dim,), name="features")
+    normalize = keras.layers.Normalization(name="normalize")
+    normalize.build((None, dim))
+    variance = train_features.var(axis=0)
+    normalize.adapt_mean.assign(train_features.mean(axis=0))
+    # A feature that is (nearly) constant on the training split would be
+    # scaled by up to 1/epsilon; once fine-tuning moves it, the head blows up.
+    normalize.adapt_variance.assign(
+        np.maximum(variance, _VARIANCE_FLOOR * variance.mean() + 1e-12)
+    )
+    normalize.finalize_state()
+    x = normalize(inputs)
+    if kind == "mlp":
+        x = keras.layers.Dense(_HIDDEN, name="hidden")(x)
+        x = keras.layers.Dropout(_DROPOUT, name="dropout")(x)
+        x = keras.layers.BatchNormalization(momentum=_BN_MOMENTUM, name="bn")(x)
+        x = keras.layers.ReLU(name="relu")(x)
+    elif kind != "linear":
+        raise UserError(f"unknown probe head {kind!r}; choose linear or mlp")
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=f"{kind}_head")
+
+
+def fit(model, dataset, learning_rate):
+    """Minimises softmax cross-entropy of `model` over every batch of `dataset`.
+
+    The whole pass (all epochs, if `dataset` repeats) runs in one graph call.
+
+    Args:
+      model: maps inputs to logits `[b, K]`; called with `training=True`.
+      dataset: batches `(inputs, labels [b] int32)`.
+      learning_rate: Adam's learning rate.
+
+    Returns:
+      Scalar float32: the loss of the last batch.
+    """
+    variables = model.trainable_variables
+    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer.build(variables)
+
+    def train(batches):
+        loss = tf.constant(0.0)
+        for inputs, labels in batches:
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(inputs, training=True), tf.float32)
+                loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+                )
+            gradients = tape.gradient(loss, variables)
+            # Layers past the tap (e.g. `y` under a `conv` probe) get no
+            # gradient and stay as they are.
+            used = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+            optimizer.apply([g for g, _ in used], [v for _, v in used])
+        return loss
+
+    return compiled(train, dataset)(dataset)
+
+
+def feature_batches(features, labels, batch_size, epochs, seed):
+    """`(features [b, D], labels [b])` batches of `epochs` seeded shuffles."""
+    ds = tf.data.Dataset.from_tensor_slices((features, labels))
+    ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).repeat(epochs).prefetch(tf.data.AUTOTUNE)
+
+
+def train_frozen_probe(kind, train, num_classes, eval_config, seed):
+    """Trains a `linear` or `mlp` head on cached features.
+
+    Args:
+      kind: "linear" or "mlp".
+      train: `(features [N, D] float32, labels [N] int32)`.
+      num_classes: K.
+      eval_config: the `config.eval` section (epochs, batch_size, learning_rate).
+      seed: seeds the head's initialisation, dropout and shuffling.
+
+    Returns:
+      The trained head (see `build_head`).
+    """
+    features, labels = train
+    keras.utils.set_random_seed(seed)
+    head = build_head(kind, features, num_classes)
+    batches = feature_batches(
+        features, labels, eval_config.batch_size, eval_config.epochs, seed
+    )
+    fit(head, batches, eval_config.learning_rate)
+    return head
+
+
+def classify_fn(model, input_shape):
+    """Graph function: inputs `[B, *input_shape]` float32 -> class ids `[B]` int32."""
+    return compiled(
+        lambda x: tf.argmax(model(x, training=False), axis=-1, output_type=tf.int32),
+        tf.TensorSpec([None, *input_shape], tf.float32),
+    )
+
+
+def predict(model, inputs, batch_size=1024):
+    """Class ids `[N]` (int32) of `model` in inference mode on `inputs [N, ...]`."""
+    inputs = np.asarray(inputs, np.float32)
+    classify = classify_fn(model, inputs.shape[1:])
+    return np.concatenate(
+        [
+            classify(tf.constant(inputs[i : i + batch_size])).numpy()
+            for i in range(0, len(inputs), batch_size)
+        ]
+    )
+
+
+def accuracy(head, features, labels):
+    """Top-1 accuracy of `head` (inference mode) on `features [N, D]`, `labels [N]`."""
+    return float(np.mean(predict(head, features) == labels))
+
+
+def finetune_classifier(encoder, tap, head):
+    """`encoder` and `head` as one model: images `[B, S, S, C]` -> logits `[B, K]`."""
+    images = keras.Input(encoder.input_shape[1:], name="images")
+    features = keras.layers.Flatten(name="flatten")(encoder(images)[tap])
+    return keras.Model(images, head(features), name=f"finetune_{tap}")
+
+
+def train_finetune_probe(
+    encoder, tap, train_features, train_images, num_classes, eval_config, seed
+):
+    """The paper's "SS" probe: the `mlp` head trained together with `encoder`.
+
+    Args:
+      encoder: a copy of the encoder to fine-tune (its weights change).
+      tap: which encoder output feeds the head.
+      train_features: float32 `[N, D]` frozen features of the tap, for the
+        head's `Normalization` layer.
+      train_images: dataset of single examples `(image [S, S, C], label)`;
+        shuffled and batched here.
+      num_classes: K.
+      eval_config: the `config.eval` section (batch_size, finetune_epochs,
+        finetune_learning_rate).
+      seed: seeds the head's initialisation, dropout and shuffling.
+
+    Returns:
+      The trained classifier (`finetune_classifier`): images -> logits.
+    """
+    keras.utils.set_random_seed(seed)
+    head = build_head("mlp", train_features, num_classes)
+    classifier = finetune_classifier(encoder, tap, head)
+    batches = (
+        train_images.shuffle(
+            min(len(train_features), 10_000), seed=seed, reshuffle_each_iteration=True
+        )
+        # Full batches only: BatchNorm in training mode on a tiny last batch
+        # would take noisy statistics.
+        .batch(min(eval_config.batch_size, len(train_features)), drop_remainder=True)
+        .repeat(eval_config.finetune_epochs)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    fit(classifier, batches, eval_config.finetune_learning_rate)
+    return classifier
+
+
+def dataset_accuracy(classifier, dataset):
+    """Top-1 accuracy of an image classifier (inference mode) on `(images, labels)` batches."""
+    classify = classify_fn(classifier, dataset.element_spec[0].shape[1:])
+    correct = total = 0
+    for images, labels in dataset:
+        predicted = classify(images).numpy()
+        correct += int(np.sum(predicted == labels.numpy()))
+        total += len(predicted)
+    return correct / max(total, 1)

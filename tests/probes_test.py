@@ -1,0 +1,156 @@
+"""Probe heads, their training on cached features, fine-tuning and feature extraction."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ml_collections import config_dict
+
+from dim_tf import data, encoders, probes
+from dim_tf.errors import UserError
+from tests.tiny import tiny_config
+
+
+def _eval_config(**overrides):
+    config = config_dict.ConfigDict(
+        {
+            "epochs": 30,
+            "batch_size": 32,
+            "learning_rate": 1e-2,
+            "finetune_epochs": 1,
+            "finetune_learning_rate": 1e-3,
+        }
+    )
+    config.update(overrides)
+    return config
+
+
+def _blobs(n=300, dim=20, classes=3, seed=0, scale=1.0):
+    """Linearly separable classes: class means far apart along random directions."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(classes, dim)) * 4
+    labels = rng.integers(0, classes, size=n).astype(np.int32)
+    features = (means[labels] + rng.normal(size=(n, dim))) * scale
+    return features.astype(np.float32), labels
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("y", ("y",)), ("y, conv", ("conv", "y")), (["fc", "y"], ("fc", "y"))],
+)
+def test_parse_names_keeps_the_canonical_order(text, expected):
+    assert probes.parse_names(text, probes.TAPS, "tap") == expected
+
+
+@pytest.mark.parametrize("text", ["pool", "y,local", "", " , "])
+def test_parse_names_rejects_unknown_or_empty(text):
+    with pytest.raises(UserError) as err:
+        probes.parse_names(text, probes.TAPS, "tap")
+    assert "conv, fc, y" in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_linear_head_is_affine_and_mlp_head_is_the_papers():
+    features = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    linear = probes.build_head("linear", features, 4)
+    assert [type(layer).__name__ for layer in linear.layers[1:]] == [
+        "Normalization",
+        "Dense",
+    ]
+    mlp = probes.build_head("mlp", features, 4)
+    assert [type(layer).__name__ for layer in mlp.layers[1:]] == [
+        "Normalization",
+        "Dense",
+        "Dropout",
+        "BatchNormalization",
+        "ReLU",
+        "Dense",
+    ]
+    assert mlp.get_layer("hidden").units == 200
+    assert mlp.get_layer("dropout").rate == pytest.approx(0.1)
+    assert mlp(features).shape == (40, 4)
+
+
+def test_normalization_floors_the_variance_of_constant_features():
+    features = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    features[:, 0] = 3.0  # constant on the training split
+    head = probes.build_head("linear", features, 2)
+    moved = features.copy()
+    moved[:, 0] += 1.0  # e.g. after fine-tuning
+    normalized = head.get_layer("normalize")(moved).numpy()
+    assert np.all(np.abs(normalized[:, 0]) < 100)
+
+
+@pytest.mark.parametrize("kind", probes.FROZEN_KINDS)
+def test_frozen_probes_learn_separable_features_at_any_scale(kind):
+    features, labels = _blobs(scale=1e3)  # the normalisation absorbs the scale
+    head = probes.train_frozen_probe(kind, (features, labels), 3, _eval_config(), 0)
+    test_features, test_labels = _blobs(seed=0, scale=1e3)
+    assert probes.accuracy(head, test_features, test_labels) > 0.95
+
+
+def test_frozen_probe_cannot_learn_random_labels_it_has_not_seen():
+    features, _ = _blobs(n=200)
+    labels = np.random.default_rng(5).integers(0, 3, size=200).astype(np.int32)
+    head = probes.train_frozen_probe(
+        "linear", (features[:100], labels[:100]), 3, _eval_config(), 0
+    )
+    assert probes.accuracy(head, features[100:], labels[100:]) < 0.6
+
+
+def test_frozen_probe_training_is_reproducible():
+    features, labels = _blobs()
+    first = probes.train_frozen_probe("mlp", (features, labels), 3, _eval_config(), 7)
+    second = probes.train_frozen_probe("mlp", (features, labels), 3, _eval_config(), 7)
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory):
+    config = tiny_config(data_dir=str(tmp_path_factory.mktemp("tfds")))
+    return config, data.make_eval_dataset(config, "train[:96]", 28, 32)
+
+
+def test_extract_features_flattens_every_tap_and_keeps_images(digits):
+    config, dataset = digits
+    encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
+    features = probes.extract_features(encoder, dataset, ("conv", "y"), keep_images=40)
+    assert features.taps["conv"].shape == (96, 7 * 7 * 128)
+    assert features.taps["y"].shape == (96, 8)
+    assert features.labels.shape == (96,) and features.labels.dtype == np.int32
+    assert features.images.shape == (40, 28, 28, 1)
+    first_images, first_labels = next(iter(dataset))
+    np.testing.assert_array_equal(features.labels[:32], first_labels.numpy())
+    np.testing.assert_allclose(
+        features.taps["y"][:32],
+        encoder(first_images, training=False)["y"].numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_finetune_probe_trains_the_encoder_copy_and_stops_at_the_tap(digits):
+    config, dataset = digits
+    keras.utils.set_random_seed(0)
+    encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
+    before = {w.path: w.numpy() for w in encoder.weights}
+    features = probes.extract_features(encoder, dataset, ("conv",))
+    classifier = probes.train_finetune_probe(
+        encoder,
+        "conv",
+        features.taps["conv"],
+        dataset.unbatch(),
+        10,
+        _eval_config(),
+        0,
+    )
+    after = {w.path: w.numpy() for w in encoder.weights}
+    assert not np.allclose(before["conv1/kernel"], after["conv1/kernel"])
+    # Layers past the `conv` tap get no gradient.
+    np.testing.assert_array_equal(before["y/kernel"], after["y/kernel"])
+    accuracy = probes.dataset_accuracy(classifier, dataset)
+    assert 0.0 <= accuracy <= 1.0
+    logits = classifier(next(iter(dataset))[0], training=False)
+    assert logits.shape == (32, 10)
+    assert tf.reduce_all(tf.math.is_finite(logits))
