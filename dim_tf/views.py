@@ -1,0 +1,280 @@
+"""TensorBoard views of a representation: neighbours, projector, codes, local MI maps.
+
+Everything here is drawn with NumPy and written with `tf.summary` (or, for
+the embedding projector, as the files `tensorboard.plugins.projector`
+reads), so a user needs nothing but TensorBoard to look at it:
+
+- `neighbours` (Images tab): query test images, each followed by its nearest
+  neighbours in Y space (cosine similarity), nearest first; a neighbour's
+  frame is green when its label matches the query's and red when not.
+- the embedding projector (Projector tab): Y of test images with their
+  labels as metadata and the images as a sprite.
+- `codes/*` (Histograms tab): what prior matching acts on (sigmoid(Y) for
+  the uniform prior) beside samples of the prior.
+- `local_mi_map` (Images tab): for a few test images, the local critic's
+  positive scores (Y of the image against each of its own M x M local
+  vectors, `critic.pair_scores` diagonal) as a heat map over the image:
+  bright where the encoder finds information shared with Y.
+
+Images are the model's input (float in [-1, 1]) and are drawn as uint8 RGB.
+"""
+
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins import projector
+
+from dim_tf import priors
+
+_QUERY_FRAME = (255, 255, 255)
+_MATCH_FRAME = (40, 180, 70)
+_MISMATCH_FRAME = (220, 40, 40)
+_BACKGROUND = (40, 40, 40)
+_MIN_CELL = 56  # Small images are enlarged to about this many pixels.
+# Anchors of a dark-to-bright colour map (close to matplotlib's "inferno").
+_HEAT_COLOURS = np.array(
+    [(0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164)],
+    np.float32,
+)
+
+
+def to_rgb_uint8(images):
+    """Model input `[N, S, S, C]` in [-1, 1] -> uint8 RGB `[N, S, S, 3]`.
+
+    One channel is repeated to grey; more than three keep the first three.
+    """
+    images = np.clip((np.asarray(images, np.float32) + 1.0) * 127.5, 0, 255)
+    images = np.round(images).astype(np.uint8)
+    if images.shape[-1] == 1:
+        return np.repeat(images, 3, axis=-1)
+    if images.shape[-1] == 2:
+        return np.concatenate([images, images[..., :1]], axis=-1)
+    return images[..., :3]
+
+
+def nearest_neighbours(y, queries, k):
+    """Indices of the `k` nearest rows of `y` (cosine) to each query row.
+
+    Args:
+      y: `[N, D]` float.
+      queries: `[Q]` row indices of `y`.
+      k: neighbours per query (at most N - 1); the query itself is excluded.
+
+    Returns:
+      int `[Q, k]`, nearest first.
+    """
+    y = np.asarray(y, np.float64)
+    unit = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
+    similarity = unit[queries] @ unit.T  # [Q, N]
+    similarity[np.arange(len(queries)), queries] = -np.inf
+    k = min(k, len(y) - 1)
+    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+
+
+def spread_queries(labels, count):
+    """`count` row indices that cycle through the classes (first of each, ...)."""
+    labels = np.asarray(labels)
+    by_class = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+    chosen = []
+    for rank in range(max(len(rows) for rows in by_class)):
+        for rows in by_class:
+            if rank < len(rows) and len(chosen) < count:
+                chosen.append(int(rows[rank]))
+    return np.array(chosen, np.int64)
+
+
+def neighbour_grid(images, labels, y, queries=8, k=8):
+    """The nearest-neighbour grid: one row per query, the query then its neighbours.
+
+    Args:
+      images: `[N, S, S, C]` model input in [-1, 1].
+      labels: `[N]` int labels.
+      y: `[N, D]` representations of the same images.
+      queries: how many query rows (spread over the classes).
+      k: neighbours per row.
+
+    Returns:
+      uint8 RGB image `[H, W, 3]`.
+    """
+    rows = spread_queries(labels, min(queries, len(labels)))
+    neighbours = nearest_neighbours(y, rows, k)
+    rgb = _enlarge(to_rgb_uint8(images))
+    labels = np.asarray(labels)
+    grid = []
+    for query, near in zip(rows, neighbours):
+        cells = [_framed(rgb[query], _QUERY_FRAME)]
+        cells += [
+            _framed(
+                rgb[j], _MATCH_FRAME if labels[j] == labels[query] else _MISMATCH_FRAME
+            )
+            for j in near
+        ]
+        grid.append(cells)
+    return _tile(grid)
+
+
+def heat_overlay(images, maps, alpha=0.6):
+    """Heat maps drawn over images.
+
+    Args:
+      images: `[N, S, S, C]` model input in [-1, 1].
+      maps: `[N, M, M]` float; each map is scaled to [0, 1] on its own (the
+        view shows where within an image, not how much across images).
+      alpha: opacity of the heat map.
+
+    Returns:
+      uint8 RGB `[N, S, S, 3]`.
+    """
+    maps = np.asarray(maps, np.float32)
+    low = maps.min(axis=(1, 2), keepdims=True)
+    high = maps.max(axis=(1, 2), keepdims=True)
+    scaled = (maps - low) / np.maximum(high - low, 1e-12)
+    size = images.shape[1:3]
+    upsampled = tf.image.resize(scaled[..., None], size, method="bilinear").numpy()
+    heat = _colour_map(np.clip(upsampled[..., 0], 0.0, 1.0))
+    base = to_rgb_uint8(images).astype(np.float32)
+    return np.round((1.0 - alpha) * base + alpha * heat).astype(np.uint8)
+
+
+def local_mi_grid(images, maps):
+    """Pairs (image, heat overlay) side by side, four pairs per row: uint8 RGB."""
+    overlays = _enlarge(heat_overlay(images, maps))
+    originals = _enlarge(to_rgb_uint8(images))
+    cells = []
+    for original, overlay in zip(originals, overlays):
+        cells += [_framed(original, _BACKGROUND), _framed(overlay, _BACKGROUND)]
+    per_row = 8
+    return _tile([cells[i : i + per_row] for i in range(0, len(cells), per_row)])
+
+
+def positive_local_scores(encoder, critic, images):
+    """Local critic scores of each image's Y with its own local vectors.
+
+    Args:
+      encoder: the trained encoder.
+      critic: the trained local critic (`embed` / `pair_scores`).
+      images: `[n, S, S, C]` model input.
+
+    Returns:
+      float32 `[n, M, M]`: `scores[i, i, l]` reshaped to the local map's grid.
+    """
+    features = encoder(images, training=False)
+    local_emb, global_emb = critic.embed(
+        features["local"], features["y"], training=False
+    )
+    scores = critic.pair_scores(global_emb, local_emb)  # [n, n, L]
+    positives = tf.linalg.diag_part(tf.transpose(scores, [2, 0, 1]))  # [L, n]
+    side = features["local"].shape[1], features["local"].shape[2]
+    return tf.reshape(tf.transpose(positives), [-1, *side]).numpy()
+
+
+def write_projector(logdir, y, labels, class_names, images):
+    """Writes the embedding projector's files for Y of labeled images.
+
+    Files in `logdir`: `projector_y.tsv` (the vectors), `projector_metadata.tsv`
+    (label id and name), `projector_sprite.png` and `projector_config.pbtxt`.
+
+    Args:
+      logdir: the TensorBoard run directory (e.g. DIR/eval).
+      y: `[N, D]` float.
+      labels: `[N]` int.
+      class_names: names of the label ids.
+      images: `[N, S, S, C]` model input in [-1, 1].
+    """
+    tf.io.gfile.makedirs(logdir)
+    y = np.asarray(y, np.float32)
+    with tf.io.gfile.GFile(os.path.join(logdir, "projector_y.tsv"), "w") as f:
+        for row in y:
+            f.write("\t".join(f"{v:.6g}" for v in row) + "\n")
+    with tf.io.gfile.GFile(os.path.join(logdir, "projector_metadata.tsv"), "w") as f:
+        f.write("label\tclass\n")
+        for label in labels:
+            f.write(f"{int(label)}\t{class_names[int(label)]}\n")
+    sprite, cell = _sprite(to_rgb_uint8(images))
+    tf.io.write_file(
+        os.path.join(logdir, "projector_sprite.png"), tf.io.encode_png(sprite)
+    )
+    config = projector.ProjectorConfig()
+    embedding = config.embeddings.add()
+    embedding.tensor_name = "y"
+    embedding.tensor_path = "projector_y.tsv"
+    embedding.metadata_path = "projector_metadata.tsv"
+    embedding.sprite.image_path = "projector_sprite.png"
+    embedding.sprite.single_image_dim.extend([cell[1], cell[0]])
+    projector.visualize_embeddings(logdir, config)
+
+
+def write_code_histograms(writer, step, y, prior_name, seed=0):
+    """Histograms of what prior matching acts on, beside samples of the prior.
+
+    Args:
+      writer: a `tf.summary` writer.
+      step: the training step.
+      y: `[N, D]` representations.
+      prior_name: the run's `objective.prior`; "none" compares sigmoid(Y)
+        with the uniform prior the paper uses.
+    """
+    name = "uniform" if prior_name == "none" else prior_name
+    codes = priors.code_for_prior(name, y)
+    samples = priors.make_prior(name, int(codes.shape[1])).sample(
+        int(codes.shape[0]), seed=tf.constant([seed, step], tf.int32)
+    )
+    code_name = "sigmoid_y" if name == "uniform" else "y"
+    with writer.as_default(step=step):
+        tf.summary.histogram(f"codes/{code_name}", codes)
+        tf.summary.histogram(f"codes/{name}_prior_samples", samples)
+
+
+def save_png(image, path):
+    """Writes uint8 `[H, W, 3]` as a PNG file."""
+    tf.io.write_file(path, tf.io.encode_png(tf.constant(image, tf.uint8)))
+
+
+def _colour_map(values):
+    """`[...]` in [0, 1] -> float32 RGB `[..., 3]` in 0..255."""
+    position = values * (len(_HEAT_COLOURS) - 1)
+    low = np.floor(position).astype(np.int64).clip(0, len(_HEAT_COLOURS) - 2)
+    frac = (position - low)[..., None]
+    return (1.0 - frac) * _HEAT_COLOURS[low] + frac * _HEAT_COLOURS[low + 1]
+
+
+def _enlarge(images):
+    """Nearest-neighbour upscaling of `[N, S, S, 3]` so a cell is about _MIN_CELL px."""
+    factor = max(1, _MIN_CELL // max(images.shape[1], images.shape[2]))
+    return np.repeat(np.repeat(images, factor, axis=1), factor, axis=2)
+
+
+def _framed(image, colour, width=2):
+    height, wide = image.shape[:2]
+    out = np.empty((height + 2 * width, wide + 2 * width, 3), np.uint8)
+    out[...] = colour
+    out[width : width + height, width : width + wide] = image
+    return out
+
+
+def _tile(rows, gap=2):
+    """Rows of equally sized uint8 cells -> one image with `gap` px between cells."""
+    cell_h, cell_w = rows[0][0].shape[:2]
+    columns = max(len(row) for row in rows)
+    height = len(rows) * (cell_h + gap) + gap
+    width = columns * (cell_w + gap) + gap
+    out = np.empty((height, width, 3), np.uint8)
+    out[...] = _BACKGROUND
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            top, left = gap + r * (cell_h + gap), gap + c * (cell_w + gap)
+            out[top : top + cell_h, left : left + cell_w] = cell
+    return out
+
+
+def _sprite(images):
+    """Square sprite sheet of `[N, h, w, 3]` thumbnails and the thumbnail size."""
+    count, height, width = images.shape[:3]
+    side = int(math.ceil(math.sqrt(count)))
+    sheet = np.zeros((side * height, side * width, 3), np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, side)
+        sheet[r * height : (r + 1) * height, c * width : (c + 1) * width] = image
+    return sheet, (height, width)
