@@ -63,6 +63,34 @@ def get_config():
     config.train.random_flip = False  # Random horizontal flips.
     config.train.cache = True  # Cache decoded images in memory.
 
+    # Evaluation (bin/evaluate, and probes during training when `every` > 0):
+    # classifiers on frozen features of each tap, MINE and NDM (PAPER.md).
+    config.eval = config_dict.ConfigDict()
+    config.eval.taps = "conv,fc,y"  # Comma-separated subset of conv, fc, y.
+    # linear | mlp (200 hidden, dropout 0.1, BN, ReLU) | finetune (the paper's
+    # "SS": the mlp trained together with a copy of the encoder).
+    config.eval.kinds = "linear,mlp,finetune"
+    config.eval.epochs = 20  # Epochs of the probes on cached frozen features.
+    config.eval.batch_size = 256
+    config.eval.learning_rate = 1e-3  # Adam, for the frozen-feature probes.
+    config.eval.finetune_epochs = 10
+    config.eval.finetune_learning_rate = 1e-4  # Adam, encoder and classifier.
+    config.eval.mine_steps = 2000  # Steps of MINE's statistics network.
+    config.eval.ndm_steps = 2000  # Steps of NDM's discriminator.
+    config.eval.measure_examples = 10_000  # Examples per split MINE and NDM use.
+    config.eval.random_baseline = True  # Same linear probes on a random encoder.
+    # Also linear probes on only this many labeled examples per class (0 =
+    # off): full-label probes on easy data saturate for any features.
+    config.eval.few_labels = 10
+    config.eval.seed = 0
+    # Probe every N training steps (linear / mlp probes, MINE, NDM as
+    # TensorBoard curves under DIR/eval); 0 = only when bin/evaluate runs.
+    config.eval.every = 0
+    config.eval.neighbour_queries = 8  # Rows of the nearest-neighbour grid.
+    config.eval.neighbours = 8  # Neighbours per query, nearest first.
+    config.eval.map_images = 8  # Test images shown with their local MI map.
+    config.eval.projector_examples = 1000  # Test images in the projector.
+
     # auto | mirrored | one_device | multi_worker | tpu
     config.strategy = "auto"
     config.tpu = ""  # TPU address for strategy=tpu ("" = local).

@@ -25,4 +25,10 @@ def get_config():
     config.train.log_every = 50
     config.train.checkpoint_every = 200
     config.train.shuffle_buffer = 2000
+    # Probes, MINE and NDM sized for a CPU: 1,437 training and 360 test images.
+    config.eval.batch_size = 64
+    config.eval.finetune_epochs = 2
+    config.eval.finetune_learning_rate = 1e-3
+    config.eval.mine_steps = 300
+    config.eval.ndm_steps = 300
     return config

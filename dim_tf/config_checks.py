@@ -4,7 +4,15 @@ Run before anything is built or written, so a mistyped value costs nothing
 and its message says what is allowed.
 """
 
-from dim_tf import critics, distribute, encoders, estimators, objectives, priors
+from dim_tf import (
+    critics,
+    distribute,
+    encoders,
+    estimators,
+    evaluate,
+    objectives,
+    priors,
+)
 from dim_tf.errors import UserError
 from dim_tf.trainer import PRECISIONS
 
@@ -58,6 +66,7 @@ def check_config(config):
         raise UserError("train.learning_rate and train.prior_learning_rate must be > 0")
     _choice("train.precision", config.train.precision, PRECISIONS)
     _choice("strategy", config.strategy, distribute.STRATEGIES)
+    evaluate.check_eval_config(config.eval)
 
 
 def check_replicas(config, num_replicas):

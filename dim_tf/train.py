@@ -12,7 +12,7 @@ import os
 import keras
 import tensorflow as tf
 
-from dim_tf import config_checks, data, distribute, encoders, priors, trainer
+from dim_tf import config_checks, data, distribute, encoders, evaluate, priors, trainer
 from dim_tf import workdir as workdir_lib
 from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import TrainingError
@@ -138,6 +138,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals):
                 reporter.progress(step, metrics, None)
             if step % config.train.checkpoint_every == 0 or step == total:
                 checkpointer.save(step)
+            evaluate.probe_during_training(config, run, workdir, step, num_steps)
             if signals.requested(strategy):
                 break
         if checkpointer.latest is None or not checkpointer.latest.endswith(f"-{step}"):

@@ -28,9 +28,10 @@ RESUMABLE_FIELDS = frozenset(
         "train.steps_per_call",
         "train.cache",
         "train.jit_compile",
-        "eval.every",
     }
 )
+# Evaluation settings never change what training computes.
+RESUMABLE_SECTIONS = ("eval.",)
 
 
 def flatten(tree, prefix=""):
@@ -94,7 +95,7 @@ def check_same_run(workdir, config_dict):
     changed = [
         name
         for name in config_differences(recorded, config_dict)
-        if name not in RESUMABLE_FIELDS
+        if name not in RESUMABLE_FIELDS and not name.startswith(RESUMABLE_SECTIONS)
     ]
     if changed:
         details = ", ".join(

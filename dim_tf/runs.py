@@ -1,0 +1,164 @@
+"""A trained run, loaded back from its workdir for evaluation and export.
+
+`load_run(workdir)` reads `DIR/config.json`, rebuilds the run's models with
+`dim_tf.train.build` and restores the latest checkpoint. The encoder it hands
+out is a float32 copy without synchronised BatchNorm, whatever the run
+trained with, so probes, fine-tuning and SavedModels work outside the
+training strategy.
+"""
+
+import dataclasses
+import os
+
+import tensorflow as tf
+from ml_collections import config_dict
+
+from dim_tf import data, encoders
+from dim_tf import workdir as workdir_lib
+from dim_tf.checkpoints import Checkpointer
+from dim_tf.errors import UserError
+
+
+@dataclasses.dataclass
+class Run:
+    """A trained run at its latest checkpoint.
+
+    Attributes:
+      workdir: the run directory.
+      config: its ConfigDict (configs/base.py fields).
+      step: training steps done at the checkpoint.
+      checkpoint: path of the restored checkpoint.
+      trainer: the `dim_tf.trainer.Trainer` holding the restored models.
+      encoder: float32 copy of the trained encoder: `[B, S, S, C]` in [-1, 1]
+        -> {"local", "conv", "fc", "y"}.
+      image_size: S, the encoder's input size.
+      raw_image_shape: `(H, W, C)` of the stored images (H, W None if they vary).
+      class_names: names of the label classes, index i naming label i.
+    """
+
+    workdir: str
+    config: config_dict.ConfigDict
+    step: int
+    checkpoint: str
+    trainer: object
+    encoder: object
+    image_size: int
+    raw_image_shape: tuple
+    class_names: list
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    @property
+    def center_crop(self):
+        """Whether model input is center-cropped (runs trained on random crops)."""
+        return bool(self.config.train.random_crop)
+
+    def fresh_encoder(self):
+        """A float32 encoder of the run's architecture with fresh random weights."""
+        image_shape = (self.image_size, self.image_size, self.raw_image_shape[2])
+        return encoders.build_encoder(
+            self.config.encoder, image_shape, self.config.y_dim
+        )
+
+    def encoder_copy(self):
+        """A float32 copy of the trained encoder (for fine-tuning)."""
+        encoder = self.fresh_encoder()
+        encoder.set_weights(self.encoder.get_weights())
+        return encoder
+
+
+def load_config(workdir):
+    """The run's config: configs/base.py's fields, updated from DIR/config.json.
+
+    Fields the recorded config lacks (e.g. an `eval` section added after the
+    run was trained) keep base.py's defaults.
+
+    Raises:
+      UserError: no such directory, or no run recorded in it.
+    """
+    if not workdir:
+        raise UserError("--workdir is required: the directory bin/train wrote")
+    if not os.path.isdir(workdir):
+        raise UserError(
+            f"--workdir {workdir!r} does not exist; pass the directory of a run "
+            "(bin/train --config=configs/quickstart.py --workdir=DIR makes one)"
+        )
+    recorded = workdir_lib.read_config(workdir)
+    if recorded is None:
+        raise UserError(
+            f"{workdir} holds no run (no {workdir_lib.CONFIG_FILE}); train one "
+            f"first: bin/train --config=configs/quickstart.py --workdir={workdir}"
+        )
+    from configs import base  # The repository's configs hold every default.
+
+    config = base.get_config()
+    for name, value in workdir_lib.flatten(recorded).items():
+        node = config
+        *parents, leaf = name.split(".")
+        for parent in parents:
+            node = (
+                node.get(parent) if isinstance(node, config_dict.ConfigDict) else None
+            )
+        if isinstance(node, config_dict.ConfigDict) and leaf in node:
+            node[leaf] = value  # Fields this version no longer has are skipped.
+    return config
+
+
+def load_run(workdir, strategy="one_device"):
+    """Rebuilds the run in `workdir` and restores its latest checkpoint.
+
+    Args:
+      workdir: run directory written by `dim_tf.train.train`.
+      strategy: the strategy to rebuild the models under (evaluation needs
+        no more than one device).
+
+    Returns:
+      `Run`.
+
+    Raises:
+      UserError: missing workdir or config, no checkpoint yet, a checkpoint
+        that does not match the config, or data that cannot be loaded.
+    """
+    from dim_tf import train  # Imports the trainer's dependencies only when used.
+
+    config = load_config(workdir)
+    config.strategy = strategy
+    directory = os.path.join(workdir, "checkpoints")
+    if tf.train.latest_checkpoint(directory) is None:
+        raise UserError(
+            f"{workdir} has no checkpoint yet; train first (bin/train ... "
+            f"--workdir={workdir}) or wait for the first one "
+            f"(every train.checkpoint_every={config.train.checkpoint_every} steps)"
+        )
+    _, trainer, _ = train.build(config, workdir)
+    checkpoint = Checkpointer(directory, trainer.checkpoint_items()).restore_latest()
+    return from_trainer(config, trainer, workdir, checkpoint=checkpoint)
+
+
+def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
+    """A `Run` of a live trainer's current weights (e.g. during training).
+
+    Args:
+      config: the run's ConfigDict.
+      trainer: its `dim_tf.trainer.Trainer`.
+      workdir: the run directory.
+      step: training steps done (None = the trainer's step variable).
+      checkpoint: path of the checkpoint the weights came from, if any.
+    """
+    info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    run = Run(
+        workdir=workdir,
+        config=config,
+        step=int(trainer.step.numpy()) if step is None else int(step),
+        checkpoint=checkpoint,
+        trainer=trainer,
+        encoder=None,
+        image_size=encoders.encoder_input_size(config.encoder),
+        raw_image_shape=data.image_shape(info, config.image_key),
+        class_names=data.class_names(info, config.label_key),
+    )
+    run.encoder = run.fresh_encoder()
+    run.encoder.set_weights(trainer.encoder.get_weights())
+    return run

@@ -1,0 +1,94 @@
+"""bin/evaluate and bin/export as a user runs them: subprocesses, output, errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN_FLAGS = [
+    "--config=configs/quickstart.py",
+    "--config.y_dim=8",
+    "--config.critic.units=16",
+    "--config.train.batch_size=8",
+    "--config.train.steps=2",
+    "--config.train.steps_per_call=1",
+    "--config.eval_train_split=train[:96]",
+    "--config.eval_split=test[:48]",
+    "--config.eval.taps=fc,y",
+    "--config.eval.kinds=linear,mlp",
+    "--config.eval.epochs=2",
+    "--config.eval.mine_steps=5",
+    "--config.eval.ndm_steps=5",
+    "--config.eval.measure_examples=40",
+    "--config.eval.projector_examples=20",
+    "--config.eval.few_labels=2",
+]
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp("tfds"))
+    workdir = str(tmp_path_factory.mktemp("run"))
+    trained = _run(
+        "bin/train",
+        *TRAIN_FLAGS,
+        f"--config.data_dir={data_dir}",
+        f"--workdir={workdir}",
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    return workdir
+
+
+def test_evaluate_prints_the_table_then_export_prints_the_paths(workdir):
+    evaluated = _run("bin/evaluate", f"--workdir={workdir}")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    lines = evaluated.stdout.splitlines()
+    header = next(
+        i for i, line in enumerate(lines) if line.split() == ["conv", "fc", "y"]
+    )
+    assert lines[header + 1].split()[:2] == ["linear", "-"]  # conv was not probed
+    assert lines[header + 2].split()[0] == "mlp"
+    assert any(line.startswith("random linear") for line in lines)
+    assert any("MINE" in line and "NDM" in line for line in lines)
+    assert f"bin/export --workdir={workdir}" in evaluated.stdout
+    assert "Probes on frozen features" in evaluated.stderr  # progress lines
+
+    exported = _run("bin/export", f"--workdir={workdir}")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "evaluating first" not in exported.stderr
+    with open(os.path.join(workdir, "results.json")) as f:
+        results = json.load(f)
+    assert "export/encoder" in exported.stdout
+    for probe in results["probes"]:
+        assert probe["export"] in exported.stdout
+        assert f"{100 * probe['test_accuracy']:.2f}%" in exported.stdout
+
+
+@pytest.mark.parametrize(
+    "command,args,fragment",
+    [
+        ("bin/evaluate", ["--workdir=RUN", "--taps=y,pool"], "unknown tap 'pool'"),
+        ("bin/export", ["--workdir=RUN/missing"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_with_one_line(workdir, command, args, fragment):
+    result = _run(command, *[arg.replace("RUN", workdir) for arg in args])
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    assert fragment in errors[0], errors[0]

@@ -1,0 +1,248 @@
+"""`evaluate()` on a tiny trained run: results.json, saved probes, TensorBoard views."""
+
+import glob
+import json
+import math
+import os
+
+import pytest
+import tensorflow as tf
+
+from dim_tf import evaluate, mi_measures, train
+from dim_tf.errors import UserError
+from tests.tiny import tiny_config
+
+TINY_EVAL = {
+    "eval_train_split": "train[:160]",
+    "eval_split": "test[:80]",
+    "eval.epochs": 2,
+    "eval.batch_size": 32,
+    "eval.finetune_epochs": 1,
+    "eval.mine_steps": 5,
+    "eval.ndm_steps": 5,
+    "eval.measure_examples": 60,
+    "eval.projector_examples": 30,
+    "eval.map_images": 2,
+    "eval.neighbour_queries": 3,
+    "eval.neighbours": 3,
+    "eval.few_labels": 2,
+}
+
+
+def tiny_eval_config(data_dir, **overrides):
+    return tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
+
+
+def event_tags(logdir):
+    """{tag: sorted steps} of every summary in the event files under `logdir`."""
+    tags = {}
+    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, set()).add(event.step)
+    return {tag: sorted(steps) for tag, steps in tags.items()}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="module")
+def evaluated(data_dir, tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run"))
+    train.train(tiny_eval_config(data_dir), workdir)
+    lines = []
+    results = evaluate.evaluate(workdir, log=lines.append)
+    return workdir, results, lines
+
+
+def test_the_contract_estimators_live_in_evaluate():
+    assert evaluate.mine_estimate is mi_measures.mine_estimate
+    assert evaluate.ndm_estimate is mi_measures.ndm_estimate
+
+
+def test_results_follow_the_contract(evaluated):
+    workdir, results, lines = evaluated
+    with open(os.path.join(workdir, "results.json")) as f:
+        assert json.load(f) == results
+    assert results["dataset"] == "digits"
+    assert results["split"] == "test[:80]"
+    assert results["step"] == 4
+    assert results["checkpoint"] == os.path.join("checkpoints", "ckpt-4")
+    assert [(p["kind"], p["tap"]) for p in results["probes"]] == [
+        (kind, tap)
+        for kind in ("linear", "mlp", "finetune")
+        for tap in ("conv", "fc", "y")
+    ]
+    for probe in results["probes"]:
+        assert 0.0 <= probe["test_accuracy"] <= 1.0
+        # Accuracy on 80 images is a multiple of 1/80.
+        assert math.isclose(
+            probe["test_accuracy"] * 80, round(probe["test_accuracy"] * 80)
+        )
+        assert probe["export"] is None  # bin/export fills it in
+    for key in ("mine", "ndm", "ndm_sigmoid"):
+        assert isinstance(results[key], float) and math.isfinite(results[key])
+    assert results["encoder_export"] is None
+    random = results["random_encoder"]
+    assert [(p["kind"], p["tap"]) for p in random["probes"]] == [
+        ("linear", tap) for tap in ("conv", "fc", "y")
+    ]
+    assert all(p["num_train_examples"] == 20 for p in results["few_label_probes"])
+    assert len(random["few_label_probes"]) == 3
+    assert results["class_names"] == [str(i) for i in range(10)]
+    assert results["num_train_examples"] == 160 and results["num_test_examples"] == 80
+    assert any("Fine-tuned probe on y" in line for line in lines)
+
+
+def test_trained_probes_are_saved_for_export(evaluated):
+    workdir, results, _ = evaluated
+    with open(os.path.join(workdir, "probes", "manifest.json")) as f:
+        manifest = json.load(f)
+    assert manifest["step"] == results["step"]
+    assert len(manifest["probes"]) == 9
+    for entry in manifest["probes"]:
+        assert os.path.exists(os.path.join(workdir, "probes", entry["file"]))
+        assert entry["head_only"] == (entry["kind"] != "finetune")
+    assert not [n for n in os.listdir(workdir) if n.startswith(".staging-")]
+
+
+def test_tensorboard_views_are_written(evaluated):
+    workdir, results, _ = evaluated
+    logdir = os.path.join(workdir, "eval")
+    tags = event_tags(logdir)
+    for tag in (
+        "neighbours",
+        "local_mi_map",
+        "codes/sigmoid_y",
+        "codes/uniform_prior_samples",
+    ):
+        assert tags.get(tag) == [results["step"]], (tag, sorted(tags))
+    for name in (
+        "projector_config.pbtxt",
+        "projector_y.tsv",
+        "projector_sprite.png",
+        "neighbours.png",
+        "local_mi_map.png",
+    ):
+        assert os.path.exists(os.path.join(logdir, name))
+    with open(os.path.join(logdir, "projector_metadata.tsv")) as f:
+        assert len(f.read().splitlines()) == 1 + 30
+
+
+def test_the_table_is_paper_shaped(evaluated):
+    workdir, results, _ = evaluated
+    table = evaluate.format_table(results, workdir).splitlines()
+    assert table[1].split() == ["conv", "fc", "y"]
+    rows = {line[:24].strip(): line[24:].split() for line in table[2:]}
+    for kind in ("linear", "mlp", "finetune", "random linear"):
+        assert len(rows[kind]) == 3
+    linear_y = next(
+        p for p in results["probes"] if (p["kind"], p["tap"]) == ("linear", "y")
+    )
+    assert rows["linear"][2] == f"{100 * linear_y['test_accuracy']:.2f}"
+    assert any("MINE" in line and "NDM" in line for line in table)
+
+
+def test_taps_and_kinds_can_be_narrowed(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train(tiny_eval_config(data_dir, **{"train.steps": 2}), workdir)
+    results = evaluate.evaluate(
+        workdir, taps="y", kinds="linear", random_baseline=False
+    )
+    assert [(p["kind"], p["tap"]) for p in results["probes"]] == [("linear", "y")]
+    assert results["random_encoder"]["probes"] == []
+    row = evaluate.format_table(results).splitlines()[2].split()
+    assert row[:3] == ["linear", "-", "-"]
+
+
+def test_bad_input_is_a_one_line_user_error(data_dir, evaluated, tmp_path):
+    workdir = evaluated[0]
+    no_checkpoint = tmp_path / "untrained"
+    no_checkpoint.mkdir()
+    with open(os.path.join(workdir, "config.json")) as f:
+        (no_checkpoint / "config.json").write_text(f.read())
+    cases = [
+        (str(tmp_path / "missing"), {}, "does not exist"),
+        (str(tmp_path), {}, "no config.json"),
+        (str(no_checkpoint), {}, "no checkpoint yet"),
+        (workdir, {"taps": "y,pool"}, "unknown tap 'pool'"),
+        (workdir, {"kinds": "svm"}, "linear, mlp, finetune"),
+    ]
+    for path, kwargs, fragment in cases:
+        with pytest.raises(UserError) as err:
+            evaluate.evaluate(path, **kwargs)
+        assert fragment in str(err.value), str(err.value)
+        assert "\n" not in str(err.value)
+
+
+def test_bad_eval_settings_are_refused(data_dir, evaluated, tmp_path):
+    workdir = evaluated[0]
+    with open(os.path.join(workdir, "config.json")) as f:
+        recorded = json.load(f)
+    recorded["eval"]["epochs"] = 0
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(recorded))
+    os.symlink(os.path.join(workdir, "checkpoints"), run / "checkpoints")
+    with pytest.raises(UserError, match="eval.epochs must be an integer >= 1"):
+        evaluate.evaluate(str(run))
+
+
+def test_probes_run_during_training_when_asked(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    config = tiny_eval_config(
+        data_dir,
+        **{"train.steps": 4, "eval.every": 2, "eval.kinds": "linear", "eval.taps": "y"},
+    )
+    train.train(config, workdir)
+    tags = event_tags(os.path.join(workdir, "eval"))
+    for tag in ("probe/linear_y", "mi/mine", "ndm", "ndm_sigmoid"):
+        assert tags.get(tag) == [2, 4], (tag, sorted(tags))
+
+
+@pytest.mark.parametrize(
+    "every,step,steps_done,due",
+    [
+        (0, 4, 2, False),
+        (3, 4, 2, True),
+        (3, 4, 1, False),
+        (2, 4, 2, True),
+        (5, 4, 4, False),
+    ],
+)
+def test_probes_during_training_are_due_when_a_multiple_is_crossed(
+    every, step, steps_done, due, monkeypatch
+):
+    asked = []
+
+    def not_chief(strategy):  # Reached only when due; stops before measuring.
+        asked.append(strategy)
+        return False
+
+    monkeypatch.setattr(evaluate.distribute, "is_chief", not_chief)
+    trainer = type("Trainer", (), {"strategy": "strategy"})()
+    config = tiny_config(**{"eval.every": every})
+    assert (
+        evaluate.probe_during_training(config, trainer, "-", step, steps_done) is None
+    )
+    assert asked == (["strategy"] if due else [])
+
+
+@pytest.mark.parametrize(
+    "field,value,fragment",
+    [
+        ("eval.taps", "y,pool", "eval.taps: unknown tap 'pool'"),
+        ("eval.kinds", "svm", "eval.kinds: unknown probe kind 'svm'"),
+        ("eval.every", -1, "eval.every must be an integer >= 0"),
+    ],
+)
+def test_train_refuses_bad_eval_settings_before_writing(
+    data_dir, tmp_path, field, value, fragment
+):
+    workdir = str(tmp_path / "run")
+    with pytest.raises(UserError) as err:
+        train.train(tiny_eval_config(data_dir, **{field: value}), workdir)
+    assert fragment in str(err.value)
+    assert not os.path.exists(workdir)

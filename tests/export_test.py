@@ -1,0 +1,204 @@
+"""SavedModels: loaded in a separate process that imports TensorFlow only (not
+dim_tf) and checked against results.json; atomic replacement; export_run."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from dim_tf import evaluate, export, runs, train
+from tests.evaluate_test import tiny_eval_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Runs in a fresh interpreter with TensorFlow, Keras and NumPy only.
+LOADER = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+import keras
+
+workdir, arrays = sys.argv[1], np.load(sys.argv[2])
+images, labels = arrays["images"], arrays["labels"]
+with open(f"{workdir}/results.json") as f:
+    results = json.load(f)
+report = {"probes": {}}
+
+encoder = tf.saved_model.load(f"{workdir}/{results['encoder_export']}")
+outputs = encoder.signatures["serving_default"](images=tf.constant(images[:5]))
+report["encoder"] = {name: value.shape.as_list() for name, value in outputs.items()}
+
+for probe in results["probes"]:
+    path = f"{workdir}/{probe['export']}"
+    model = tf.saved_model.load(path)
+    serve = model.signatures["serving_default"]
+    out = serve(images=tf.constant(images))
+    probabilities, class_ids = out["probabilities"].numpy(), out["class_ids"].numpy()
+    assert np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert (class_ids == probabilities.argmax(axis=1)).all()
+    mapped = tf.data.Dataset.from_tensor_slices(images).batch(16).map(
+        lambda batch: serve(images=batch)["class_ids"]
+    )
+    layer = keras.layers.TFSMLayer(path, call_endpoint="serving_default")
+    with open(model.class_names.asset_path.numpy().decode()) as f:
+        names = f.read().splitlines()
+    report["probes"][probe["export"]] = {
+        "accuracy": float(np.mean(class_ids == labels)),
+        "dataset_map_equal": bool(
+            (np.concatenate(list(mapped.as_numpy_iterator())) == class_ids).all()
+        ),
+        "keras_layer_equal": bool(
+            (layer(images)["class_ids"].numpy() == class_ids).all()
+        ),
+        "class_names": names,
+        "probabilities_shape": list(probabilities.shape),
+    }
+
+errors = {}
+for name, bad in [
+    ("dtype", tf.constant(images, tf.float32)),
+    ("shape", tf.zeros([2, images.shape[1] + 1, images.shape[2], 1], tf.uint8)),
+]:
+    try:
+        serve(images=bad)
+        errors[name] = None
+    except (TypeError, ValueError, tf.errors.InvalidArgumentError) as err:
+        errors[name] = f"{type(err).__name__}: {err}"
+report["errors"] = errors
+report["dim_tf_imported"] = any(m.startswith("dim_tf") for m in sys.modules)
+print(json.dumps(report))
+"""
+
+
+def _run(*args, timeout=600):
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("tfds"))
+
+
+@pytest.fixture(scope="module")
+def exported(data_dir, tmp_path_factory):
+    """A tiny run trained, evaluated and exported."""
+    workdir = str(tmp_path_factory.mktemp("run"))
+    # A frozen and a fine-tuned kind, on a conv map and a vector tap.
+    config = tiny_eval_config(
+        data_dir, **{"eval.kinds": "linear,finetune", "eval.taps": "conv,y"}
+    )
+    train.train(config, workdir)
+    evaluate.evaluate(workdir)
+    lines = []
+    results = export.export_run(workdir, log=lines.append)
+    assert not any("evaluating first" in line for line in lines)
+    return workdir, results
+
+
+def test_export_records_every_path_in_results(exported):
+    workdir, results = exported
+    with open(os.path.join(workdir, "results.json")) as f:
+        assert json.load(f) == results
+    assert results["encoder_export"] == "export/encoder"
+    for probe in results["probes"]:
+        assert probe["export"] == f"export/probe_{probe['kind']}_{probe['tap']}"
+        assert os.path.exists(os.path.join(workdir, probe["export"], "saved_model.pb"))
+    assert sorted(os.listdir(os.path.join(workdir, "export"))) == sorted(
+        ["encoder"] + [os.path.basename(p["export"]) for p in results["probes"]]
+    )
+
+
+def test_savedmodels_load_with_tensorflow_alone_and_agree_with_results(
+    exported, data_dir, tmp_path
+):
+    workdir = exported[0]
+    with open(os.path.join(workdir, "results.json")) as f:
+        results = json.load(f)
+    # The raw test images exactly as the dataset stores them (uint8 8x8x1).
+    split = tfds.builder("digits", data_dir=data_dir).as_dataset(
+        split=results["split"], shuffle_files=False
+    )
+    examples = list(split.as_numpy_iterator())
+    arrays = tmp_path / "test_split.npz"
+    np.savez(
+        arrays,
+        images=np.stack([e["image"] for e in examples]),
+        labels=np.array([e["label"] for e in examples]),
+    )
+    loaded = _run("-c", LOADER, workdir, str(arrays))
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    report = json.loads(loaded.stdout.strip().splitlines()[-1])
+
+    assert report["dim_tf_imported"] is False
+    assert report["encoder"] == {
+        "local": [5, 7, 7, 128],
+        "conv": [5, 7, 7, 128],
+        "fc": [5, 1024],
+        "y": [5, 8],
+    }
+    for probe in results["probes"]:
+        seen = report["probes"][probe["export"]]
+        assert seen["accuracy"] == pytest.approx(probe["test_accuracy"], abs=1e-9)
+        assert seen["dataset_map_equal"] and seen["keras_layer_equal"]
+        assert seen["class_names"] == results["class_names"]
+        assert seen["probabilities_shape"] == [len(examples), 10]
+    assert "uint8" in report["errors"]["dtype"]
+    assert "is not compatible with expected shape" in report["errors"]["shape"]
+
+
+def test_a_crash_mid_export_leaves_the_previous_export_intact(
+    exported, monkeypatch, tmp_path
+):
+    workdir = exported[0]
+    root = os.path.join(workdir, "export")
+    before = {
+        name: sorted(os.listdir(os.path.join(root, name))) for name in os.listdir(root)
+    }
+    with open(os.path.join(root, "encoder", "saved_model.pb"), "rb") as f:
+        encoder_bytes = f.read()
+    real_save = export._save
+    saved = []
+
+    def crash_on_third(module, path):
+        if len(saved) == 2:
+            raise OSError("disk full")
+        saved.append(path)
+        real_save(module, path)
+
+    monkeypatch.setattr(export, "_save", crash_on_third)
+    run = runs.load_run(workdir)
+    classifiers = evaluate.load_probes(workdir, run)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_models(workdir, run, classifiers)
+    after = {
+        name: sorted(os.listdir(os.path.join(root, name))) for name in os.listdir(root)
+    }
+    assert after == before  # no staging directory left, nothing replaced
+    with open(os.path.join(root, "encoder", "saved_model.pb"), "rb") as f:
+        assert f.read() == encoder_bytes
+    assert tf.saved_model.load(os.path.join(root, "encoder")).signatures
+
+
+def test_export_run_evaluates_first_when_the_probes_are_missing(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    config = tiny_eval_config(
+        data_dir, **{"train.steps": 2, "eval.kinds": "linear", "eval.taps": "y"}
+    )
+    train.train(config, workdir)
+    lines = []
+    results = export.export_run(workdir, log=lines.append)
+    assert any("evaluating first" in line for line in lines)
+    assert [p["export"] for p in results["probes"]] == ["export/probe_linear_y"]
+    assert results["step"] == 2
