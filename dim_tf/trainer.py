@@ -56,7 +56,10 @@ class Trainer:
         self.estimator = config.objective.estimator
         self.prior_name = config.objective.prior
         dtype = config.train.precision
-        sync = config.train.sync_batch_norm
+        # With one replica the batch statistics are already global; Keras's
+        # synchronised path would still add a count tensor the size of each
+        # input and a reduction over it.
+        sync = config.train.sync_batch_norm and strategy.num_replicas_in_sync > 1
         self.encoder = encoders.build_encoder(
             config.encoder, image_shape, config.y_dim, dtype=dtype, sync_batch_norm=sync
         )
