@@ -9,7 +9,14 @@ Three measurements, each alone:
   is prepared or can be prepared as `bin/train` would; otherwise the result
   says why it was skipped;
 - optionally this machine's float32 / bfloat16 matmul rate
-  (`dim_tf.machine`), so the step can be stated as a fraction of it.
+  (`dim_tf.machine`), so the step can be stated as a fraction of it. The
+  rate is measured again before each timed call and each call is compared
+  with the rate just before it: on a machine shared with other processes the
+  two then see about the same load.
+
+Step times are the median call (`step_ms`), the fastest (`step_ms_min`) and
+the process's CPU time per step (`step_cpu_ms`, all threads; less sensitive
+to other processes than wall time).
 
 The step's floating-point operations are counted, not estimated: the TF
 profiler's float-op counter (`tf.compat.v1.profiler`, the per-op `flops`
@@ -71,11 +78,14 @@ def benchmark(
         raise UserError(
             "warmup_calls and pipeline_batches must be >= 0 and timed_calls >= 1"
         )
+    load_before = machine.load_average()
+    # First: MultiWorkerMirroredStrategy must start before any TensorFlow call.
+    strategy = distribute.make_strategy(config.strategy, config.tpu)
+    config_checks.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     channels, pipeline_skipped = _dataset_channels(config)
     image_shape = (image_size, image_size, channels)
     batch = config.train.batch_size
-    load_before = machine.load_average()
     result = {
         "dataset": config.dataset,
         "encoder": config.encoder,
@@ -85,41 +95,49 @@ def benchmark(
         **machine.device_description(),
         "precision": config.train.precision,
         "xla": bool(config.train.jit_compile),
+        "strategy": config.strategy,
+        "replicas": strategy.num_replicas_in_sync,
+        "steps_per_call": config.train.steps_per_call,
     }
-    peaks = None
+    peak_dtype = _PEAK_DTYPE[config.train.precision]
+    peaks, between_calls = None, None
     if matmul_peak:
-        dtypes = ["float32", "bfloat16"]
-        if config.train.precision == "mixed_float16":
-            dtypes.append("float16")
+        dtypes = sorted({"float32", "bfloat16", peak_dtype})
         peaks = machine.matmul_peaks(dtypes, matmul_size)
 
-    strategy = distribute.make_strategy(config.strategy, config.tpu)
-    config_checks.check_replicas(config, strategy.num_replicas_in_sync)
+        def between_calls():
+            return machine.matmul_gflops(peak_dtype, matmul_size, repeats=1)
+
     keras.utils.set_random_seed(config.train.seed)
     with strategy.scope():
         run = trainer.Trainer(config, image_shape, strategy)
-    steps_per_call = config.train.steps_per_call
-    step_s = time_training_step(run, image_shape, warmup_calls, timed_calls)
-    flop_per_step = count_step_flops(run, image_shape)
-    images_per_s = batch / step_s
-    gflop_per_image = flop_per_step / batch / 1e9
+    timing = time_training_step(
+        run, image_shape, warmup_calls, timed_calls, between_calls
+    )
+    gflop_per_step = count_step_flops(run, image_shape) / 1e9
+    step_s = statistics.median(timing["seconds"])
     result.update(
-        strategy=config.strategy,
-        replicas=strategy.num_replicas_in_sync,
-        steps_per_call=steps_per_call,
         step_ms=round(step_s * 1000, 2),
-        images_per_s=round(images_per_s, 2),
-        gflop_per_image=round(gflop_per_image, 4),
+        step_ms_min=round(min(timing["seconds"]) * 1000, 2),
+        step_cpu_ms=round(statistics.median(timing["cpu_seconds"]) * 1000, 2),
+        images_per_s=round(batch / step_s, 2),
+        gflop_per_image=round(gflop_per_step / batch, 4),
         flop_count_method=FLOP_COUNT_METHOD,
-        achieved_gflops=round(gflop_per_image * images_per_s, 2),
+        achieved_gflops=round(gflop_per_step / step_s, 2),
         peak_rss_mb=round(machine.peak_rss_mb(), 1),
     )
     if peaks is not None:
-        peak = peaks[_PEAK_DTYPE[config.train.precision]]
+        peaks[peak_dtype] = max([peaks[peak_dtype], *timing["between"]])
+        # Each call against the peak measured just before it: on a shared
+        # machine both then see about the same load from other processes.
+        fractions = [
+            gflop_per_step / seconds / peak
+            for seconds, peak in zip(timing["seconds"], timing["between"])
+        ]
         result.update(
-            matmul_peak_gflops=peaks,
+            matmul_peak_gflops={k: round(v, 1) for k, v in peaks.items()},
             matmul_size=matmul_size,
-            fraction_of_matmul_peak=round(result["achieved_gflops"] / peak, 3),
+            fraction_of_matmul_peak=round(statistics.median(fractions), 3),
         )
 
     if pipeline_skipped is None and pipeline_batches == 0:
@@ -127,6 +145,7 @@ def benchmark(
     pipeline_rate = None
     if pipeline_skipped is None:
         pipeline_rate = time_pipeline(config, image_size, pipeline_batches)
+    images_per_s = batch / step_s
     result.update(
         pipeline_images_per_s=None
         if pipeline_rate is None
@@ -160,17 +179,19 @@ def _dataset_channels(config):
     return data.image_shape(info, config.image_key)[2], reason
 
 
-def time_training_step(run, image_shape, warmup_calls, timed_calls):
-    """Seconds per training step on a fixed synthetic global batch (median call).
+def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None):
+    """Times training steps on a fixed synthetic global batch.
 
     Args:
       run: a built `Trainer`.
       image_shape: `(S, S, C)`.
       warmup_calls: untimed calls first.
       timed_calls: timed calls of `run.config.train.steps_per_call` steps.
+      between: optional callable run (untimed) before each timed call.
 
     Returns:
-      float seconds.
+      Dict of per-call lists: "seconds" and "cpu_seconds" (process CPU time)
+      per step, and "between" (what `between` returned).
     """
     batch = run.config.train.batch_size
     steps = run.config.train.steps_per_call
@@ -184,12 +205,17 @@ def time_training_step(run, image_shape, warmup_calls, timed_calls):
 
     for _ in range(warmup_calls):
         call()
-    seconds = []
+    timing = {"seconds": [], "cpu_seconds": [], "between": []}
     for _ in range(timed_calls):
-        start = time.perf_counter()
+        if between is not None:
+            timing["between"].append(between())
+        start, cpu_start = time.perf_counter(), machine.process_cpu_seconds()
         call()
-        seconds.append((time.perf_counter() - start) / steps)
-    return statistics.median(seconds)
+        timing["seconds"].append((time.perf_counter() - start) / steps)
+        timing["cpu_seconds"].append(
+            (machine.process_cpu_seconds() - cpu_start) / steps
+        )
+    return timing
 
 
 def count_step_flops(run, image_shape):

@@ -111,6 +111,12 @@ def peak_rss_mb():
     return peak / (1024 * 1024 if platform.system() == "Darwin" else 1024)
 
 
+def process_cpu_seconds():
+    """CPU time (user + system, all threads) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load_average():
     """The 1-minute load average (other processes slow a timing down), or None."""
     try:

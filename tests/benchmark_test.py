@@ -81,9 +81,13 @@ def test_benchmark_prints_one_consistent_json_line(tmp_path):
     )
     peaks = report["matmul_peak_gflops"]
     assert set(peaks) == {"float32", "bfloat16"} and min(peaks.values()) > 0
-    assert report["fraction_of_matmul_peak"] == pytest.approx(
-        report["achieved_gflops"] / peaks["float32"], rel=0.01
+    # Each timed call against a peak measured just before it, so the median
+    # fraction is near (not exactly) achieved / best peak.
+    assert 0 < report["fraction_of_matmul_peak"]
+    assert report["fraction_of_matmul_peak"] >= (
+        0.5 * report["achieved_gflops"] / peaks["float32"]
     )
+    assert report["step_ms_min"] <= report["step_ms"] and report["step_cpu_ms"] > 0
     assert report["pipeline_skipped"] is None
     assert report["pipeline_images_per_s"] > 0
     assert report["pipeline_to_step_ratio"] == pytest.approx(
