@@ -12,6 +12,8 @@ import fcntl
 import os
 import socket
 
+from absl import logging
+
 from dim_tf.errors import UserError
 
 LOCK_FILE = "lock"
@@ -38,25 +40,37 @@ def workdir_lock(workdir, enabled=True):
     path = os.path.join(workdir, LOCK_FILE)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        locked = _lock(fd, path, workdir)
+        if locked:
+            os.ftruncate(fd, 0)
+            owner = f"pid {os.getpid()} on {socket.gethostname()}\n"
+            os.pwrite(fd, owner.encode(), 0)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as err:
-            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise UserError(
-                    f"cannot lock {path} ({err.strerror}); the workdir must be on a "
-                    "filesystem with file locks"
-                ) from None
+            yield
+        finally:
+            if locked:
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # Releases the flock.
+
+
+def _lock(fd, path, workdir):
+    """Takes the flock on `fd`; False when the filesystem has no locks."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as err:
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             owner = os.pread(fd, 200, 0).decode(errors="replace").strip()
             raise UserError(
                 f"workdir {workdir} is in use by another training process "
                 f"({owner or 'unknown pid'}, lock {path}); wait for it to finish or "
                 "stop it, or use another --workdir"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        try:
-            yield
-        finally:
-            os.ftruncate(fd, 0)
-    finally:
-        os.close(fd)  # Releases the flock.
+        # Some network and FUSE filesystems have no locks: train anyway.
+        logging.warning(
+            "cannot lock %s (%s): a second run on this workdir will not be detected",
+            path,
+            err.strerror,
+        )
+        return False
