@@ -11,6 +11,11 @@ reached a local JSD estimate of 0.68 nats and 512 units only 0.30, in less
 time. About 3.5 minutes for 400 steps on a busy 2-core CPU (under 2 minutes
 on a quiet one); the local JSD estimate rises from about -0.5 nats at step 50
 to about 0.7 at step 400.
+
+Then `bin/evaluate --workdir=/tmp/dim_quickstart` (about 75 s) prints the
+probe table; measured: linear probes conv / fc / y 98.61 / 98.33 / 93.06 %
+(random encoder 98.61 / 97.78 / 91.11), mlp 98.61 / 98.89 / 96.94, and with
+10 labels per class 92.22 / 93.33 / 90.56 (random 88.89 / 90.56 / 87.50).
 """
 
 from configs import base
@@ -26,6 +31,9 @@ def get_config():
     config.train.checkpoint_every = 200
     config.train.shuffle_buffer = 2000
     # Probes, MINE and NDM sized for a CPU: 1,437 training and 360 test images.
+    # The fine-tuned ("SS") probes add about a minute; ask for them with
+    # bin/evaluate --workdir=DIR --kinds=linear,mlp,finetune.
+    config.eval.kinds = "linear,mlp"
     config.eval.batch_size = 64
     config.eval.finetune_epochs = 2
     config.eval.finetune_learning_rate = 1e-3

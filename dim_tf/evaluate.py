@@ -449,7 +449,8 @@ def _probes(run, taps, kinds, train, test, log):
             images = images.cache()
         test_images = data.make_eval_dataset(config, config.eval_split, size, _BATCH)
         for tap in taps:
-            log(f"Fine-tuned probe on {tap} ({eval_config.finetune_epochs} epochs)")
+            epochs = eval_config.finetune_epochs
+            log(f"Fine-tuned probe on {tap} ({epochs} epoch{'s' * (epochs != 1)})")
             classifier = probes.train_finetune_probe(
                 run.encoder_copy(),
                 tap,
