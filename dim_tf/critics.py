@@ -34,6 +34,7 @@ import numbers
 import keras
 from keras import ops
 
+from dim_tf import normalization
 from dim_tf.errors import UserError
 
 LOCAL_CRITICS: tuple[str, ...] = ("dot", "concat")
@@ -151,7 +152,7 @@ class EncodeBlock(keras.layers.Layer):
             )
 
         self.hidden = linear(False, "hidden")
-        self.batch_norm = keras.layers.BatchNormalization(
+        self.batch_norm = normalization.BatchNormalization(
             momentum=_BN_MOMENTUM,
             epsilon=_EPSILON,
             synchronized=sync_batch_norm,
@@ -160,7 +161,7 @@ class EncodeBlock(keras.layers.Layer):
         )
         self.output_linear = linear(True, "output")
         self.shortcut = linear(False, "shortcut", kernel_initializer=NoisyIdentity())
-        self.layer_norm = keras.layers.LayerNormalization(
+        self.layer_norm = normalization.LayerNormalization(
             epsilon=_EPSILON, dtype=dtype, name="layer_norm"
         )
 
