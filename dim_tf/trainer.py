@@ -15,7 +15,7 @@ One training step has two updates with opposite aims:
 import keras
 import tensorflow as tf
 
-from dim_tf import critics, encoders, objectives, priors
+from dim_tf import critics, encoders, objectives, optimizers, priors
 from dim_tf.errors import UserError
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -103,7 +103,7 @@ class Trainer:
         self._train_steps = tf.function(self._train_steps_fn)
 
     def _adam(self, learning_rate, loss_scaled):
-        adam = keras.optimizers.Adam(
+        adam = optimizers.FusedAdam(
             learning_rate,
             beta_1=self.config.train.beta1,
             beta_2=self.config.train.beta2,
