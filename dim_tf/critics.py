@@ -32,6 +32,7 @@ import math
 import numbers
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from dim_tf import normalization
@@ -275,7 +276,8 @@ class DotCritic(_Critic):
         local_emb = ops.cast(local_emb, "float32")
         shape = ops.shape(local_emb)
         flat = ops.reshape(local_emb, (-1, self.units))
-        scores = ops.einsum("ie,ke->ik", global_emb, flat)  # one matmul
+        # One matmul; transpose_b keeps its gradients transposition-free too.
+        scores = tf.linalg.matmul(global_emb, flat, transpose_b=True)
         return ops.reshape(scores, (-1, shape[0], shape[1]))
 
 
