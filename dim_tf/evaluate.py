@@ -11,7 +11,8 @@ For the latest checkpoint of a run:
    (`mine_estimate`, `ndm_estimate`, on the eval split);
 4. TensorBoard views (`dim_tf.views`) in `DIR/eval`;
 5. `DIR/results.json` (written atomically) and the trained probes in
-   `DIR/probes/`, from which `dim_tf.export` builds the SavedModels.
+   `DIR/probes/` (`dim_tf.probe_store`), from which `dim_tf.export` builds
+   the SavedModels.
 
 `probe_during_training` measures frozen probes, MINE and NDM every
 `config.eval.every` steps of training, as TensorBoard curves in `DIR/eval`.
@@ -25,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf import atomic, data, distribute, probes, runs, views
+from dim_tf import atomic, data, distribute, probe_store, probes, runs, views
 from dim_tf.errors import UserError
 from dim_tf.mi_measures import mine_estimate, ndm_estimate
 
@@ -39,9 +40,7 @@ __all__ = [
 ]
 
 RESULTS_FILE = "results.json"
-PROBES_DIR = "probes"
 EVAL_LOGDIR = "eval"
-_MANIFEST = "manifest.json"
 _BATCH = 256  # Images per batch when computing features (memory, not results).
 
 
@@ -131,7 +130,7 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     measures = dependence_measures(train_features, test_features, eval_config)
     log("TensorBoard views")
     write_views(run, test_features)
-    _save_probes(workdir, run, rows, to_save)
+    probe_store.save(workdir, run.step, rows, to_save)
     results = {
         "dataset": config.dataset,
         "split": config.eval_split,
@@ -471,49 +470,3 @@ def _probes(run, taps, kinds, train, test, log):
     order = {kind: i for i, kind in enumerate(probes.KINDS)}
     rows.sort(key=lambda r: (order[r["kind"]], probes.TAPS.index(r["tap"])))
     return rows, models
-
-
-def _save_probes(workdir, run, rows, models):
-    """Writes the trained probes to `DIR/probes/` (replaced whole) for export.
-
-    Frozen probes keep only their head (the encoder is the checkpoint's);
-    fine-tuned ones keep the whole classifier.
-    """
-    staging = atomic.staging_dir(workdir)
-    try:
-        entries = []
-        for row in rows:
-            frozen = row["kind"] in probes.FROZEN_KINDS
-            file_name = f"{row['kind']}_{row['tap']}.keras"
-            models[(row["tap"], row["kind"])].save(os.path.join(staging, file_name))
-            entries.append(dict(row, file=file_name, head_only=frozen))
-        atomic.write_json(
-            os.path.join(staging, _MANIFEST), {"step": run.step, "probes": entries}
-        )
-        atomic.replace_dir(staging, os.path.join(workdir, PROBES_DIR))
-    finally:
-        atomic.recover(workdir)
-
-
-def load_probes(workdir, run):
-    """The probes `evaluate` saved for the run's current step, or None.
-
-    Returns:
-      `{(tap, kind): images -> logits model}` or None when `DIR/probes/` is
-      missing or holds probes of another step.
-    """
-    directory = os.path.join(workdir, PROBES_DIR)
-    path = os.path.join(directory, _MANIFEST)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        manifest = json.load(f)
-    if manifest.get("step") != run.step:
-        return None
-    classifiers = {}
-    for entry in manifest["probes"]:
-        model = keras.saving.load_model(os.path.join(directory, entry["file"]))
-        if entry["head_only"]:
-            model = probes.finetune_classifier(run.encoder, entry["tap"], model)
-        classifiers[(entry["tap"], entry["kind"])] = model
-    return classifiers

@@ -149,16 +149,16 @@ def export_run(workdir, log=None):
     Raises:
       UserError: missing workdir, no checkpoint, or a bad `eval` setting.
     """
-    from dim_tf import evaluate, runs
+    from dim_tf import evaluate, probe_store, runs
 
     log = log or (lambda line: None)
     run = runs.load_run(workdir)
     results = evaluate.read_results(workdir)
-    classifiers = evaluate.load_probes(workdir, run)
+    classifiers = probe_store.load(workdir, run)
     if classifiers is None or results is None or results.get("step") != run.step:
         log(f"No probes for step {run.step} yet: evaluating first")
         results = evaluate.evaluate(workdir, log=log, run=run)
-        classifiers = evaluate.load_probes(workdir, run)
+        classifiers = probe_store.load(workdir, run)
     log(f"Writing SavedModels to {os.path.join(workdir, EXPORT_DIR)}")
     paths = export_models(workdir, run, classifiers)
     results["encoder_export"] = paths["encoder"]

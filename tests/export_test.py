@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import evaluate, export, runs, train
+from dim_tf import evaluate, export, probe_store, runs, train
 from tests.evaluate_test import tiny_eval_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -179,7 +179,7 @@ def test_a_crash_mid_export_leaves_the_previous_export_intact(
 
     monkeypatch.setattr(export, "_save", crash_on_third)
     run = runs.load_run(workdir)
-    classifiers = evaluate.load_probes(workdir, run)
+    classifiers = probe_store.load(workdir, run)
     with pytest.raises(OSError, match="disk full"):
         export.export_models(workdir, run, classifiers)
     after = {

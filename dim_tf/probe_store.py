@@ -1,0 +1,73 @@
+"""The trained probes of an evaluation, kept in `DIR/probes/` for `dim_tf.export`.
+
+`DIR/probes/manifest.json` names the training step the probes belong to and
+one Keras file per probe: the head alone for a frozen probe (its encoder is
+the checkpoint's) and the whole image classifier for a fine-tuned one. The
+directory is replaced whole (`dim_tf.atomic`), so it never mixes two
+evaluations.
+"""
+
+import json
+import os
+
+import keras
+
+from dim_tf import atomic, probes
+
+PROBES_DIR = "probes"
+_MANIFEST = "manifest.json"
+
+
+def save(workdir, step, rows, models):
+    """Writes the probes of one evaluation, replacing any earlier ones.
+
+    Args:
+      workdir: the run directory.
+      step: the training step the probes were trained on.
+      rows: result rows `{"tap", "kind", "test_accuracy", ...}`, one per probe.
+      models: `{(tap, kind): model}`: a frozen probe's head (features ->
+        logits) or a fine-tuned probe's classifier (images -> logits).
+    """
+    staging = atomic.staging_dir(workdir)
+    try:
+        entries = []
+        for row in rows:
+            file_name = f"{row['kind']}_{row['tap']}.keras"
+            models[(row["tap"], row["kind"])].save(os.path.join(staging, file_name))
+            head_only = row["kind"] in probes.FROZEN_KINDS
+            entries.append(dict(row, file=file_name, head_only=head_only))
+        atomic.write_json(
+            os.path.join(staging, _MANIFEST), {"step": step, "probes": entries}
+        )
+        atomic.replace_dir(staging, os.path.join(workdir, PROBES_DIR))
+    finally:
+        atomic.recover(workdir)
+
+
+def load(workdir, run):
+    """The probes saved for the run's current step, as image classifiers.
+
+    Args:
+      workdir: the run directory.
+      run: `dim_tf.runs.Run` at its latest checkpoint (its encoder completes
+        the frozen probes).
+
+    Returns:
+      `{(tap, kind): model mapping model input [B, S, S, C] to logits [B, K]}`,
+      or None when `DIR/probes/` is missing or holds probes of another step.
+    """
+    directory = os.path.join(workdir, PROBES_DIR)
+    path = os.path.join(directory, _MANIFEST)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        manifest = json.load(f)
+    if manifest.get("step") != run.step:
+        return None
+    classifiers = {}
+    for entry in manifest["probes"]:
+        model = keras.saving.load_model(os.path.join(directory, entry["file"]))
+        if entry["head_only"]:
+            model = probes.finetune_classifier(run.encoder, entry["tap"], model)
+        classifiers[(entry["tap"], entry["kind"])] = model
+    return classifiers
