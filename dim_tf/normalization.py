@@ -48,16 +48,25 @@ def _batch_norm_train(x, gamma, beta, epsilon):
     centred = x - mean
     variance = _column_sums(tf.square(centred)) / count
     inv = tf.math.rsqrt(variance + epsilon)
-    normalised = centred * inv
-    y = normalised * gamma + beta
+    y = centred * (gamma * inv) + beta
 
     def grad(dy, unused_dmean, unused_dvariance):
+        # With n = centred * inv: dbeta = sum dy, dgamma = sum dy * n, and
+        # dx = gamma inv (dy - (dbeta + n dgamma) / count), written as
+        # per-column coefficients so each pass over [R, C] is one op.
         dbeta = _column_sums(dy)
-        dgamma = _column_sums(dy * normalised)
-        dx = (gamma * inv) * (dy - (dbeta + normalised * dgamma) / count)
+        dgamma = _column_sums(dy * centred) * inv
+        scale = gamma * inv
+        dx = dy * scale + centred * (-scale * inv * dgamma / count)
+        dx += -scale * dbeta / count
         return dx, dgamma, dbeta, tf.zeros_like(epsilon)
 
     return (y, tf.stop_gradient(mean), tf.stop_gradient(variance)), grad
+
+
+def _row_means(x, weights):
+    """`[R, C]`, `[C]` -> `[R, 1]`: the mean over columns of `x * weights`."""
+    return tf.matmul(x, weights[:, None]) / tf.cast(tf.shape(x)[1], x.dtype)
 
 
 @tf.custom_gradient
@@ -72,14 +81,12 @@ def _layer_norm(x, gamma, beta, epsilon):
     y = normalised * gamma + beta
 
     def grad(dy):
-        dnormalised = dy * gamma
-        dx = inv * (
-            dnormalised
-            - tf.reduce_mean(dnormalised, axis=1, keepdims=True)
-            - normalised
-            * tf.reduce_mean(dnormalised * normalised, axis=1, keepdims=True)
-        )
-        dgamma = _column_sums(dy * normalised)
+        # dx = inv (g dy - mean_c(g dy) - n mean_c(g dy n)); the weighted row
+        # means are matrix-vector products, so dy * n is the only extra pass.
+        dy_normalised = dy * normalised
+        dx = (dy * gamma - _row_means(dy, gamma)) * inv
+        dx -= normalised * (inv * _row_means(dy_normalised, gamma))
+        dgamma = _column_sums(dy_normalised)
         return dx, dgamma, _column_sums(dy), tf.zeros_like(epsilon)
 
     return y, grad
