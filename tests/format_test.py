@@ -9,6 +9,7 @@ PYTHON_FILES = [
     "dim_tf",
     "configs",
     "tests",
+    "bin/_launch.py",
     "bin/train",
     "bin/evaluate",
     "bin/export",

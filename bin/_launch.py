@@ -1,0 +1,39 @@
+"""Start-up shared by the bin/ entry points; imported before anything else.
+
+Runs the entry point under the repository's `.venv` interpreter when the
+current one lacks the dependencies (so `bin/train ...` works without
+activating the venv), quiets TensorFlow's start-up logging, turns on oneDNN's
+CPU kernels and puts the repository on `sys.path`.
+"""
+
+import importlib.util
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
+
+
+def _use_repository_venv():
+    """Re-executes this entry point with `.venv/bin/python` when deps are missing."""
+    if importlib.util.find_spec("absl") is not None:
+        return
+    if os.access(_VENV_PYTHON, os.X_OK) and not os.environ.get("DIM_TF_REEXEC"):
+        os.environ["DIM_TF_REEXEC"] = "1"  # Never loop if the venv is broken too.
+        os.execv(_VENV_PYTHON, [_VENV_PYTHON, *sys.argv])
+    sys.stderr.write(
+        f"error: {sys.executable} lacks dim_tf's dependencies and {REPO}/.venv "
+        "is missing or incomplete; create it with bin/quickstart, or with "
+        "`python3 -m venv .venv && .venv/bin/pip install -r requirements.txt`\n"
+    )
+    sys.exit(2)
+
+
+_use_repository_venv()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# oneDNN's CPU kernels (matmul, conv): TensorFlow enables them by default only
+# on CPUs with AVX-512 extensions; on AVX2 CPUs they multiply matrices several
+# times faster than the default Eigen kernels. TF_ENABLE_ONEDNN_OPTS=0 opts out.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
