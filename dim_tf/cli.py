@@ -49,8 +49,27 @@ def _parse_flags(argv):
         return flags.FLAGS(argv)
     except flags.Error as err:
         _fail(_one_line(err))
+    except (KeyError, AttributeError) as err:  # An override names no field.
+        _fail(_unknown_field_message(err, argv))
     except Exception as err:  # A config file that fails to load or override.
         _fail(_one_line(err))
+
+
+def _unknown_field_message(err, argv):
+    """`--config.a.bx=1` -> "unknown config field 'bx' in --config.a.bx=1 (...)"."""
+    # ml_collections raises KeyError('name\nDid you mean ...'), sometimes
+    # wrapped in an AttributeError.
+    while err.args and isinstance(err.args[0], BaseException):
+        err = err.args[0]
+    lines = str(err.args[0] if err.args else err).splitlines() or ["?"]
+    key = lines[0].strip("'\"")
+    culprit = next(
+        (arg for arg in argv if arg.startswith("--") and key in arg.split("=")[0]),
+        None,
+    )
+    where = f" in {culprit}" if culprit else ""
+    hint = lines[1].strip() if len(lines) > 1 else "see the config file for its fields"
+    return f"unknown config field {key!r}{where} ({hint})"
 
 
 def _one_line(err):
