@@ -71,7 +71,7 @@ def _assert_one_line_error(result, *fragments):
 @pytest.mark.parametrize(
     "args,fragments",
     [
-        (["--config.train.stepz=3"], ["stepz"]),
+        (["--config.train.stepz=3"], ["unknown config field 'stepz'", '"steps"']),
         (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
         (["--config.dataset=cifar11"], ["cifar11"]),
         ([], ["--workdir"]),
@@ -82,3 +82,32 @@ def test_bad_input_exits_with_one_line(data_dir, tmp_path, args, fragments):
     result = _train(*TINY, *args, *workdir, data_dir=data_dir)
     _assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run").exists()
+
+
+def _run_without_site_packages(entry_point, *args, **env):
+    """Runs `bin/ENTRY` with an interpreter that cannot import its dependencies."""
+    return subprocess.run(
+        [sys.executable, "-S", f"bin/{entry_point}", *args],
+        cwd=REPO,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("entry_point", ["train", "evaluate", "export", "benchmark"])
+def test_entry_points_switch_to_the_repository_venv(entry_point):
+    # `-S` hides site-packages, as a system python3 without the deps would.
+    result = _run_without_site_packages(entry_point, "--helpshort")
+    # absl's flag help (so absl was imported), which exits with status 1.
+    assert "Try --helpfull" in result.stdout, result.stderr[-2000:]
+    assert "--config" in result.stdout or "--workdir" in result.stdout
+    assert "lacks dim_tf's dependencies" not in result.stderr
+
+
+def test_entry_point_without_any_usable_venv_says_how_to_make_one():
+    # DIM_TF_REEXEC marks the venv as already tried, as after a failed switch.
+    result = _run_without_site_packages("train", "--helpshort", DIM_TF_REEXEC="1")
+    _assert_one_line_error(result, "requirements.txt", ".venv")
+    assert result.returncode == 2
