@@ -31,7 +31,7 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import config_checks, data, distribute, encoders, machine, trainer
+from dim_tf import config_checks, data, datasets, distribute, encoders, machine, trainer
 from dim_tf.errors import UserError
 
 FLOP_COUNT_METHOD = (
@@ -168,15 +168,15 @@ def _dataset_channels(config):
     builder's static metadata and the pipeline is skipped.
     """
     try:
-        info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
-        return data.image_shape(info, config.image_key)[2], None
+        info = datasets.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+        return datasets.image_shape(info, config.image_key)[2], None
     except UserError as err:
         reason = str(err)
     try:
         info = tfds.builder(config.dataset, data_dir=config.data_dir).info
     except Exception:  # No metadata either: the first error says why.
         raise UserError(reason) from None
-    return data.image_shape(info, config.image_key)[2], reason
+    return datasets.image_shape(info, config.image_key)[2], reason
 
 
 def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None):

@@ -13,7 +13,7 @@ import os
 import tensorflow as tf
 from ml_collections import config_dict
 
-from dim_tf import data, encoders
+from dim_tf import datasets, encoders
 from dim_tf import workdir as workdir_lib
 from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import UserError
@@ -147,7 +147,7 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
       step: training steps done (None = the trainer's step variable).
       checkpoint: path of the checkpoint the weights came from, if any.
     """
-    info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    info = datasets.dataset_info(config.dataset, config.data_dir, config.manual_dir)
     run = Run(
         workdir=workdir,
         config=config,
@@ -156,8 +156,8 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
         trainer=trainer,
         encoder=None,
         image_size=encoders.encoder_input_size(config.encoder),
-        raw_image_shape=data.image_shape(info, config.image_key),
-        class_names=data.class_names(info, config.label_key),
+        raw_image_shape=datasets.image_shape(info, config.image_key),
+        class_names=datasets.class_names(info, config.label_key),
     )
     run.encoder = run.fresh_encoder()
     run.encoder.set_weights(trainer.encoder.get_weights())

@@ -12,7 +12,16 @@ import os
 import keras
 import tensorflow as tf
 
-from dim_tf import config_checks, data, distribute, encoders, evaluate, priors, trainer
+from dim_tf import (
+    config_checks,
+    data,
+    datasets,
+    distribute,
+    encoders,
+    evaluate,
+    priors,
+    trainer,
+)
 from dim_tf import workdir as workdir_lib
 from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import TrainingError
@@ -45,10 +54,10 @@ def build(config, workdir):
     # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
     # configure collective ops before the runtime starts.
     strategy = distribute.make_strategy(config.strategy, config.tpu)
-    info = data.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    info = datasets.dataset_info(config.dataset, config.data_dir, config.manual_dir)
     config_checks.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
-    channels = data.image_shape(info, config.image_key)[2]
+    channels = datasets.image_shape(info, config.image_key)[2]
     # Seeds weight initialisation: a run is reproducible from its config.
     keras.utils.set_random_seed(config.train.seed)
     with strategy.scope():

@@ -7,14 +7,14 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from dim_tf import data
+from dim_tf import datasets
 from tests import processes
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tfds"))
-    data.dataset_info("digits", path)
+    datasets.dataset_info("digits", path)
     return path
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dim_tf import benchmark, data
+from dim_tf import benchmark, datasets
 from dim_tf.errors import UserError
 from tests.tiny import tiny_config
 
@@ -107,7 +107,7 @@ def test_dataset_that_is_not_prepared_is_skipped_with_the_reason(monkeypatch, tm
     def not_prepared(name, data_dir=None, manual_dir=None):
         raise UserError(f"dataset {name!r} is not prepared")
 
-    monkeypatch.setattr(data, "dataset_info", not_prepared)
+    monkeypatch.setattr(datasets, "dataset_info", not_prepared)
     config = tiny_config(dataset="cifar10", data_dir=str(tmp_path))
     channels, skipped = benchmark._dataset_channels(config)
     assert channels == 3  # From the TFDS builder's metadata.

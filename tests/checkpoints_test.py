@@ -8,7 +8,7 @@ import tempfile
 import pytest
 import tensorflow as tf
 
-from dim_tf import data
+from dim_tf import datasets
 from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import UserError
 from tests import processes
@@ -138,7 +138,7 @@ def test_a_worker_restores_from_the_workdir_and_saves_to_a_temp_dir(
 
 def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path):
     data_dir = str(tmp_path / "tfds")
-    data.dataset_info("digits", data_dir)
+    datasets.dataset_info("digits", data_dir)
     workdir = str(tmp_path / "run")
     args = processes.train_args(
         workdir,

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import data
+from dim_tf import data, datasets
 from dim_tf.errors import UserError
 from tests import strategies
 
@@ -59,7 +59,7 @@ def _counter(images):
 def digits_dir(tmp_path_factory):
     """A data_dir with `digits` prepared through `dataset_info` (one file a split)."""
     path = str(tmp_path_factory.mktemp("tfds"))
-    data.dataset_info("digits", path)
+    datasets.dataset_info("digits", path)
     return path
 
 
@@ -96,19 +96,19 @@ def _user_error(fn, *args, **kwargs):
 
 
 def test_digits_metadata(digits_dir):
-    info = data.dataset_info("digits", digits_dir)
-    assert data.image_shape(info) == (8, 8, 1)
-    assert data.num_classes(info) == 10
-    assert data.class_names(info) == [str(i) for i in range(10)]
+    info = datasets.dataset_info("digits", digits_dir)
+    assert datasets.image_shape(info) == (8, 8, 1)
+    assert datasets.num_classes(info) == 10
+    assert datasets.class_names(info) == [str(i) for i in range(10)]
 
 
 @pytest.mark.parametrize(
     "name, shape", [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))]
 )
 def test_mock_metadata(mock_tfds, tmp_path, name, shape):
-    info = data.dataset_info(name, str(tmp_path))
-    assert data.image_shape(info) == shape
-    assert data.num_classes(info) == 10
+    info = datasets.dataset_info(name, str(tmp_path))
+    assert datasets.image_shape(info) == shape
+    assert datasets.num_classes(info) == 10
 
 
 # --- training stream ----------------------------------------------------------
@@ -401,12 +401,14 @@ def test_model_input_with_unknown_sizes(center_crop):
 
 
 def test_unknown_dataset_suggests_close_names(tmp_path):
-    message = _user_error(data.dataset_info, "mnistt", str(tmp_path))
+    message = _user_error(datasets.dataset_info, "mnistt", str(tmp_path))
     assert "'mnistt'" in message and "mnist" in message
     assert "tfds.list_builders()" in message
     for name in ("", None):
-        assert "TFDS name" in _user_error(data.dataset_info, name, str(tmp_path))
-    message = _user_error(data.dataset_info, "cifar10/no_such_config", str(tmp_path))
+        assert "TFDS name" in _user_error(datasets.dataset_info, name, str(tmp_path))
+    message = _user_error(
+        datasets.dataset_info, "cifar10/no_such_config", str(tmp_path)
+    )
     assert "name[/config][:version]" in message and "versions: " in message
 
 
@@ -415,7 +417,7 @@ def test_not_prepared_and_offline(tmp_path, monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(socket, "create_connection", offline)
-    message = _user_error(data.dataset_info, "mnist", str(tmp_path / "tfds"))
+    message = _user_error(datasets.dataset_info, "mnist", str(tmp_path / "tfds"))
     assert "manual_dir" in message and "BUILD.md" in message
     assert "train-images-idx3-ubyte.gz" in message
 
@@ -433,7 +435,7 @@ def test_failed_build_is_one_line_and_uses_manual_dir(tmp_path, monkeypatch):
     manual = tmp_path / "manual"
     manual.mkdir()
     message = _user_error(
-        data.dataset_info, "cifar10", str(tmp_path / "tfds"), str(manual)
+        datasets.dataset_info, "cifar10", str(tmp_path / "tfds"), str(manual)
     )
     assert calls == [str(manual)]
     assert "manual_dir" in message and "ConnectionError" in message
@@ -444,10 +446,10 @@ def test_bad_directories(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     for data_dir in ("", "  ", str(a_file), str(a_file / "sub")):
-        message = _user_error(data.dataset_info, "digits", data_dir)
+        message = _user_error(datasets.dataset_info, "digits", data_dir)
         assert "data_dir" in message and "directory" in message
     message = _user_error(
-        data.dataset_info, "digits", str(tmp_path / "d"), str(tmp_path / "nope")
+        datasets.dataset_info, "digits", str(tmp_path / "d"), str(tmp_path / "nope")
     )
     assert "manual_dir" in message and "does not exist" in message
 
@@ -472,9 +474,9 @@ def test_missing_feature_keys_name_the_available_ones(digits_dir):
     config.label_key = "y"
     message = _user_error(data.make_eval_dataset, config, "test", 8, 4)
     assert "'y'" in message and "image, label" in message
-    info = data.dataset_info("digits", digits_dir)
-    assert "ClassLabel" in _user_error(data.num_classes, info, "image")
-    assert "[H, W, C]" in _user_error(data.image_shape, info, "label")
+    info = datasets.dataset_info("digits", digits_dir)
+    assert "ClassLabel" in _user_error(datasets.num_classes, info, "image")
+    assert "[H, W, C]" in _user_error(datasets.image_shape, info, "label")
 
 
 def test_bad_batch_and_empty_split(digits_dir):

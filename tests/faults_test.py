@@ -9,7 +9,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from dim_tf import data
+from dim_tf import datasets
 from tests import processes
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)", re.MULTILINE)
@@ -18,7 +18,7 @@ STEP_LINE = re.compile(r"^step (\d+)/(\d+)", re.MULTILINE)
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tfds"))
-    data.dataset_info("digits", path)  # Prepared once, before any worker starts.
+    datasets.dataset_info("digits", path)  # Prepared once, before any worker starts.
     return path
 
 

@@ -5,14 +5,14 @@ import os
 
 import pytest
 
-from dim_tf import data
+from dim_tf import datasets
 from tests import processes
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("tfds"))
-    data.dataset_info("digits", path)  # Prepared once, before any worker starts.
+    datasets.dataset_info("digits", path)  # Prepared once, before any worker starts.
     return path
 
 
