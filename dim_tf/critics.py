@@ -29,26 +29,15 @@ exponentials of them and sum over N*N*L terms.
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from dim_tf import normalization
+from dim_tf import critic_blocks
 from dim_tf.errors import UserError
 
 LOCAL_CRITICS: tuple[str, ...] = ("dot", "concat")
-
-# PyTorch BatchNorm/LayerNorm defaults, as in the official code.
-_BN_MOMENTUM = 0.9
-_EPSILON = 1e-5
-
-
-def _check_units(units) -> int:
-    if not isinstance(units, numbers.Integral) or isinstance(units, bool) or units < 1:
-        raise UserError(f"critic units must be a positive integer, got {units!r}")
-    return int(units)
 
 
 def _shapes(input_shape) -> tuple[tuple, tuple]:
@@ -71,117 +60,6 @@ def _shapes(input_shape) -> tuple[tuple, tuple]:
             f"critic channel sizes must be known, got {local_shape} and {y_shape}"
         )
     return local_shape, y_shape
-
-
-@keras.saving.register_keras_serializable(package="dim_tf")
-class NoisyIdentity(keras.initializers.Initializer):
-    """Identity plus U(-0.01, 0.01) noise; Glorot uniform when it cannot be one.
-
-    For a linear map of shape `[..., C_in, C_out]` (Dense or 1x1 conv kernel)
-    with `C_out >= C_in`, so that the critic's linear shortcut starts as a noisy
-    copy of its input, as in the official `MI1x1ConvNet`.
-    """
-
-    def __init__(self, seed=None):
-        self.seed = seed
-
-    def __call__(self, shape, dtype=None):
-        fan_in = math.prod(shape[:-1])
-        fan_out = shape[-1]
-        if fan_out < fan_in:
-            return keras.initializers.GlorotUniform(seed=self.seed)(shape, dtype)
-        noise = keras.initializers.RandomUniform(-0.01, 0.01, seed=self.seed)(
-            shape, dtype
-        )
-        eye = ops.reshape(ops.eye(fan_in, fan_out, dtype=noise.dtype), shape)
-        return ops.where(eye > 0, ops.ones_like(noise), noise)
-
-    def get_config(self):
-        return {"seed": self.seed}
-
-
-@keras.saving.register_keras_serializable(package="dim_tf")
-class PointwiseConv2D(keras.layers.Conv2D):
-    """A 1x1 convolution (stride 1, channels last) computed as one matrix product.
-
-    Same variables as `keras.layers.Conv2D(filters, 1)` (kernel `[1, 1, C,
-    filters]`), so checkpoints are interchangeable. TensorFlow's CPU kernels
-    for the gradients of a 1x1 `Conv2D` ran 5-10x slower than `MatMul` on the
-    critic's `[N*M*M, 2048] x [2048, 2048]` products and took most of a DIM
-    step; a matrix product's gradients are matrix products again.
-    """
-
-    def __init__(self, filters, kernel_size=1, **kwargs):
-        strides = kwargs.get("strides", 1)
-        if kernel_size not in (1, (1, 1)) or strides not in (1, (1, 1)):
-            raise ValueError("PointwiseConv2D is a 1x1 convolution with stride 1")
-        super().__init__(filters, 1, **kwargs)
-
-    def convolution_op(self, inputs, kernel):
-        """`inputs [N, H, W, C]`, `kernel [1, 1, C, F]` -> `[N, H, W, F]`."""
-        shape = ops.shape(inputs)
-        channels = kernel.shape[-2]
-        flat = ops.reshape(inputs, (-1, channels))
-        outputs = ops.matmul(flat, ops.reshape(kernel, (channels, self.filters)))
-        return ops.reshape(outputs, (shape[0], shape[1], shape[2], self.filters))
-
-
-class EncodeBlock(keras.layers.Layer):
-    """The official `MI1x1ConvNet`: `LayerNorm(MLP(x) + shortcut(x))`.
-
-    MLP = linear (no bias), BatchNorm, ReLU, linear (with bias); shortcut =
-    linear (no bias, initialised near the identity); LayerNorm over channels.
-    "Linear" is a 1x1 convolution for a local map `[N, M, M, C] -> [N, M, M,
-    units]` (`spatial=True`) and a Dense layer for a vector `[N, D] -> [N,
-    units]`, which is the same network applied to Y seen as a 1x1 map.
-    """
-
-    def __init__(
-        self, units, spatial, sync_batch_norm=False, dtype=None, name=None, **kwargs
-    ):
-        super().__init__(dtype=dtype, name=name, **kwargs)
-        self.units = _check_units(units)
-        self.spatial = spatial
-
-        def linear(use_bias, name, **kw):
-            if spatial:
-                return PointwiseConv2D(
-                    units, use_bias=use_bias, dtype=dtype, name=name, **kw
-                )
-            return keras.layers.Dense(
-                units, use_bias=use_bias, dtype=dtype, name=name, **kw
-            )
-
-        self.hidden = linear(False, "hidden")
-        self.batch_norm = normalization.BatchNormalization(
-            momentum=_BN_MOMENTUM,
-            epsilon=_EPSILON,
-            synchronized=sync_batch_norm,
-            dtype=dtype,
-            name="batch_norm",
-        )
-        self.output_linear = linear(True, "output")
-        self.shortcut = linear(False, "shortcut", kernel_initializer=NoisyIdentity())
-        self.layer_norm = normalization.LayerNormalization(
-            epsilon=_EPSILON, dtype=dtype, name="layer_norm"
-        )
-
-    def build(self, input_shape):
-        input_shape = tuple(input_shape)
-        hidden_shape = input_shape[:-1] + (self.units,)
-        self.hidden.build(input_shape)
-        self.batch_norm.build(hidden_shape)
-        self.output_linear.build(hidden_shape)
-        self.shortcut.build(input_shape)
-        self.layer_norm.build(hidden_shape)
-
-    def call(self, x, training=None):
-        h = self.batch_norm(self.hidden(x), training=training)
-        h = self.output_linear(ops.relu(h))
-        return self.layer_norm(h + self.shortcut(x))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)[:-1] + (self.units,)
 
 
 class _Critic(keras.Model):
@@ -247,11 +125,11 @@ class DotCritic(_Critic):
         **kwargs,
     ):
         super().__init__(dtype=dtype, name=name, **kwargs)
-        self.units = _check_units(units)
-        self.local_net = EncodeBlock(
+        self.units = critic_blocks.check_units(units)
+        self.local_net = critic_blocks.EncodeBlock(
             units, True, sync_batch_norm, dtype=dtype, name="local_net"
         )
-        self.global_net = EncodeBlock(
+        self.global_net = critic_blocks.EncodeBlock(
             units, False, sync_batch_norm, dtype=dtype, name="global_net"
         )
 
@@ -294,7 +172,7 @@ class _ConcatScorer(_Critic):
 
     def __init__(self, units, dtype=None, name=None, **kwargs):
         super().__init__(dtype=dtype, name=name, **kwargs)
-        self.units = _check_units(units)
+        self.units = critic_blocks.check_units(units)
         self.joint = keras.layers.Dense(self.units, dtype=dtype, name="joint")
         self.hidden = keras.layers.Dense(
             self.units, activation="relu", dtype=dtype, name="hidden"
