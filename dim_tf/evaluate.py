@@ -18,7 +18,6 @@ For the latest checkpoint of a run:
 `config.eval.every` steps of training, as TensorBoard curves in `DIR/eval`.
 """
 
-import json
 import math
 import os
 
@@ -27,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf import atomic, data, distribute, probe_store, probes, runs, views
+from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
 from dim_tf.mi_measures import mine_estimate, ndm_estimate
 
@@ -154,14 +154,9 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
 
 def read_results(workdir):
     """The results dict of `DIR/results.json`, or None when there is none."""
-    path = os.path.join(workdir, RESULTS_FILE)
-    if not os.path.exists(path):
-        return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as err:
-        raise UserError(f"{path} is unreadable ({err}); rerun bin/evaluate") from None
+    return workdir_lib.read_json(
+        os.path.join(workdir, RESULTS_FILE), remedy="rerun bin/evaluate"
+    )
 
 
 def dependence_measures(train, test, eval_config):

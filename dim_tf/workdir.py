@@ -72,14 +72,25 @@ def check_workdir_path(workdir):
 
 def read_config(workdir):
     """The config dict recorded in `workdir`, or None when there is none."""
-    path = os.path.join(workdir, CONFIG_FILE)
+    return read_json(
+        os.path.join(workdir, CONFIG_FILE), remedy="move it away to start afresh"
+    )
+
+
+def read_json(path, remedy):
+    """The JSON value in `path`, or None when the file does not exist.
+
+    Raises:
+      UserError: the file exists but cannot be read or parsed; the message
+        ends with `remedy`, what the user should do about it.
+    """
     if not os.path.exists(path):
         return None
     try:
         with open(path) as f:
             return json.load(f)
     except (OSError, ValueError) as err:
-        raise UserError(f"{path} is unreadable ({err}); move it away to start afresh")
+        raise UserError(f"{path} is unreadable ({err}); {remedy}") from None
 
 
 def check_same_run(workdir, config_dict):
