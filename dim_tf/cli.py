@@ -3,7 +3,10 @@
 Only `bin/` reads absl flags; these helpers take flag values as arguments.
 """
 
+import logging as std_logging
+import os
 import sys
+import tempfile
 
 from absl import app, flags, logging
 
@@ -30,7 +33,9 @@ def run(main):
         # with TFDS's and TensorFlow's INFO lines; --verbosity=0 brings them back.
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
+            logging.get_absl_handler().addFilter(_drop_known_library_noise)
         try:
+            _start_tensorflow_quietly()
             return main(argv)
         except Interrupted as err:
             # A clean stop, not a mistake: the shell's status for the signal.
@@ -42,6 +47,49 @@ def run(main):
             _fail("interrupted")
 
     app.run(guarded, flags_parser=_parse_flags)
+
+
+# Warnings TFDS prints about its own internals or about a dataset that is
+# about to be prepared for the first time: nothing a user can or need act on.
+_LIBRARY_NOISE = (
+    "` is deprecated. Please change your code to use NumPy with the field",
+    "has no dataset_info.json",
+)
+
+
+def _drop_known_library_noise(record: std_logging.LogRecord) -> bool:
+    """False for log records in `_LIBRARY_NOISE` (a `logging.Handler` filter)."""
+    message = record.getMessage()
+    return not any(fragment in message for fragment in _LIBRARY_NOISE)
+
+
+def _start_tensorflow_quietly():
+    """Imports TensorFlow and finds its devices with their start-up lines hidden.
+
+    TensorFlow's C++ libraries print lines such as "Could not find cuda
+    drivers" and "failed call to cuInit" before its logging is configured,
+    so TF_CPP_MIN_LOG_LEVEL cannot hide them. They go to a temporary file
+    instead, which is replayed if the start fails. With TF_CPP_MIN_LOG_LEVEL
+    set to 0 or 1 they are shown as usual.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+        return
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    with tempfile.TemporaryFile() as hidden:
+        os.dup2(hidden.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
+        except BaseException:
+            os.dup2(saved_stderr, 2)
+            hidden.seek(0)
+            sys.stderr.write(hidden.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
 
 
 def _parse_flags(argv):

@@ -48,6 +48,9 @@ def test_train_end_to_end_then_resume(data_dir, tmp_path):
     assert "Trained to step 3" in result.stdout
     assert str(workdir) in result.stdout
     assert "mi/local" in result.stderr  # The progress lines.
+    # TensorFlow's C++ start-up lines and TFDS's internal deprecations are hidden.
+    for noise in ["absl::InitializeLog", "cuInit", "FeatureConnector.dtype"]:
+        assert noise not in result.stderr
     assert (workdir / "config.json").exists()
 
     again = _train(
