@@ -14,9 +14,22 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _VENV_PYTHON = os.path.join(REPO, ".venv", "bin", "python")
 
 
+# The top-level packages of requirements.txt the entry points import.
+_DEPENDENCIES = (
+    "absl",
+    "ml_collections",
+    "tensorflow",
+    "keras",
+    "tensorflow_datasets",
+    "tensorflow_probability",
+    "sklearn",
+)
+
+
 def _use_repository_venv():
     """Re-executes this entry point with `.venv/bin/python` when deps are missing."""
-    if importlib.util.find_spec("absl") is not None:
+    if all(importlib.util.find_spec(name) for name in _DEPENDENCIES):
+        os.environ.pop("DIM_TF_REEXEC", None)  # Children may switch on their own.
         return
     if os.access(_VENV_PYTHON, os.X_OK) and not os.environ.get("DIM_TF_REEXEC"):
         os.environ["DIM_TF_REEXEC"] = "1"  # Never loop if the venv is broken too.

@@ -3,13 +3,11 @@
 Only `bin/` reads absl flags; these helpers take flag values as arguments.
 """
 
-import logging as std_logging
-import os
 import sys
-import tempfile
 
 from absl import app, flags, logging
 
+from dim_tf import quiet_start
 from dim_tf.errors import Interrupted, TrainingError, UserError
 
 
@@ -26,6 +24,8 @@ def run(main):
     `error: ...` on stderr and exit with status 2; `Interrupted` (a stop
     signal, after a checkpoint) prints its line and exits with 128 + the
     signal's number; other exceptions are bugs and keep their traceback.
+    Logging is at WARNING unless --verbosity is given, without the TFDS
+    warnings `dim_tf.quiet_start` knows to be harmless.
     """
 
     def guarded(argv):
@@ -33,9 +33,8 @@ def run(main):
         # with TFDS's and TensorFlow's INFO lines; --verbosity=0 brings them back.
         if not flags.FLAGS["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
-            logging.get_absl_handler().addFilter(_drop_known_library_noise)
+            logging.get_absl_handler().addFilter(quiet_start.drop_harmless_log_records)
         try:
-            _start_tensorflow_quietly()
             return main(argv)
         except Interrupted as err:
             # A clean stop, not a mistake: the shell's status for the signal.
@@ -49,75 +48,42 @@ def run(main):
     app.run(guarded, flags_parser=_parse_flags)
 
 
-# Warnings TFDS prints about its own internals or about a dataset that is
-# about to be prepared for the first time: nothing a user can or need act on.
-_LIBRARY_NOISE = (
-    "` is deprecated. Please change your code to use NumPy with the field",
-    "has no dataset_info.json",
-)
-
-
-def _drop_known_library_noise(record: std_logging.LogRecord) -> bool:
-    """False for log records in `_LIBRARY_NOISE` (a `logging.Handler` filter)."""
-    message = record.getMessage()
-    return not any(fragment in message for fragment in _LIBRARY_NOISE)
-
-
-def _start_tensorflow_quietly():
-    """Imports TensorFlow and finds its devices with their start-up lines hidden.
-
-    TensorFlow's C++ libraries print lines such as "Could not find cuda
-    drivers" and "failed call to cuInit" before its logging is configured,
-    so TF_CPP_MIN_LOG_LEVEL cannot hide them. They go to a temporary file
-    instead, which is replayed if the start fails. With TF_CPP_MIN_LOG_LEVEL
-    set to 0 or 1 they are shown as usual.
-    """
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
-        return
-    sys.stderr.flush()
-    saved_stderr = os.dup(2)
-    with tempfile.TemporaryFile() as hidden:
-        os.dup2(hidden.fileno(), 2)
-        try:
-            import tensorflow as tf
-
-            tf.config.list_physical_devices()
-        except BaseException:
-            os.dup2(saved_stderr, 2)
-            hidden.seek(0)
-            sys.stderr.write(hidden.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved_stderr, 2)
-            os.close(saved_stderr)
-
-
 def _parse_flags(argv):
     try:
         return flags.FLAGS(argv)
     except flags.Error as err:
         _fail(_one_line(err))
-    except (KeyError, AttributeError) as err:  # An override names no field.
-        _fail(_unknown_field_message(err, argv))
     except Exception as err:  # A config file that fails to load or override.
-        _fail(_one_line(err))
+        message = _unknown_field_message(err, argv)
+        _fail(message or f"the config cannot be loaded: {_one_line(err)}")
 
 
 def _unknown_field_message(err, argv):
-    """`--config.a.bx=1` -> "unknown config field 'bx' in --config.a.bx=1 (...)"."""
-    # ml_collections raises KeyError('name\nDid you mean ...'), sometimes
-    # wrapped in an AttributeError.
+    """`--config.a.bx=1` -> "unknown config field 'bx' in --config.a.bx=1 (...)".
+
+    None unless `err` is ml_collections' unknown-field error (a KeyError
+    "'name'\\nDid you mean ...", sometimes inside an AttributeError) and a
+    `--config.` override names that field; a mistake inside the config file
+    itself is not blamed on a flag.
+    """
     while err.args and isinstance(err.args[0], BaseException):
         err = err.args[0]
-    lines = str(err.args[0] if err.args else err).splitlines() or ["?"]
+    if not isinstance(err, KeyError) or not err.args:
+        return None
+    lines = str(err.args[0]).splitlines() or [""]
     key = lines[0].strip("'\"")
     culprit = next(
-        (arg for arg in argv if arg.startswith("--") and key in arg.split("=")[0]),
+        (
+            arg
+            for arg in argv
+            if arg.startswith("--config.") and key in arg.split("=")[0].split(".")[1:]
+        ),
         None,
     )
-    where = f" in {culprit}" if culprit else ""
+    if culprit is None:
+        return None
     hint = lines[1].strip() if len(lines) > 1 else "see the config file for its fields"
-    return f"unknown config field {key!r}{where} ({hint})"
+    return f"unknown config field {key!r} in {culprit} ({hint})"
 
 
 def _one_line(err):
@@ -131,6 +97,14 @@ def reject_extra_arguments(argv):
         raise UserError(
             f"unexpected arguments {' '.join(argv[1:])!r}; use --flags only"
         )
+
+
+def start_tensorflow():
+    """Imports TensorFlow without its harmless start-up lines (`quiet_start`).
+
+    Entry points call it after their own checks, so those fail fast.
+    """
+    quiet_start.start_tensorflow()
 
 
 def required_config(config_flag):

@@ -8,6 +8,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from dim_tf import quiet_start  # noqa: E402
+
+quiet_start.start_tensorflow()  # Without TensorFlow's C++ start-up lines.
+
 import tensorflow as tf  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")

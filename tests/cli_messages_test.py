@@ -1,0 +1,32 @@
+"""dim_tf.cli's messages for config overrides that name no field."""
+
+from dim_tf import cli
+
+ARGV = ["bin/train", "--config=configs/quickstart.py", "--config.train.seed=1"]
+
+
+def _unknown(key, hint='Did you mean "steps" instead of "stepz"?'):
+    """ml_collections' error for an unknown field, wrapped as it raises it."""
+    return AttributeError(KeyError(f"'{key}'\n{hint}"))
+
+
+def test_the_override_naming_the_field_is_blamed():
+    argv = [*ARGV, "--config.train.stepz=3"]
+    message = cli._unknown_field_message(_unknown("stepz"), argv)
+    assert message == (
+        "unknown config field 'stepz' in --config.train.stepz=3 "
+        '(Did you mean "steps" instead of "stepz"?)'
+    )
+
+
+def test_a_field_is_matched_whole_not_as_a_substring():
+    # 's' is inside "seed" and "configs/quickstart.py": neither is the culprit.
+    argv = [*ARGV, "--config.train.s=3"]
+    message = cli._unknown_field_message(_unknown("s", "no hint"), argv)
+    assert message == "unknown config field 's' in --config.train.s=3 (no hint)"
+
+
+def test_a_mistake_inside_the_config_file_is_not_blamed_on_a_flag():
+    # get_config() itself used a missing field: no override names it.
+    assert cli._unknown_field_message(_unknown("trian"), ARGV) is None
+    assert cli._unknown_field_message(ValueError("bad"), ARGV) is None
