@@ -99,10 +99,10 @@ class _Critic(keras.Model):
 class DotCritic(_Critic):
     """Encode-and-dot critic (the official code's default local critic).
 
-    The local map and Y are embedded separately by `EncodeBlock`s (1x1-conv
-    MLP plus linear shortcut, then LayerNorm) to `units` channels; the score is
-    the plain dot product of the two embeddings (Hjelm et al. 2019, appendix
-    A.2, "encode-and-dot-product"):
+    The local map and Y are embedded separately by `critic_blocks.EncodeBlock`s
+    (1x1-conv MLP plus linear shortcut, then LayerNorm) to `units` channels;
+    the score is the plain dot product of the two embeddings (Hjelm et al.
+    2019, appendix A.2, "encode-and-dot-product"):
 
         local_emb = EncodeBlock(local)  [N, M, M, C] -> [N, L = M*M, units]
         global_emb = EncodeBlock(y)     [N, D]       -> [N, units]

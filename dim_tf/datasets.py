@@ -75,6 +75,9 @@ def prepared_builder(name, data_dir, manual_dir):
       data_dir: TFDS data directory (created if missing); None = TFDS's default.
       manual_dir: directory of already-downloaded files, or None.
 
+    Returns:
+      The `tfds.core.DatasetBuilder`, ready for `as_dataset`.
+
     Raises:
       UserError: unknown name, bad directory, or not prepared and not buildable.
     """
@@ -224,7 +227,19 @@ def _first_line(err):
 
 
 def split_info(info, split):
-    """TFDS split info of `split` (None when the splits are not known)."""
+    """The TFDS split info of `split`.
+
+    Args:
+      info: the dataset's `tfds.core.DatasetInfo`.
+      split: a TFDS split expression, e.g. "test" or "train[:10%]".
+
+    Returns:
+      Its `tfds.core.SplitInfo`, or None when the splits are not known (as
+      under `tfds.testing.mock_data`).
+
+    Raises:
+      UserError: `split` names no split of the dataset.
+    """
     if not info.splits:  # e.g. under tfds.testing.mock_data
         return None
     try:
@@ -237,7 +252,19 @@ def split_info(info, split):
 
 
 def feature(info, key, field):
-    """The feature `key` of `info`; `field` names the config field it came from."""
+    """The feature `key` of a dataset.
+
+    Args:
+      info: the dataset's `tfds.core.DatasetInfo`.
+      key: feature name, e.g. "image".
+      field: the config field `key` came from, named in the error.
+
+    Returns:
+      The `tfds.features.FeatureConnector` of `key`.
+
+    Raises:
+      UserError: the dataset has no feature `key`.
+    """
     features = info.features
     keys = list(features.keys()) if hasattr(features, "keys") else []
     if key not in keys:

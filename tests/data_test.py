@@ -1,4 +1,5 @@
-"""TFDS pipelines: real loading code on `digits` and on tfds.testing.mock_data."""
+"""dim_tf.datasets (finding, preparing, metadata) and dim_tf.data (pipelines):
+the real TFDS loading code on `digits` and on tfds.testing.mock_data."""
 
 import collections
 import functools
