@@ -1,4 +1,5 @@
-"""bin/train on damaged data, a bad data_dir and malformed TF_CONFIGs: one line each."""
+"""Damaged data, a bad data_dir and malformed TF_CONFIGs: one-line errors, nothing
+written (bin/train processes for the damaged data and a broken TF_CONFIG)."""
 
 import glob
 import os
@@ -7,8 +8,10 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from dim_tf import datasets
+from dim_tf import datasets, distribute, train
+from dim_tf.errors import UserError
 from tests import processes
+from tests.tiny import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +58,52 @@ def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
     assert latest.endswith("ckpt-2")
 
 
-def test_data_dir_that_is_a_file_is_one_line(tmp_path):
+def test_data_dir_that_is_a_file_is_refused_before_anything_is_written(tmp_path):
     not_a_dir = tmp_path / "tfds"
     not_a_dir.write_text("")
-    result = processes.run(processes.train_args(str(tmp_path / "run"), not_a_dir))
-    _assert_one_line_error(result, "data_dir", "not a directory")
+    with pytest.raises(UserError, match="data_dir .* not a directory"):
+        train.train(tiny_config(data_dir=str(not_a_dir)), str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_malformed_tf_config_is_one_line_from_bin_train(data_dir, tmp_path):
+    args = processes.train_args(
+        str(tmp_path / "run"), data_dir, "--config.strategy=multi_worker"
+    )
+    broken = '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": '
+    result = processes.run(args, TF_CONFIG=broken)
+    _assert_one_line_error(result, "TF_CONFIG is malformed")
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
     "tf_config,fragment",
     [
-        ('{"cluster": {"worker": ["127.0.0.1:1"]}, "task": ', "TF_CONFIG is malformed"),
+        (None, "needs the TF_CONFIG environment variable"),
+        ('{"cluster": {"worker": ["h:1"]}}', "TF_CONFIG is malformed (KeyError"),
+        ('{"cluster": {"worker": ["h:1"]}, "task": {"index": 0}}', "task.type"),
         (
-            '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 3}}',
+            '{"cluster": {"worker": "h:1"}, "task": {"type": "worker", "index": 0}}',
+            "a list",
+        ),
+        (
+            '{"cluster": {"worker": ["h:1"]}, "task": {"type": "worker", "index": 3}}',
             "out of range",
         ),
     ],
 )
-def test_malformed_tf_config_is_one_line(data_dir, tmp_path, tf_config, fragment):
-    args = processes.train_args(
-        str(tmp_path / "run"), data_dir, "--config.strategy=multi_worker"
-    )
-    result = processes.run(args, TF_CONFIG=tf_config)
-    _assert_one_line_error(result, fragment)
-    assert not (tmp_path / "run").exists()
+def test_tf_config_checks_name_the_problem(monkeypatch, tf_config, fragment):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(UserError) as raised:
+        distribute.check_tf_config()
+    assert fragment in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_complete_tf_config_passes(monkeypatch):
+    tf_config = '{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 1}}'
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    distribute.check_tf_config()

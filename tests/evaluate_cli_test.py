@@ -1,4 +1,5 @@
-"""bin/evaluate and bin/export as a user runs them: subprocesses, output, errors."""
+"""bin/train, bin/evaluate and bin/export as a user runs them one after the
+other: subprocesses, their output and one-line errors."""
 
 import json
 import os
@@ -15,6 +16,7 @@ TRAIN_FLAGS = [
     "--config.train.batch_size=8",
     "--config.train.steps=2",
     "--config.train.steps_per_call=1",
+    "--config.train.log_every=1",
     "--config.eval_train_split=train[:96]",
     "--config.eval_split=test[:48]",
     "--config.eval.taps=fc,y",
@@ -50,6 +52,12 @@ def workdir(tmp_path_factory):
         f"--workdir={workdir}",
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "Trained to step 2." in trained.stdout
+    assert f"checkpoint  {workdir}/checkpoints/ckpt-2" in trained.stdout
+    assert "step 2/2" in trained.stderr and "mi/local" in trained.stderr  # progress
+    # TensorFlow's C++ start-up lines and TFDS's internal deprecations are hidden.
+    for noise in ["absl::InitializeLog", "cuInit", "FeatureConnector.dtype"]:
+        assert noise not in trained.stderr
     return workdir
 
 
