@@ -12,6 +12,8 @@ One training step has two updates with opposite aims:
    same (detached) codes, with its own Adam.
 """
 
+import re
+
 import keras
 import tensorflow as tf
 
@@ -291,4 +293,9 @@ def _op_error_detail(err):
         and not line.startswith(("Detected at node", "Graph execution error", "  "))
     ]
     detail = lines[-1] if lines else type(err).__name__
+    # "Error in user-defined function passed to ParallelMapDatasetV2:7
+    # transformation with iterator: Iterator::Root::...: REASON" -> REASON.
+    detail = re.sub(
+        r"^Error in user-defined function .*? with iterator: \S+: ", "", detail
+    )
     return detail if len(detail) <= 200 else detail[:197] + "..."

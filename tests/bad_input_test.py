@@ -107,3 +107,34 @@ def test_a_complete_tf_config_passes(monkeypatch):
     tf_config = '{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 1}}'
     monkeypatch.setenv("TF_CONFIG", tf_config)
     distribute.check_tf_config()
+
+
+def _with_undecodable_images(data_dir, tmp_path):
+    """A copy of `data_dir` whose digits train images are not PNGs any more.
+
+    The records stay well-formed (same count, valid protos): only decoding
+    the `image` feature fails.
+    """
+    copy = str(tmp_path / "undecodable")
+    shutil.copytree(data_dir, copy)
+    (path,) = glob.glob(os.path.join(copy, "digits", "*", "*-train.*"))
+    records = []
+    for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
+        example = tf.train.Example.FromString(raw)
+        image = example.features.feature["image"].bytes_list.value
+        image[:] = [b"these bytes are not an image"]
+        records.append(example.SerializeToString())
+    with tf.io.TFRecordWriter(path) as writer:
+        for record in records:
+            writer.write(record)
+    return copy
+
+
+def test_an_image_that_cannot_be_decoded_is_a_one_line_error(data_dir, tmp_path):
+    damaged = _with_undecodable_images(data_dir, tmp_path)
+    with pytest.raises(UserError) as raised:
+        train.train(tiny_config(data_dir=damaged), str(tmp_path / "run"))
+    message = str(raised.value)
+    assert "training data cannot be read (InvalidArgumentError" in message
+    assert "Unknown image file format" in message  # The reason, not TF's plumbing.
+    assert "\n" not in message
