@@ -25,7 +25,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf import atomic, data, distribute, probe_store, probes, runs, views
+from dim_tf import (
+    atomic,
+    data,
+    distribute,
+    input_errors,
+    probe_store,
+    probes,
+    runs,
+    views,
+)
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
 from dim_tf.mi_measures import mine_estimate, ndm_estimate
@@ -112,25 +121,32 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     config = run.config
     log(f"Evaluating {workdir} at step {run.step} on {config.dataset}")
 
-    train_features, test_features = _features(run, run.encoder, taps)
-    rows, to_save = _probes(run, taps, kinds, train_features, test_features, log)
-    few = _few_label_rows(taps, train_features, test_features, run, eval_config)
-    baseline = {"probes": [], "few_label_probes": []}
-    if random_baseline:
-        log("Linear probes on a randomly initialised encoder")
-        keras.utils.set_random_seed(eval_config.seed + 1)
-        random_train, random_test = _features(run, run.fresh_encoder(), taps)
-        baseline["probes"] = _frozen_rows(
-            ("linear",), taps, random_train, random_test, run.num_classes, eval_config
-        )[0]
-        baseline["few_label_probes"] = _few_label_rows(
-            taps, random_train, random_test, run, eval_config
-        )
-    log("MINE and NDM")
-    measures = dependence_measures(train_features, test_features, eval_config)
-    log("TensorBoard views")
-    write_views(run, test_features)
-    probe_store.save(workdir, run.step, rows, to_save)
+    # Damaged files surface while the features or fine-tuned probes read them.
+    with input_errors.reading("evaluation data"):
+        train_features, test_features = _features(run, run.encoder, taps)
+        rows, to_save = _probes(run, taps, kinds, train_features, test_features, log)
+        few = _few_label_rows(taps, train_features, test_features, run, eval_config)
+        baseline = {"probes": [], "few_label_probes": []}
+        if random_baseline:
+            log("Linear probes on a randomly initialised encoder")
+            keras.utils.set_random_seed(eval_config.seed + 1)
+            random_train, random_test = _features(run, run.fresh_encoder(), taps)
+            baseline["probes"] = _frozen_rows(
+                ("linear",),
+                taps,
+                random_train,
+                random_test,
+                run.num_classes,
+                eval_config,
+            )[0]
+            baseline["few_label_probes"] = _few_label_rows(
+                taps, random_train, random_test, run, eval_config
+            )
+        log("MINE and NDM")
+        measures = dependence_measures(train_features, test_features, eval_config)
+        log("TensorBoard views")
+        write_views(run, test_features)
+        probe_store.save(workdir, run.step, rows, to_save)
     results = {
         "dataset": config.dataset,
         "split": config.eval_split,

@@ -12,25 +12,12 @@ One training step has two updates with opposite aims:
    same (detached) codes, with its own Adam.
 """
 
-import re
-
 import keras
 import tensorflow as tf
 
-from dim_tf import critics, encoders, objectives, optimizers, priors
-from dim_tf.errors import UserError
+from dim_tf import critics, encoders, input_errors, objectives, optimizers, priors
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-# What reading or decoding a damaged dataset raises from the step's
-# IteratorGetNext (corrupt or truncated records, missing files, a record
-# count that does not match, undecodable images).
-_INPUT_ERRORS = (
-    tf.errors.DataLossError,
-    tf.errors.NotFoundError,
-    tf.errors.FailedPreconditionError,
-    tf.errors.InvalidArgumentError,
-    tf.errors.OutOfRangeError,
-)
 
 
 class Trainer:
@@ -270,32 +257,5 @@ class Trainer:
           UserError: the input pipeline could not read or decode the dataset
             (damaged, truncated, missing or empty files).
         """
-        try:
+        with input_errors.reading("training data"):
             return self._train_steps(iterator, tf.constant(num_steps, tf.int64))
-        except _INPUT_ERRORS as err:
-            if "IteratorGetNext" not in str(err):
-                raise
-            raise UserError(
-                f"the training data cannot be read ({type(err).__name__}: "
-                f"{_op_error_detail(err)}); its files are damaged, truncated or "
-                "missing: prepare the dataset again (remove its directory under "
-                "data_dir)"
-            ) from None
-
-
-def _op_error_detail(err):
-    """The line of a TensorFlow op error that says what went wrong."""
-    lines = [
-        line.strip()
-        for line in err.message.splitlines()
-        if line.strip()
-        and not line.strip().startswith("[[")
-        and not line.startswith(("Detected at node", "Graph execution error", "  "))
-    ]
-    detail = lines[-1] if lines else type(err).__name__
-    # "Error in user-defined function passed to ParallelMapDatasetV2:7
-    # transformation with iterator: Iterator::Root::...: REASON" -> REASON.
-    detail = re.sub(
-        r"^Error in user-defined function .*? with iterator: \S+: ", "", detail
-    )
-    return detail if len(detail) <= 200 else detail[:197] + "..."

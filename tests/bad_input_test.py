@@ -8,9 +8,10 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from dim_tf import datasets, distribute, train
+from dim_tf import datasets, distribute, evaluate, train
 from dim_tf.errors import UserError
 from tests import processes
+from tests.evaluate_test import tiny_eval_config
 from tests.tiny import tiny_config
 
 
@@ -109,15 +110,13 @@ def test_a_complete_tf_config_passes(monkeypatch):
     distribute.check_tf_config()
 
 
-def _with_undecodable_images(data_dir, tmp_path):
-    """A copy of `data_dir` whose digits train images are not PNGs any more.
+def _make_images_undecodable(data_dir):
+    """Replaces every digits train image in `data_dir` with bytes that are no image.
 
     The records stay well-formed (same count, valid protos): only decoding
     the `image` feature fails.
     """
-    copy = str(tmp_path / "undecodable")
-    shutil.copytree(data_dir, copy)
-    (path,) = glob.glob(os.path.join(copy, "digits", "*", "*-train.*"))
+    (path,) = glob.glob(os.path.join(data_dir, "digits", "*", "*-train.*"))
     records = []
     for raw in tf.data.TFRecordDataset(path).as_numpy_iterator():
         example = tf.train.Example.FromString(raw)
@@ -127,14 +126,32 @@ def _with_undecodable_images(data_dir, tmp_path):
     with tf.io.TFRecordWriter(path) as writer:
         for record in records:
             writer.write(record)
-    return copy
 
 
 def test_an_image_that_cannot_be_decoded_is_a_one_line_error(data_dir, tmp_path):
-    damaged = _with_undecodable_images(data_dir, tmp_path)
+    damaged = str(tmp_path / "tfds")
+    shutil.copytree(data_dir, damaged)
+    _make_images_undecodable(damaged)
     with pytest.raises(UserError) as raised:
         train.train(tiny_config(data_dir=damaged), str(tmp_path / "run"))
     message = str(raised.value)
     assert "training data cannot be read (InvalidArgumentError" in message
     assert "Unknown image file format" in message  # The reason, not TF's plumbing.
     assert "\n" not in message
+
+
+def test_evaluating_on_undecodable_images_is_one_line_and_writes_nothing(
+    data_dir, tmp_path
+):
+    copy = str(tmp_path / "tfds")
+    shutil.copytree(data_dir, copy)
+    workdir = str(tmp_path / "run")
+    train.train(tiny_eval_config(copy), workdir)
+    _make_images_undecodable(copy)
+
+    with pytest.raises(UserError) as raised:
+        evaluate.evaluate(workdir)
+    message = str(raised.value)
+    assert "evaluation data cannot be read (InvalidArgumentError" in message
+    assert "Unknown image file format" in message and "\n" not in message
+    assert not os.path.exists(os.path.join(workdir, evaluate.RESULTS_FILE))
