@@ -20,7 +20,7 @@ import tempfile
 import tensorflow as tf
 from absl import logging
 
-from dim_tf.errors import UserError
+from dim_tf.errors import TrainingError, UserError
 
 
 class Checkpointer:
@@ -115,14 +115,38 @@ class Checkpointer:
 
         Returns:
           The checkpoint's path in `directory`.
+
+        Raises:
+          TrainingError: the checkpoint cannot be written (e.g. the disk is
+            full); its partial files are removed, the older ones kept.
         """
-        path = self.manager.save(checkpoint_number=step)
+        try:
+            path = self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as err:
+            # A full disk, a quota, a lost mount: keep what is there and say so.
+            raise self._save_failed(step, err) from None
         if not self.is_chief:
             shutil.rmtree(self._write_directory, ignore_errors=True)
             os.makedirs(self._write_directory, exist_ok=True)
             path = os.path.join(self.directory, os.path.basename(path))
         self._latest = path
         return path
+
+    def _save_failed(self, step, err):
+        """The `TrainingError` for a save of `step` that could not be written."""
+        temp = os.path.join(self._write_directory, f"ckpt-{step}_temp")
+        shutil.rmtree(temp, ignore_errors=True)  # Frees what the save took.
+        kept = _complete_checkpoints(self.directory)
+        last = (
+            f"the last complete checkpoint, {os.path.basename(kept[0])}, is kept"
+            if kept
+            else "no complete checkpoint is kept"
+        )
+        return TrainingError(
+            f"checkpoint ckpt-{step} cannot be written to {self._write_directory} "
+            f"({type(err).__name__}: {_detail(err)}); {last}: make room or fix "
+            "the directory, then rerun the same command to resume"
+        )
 
     def close(self):
         """Removes a non-chief worker's temporary directory."""

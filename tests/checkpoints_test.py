@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from dim_tf import datasets
 from dim_tf.checkpoints import Checkpointer
-from dim_tf.errors import UserError
+from dim_tf.errors import TrainingError, UserError
 from tests import processes
 
 
@@ -115,6 +115,26 @@ def test_a_save_interrupted_by_a_kill_leaves_only_a_temp_dir_that_is_removed(
     checkpointer = Checkpointer(directory, _items())
     assert not os.path.exists(orphan)
     assert checkpointer.restore_latest().endswith("ckpt-4")
+
+
+def test_a_save_that_cannot_be_written_is_one_line_and_keeps_the_others(tmp_path):
+    directory = _saved_run(str(tmp_path / "checkpoints"))
+    before = _fingerprint(directory)
+    items = _items()
+    checkpointer = Checkpointer(directory, items)
+    # A file where the save must create its directory: the write fails in
+    # TensorFlow as on a full disk or a lost mount.
+    with open(os.path.join(directory, "ckpt-6_temp"), "w") as f:
+        f.write("in the way")
+    with pytest.raises(TrainingError) as raised:
+        checkpointer.save(6)
+    message = str(raised.value)
+    assert message.startswith("checkpoint ckpt-6 cannot be written to ")
+    assert "the last complete checkpoint, ckpt-4, is kept" in message
+    assert "\n" not in message
+    os.remove(os.path.join(directory, "ckpt-6_temp"))
+    assert _fingerprint(directory) == before
+    assert Checkpointer(directory, _items()).restore_latest().endswith("ckpt-4")
 
 
 def test_a_worker_restores_from_the_workdir_and_saves_to_a_temp_dir(
