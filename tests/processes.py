@@ -9,6 +9,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # The quick-start config at test size: each step takes milliseconds.
+# (`tiny_config` below is the same config for in-process use.)
 TINY_FLAGS = (
     "--config=configs/quickstart.py",
     "--config.encoder=basic28x28",
@@ -17,6 +18,33 @@ TINY_FLAGS = (
     "--config.train.batch_size=8",
     "--config.train.shuffle_buffer=64",
 )
+
+
+def tiny_config(data_dir, **overrides):
+    """The config `train_args(..., data_dir, *flags)` gives bin/train, in-process.
+
+    For a test that prepares a workdir without a process and then runs
+    bin/train on it (the same run, so it resumes). `overrides` maps dotted
+    fields to values, as the --config.FIELD flags would.
+    """
+    from configs import quickstart
+
+    config = quickstart.get_config()
+    tiny = {
+        "encoder": "basic28x28",
+        "y_dim": 8,
+        "critic.units": 16,
+        "train.batch_size": 8,
+        "train.shuffle_buffer": 64,
+        "data_dir": data_dir,
+    }
+    for field, value in {**tiny, **overrides}.items():
+        *parents, leaf = field.split(".")
+        node = config
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = value
+    return config
 
 
 def train_args(workdir, data_dir, *flags):
