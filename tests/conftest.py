@@ -18,3 +18,35 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
+
+# The test files that start bin/ processes or train and evaluate whole runs,
+# slowest first. They are collected before the rest so that pytest-xdist
+# (`--dist loadfile`) starts them early and the short files fill the end,
+# instead of one long file running alone while the other worker idles.
+_SLOW_FILES_FIRST = (
+    "faults_test",
+    "multi_worker_test",
+    "evaluate_cli_test",
+    "export_test",
+    "evaluate_test",
+    "bad_input_test",
+    "checkpoints_test",
+    "mi_measures_test",
+    "trainer_test",
+    "train_test",
+    "configs_test",
+    "benchmark_test",
+    "cli_test",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Puts the slow files first; the order within each file is kept."""
+
+    def rank(item):
+        name = item.path.stem
+        if name in _SLOW_FILES_FIRST:
+            return _SLOW_FILES_FIRST.index(name)
+        return len(_SLOW_FILES_FIRST)
+
+    items.sort(key=rank)
