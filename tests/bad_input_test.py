@@ -8,27 +8,11 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from dim_tf import datasets, distribute, evaluate, train
+from dim_tf import distribute, evaluate, train
 from dim_tf.errors import UserError
 from tests import processes
 from tests.evaluate_test import tiny_eval_config
 from tests.tiny import tiny_config
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("tfds"))
-    datasets.dataset_info("digits", path)
-    return path
-
-
-def _assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    errors = processes.error_lines(result.stderr)
-    assert len(errors) == 1, result.stderr[-3000:]
-    for fragment in fragments:
-        assert fragment in errors[0]
 
 
 def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
@@ -66,7 +50,7 @@ def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
 
     result = processes.run(args(200, damaged_dir))
 
-    _assert_one_line_error(result, "training data cannot be read", "truncated")
+    processes.assert_one_line_error(result, "training data cannot be read", "truncated")
     latest = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     assert latest.endswith("ckpt-2")
 
@@ -85,7 +69,7 @@ def test_malformed_tf_config_is_one_line_from_bin_train(data_dir, tmp_path):
     )
     broken = '{"cluster": {"worker": ["127.0.0.1:1"]}, "task": '
     result = processes.run(args, TF_CONFIG=broken)
-    _assert_one_line_error(result, "TF_CONFIG is malformed")
+    processes.assert_one_line_error(result, "TF_CONFIG is malformed")
     assert not (tmp_path / "run").exists()
 
 

@@ -1,31 +1,23 @@
 """bin/benchmark on a tiny config: one JSON line whose figures are consistent."""
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
 
 from dim_tf import benchmark, datasets
 from dim_tf.errors import UserError
+from tests import processes
 from tests.tiny import tiny_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BATCH = 8
 CRITIC_UNITS = 16
 Y_DIM = 8
 
 
 def _benchmark(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
-        [sys.executable, "bin/benchmark", "--config=configs/quickstart.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    return processes.run(
+        [sys.executable, "bin/benchmark", "--config=configs/quickstart.py", *args]
     )
 
 
@@ -98,8 +90,7 @@ def test_benchmark_prints_one_consistent_json_line(tmp_path):
 
 def test_bad_config_is_one_line_error():
     result = _benchmark("--config.encoder=resnet")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    processes.assert_one_line_error(result, "resnet")
     assert result.stdout == ""
 
 

@@ -1,12 +1,11 @@
 """bin/train as a user runs it: a subprocess, flags, exit codes, one-line errors."""
 
-import os
-import subprocess
 import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import processes
+
 TINY = [
     "--config.encoder=basic28x28",
     "--config.y_dim=8",
@@ -19,37 +18,15 @@ TINY = [
 
 
 def _train(*args, data_dir):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.run(
+    return processes.run(
         [
             sys.executable,
             "bin/train",
             "--config=configs/quickstart.py",
             f"--config.data_dir={data_dir}",
             *args,
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        ]
     )
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
-def _assert_one_line_error(result, *fragments):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    error_lines = [
-        line for line in result.stderr.splitlines() if line.startswith("error: ")
-    ]
-    assert len(error_lines) == 1, result.stderr[-2000:]
-    for fragment in fragments:
-        assert fragment in error_lines[0]
 
 
 @pytest.mark.parametrize(
@@ -64,19 +41,14 @@ def _assert_one_line_error(result, *fragments):
 def test_bad_input_exits_with_one_line(data_dir, tmp_path, args, fragments):
     workdir = [] if not args else [f"--workdir={tmp_path / 'run'}"]
     result = _train(*TINY, *args, *workdir, data_dir=data_dir)
-    _assert_one_line_error(result, *fragments)
+    processes.assert_one_line_error(result, *fragments)
     assert not (tmp_path / "run").exists()
 
 
 def _run_without_site_packages(entry_point, *args, **env):
     """Runs `bin/ENTRY` with an interpreter that cannot import its dependencies."""
-    return subprocess.run(
-        [sys.executable, "-S", f"bin/{entry_point}", *args],
-        cwd=REPO,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return processes.run(
+        [sys.executable, "-S", f"bin/{entry_point}", *args], timeout=120, **env
     )
 
 
@@ -93,5 +65,5 @@ def test_entry_points_switch_to_the_repository_venv(entry_point):
 def test_entry_point_without_any_usable_venv_says_how_to_make_one():
     # DIM_TF_REEXEC marks the venv as already tried, as after a failed switch.
     result = _run_without_site_packages("train", "--helpshort", DIM_TF_REEXEC="1")
-    _assert_one_line_error(result, "requirements.txt", ".venv")
+    processes.assert_one_line_error(result, "requirements.txt", ".venv")
     assert result.returncode == 2

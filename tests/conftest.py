@@ -6,6 +6,8 @@ that tests can run a real two-replica MirroredStrategy on one machine.
 
 import os
 
+import pytest
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from dim_tf import quiet_start  # noqa: E402
@@ -18,6 +20,20 @@ _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A TFDS data_dir with the embedded `digits` prepared, one per test module.
+
+    Prepared here, before any test starts bin/ processes that read it.
+    """
+    from dim_tf import datasets
+
+    path = str(tmp_path_factory.mktemp("tfds"))
+    datasets.dataset_info("digits", path)
+    return path
+
 
 # The test files that start bin/ processes or train and evaluate whole runs,
 # slowest first. They are collected before the rest so that pytest-xdist

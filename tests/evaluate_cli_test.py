@@ -3,12 +3,12 @@ other: subprocesses, their output and one-line errors."""
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import processes
+
 TRAIN_FLAGS = [
     "--config=configs/quickstart.py",
     "--config.y_dim=8",
@@ -31,19 +31,11 @@ TRAIN_FLAGS = [
 
 
 def _run(*args):
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return processes.run([sys.executable, *args], timeout=600)
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    data_dir = str(tmp_path_factory.mktemp("tfds"))
+def workdir(data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("run"))
     trained = _run(
         "bin/train",
@@ -95,8 +87,4 @@ def test_evaluate_prints_the_table_then_export_prints_the_paths(workdir):
 )
 def test_bad_input_exits_with_one_line(workdir, command, args, fragment):
     result = _run(command, *[arg.replace("RUN", workdir) for arg in args])
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, result.stderr[-2000:]
-    assert fragment in errors[0], errors[0]
+    processes.assert_one_line_error(result, fragment)

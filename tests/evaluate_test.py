@@ -44,11 +44,6 @@ def event_tags(logdir):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
-@pytest.fixture(scope="module")
 def evaluated(data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("run"))
     train.train(tiny_eval_config(data_dir), workdir)

@@ -3,7 +3,6 @@ dim_tf) and checked against results.json; atomic replacement; export_run."""
 
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -12,9 +11,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from dim_tf import evaluate, export, probe_store, runs, train
+from tests import processes
 from tests.evaluate_test import tiny_eval_config
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Runs in a fresh interpreter with TensorFlow, Keras and NumPy only.
 LOADER = r"""
@@ -76,19 +74,7 @@ print(json.dumps(report))
 
 
 def _run(*args, timeout=600):
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
+    return processes.run([sys.executable, *args], timeout=timeout)
 
 
 @pytest.fixture(scope="module")

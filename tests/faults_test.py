@@ -6,20 +6,11 @@ import re
 import signal
 import time
 
-import pytest
 import tensorflow as tf
 
-from dim_tf import datasets
 from tests import processes
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)", re.MULTILINE)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("tfds"))
-    datasets.dataset_info("digits", path)  # Prepared once, before any worker starts.
-    return path
 
 
 def _steps_logged(text):
@@ -89,10 +80,7 @@ def test_sigterm_saves_a_checkpoint_and_a_busy_workdir_is_refused(data_dir, tmp_
         processes.wait_for_line(log, "step 3/", first)
 
         second = processes.run(args(100_000))
-        assert second.returncode == 2
-        errors = processes.error_lines(second.stderr)
-        assert len(errors) == 1 and "Traceback" not in second.stderr
-        assert "in use" in errors[0] and f"pid {first.pid}" in errors[0]
+        processes.assert_one_line_error(second, "in use", f"pid {first.pid}")
 
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=120) == 128 + signal.SIGTERM

@@ -3,17 +3,7 @@
 import json
 import os
 
-import pytest
-
-from dim_tf import datasets
 from tests import processes
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("tfds"))
-    datasets.dataset_info("digits", path)  # Prepared once, before any worker starts.
-    return path
 
 
 def _run_two_workers(workdir, data_dir, tmp_path, steps, tag):

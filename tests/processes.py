@@ -133,6 +133,16 @@ def free_ports(count):
             s.close()
 
 
+def assert_one_line_error(result, *fragments):
+    """Exit status 2, no traceback, one `error: ...` line holding each fragment."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    errors = error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
 def error_lines(text):
     """The `error: ...` lines of an entry point's stderr."""
     return [line for line in text.splitlines() if line.startswith("error: ")]

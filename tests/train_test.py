@@ -12,11 +12,6 @@ from dim_tf.errors import TrainingError, UserError
 from tests.tiny import tiny_config
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("tfds"))
-
-
 def _config(data_dir, **overrides):
     return tiny_config(**{"data_dir": data_dir, **overrides})
 
