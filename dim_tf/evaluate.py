@@ -146,7 +146,7 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
         measures = dependence_measures(train_features, test_features, eval_config)
         log("TensorBoard views")
         write_views(run, test_features)
-        probe_store.save(workdir, run.step, rows, to_save)
+    probe_store.save(workdir, run.step, rows, to_save)
     results = {
         "dataset": config.dataset,
         "split": config.eval_split,

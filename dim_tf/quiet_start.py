@@ -53,17 +53,12 @@ def start_tensorflow():
     nothing is dropped. Listing the devices does not start TensorFlow's
     runtime, so strategies can still configure it.
     """
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+    captured = _capture_file()
+    if captured is None:
         import tensorflow  # noqa: F401
 
         return
     sys.stderr.flush()
-    try:
-        captured = tempfile.TemporaryFile()
-    except OSError:  # No writable temporary directory: show the noise.
-        import tensorflow  # noqa: F401
-
-        return
     with captured:
         saved_stderr = os.dup(2)
         failed = False
@@ -85,3 +80,17 @@ def start_tensorflow():
                 lines = [s for s in lines if not _HARMLESS_START_LINES.search(s)]
             sys.stderr.write("".join(lines))
             sys.stderr.flush()
+
+
+def _capture_file():
+    """A temporary file for fd 2, or None when nothing is to be hidden.
+
+    None when TF_CPP_MIN_LOG_LEVEL is 0 or 1 (TensorFlow's lines are wanted)
+    or no temporary file can be made (the lines are then shown).
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("0", "1"):
+        return None
+    try:
+        return tempfile.TemporaryFile()
+    except OSError:
+        return None
