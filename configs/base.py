@@ -31,7 +31,7 @@ def get_config():
     config.objective = config_dict.ConfigDict()
     config.objective.mode = "local"  # local | global | local+global
     config.objective.estimator = "jsd"  # jsd | nce | dv
-    # None = the paper's value for the mode (see dim_tf/objectives.py).
+    # None = the paper's value for the mode (see dim_tf/objective/dim_loss.py).
     config.objective.alpha = config_dict.placeholder(float)  # Global MI weight.
     config.objective.beta = config_dict.placeholder(float)  # Local MI weight.
     config.objective.gamma = config_dict.placeholder(float)  # Prior weight.

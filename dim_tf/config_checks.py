@@ -4,17 +4,12 @@ Run before anything is built or written, so a mistyped value costs nothing
 and its message says what is allowed.
 """
 
-from dim_tf import (
-    critics,
-    distribute,
-    encoders,
-    estimators,
-    evaluate,
-    objectives,
-    priors,
-)
 from dim_tf.errors import UserError
-from dim_tf.trainer import PRECISIONS
+from dim_tf.evaluators import evaluate
+from dim_tf.models import critics, encoders, priors
+from dim_tf.objective import dim_loss, estimators
+from dim_tf.training import strategies
+from dim_tf.training.trainer import PRECISIONS
 
 
 def _choice(field, value, allowed):
@@ -48,10 +43,10 @@ def check_config(config):
             f"encoder {config.encoder} takes {size}x{size} images, not image_size="
             f"{config.image_size}; {hint}"
         )
-    _choice("objective.mode", config.objective.mode, objectives.MODES)
+    _choice("objective.mode", config.objective.mode, dim_loss.MODES)
     _choice("objective.estimator", config.objective.estimator, estimators.ESTIMATORS)
     _choice("objective.prior", config.objective.prior, priors.PRIORS)
-    objectives.resolve_weights(config.objective)
+    dim_loss.resolve_weights(config.objective)
     _choice("critic.kind", config.critic.kind, critics.LOCAL_CRITICS)
     _positive("critic.units", config.critic.units)
     _positive("critic.global_units", config.critic.global_units)
@@ -65,7 +60,7 @@ def check_config(config):
     if not config.train.learning_rate > 0 or not config.train.prior_learning_rate > 0:
         raise UserError("train.learning_rate and train.prior_learning_rate must be > 0")
     _choice("train.precision", config.train.precision, PRECISIONS)
-    _choice("strategy", config.strategy, distribute.STRATEGIES)
+    _choice("strategy", config.strategy, strategies.STRATEGIES)
     evaluate.check_eval_config(config.eval)
 
 

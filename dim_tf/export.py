@@ -9,7 +9,7 @@ Layout under `DIR/export/`:
   `probabilities` (float32 `[None, K]`) and `class_ids` (int64 `[None]`);
   `assets/class_names.txt` holds the class names, line i naming class i.
 
-Preprocessing (`dim_tf.data.raw_images_to_model_input`: resize or center-crop
+Preprocessing (`dim_tf.input.pipeline.raw_images_to_model_input`: resize or center-crop
 to the encoder's size, scale to [-1, 1]) is part of each graph, so callers
 pass raw images. Models run in inference mode (BatchNorm moving statistics,
 no dropout).
@@ -23,7 +23,8 @@ import os
 
 import tensorflow as tf
 
-from dim_tf import atomic, data
+from dim_tf import atomic
+from dim_tf.input import pipeline
 
 EXPORT_DIR = "export"
 ENCODER_NAME = "encoder"
@@ -44,7 +45,7 @@ def _model_input(images, raw_image_shape, image_size, center_crop):
     # A signature checks the dtype only; without this, an image of another
     # size would be resized silently and give an answer instead of an error.
     images = tf.ensure_shape(images, _input_spec(raw_image_shape).shape)
-    return data.raw_images_to_model_input(images, image_size, center_crop)
+    return pipeline.raw_images_to_model_input(images, image_size, center_crop)
 
 
 class _EncoderModule(tf.Module):
@@ -93,7 +94,7 @@ def export_models(workdir, run, classifiers):
 
     Args:
       workdir: the run directory.
-      run: `dim_tf.runs.Run` (encoder, image sizes, class names).
+      run: `dim_tf.training.runs.Run` (encoder, image sizes, class names).
       classifiers: `{(tap, kind): model}`, each model mapping model input
         `[B, S, S, C]` in [-1, 1] to logits `[B, K]` (a frozen probe is the
         run's encoder followed by its head, see `probes.finetune_classifier`).
@@ -149,7 +150,8 @@ def export_run(workdir, log=None):
     Raises:
       UserError: missing workdir, no checkpoint, or a bad `eval` setting.
     """
-    from dim_tf import evaluate, probe_store, runs
+    from dim_tf.evaluators import evaluate, probe_store
+    from dim_tf.training import runs
 
     log = log or (lambda line: None)
     run = runs.load_run(workdir)

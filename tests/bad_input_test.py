@@ -8,8 +8,9 @@ import shutil
 import pytest
 import tensorflow as tf
 
-from dim_tf import distribute, evaluate, train
 from dim_tf.errors import UserError
+from dim_tf.evaluators import evaluate
+from dim_tf.training import loop, strategies
 from tests import processes
 from tests.evaluate_test import tiny_eval_config
 from tests.tiny import tiny_config
@@ -33,14 +34,14 @@ def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
         )
 
     # The run that leaves a checkpoint needs no process of its own.
-    train.train(
+    loop.train(
         processes.tiny_config(
             damaged_dir,
             **{
-                "train.steps": 2,
-                "train.steps_per_call": 2,
-                "train.checkpoint_every": 2,
-                "train.log_every": 2,
+                "loop.steps": 2,
+                "loop.steps_per_call": 2,
+                "loop.checkpoint_every": 2,
+                "loop.log_every": 2,
             },
         ),
         workdir,
@@ -59,7 +60,7 @@ def test_data_dir_that_is_a_file_is_refused_before_anything_is_written(tmp_path)
     not_a_dir = tmp_path / "tfds"
     not_a_dir.write_text("")
     with pytest.raises(UserError, match="data_dir .* not a directory"):
-        train.train(tiny_config(data_dir=str(not_a_dir)), str(tmp_path / "run"))
+        loop.train(tiny_config(data_dir=str(not_a_dir)), str(tmp_path / "run"))
     assert not (tmp_path / "run").exists()
 
 
@@ -95,7 +96,7 @@ def test_tf_config_checks_name_the_problem(monkeypatch, tf_config, fragment):
     else:
         monkeypatch.setenv("TF_CONFIG", tf_config)
     with pytest.raises(UserError) as raised:
-        distribute.check_tf_config()
+        strategies.check_tf_config()
     assert fragment in str(raised.value)
     assert "\n" not in str(raised.value)
 
@@ -103,7 +104,7 @@ def test_tf_config_checks_name_the_problem(monkeypatch, tf_config, fragment):
 def test_a_complete_tf_config_passes(monkeypatch):
     tf_config = '{"cluster": {"worker": ["h:1", "h:2"]}, "task": {"type": "worker", "index": 1}}'
     monkeypatch.setenv("TF_CONFIG", tf_config)
-    distribute.check_tf_config()
+    strategies.check_tf_config()
 
 
 def _make_images_undecodable(data_dir):
@@ -129,7 +130,7 @@ def test_an_image_that_cannot_be_decoded_is_a_one_line_error(data_dir, tmp_path)
     shutil.copytree(data_dir, damaged)
     _make_images_undecodable(damaged)
     with pytest.raises(UserError) as raised:
-        train.train(tiny_config(data_dir=damaged), str(tmp_path / "run"))
+        loop.train(tiny_config(data_dir=damaged), str(tmp_path / "run"))
     message = str(raised.value)
     assert "training data cannot be read (InvalidArgumentError" in message
     assert "Unknown image file format" in message  # The reason, not TF's plumbing.
@@ -142,7 +143,7 @@ def test_evaluating_on_undecodable_images_is_one_line_and_writes_nothing(
     copy = str(tmp_path / "tfds")
     shutil.copytree(data_dir, copy)
     workdir = str(tmp_path / "run")
-    train.train(tiny_eval_config(copy), workdir)
+    loop.train(tiny_eval_config(copy), workdir)
     _make_images_undecodable(copy)
 
     with pytest.raises(UserError) as raised:

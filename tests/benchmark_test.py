@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from dim_tf import benchmark, datasets
 from dim_tf.errors import UserError
+from dim_tf.tools import benchmark
 from tests import processes
 from tests.tiny import tiny_config
 
@@ -98,7 +98,7 @@ def test_dataset_that_is_not_prepared_is_skipped_with_the_reason(monkeypatch, tm
     def not_prepared(name, data_dir=None, manual_dir=None):
         raise UserError(f"dataset {name!r} is not prepared")
 
-    monkeypatch.setattr(datasets, "dataset_info", not_prepared)
+    monkeypatch.setattr(benchmark.sources, "dataset_info", not_prepared)
     config = tiny_config(dataset="cifar10", data_dir=str(tmp_path))
     channels, skipped = benchmark._dataset_channels(config)
     assert channels == 3  # From the TFDS builder's metadata.

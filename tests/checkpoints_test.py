@@ -8,9 +8,10 @@ import tempfile
 import pytest
 import tensorflow as tf
 
-from dim_tf import datasets, train
-from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import TrainingError, UserError
+from dim_tf.input import sources
+from dim_tf.training import loop
+from dim_tf.training.checkpoints import Checkpointer
 from tests import processes
 
 
@@ -158,7 +159,7 @@ def test_a_worker_restores_from_the_workdir_and_saves_to_a_temp_dir(
 
 def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path):
     data_dir = str(tmp_path / "tfds")
-    datasets.dataset_info("digits", data_dir)
+    sources.dataset_info("digits", data_dir)
     workdir = str(tmp_path / "run")
     args = processes.train_args(
         workdir,
@@ -169,14 +170,14 @@ def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path)
         "--config.train.log_every=2",
     )
     # The run that leaves the checkpoints needs no process of its own.
-    train.train(
+    loop.train(
         processes.tiny_config(
             data_dir,
             **{
-                "train.steps": 4,
-                "train.steps_per_call": 2,
-                "train.checkpoint_every": 2,
-                "train.log_every": 2,
+                "loop.steps": 4,
+                "loop.steps_per_call": 2,
+                "loop.checkpoint_every": 2,
+                "loop.log_every": 2,
             },
         ),
         workdir,

@@ -7,7 +7,9 @@ import os
 import pytest
 import tensorflow as tf
 
-from dim_tf import config_checks, encoders, trainer
+from dim_tf import config_checks
+from dim_tf.models import encoders
+from dim_tf.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = sorted(

@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dim_tf import quiet_start  # noqa: E402
+from dim_tf.cli import quiet_start  # noqa: E402
 
 quiet_start.start_tensorflow()  # Without TensorFlow's C++ start-up lines.
 
@@ -28,10 +28,10 @@ def data_dir(tmp_path_factory):
 
     Prepared here, before any test starts bin/ processes that read it.
     """
-    from dim_tf import datasets
+    from dim_tf.input import sources
 
     path = str(tmp_path_factory.mktemp("tfds"))
-    datasets.dataset_info("digits", path)
+    sources.dataset_info("digits", path)
     return path
 
 

@@ -1,12 +1,12 @@
-"""Tests for dim_tf.critics: shapes, the two-stage interface, NumPy references."""
+"""Tests for dim_tf.models.critics: shapes, the two-stage interface, NumPy references."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import critics
 from dim_tf.errors import UserError
+from dim_tf.models import critics
 from tests import strategies
 
 N, M, C, D = 4, 5, 6, 3  # batch, map size, local channels, y_dim

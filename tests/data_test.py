@@ -1,4 +1,4 @@
-"""dim_tf.datasets (finding, preparing, metadata) and dim_tf.data (pipelines):
+"""dim_tf.input.sources (finding, preparing, metadata) and dim_tf.input.pipeline (pipelines):
 the real TFDS loading code on `digits` and on tfds.testing.mock_data."""
 
 import collections
@@ -12,8 +12,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import data, datasets
 from dim_tf.errors import UserError
+from dim_tf.input import pipeline, sources
 from tests import strategies
 
 _BASE_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "base.py"
@@ -60,7 +60,7 @@ def _counter(images):
 def digits_dir(tmp_path_factory):
     """A data_dir with `digits` prepared through `dataset_info` (one file a split)."""
     path = str(tmp_path_factory.mktemp("tfds"))
-    datasets.dataset_info("digits", path)
+    sources.dataset_info("digits", path)
     return path
 
 
@@ -97,19 +97,19 @@ def _user_error(fn, *args, **kwargs):
 
 
 def test_digits_metadata(digits_dir):
-    info = datasets.dataset_info("digits", digits_dir)
-    assert datasets.image_shape(info) == (8, 8, 1)
-    assert datasets.num_classes(info) == 10
-    assert datasets.class_names(info) == [str(i) for i in range(10)]
+    info = sources.dataset_info("digits", digits_dir)
+    assert sources.image_shape(info) == (8, 8, 1)
+    assert sources.num_classes(info) == 10
+    assert sources.class_names(info) == [str(i) for i in range(10)]
 
 
 @pytest.mark.parametrize(
     "name, shape", [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))]
 )
 def test_mock_metadata(mock_tfds, tmp_path, name, shape):
-    info = datasets.dataset_info(name, str(tmp_path))
-    assert datasets.image_shape(info) == shape
-    assert datasets.num_classes(info) == 10
+    info = sources.dataset_info(name, str(tmp_path))
+    assert sources.image_shape(info) == shape
+    assert sources.num_classes(info) == 10
 
 
 # --- training stream ----------------------------------------------------------
@@ -129,7 +129,7 @@ def test_mock_train_batches(mock_tfds, name, split, image_size, channels, random
     config = _config(name, split=split)
     config.train.random_crop = random_crop
     config.train.random_flip = True
-    ds = data.make_train_dataset(config, image_size, global_batch_size=8)
+    ds = pipeline.make_train_dataset(config, image_size, global_batch_size=8)
     assert ds.element_spec == tf.TensorSpec(
         [8, image_size, image_size, channels], tf.float32
     )
@@ -143,7 +143,7 @@ def test_mock_train_batches(mock_tfds, name, split, image_size, channels, random
 def test_train_images_are_stored_pixels_scaled(digits_dir):
     config = _config(data_dir=digits_dir)
     config.train.shuffle_buffer = 1  # keeps file order
-    (batch,) = _numpy(data.make_train_dataset(config, 8, 16), 1)
+    (batch,) = _numpy(pipeline.make_train_dataset(config, 8, 16), 1)
     images, _ = _raw(digits_dir)
     np.testing.assert_array_equal(batch, _scaled(images[:16]))
     assert batch.min() == -1.0 and batch.max() == 1.0
@@ -152,7 +152,7 @@ def test_train_images_are_stored_pixels_scaled(digits_dir):
 def test_epochs_are_reshuffled_permutations(digits_dir):
     config = _config(data_dir=digits_dir)
     config.train.shuffle_buffer = 10_000
-    batches = _numpy(data.make_train_dataset(config, 8, NUM_TRAIN // 3), 6)
+    batches = _numpy(pipeline.make_train_dataset(config, 8, NUM_TRAIN // 3), 6)
     epochs = [np.concatenate(batches[:3]), np.concatenate(batches[3:])]
     everything = _counter(_scaled(_raw(digits_dir)[0]))
     assert _counter(epochs[0]) == everything == _counter(epochs[1])
@@ -169,27 +169,33 @@ def _augmenting_config(data_dir):
 @pytest.fixture(scope="module")
 def uninterrupted(digits_dir):
     """The first 33 batches of 64 from step 0, crops and flips on."""
-    return _numpy(data.make_train_dataset(_augmenting_config(digits_dir), 6, 64), 33)
+    return _numpy(
+        pipeline.make_train_dataset(_augmenting_config(digits_dir), 6, 64), 33
+    )
 
 
 @pytest.mark.parametrize("resume_step", [1, 21, 22, 23, 30])
 def test_resume_sees_the_uninterrupted_batches(digits_dir, uninterrupted, resume_step):
     # Epoch 1 starts inside step 22 (1437 = 22 * 64 + 29).
     config = _augmenting_config(digits_dir)
-    resumed = _numpy(data.make_train_dataset(config, 6, 64, start_step=resume_step), 3)
+    resumed = _numpy(
+        pipeline.make_train_dataset(config, 6, 64, start_step=resume_step), 3
+    )
     for offset, batch in enumerate(resumed):
         np.testing.assert_array_equal(batch, uninterrupted[resume_step + offset])
 
 
 def test_stream_depends_on_seed_not_on_cache(digits_dir):
     config = _config(data_dir=digits_dir)
-    first = _numpy(data.make_train_dataset(config, 8, 32), 2)
+    first = _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
     config.train.cache = False
     np.testing.assert_array_equal(
-        first, _numpy(data.make_train_dataset(config, 8, 32), 2)
+        first, _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
     )
     config.train.seed = 1
-    assert not np.array_equal(first, _numpy(data.make_train_dataset(config, 8, 32), 2))
+    assert not np.array_equal(
+        first, _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
+    )
 
 
 def test_stream_ignores_the_global_seed(digits_dir, uninterrupted):
@@ -197,7 +203,7 @@ def test_stream_ignores_the_global_seed(digits_dir, uninterrupted):
     try:
         for global_seed in (0, 123):  # TF rejects tensor shuffle seeds under 0.
             tf.random.set_seed(global_seed)
-            batches = _numpy(data.make_train_dataset(config, 6, 64, 21), 3)
+            batches = _numpy(pipeline.make_train_dataset(config, 6, 64, 21), 3)
             np.testing.assert_array_equal(batches, uninterrupted[21:24])
     finally:
         tf.random.set_seed(None)
@@ -207,7 +213,7 @@ def test_random_crops_are_windows_at_varying_offsets(digits_dir):
     config = _config(data_dir=digits_dir)
     config.train.shuffle_buffer = 1
     config.train.random_crop = True
-    (batch,) = _numpy(data.make_train_dataset(config, 5, 64), 1)
+    (batch,) = _numpy(pipeline.make_train_dataset(config, 5, 64), 1)
     images = _scaled(_raw(digits_dir)[0][:64])
     offsets = set()
     for crop, image in zip(batch, images):
@@ -226,7 +232,7 @@ def test_random_flips_mirror_some_images(digits_dir):
     config = _config(data_dir=digits_dir)
     config.train.shuffle_buffer = 1
     config.train.random_flip = True
-    (batch,) = _numpy(data.make_train_dataset(config, 8, 64), 1)
+    (batch,) = _numpy(pipeline.make_train_dataset(config, 8, 64), 1)
     images = _scaled(_raw(digits_dir)[0][:64])
     flipped = [not np.array_equal(out, image) for out, image in zip(batch, images)]
     for out, image, was_flipped in zip(batch, images, flipped):
@@ -251,8 +257,8 @@ def test_two_pipelines_read_disjoint_halves(digits_dir, digits_4_files_dir, layo
     data_dir = digits_dir if layout == "examples" else digits_4_files_dir
     config = _config(data_dir=data_dir)
     halves = []
-    for pipeline, size in ((0, 719), (1, 718)):
-        ds = data.make_train_dataset(config, 8, 2, input_context=_context(pipeline))
+    for worker, size in ((0, 719), (1, 718)):
+        ds = pipeline.make_train_dataset(config, 8, 2, input_context=_context(worker))
         assert ds.element_spec.shape == (1, 8, 8, 1)
         halves.append(np.concatenate(_numpy(ds, size)))
     everything = _counter(_scaled(_raw(data_dir)[0]))
@@ -265,7 +271,8 @@ def test_mock_two_pipelines_split_examples(mock_tfds):
     halves = [
         np.concatenate(
             _numpy(
-                data.make_train_dataset(config, 32, 2, input_context=_context(i)), 10
+                pipeline.make_train_dataset(config, 32, 2, input_context=_context(i)),
+                10,
             )
         )
         for i in range(2)
@@ -275,10 +282,10 @@ def test_mock_two_pipelines_split_examples(mock_tfds):
 
 def test_sharded_resume(digits_4_files_dir):
     config = _config(data_dir=digits_4_files_dir)
-    for pipeline in range(2):
-        context = _context(pipeline)
-        reference = _numpy(data.make_train_dataset(config, 8, 128, 0, context), 14)
-        resumed = _numpy(data.make_train_dataset(config, 8, 128, 11, context), 3)
+    for worker in range(2):
+        context = _context(worker)
+        reference = _numpy(pipeline.make_train_dataset(config, 8, 128, 0, context), 14)
+        resumed = _numpy(pipeline.make_train_dataset(config, 8, 128, 11, context), 3)
         np.testing.assert_array_equal(resumed, reference[11:14])
 
 
@@ -286,8 +293,8 @@ def test_one_pipeline_feeding_two_replicas_resumes_at_the_right_place(digits_dir
     # MirroredStrategy: one pipeline yields a batch for each replica every step.
     config = _config(data_dir=digits_dir)
     context = _context(0, pipelines=1, replicas=2)
-    reference = _numpy(data.make_train_dataset(config, 8, 64, 0, context), 30)
-    resumed = _numpy(data.make_train_dataset(config, 8, 64, 12, context), 2)
+    reference = _numpy(pipeline.make_train_dataset(config, 8, 64, 0, context), 30)
+    resumed = _numpy(pipeline.make_train_dataset(config, 8, 64, 12, context), 2)
     assert reference[0].shape == (32, 8, 8, 1)
     np.testing.assert_array_equal(resumed, reference[24:26])
 
@@ -295,9 +302,9 @@ def test_one_pipeline_feeding_two_replicas_resumes_at_the_right_place(digits_dir
 def test_mirrored_strategy_replicas_get_consecutive_batches(digits_dir):
     strategy = strategies.two_replicas()
     config = _config(data_dir=digits_dir)
-    plain = _numpy(data.make_train_dataset(config, 8, 32), 30)
+    plain = _numpy(pipeline.make_train_dataset(config, 8, 32), 30)
     distributed = strategy.distribute_datasets_from_function(
-        lambda context: data.make_train_dataset(config, 8, 64, 12, context)
+        lambda context: pipeline.make_train_dataset(config, 8, 64, 12, context)
     )
     replicas = strategy.experimental_local_results(next(iter(distributed)))
     np.testing.assert_array_equal(replicas[0], plain[24])
@@ -310,7 +317,7 @@ def test_mirrored_strategy_replicas_get_consecutive_batches(digits_dir):
 def test_eval_is_ordered_complete_and_unaugmented(digits_dir):
     config = _config(data_dir=digits_dir)
     config.train.random_flip = True
-    ds = data.make_eval_dataset(config, "test", 8, 64)
+    ds = pipeline.make_eval_dataset(config, "test", 8, 64)
     assert ds.element_spec == (
         tf.TensorSpec([None, 8, 8, 1], tf.float32),
         tf.TensorSpec([None], tf.int32),
@@ -333,7 +340,7 @@ def test_eval_split_expressions(digits_dir):
         ("train+test", 1797),
         ("test[10:20]", 10),
     ):
-        ds = data.make_eval_dataset(config, split, 8, 1000)
+        ds = pipeline.make_eval_dataset(config, split, 8, 1000)
         assert sum(len(labels) for _, labels in ds.as_numpy_iterator()) == size
 
 
@@ -349,7 +356,7 @@ def test_eval_split_expressions(digits_dir):
 def test_mock_eval(mock_tfds, name, image_size, random_crop, shape):
     config = _config(name)
     config.train.random_crop = random_crop
-    batches = list(data.make_eval_dataset(config, "test", image_size, 8))
+    batches = list(pipeline.make_eval_dataset(config, "test", image_size, 8))
     assert [int(labels.shape[0]) for _, labels in batches] == [8, 8, 4]
     images = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
@@ -368,33 +375,33 @@ def test_model_input_scaling_and_resizing():
     images = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1) * np.ones(
         (1, 4, 4, 3), np.uint8
     )
-    same = data.raw_images_to_model_input(images, 4).numpy()
+    same = pipeline.raw_images_to_model_input(images, 4).numpy()
     np.testing.assert_array_equal(same[0], -np.ones((4, 4, 3)))
     np.testing.assert_array_equal(same[1], np.ones((4, 4, 3)))
-    bigger = data.raw_images_to_model_input(images, 9)
+    bigger = pipeline.raw_images_to_model_input(images, 9)
     assert bigger.shape == (2, 9, 9, 3) and bigger.dtype == tf.float32
     np.testing.assert_allclose(bigger.numpy()[1], 1.0)
 
 
 def test_model_input_center_crop():
     images = np.arange(2 * 6 * 6 * 1, dtype=np.uint8).reshape(2, 6, 6, 1)
-    crop = data.raw_images_to_model_input(images, 4, center_crop=True).numpy()
+    crop = pipeline.raw_images_to_model_input(images, 4, center_crop=True).numpy()
     np.testing.assert_array_equal(crop, _scaled(images[:, 1:5, 1:5]))
     # Smaller than S: nothing to crop, so it is resized like without cropping.
-    small = data.raw_images_to_model_input(images, 8, center_crop=True)
-    np.testing.assert_array_equal(small, data.raw_images_to_model_input(images, 8))
+    small = pipeline.raw_images_to_model_input(images, 8, center_crop=True)
+    np.testing.assert_array_equal(small, pipeline.raw_images_to_model_input(images, 8))
 
 
 @pytest.mark.parametrize("center_crop", [False, True])
 def test_model_input_with_unknown_sizes(center_crop):
     fn = tf.function(
-        lambda x: data.raw_images_to_model_input(x, 5, center_crop),
+        lambda x: pipeline.raw_images_to_model_input(x, 5, center_crop),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
     )
     images = np.random.default_rng(0).integers(0, 256, (2, 7, 9, 3), np.uint8)
     out = fn(images)
     assert out.shape == (2, 5, 5, 3)
-    static = data.raw_images_to_model_input(images, 5, center_crop)
+    static = pipeline.raw_images_to_model_input(images, 5, center_crop)
     np.testing.assert_allclose(out, static, atol=1e-6)
 
 
@@ -402,14 +409,12 @@ def test_model_input_with_unknown_sizes(center_crop):
 
 
 def test_unknown_dataset_suggests_close_names(tmp_path):
-    message = _user_error(datasets.dataset_info, "mnistt", str(tmp_path))
+    message = _user_error(sources.dataset_info, "mnistt", str(tmp_path))
     assert "'mnistt'" in message and "mnist" in message
     assert "tfds.list_builders()" in message
     for name in ("", None):
-        assert "TFDS name" in _user_error(datasets.dataset_info, name, str(tmp_path))
-    message = _user_error(
-        datasets.dataset_info, "cifar10/no_such_config", str(tmp_path)
-    )
+        assert "TFDS name" in _user_error(sources.dataset_info, name, str(tmp_path))
+    message = _user_error(sources.dataset_info, "cifar10/no_such_config", str(tmp_path))
     assert "name[/config][:version]" in message and "versions: " in message
 
 
@@ -418,7 +423,7 @@ def test_not_prepared_and_offline(tmp_path, monkeypatch):
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(socket, "create_connection", offline)
-    message = _user_error(datasets.dataset_info, "mnist", str(tmp_path / "tfds"))
+    message = _user_error(sources.dataset_info, "mnist", str(tmp_path / "tfds"))
     assert "manual_dir" in message and "BUILD.md" in message
     assert "train-images-idx3-ubyte.gz" in message
 
@@ -436,7 +441,7 @@ def test_failed_build_is_one_line_and_uses_manual_dir(tmp_path, monkeypatch):
     manual = tmp_path / "manual"
     manual.mkdir()
     message = _user_error(
-        datasets.dataset_info, "cifar10", str(tmp_path / "tfds"), str(manual)
+        sources.dataset_info, "cifar10", str(tmp_path / "tfds"), str(manual)
     )
     assert calls == [str(manual)]
     assert "manual_dir" in message and "ConnectionError" in message
@@ -447,10 +452,10 @@ def test_bad_directories(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     for data_dir in ("", "  ", str(a_file), str(a_file / "sub")):
-        message = _user_error(datasets.dataset_info, "digits", data_dir)
+        message = _user_error(sources.dataset_info, "digits", data_dir)
         assert "data_dir" in message and "directory" in message
     message = _user_error(
-        datasets.dataset_info, "digits", str(tmp_path / "d"), str(tmp_path / "nope")
+        sources.dataset_info, "digits", str(tmp_path / "d"), str(tmp_path / "nope")
     )
     assert "manual_dir" in message and "does not exist" in message
 
@@ -459,8 +464,8 @@ def test_bad_directories(tmp_path):
 def test_unknown_split_names_the_available_ones(digits_dir, split):
     config = _config(data_dir=digits_dir, split=split)
     for call in (
-        lambda: data.make_train_dataset(config, 8, 4),
-        lambda: data.make_eval_dataset(config, split, 8, 4),
+        lambda: pipeline.make_train_dataset(config, 8, 4),
+        lambda: pipeline.make_eval_dataset(config, split, 8, 4),
     ):
         message = _user_error(call)
         assert repr(split) in message and "train, test" in message
@@ -469,21 +474,23 @@ def test_unknown_split_names_the_available_ones(digits_dir, split):
 def test_missing_feature_keys_name_the_available_ones(digits_dir):
     config = _config(data_dir=digits_dir)
     config.image_key = "img"
-    message = _user_error(data.make_train_dataset, config, 8, 4)
+    message = _user_error(pipeline.make_train_dataset, config, 8, 4)
     assert "'img'" in message and "image, label" in message
     config = _config(data_dir=digits_dir)
     config.label_key = "y"
-    message = _user_error(data.make_eval_dataset, config, "test", 8, 4)
+    message = _user_error(pipeline.make_eval_dataset, config, "test", 8, 4)
     assert "'y'" in message and "image, label" in message
-    info = datasets.dataset_info("digits", digits_dir)
-    assert "ClassLabel" in _user_error(datasets.num_classes, info, "image")
-    assert "[H, W, C]" in _user_error(datasets.image_shape, info, "label")
+    info = sources.dataset_info("digits", digits_dir)
+    assert "ClassLabel" in _user_error(sources.num_classes, info, "image")
+    assert "[H, W, C]" in _user_error(sources.image_shape, info, "label")
 
 
 def test_bad_batch_and_empty_split(digits_dir):
     config = _config(data_dir=digits_dir)
     context = _context(0, pipelines=1, replicas=2)
-    message = _user_error(data.make_train_dataset, config, 8, 3, input_context=context)
+    message = _user_error(
+        pipeline.make_train_dataset, config, 8, 3, input_context=context
+    )
     assert "divisible" in message
     config.train_split = "train[:0]"
-    assert "no examples" in _user_error(data.make_train_dataset, config, 8, 4)
+    assert "no examples" in _user_error(pipeline.make_train_dataset, config, 8, 4)

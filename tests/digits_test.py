@@ -7,7 +7,7 @@ import pytest
 import tensorflow_datasets as tfds
 from sklearn import datasets as sk_datasets
 
-from dim_tf import digits
+from dim_tf.input import digits
 
 
 @pytest.fixture(scope="module")

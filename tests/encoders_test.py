@@ -1,12 +1,12 @@
-"""Tests for dim_tf.encoders: tap shapes, architecture, dtypes, errors, gradients."""
+"""Tests for dim_tf.models.encoders: tap shapes, architecture, dtypes, errors, gradients."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import encoders
 from dim_tf.errors import UserError
+from dim_tf.models import encoders
 from tests import strategies
 
 # name -> (local, conv, fc) shapes without the batch dimension (PAPER.md).

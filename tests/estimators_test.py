@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import estimators
+from dim_tf.objective import estimators
 from tests import strategies
 
 

@@ -8,8 +8,9 @@ import os
 import pytest
 import tensorflow as tf
 
-from dim_tf import evaluate, mi_measures, train
 from dim_tf.errors import UserError
+from dim_tf.evaluators import evaluate, mi
+from dim_tf.training import loop
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
@@ -46,15 +47,15 @@ def event_tags(logdir):
 @pytest.fixture(scope="module")
 def evaluated(data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("run"))
-    train.train(tiny_eval_config(data_dir), workdir)
+    loop.train(tiny_eval_config(data_dir), workdir)
     lines = []
     results = evaluate.evaluate(workdir, log=lines.append)
     return workdir, results, lines
 
 
 def test_the_contract_estimators_live_in_evaluate():
-    assert evaluate.mine_estimate is mi_measures.mine_estimate
-    assert evaluate.ndm_estimate is mi_measures.ndm_estimate
+    assert evaluate.mine_estimate is mi.mine_estimate
+    assert evaluate.ndm_estimate is mi.ndm_estimate
 
 
 def test_results_follow_the_contract(evaluated):
@@ -142,7 +143,7 @@ def test_the_table_is_paper_shaped(evaluated):
 
 def test_taps_and_kinds_can_be_narrowed(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    train.train(tiny_eval_config(data_dir, **{"train.steps": 2}), workdir)
+    loop.train(tiny_eval_config(data_dir, **{"loop.steps": 2}), workdir)
     results = evaluate.evaluate(
         workdir, taps="y", kinds="linear", random_baseline=False
     )
@@ -189,9 +190,9 @@ def test_probes_run_during_training_when_asked(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     config = tiny_eval_config(
         data_dir,
-        **{"train.steps": 4, "eval.every": 2, "eval.kinds": "linear", "eval.taps": "y"},
+        **{"loop.steps": 4, "eval.every": 2, "eval.kinds": "linear", "eval.taps": "y"},
     )
-    train.train(config, workdir)
+    loop.train(config, workdir)
     tags = event_tags(os.path.join(workdir, "eval"))
     for tag in ("probe/linear_y", "mi/mine", "ndm", "ndm_sigmoid"):
         assert tags.get(tag) == [2, 4], (tag, sorted(tags))
@@ -216,7 +217,7 @@ def test_probes_during_training_are_due_when_a_multiple_is_crossed(
         asked.append(strategy)
         return False
 
-    monkeypatch.setattr(evaluate.distribute, "is_chief", not_chief)
+    monkeypatch.setattr(evaluate.strategies, "is_chief", not_chief)
     trainer = type("Trainer", (), {"strategy": "strategy"})()
     config = tiny_config(**{"eval.every": every})
     assert (
@@ -238,6 +239,6 @@ def test_train_refuses_bad_eval_settings_before_writing(
 ):
     workdir = str(tmp_path / "run")
     with pytest.raises(UserError) as err:
-        train.train(tiny_eval_config(data_dir, **{field: value}), workdir)
+        loop.train(tiny_eval_config(data_dir, **{field: value}), workdir)
     assert fragment in str(err.value)
     assert not os.path.exists(workdir)

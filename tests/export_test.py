@@ -10,7 +10,9 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import evaluate, export, probe_store, runs, train
+from dim_tf import export
+from dim_tf.evaluators import evaluate, probe_store
+from dim_tf.training import loop, runs
 from tests import processes
 from tests.evaluate_test import tiny_eval_config
 
@@ -85,7 +87,7 @@ def exported(data_dir, tmp_path_factory):
     config = tiny_eval_config(
         data_dir, **{"eval.kinds": "linear,finetune", "eval.taps": "conv,y"}
     )
-    train.train(config, workdir)
+    loop.train(config, workdir)
     evaluate.evaluate(workdir)
     lines = []
     results = export.export_run(workdir, log=lines.append)
@@ -180,9 +182,9 @@ def test_a_crash_mid_export_leaves_the_previous_export_intact(
 def test_export_run_evaluates_first_when_the_probes_are_missing(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     config = tiny_eval_config(
-        data_dir, **{"train.steps": 2, "eval.kinds": "linear", "eval.taps": "y"}
+        data_dir, **{"loop.steps": 2, "eval.kinds": "linear", "eval.taps": "y"}
     )
-    train.train(config, workdir)
+    loop.train(config, workdir)
     lines = []
     results = export.export_run(workdir, log=lines.append)
     assert any("evaluating first" in line for line in lines)

@@ -1,6 +1,6 @@
 """MINE and NDM on samples with known dependence, and their building blocks.
 
-The CONTRACT names are `dim_tf.evaluate.mine_estimate` / `ndm_estimate`
+The CONTRACT names are `dim_tf.evaluators.evaluate.mine_estimate` / `ndm_estimate`
 (tests/evaluate_test.py checks they are these functions)."""
 
 import math
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import mi_measures
 from dim_tf.errors import UserError
+from dim_tf.evaluators import mi
 
 
 def _correlated_gaussians(n, d, rho, seed=0):
@@ -24,7 +24,7 @@ def _correlated_gaussians(n, d, rho, seed=0):
 @pytest.mark.parametrize("d,rho", [(2, 0.8), (3, 0.7)])
 def test_mine_is_near_the_true_mi_of_correlated_gaussians(d, rho):
     x, y, true_mi = _correlated_gaussians(1500, d, rho)
-    estimate = mi_measures.mine_estimate(x, y, steps=300, seed=0)
+    estimate = mi.mine_estimate(x, y, steps=300, seed=0)
     assert isinstance(estimate, float)
     assert abs(estimate - true_mi) < 0.25 * true_mi, (estimate, true_mi)
 
@@ -32,7 +32,7 @@ def test_mine_is_near_the_true_mi_of_correlated_gaussians(d, rho):
 def test_mine_is_near_zero_for_independent_data():
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(1500, 3)), rng.normal(size=(1500, 3))
-    estimate = mi_measures.mine_estimate(x, y, steps=300, seed=0)
+    estimate = mi.mine_estimate(x, y, steps=300, seed=0)
     assert abs(estimate) < 0.08, estimate
 
 
@@ -46,9 +46,9 @@ def test_ndm_separates_dependent_from_independent_dimensions():
     dependent = np.concatenate(
         [shared + 0.5 * rng.normal(size=(n, 2)), rng.normal(size=(n, 4))], axis=1
     )
-    low = mi_measures.ndm_estimate(independent, steps=300, seed=0)
-    high = mi_measures.ndm_estimate(dependent, steps=300, seed=0)
-    high_sigmoid = mi_measures.ndm_estimate(1 / (1 + np.exp(-dependent)), 300, 0)
+    low = mi.ndm_estimate(independent, steps=300, seed=0)
+    high = mi.ndm_estimate(dependent, steps=300, seed=0)
+    high_sigmoid = mi.ndm_estimate(1 / (1 + np.exp(-dependent)), 300, 0)
     assert abs(low) < 0.08, low
     assert 0.25 < high < 0.6, high
     assert 0.25 < high_sigmoid < 0.6, high_sigmoid
@@ -56,11 +56,9 @@ def test_ndm_separates_dependent_from_independent_dimensions():
 
 def test_estimates_are_reproducible_from_the_seed():
     x, y, _ = _correlated_gaussians(200, 2, 0.5)
-    first = mi_measures.mine_estimate(x, y, steps=5, seed=3)
-    assert mi_measures.mine_estimate(x, y, steps=5, seed=3) == first
-    assert mi_measures.ndm_estimate(y, steps=5, seed=3) == mi_measures.ndm_estimate(
-        y, steps=5, seed=3
-    )
+    first = mi.mine_estimate(x, y, steps=5, seed=3)
+    assert mi.mine_estimate(x, y, steps=5, seed=3) == first
+    assert mi.ndm_estimate(y, steps=5, seed=3) == mi.ndm_estimate(y, steps=5, seed=3)
 
 
 def test_dv_bound_matches_numpy():
@@ -72,7 +70,7 @@ def test_dv_bound_matches_numpy():
         + np.log(np.mean(np.exp(negative.astype(np.float64) - negative.max())))
     )
     np.testing.assert_allclose(
-        float(mi_measures.dv_bound(positive, negative)), expected, rtol=1e-5
+        float(mi.dv_bound(positive, negative)), expected, rtol=1e-5
     )
 
 
@@ -80,7 +78,7 @@ def test_shuffle_dimensions_keeps_marginals_and_breaks_dependence():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(2000, 1))
     y = np.concatenate([z, z + 0.1 * rng.normal(size=(2000, 1))], axis=1)
-    shuffled = mi_measures.shuffle_dimensions(
+    shuffled = mi.shuffle_dimensions(
         tf.constant(y, tf.float32), tf.constant([0, 1], tf.int32)
     ).numpy()
     for column in range(2):
@@ -95,21 +93,19 @@ def test_shuffle_dimensions_keeps_marginals_and_breaks_dependence():
     "call,fragment",
     [
         (
-            lambda: mi_measures.mine_estimate(
-                np.zeros((50, 2)), np.zeros((40, 2)), 5, 0
-            ),
+            lambda: mi.mine_estimate(np.zeros((50, 2)), np.zeros((40, 2)), 5, 0),
             "same number of rows",
         ),
         (
-            lambda: mi_measures.mine_estimate(np.zeros(50), np.zeros((50, 2)), 5, 0),
+            lambda: mi.mine_estimate(np.zeros(50), np.zeros((50, 2)), 5, 0),
             "[N, D]",
         ),
-        (lambda: mi_measures.ndm_estimate(np.zeros((50, 1)), 5, 0), "at least 2"),
+        (lambda: mi.ndm_estimate(np.zeros((50, 1)), 5, 0), "at least 2"),
         (
-            lambda: mi_measures.ndm_estimate(np.full((50, 2), np.nan), 5, 0),
+            lambda: mi.ndm_estimate(np.full((50, 2), np.nan), 5, 0),
             "non-finite",
         ),
-        (lambda: mi_measures.ndm_estimate(np.zeros((50, 2)), 0, 0), "steps"),
+        (lambda: mi.ndm_estimate(np.zeros((50, 2)), 0, 0), "steps"),
     ],
 )
 def test_bad_input_is_a_one_line_user_error(call, fragment):

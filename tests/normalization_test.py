@@ -1,11 +1,11 @@
-"""dim_tf.normalization layers give Keras's results and gradients, faster."""
+"""dim_tf.models.normalization layers give Keras's results and gradients, faster."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import normalization
+from dim_tf.models import normalization
 
 SHAPES = [(6, 3, 3, 5), (7, 5)]
 

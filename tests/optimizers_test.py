@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf.optimizers import FusedAdam
+from dim_tf.training.optimizers import FusedAdam
 from tests import strategies
 
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import priors
 from dim_tf.errors import UserError
+from dim_tf.models import priors
 
 DIM = 4
 

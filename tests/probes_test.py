@@ -6,8 +6,10 @@ import pytest
 import tensorflow as tf
 from ml_collections import config_dict
 
-from dim_tf import data, encoders, probes
 from dim_tf.errors import UserError
+from dim_tf.evaluators import probes
+from dim_tf.input import pipeline
+from dim_tf.models import encoders
 from tests.tiny import tiny_config
 
 
@@ -109,7 +111,7 @@ def test_frozen_probe_training_is_reproducible():
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     config = tiny_config(data_dir=str(tmp_path_factory.mktemp("tfds")))
-    return config, data.make_eval_dataset(config, "train[:96]", 28, 32)
+    return config, pipeline.make_eval_dataset(config, "train[:96]", 28, 32)
 
 
 def test_extract_features_flattens_every_tap_and_keeps_images(digits):

@@ -1,4 +1,4 @@
-"""dim_tf.quiet_start drops only TensorFlow's known-harmless start-up lines.
+"""dim_tf.cli.quiet_start drops only TensorFlow's known-harmless start-up lines.
 
 A stand-in `tensorflow` package writes to fd 2 as the real one does while it
 loads, so these tests run in a fresh interpreter in well under a second.
@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from dim_tf import quiet_start
+from dim_tf.cli import quiet_start
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -41,7 +41,7 @@ def _start(tmp_path, **env):
         f"""
         import sys
         sys.path[:0] = [{str(tmp_path)!r}, {REPO!r}]
-        from dim_tf import quiet_start
+        from dim_tf.cli import quiet_start
         quiet_start.start_tensorflow()
         print("started")
         """

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import data, train
 from dim_tf.errors import TrainingError, UserError
+from dim_tf.input import pipeline
+from dim_tf.training import loop
 from tests.tiny import tiny_config
 
 
@@ -17,7 +18,7 @@ def _config(data_dir, **overrides):
 
 
 def _encoder_weights(workdir, config):
-    _, run, _ = train.build(config, workdir)
+    _, run, _ = loop.build(config, workdir)
     tf.train.Checkpoint(encoder=run.encoder).restore(
         tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     ).expect_partial()
@@ -26,7 +27,7 @@ def _encoder_weights(workdir, config):
 
 def test_train_writes_the_workdir(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    result = train.train(_config(data_dir), workdir)
+    result = loop.train(_config(data_dir), workdir)
 
     assert result.step == 4
     assert set(result.metrics) >= {"loss", "mi/local", "prior/discriminator_loss"}
@@ -39,13 +40,13 @@ def test_train_writes_the_workdir(data_dir, tmp_path):
 
 def test_resumed_run_equals_an_uninterrupted_one(data_dir, tmp_path):
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
-    train.train(_config(data_dir, **{"train.steps": 6}), straight)
-    first = train.train(_config(data_dir, **{"train.steps": 2}), resumed)
+    loop.train(_config(data_dir, **{"loop.steps": 6}), straight)
+    first = loop.train(_config(data_dir, **{"loop.steps": 2}), resumed)
     assert first.step == 2
-    second = train.train(_config(data_dir, **{"train.steps": 6}), resumed)
+    second = loop.train(_config(data_dir, **{"loop.steps": 6}), resumed)
     assert second.step == 6
 
-    config = _config(data_dir, **{"train.steps": 6})
+    config = _config(data_dir, **{"loop.steps": 6})
     for a, b in zip(
         _encoder_weights(straight, config), _encoder_weights(resumed, config)
     ):
@@ -54,20 +55,20 @@ def test_resumed_run_equals_an_uninterrupted_one(data_dir, tmp_path):
 
 def test_rerunning_a_finished_run_changes_nothing(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    train.train(_config(data_dir), workdir)
+    loop.train(_config(data_dir), workdir)
     before = sorted(os.listdir(os.path.join(workdir, "checkpoints")))
-    again = train.train(_config(data_dir), workdir)
+    again = loop.train(_config(data_dir), workdir)
     assert again.step == 4
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
 
 
 def test_a_different_config_is_refused_and_nothing_is_overwritten(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    train.train(_config(data_dir), workdir)
+    loop.train(_config(data_dir), workdir)
     with open(os.path.join(workdir, "config.json")) as f:
         recorded = f.read()
     with pytest.raises(UserError) as err:
-        train.train(
+        loop.train(
             _config(data_dir, **{"objective.estimator": "nce", "y_dim": 4}), workdir
         )
     message = str(err.value)
@@ -87,10 +88,10 @@ def test_a_different_config_is_refused_and_nothing_is_overwritten(data_dir, tmp_
         ({"objective.prior": "laplace"}, "uniform, gaussian, none"),
         ({"critic.kind": "bilinear"}, "dot"),
         ({"strategy": "horovod"}, "multi_worker"),
-        ({"train.precision": "float8"}, "mixed_bfloat16"),
+        ({"loop.precision": "float8"}, "mixed_bfloat16"),
         ({"image_size": 64}, "basic64x64"),
-        ({"strategy": "mirrored", "train.batch_size": 9}, "multiple of 2"),
-        ({"train.batch_size": 1}, ">= 2"),
+        ({"strategy": "mirrored", "loop.batch_size": 9}, "multiple of 2"),
+        ({"loop.batch_size": 1}, ">= 2"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -98,7 +99,7 @@ def test_bad_input_is_one_line_and_writes_nothing(
 ):
     workdir = str(tmp_path / "run")
     with pytest.raises(UserError) as err:
-        train.train(_config(data_dir, **overrides), workdir)
+        loop.train(_config(data_dir, **overrides), workdir)
     assert expected in str(err.value)
     assert "\n" not in str(err.value)
     assert not os.path.exists(workdir)
@@ -107,17 +108,17 @@ def test_bad_input_is_one_line_and_writes_nothing(
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     data_dir, tmp_path, monkeypatch
 ):
-    real_dataset = data.make_train_dataset
+    real_dataset = pipeline.make_train_dataset
 
     def poisoned_after_two_batches(config, image_size, batch, start_step=0, ctx=None):
         ds = real_dataset(config, image_size, batch, start_step, ctx)
         good = ds.take(max(2 - start_step, 0))
         return good.concatenate(ds.map(lambda x: x * np.nan))
 
-    monkeypatch.setattr(data, "make_train_dataset", poisoned_after_two_batches)
+    monkeypatch.setattr(loop.pipeline, "make_train_dataset", poisoned_after_two_batches)
     workdir = str(tmp_path / "run")
     with pytest.raises(TrainingError, match="non-finite at step 3") as err:
-        train.train(_config(data_dir, **{"train.steps": 6}), workdir)
+        loop.train(_config(data_dir, **{"loop.steps": 6}), workdir)
     assert "ckpt-2" in str(err.value)
     assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith(
         "ckpt-2"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import trainer
+from dim_tf.training import trainer
 from tests import strategies
 from tests.tiny import tiny_config
 

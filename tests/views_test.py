@@ -8,7 +8,8 @@ import tensorflow as tf
 from google.protobuf import text_format
 from tensorboard.plugins.projector import projector_config_pb2
 
-from dim_tf import critics, encoders, views
+from dim_tf.evaluators import views
+from dim_tf.models import critics, encoders
 
 
 def _images(n, size=8, channels=1, seed=0):

@@ -1,7 +1,7 @@
 """Checkpoints: restore-or-init and periodic saves with `tf.train.CheckpointManager`.
 
 A checkpoint holds every model, both optimizers and the step. The data stream
-is a pure function of (seed, step) (see `dim_tf.data`), so the step alone puts
+is a pure function of (seed, step) (see `dim_tf.input.pipeline`), so the step alone puts
 the input pipeline back where it was.
 
 A checkpoint is never half-written: TensorFlow writes its files under

@@ -15,8 +15,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from dim_tf import estimators
 from dim_tf.errors import UserError
+from dim_tf.objective import estimators
 
 PAPER_WEIGHTS = {
     "local": (0.0, 1.0, 0.1),
@@ -111,7 +111,7 @@ def critic_mi(critic, features, estimator, replica):
     """One critic's MI estimate for the global batch.
 
     Args:
-      critic: a critic from `dim_tf.critics` (`embed` / `pair_scores`).
+      critic: a critic from `dim_tf.models.critics` (`embed` / `pair_scores`).
       features: encoder outputs for this replica's images; uses "local" and "y".
       estimator: one of `estimators.ESTIMATORS`.
       replica: `ReplicaContext`.

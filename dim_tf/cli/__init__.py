@@ -7,7 +7,7 @@ import sys
 
 from absl import app, flags, logging
 
-from dim_tf import quiet_start
+from dim_tf.cli import quiet_start
 from dim_tf.errors import Interrupted, TrainingError, UserError
 
 
@@ -25,7 +25,7 @@ def run(main):
     signal, after a checkpoint) prints its line and exits with 128 + the
     signal's number; other exceptions are bugs and keep their traceback.
     Logging is at WARNING unless --verbosity is given, without the TFDS
-    warnings `dim_tf.quiet_start` knows to be harmless.
+    warnings `dim_tf.cli.quiet_start` knows to be harmless.
     """
 
     def guarded(argv):

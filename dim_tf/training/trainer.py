@@ -15,7 +15,10 @@ One training step has two updates with opposite aims:
 import keras
 import tensorflow as tf
 
-from dim_tf import critics, encoders, input_errors, objectives, optimizers, priors
+from dim_tf.input import read_errors
+from dim_tf.models import critics, encoders, priors
+from dim_tf.objective import dim_loss
+from dim_tf.training import optimizers
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -41,7 +44,7 @@ class Trainer:
         """
         self.config = config
         self.strategy = strategy
-        self.weights = objectives.resolve_weights(config.objective)
+        self.weights = dim_loss.resolve_weights(config.objective)
         self.estimator = config.objective.estimator
         self.prior_name = config.objective.prior
         dtype = config.train.precision
@@ -156,11 +159,11 @@ class Trainer:
           (metrics dict of scalar float32 global-batch values on this replica,
            gradients of encoder + critics, gradients of the discriminator or None).
         """
-        replica = objectives.ReplicaContext()
+        replica = dim_loss.ReplicaContext()
         scale = 1.0 / replica.num_replicas
         with tf.GradientTape() as tape:
             features = self.encoder(images, training=True)
-            metrics = objectives.mi_estimates(
+            metrics = dim_loss.mi_estimates(
                 features,
                 self.local_critic,
                 self.global_critic,
@@ -173,7 +176,7 @@ class Trainer:
                 codes = priors.code_for_prior(self.prior_name, features["y"])
                 prior_loss = priors.encoder_prior_loss(self.discriminator, codes)
                 metrics["prior/encoder_loss"] = prior_loss
-            loss = objectives.encoder_loss(metrics, prior_loss, self.weights)
+            loss = dim_loss.encoder_loss(metrics, prior_loss, self.weights)
             replica_loss = loss * scale
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
                 replica_loss = self.optimizer.scale_loss(replica_loss)
@@ -257,5 +260,5 @@ class Trainer:
           UserError: the input pipeline could not read or decode the dataset
             (damaged, truncated, missing or empty files).
         """
-        with input_errors.reading("training data"):
+        with read_errors.reading("training data"):
             return self._train_steps(iterator, tf.constant(num_steps, tf.int64))

@@ -14,8 +14,8 @@ import numbers
 import keras
 from keras import ops
 
-from dim_tf import normalization
 from dim_tf.errors import UserError
+from dim_tf.models import normalization
 
 # PyTorch BatchNorm/LayerNorm defaults, as in the official code.
 _BN_MOMENTUM = 0.9

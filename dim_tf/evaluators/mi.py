@@ -5,7 +5,7 @@ Both train a small network on NumPy samples and report a Donsker-Varadhan
 
 - **MINE** (Belghazi et al. 2018): a statistics network T(x, y) scores every
   pair of a batch; pairs from the same sample are draws of the joint, the
-  others of the product of marginals, and `dim_tf.estimators.mi_bound(...,
+  others of the product of marginals, and `dim_tf.objective.estimators.mi_bound(...,
   "dv")` is maximised. The first layer is split (`x W_x + y W_y + b`) so all
   N x N pairs cost one broadcast add.
 - **NDM** (neural dependency measure): a discriminator (the official code's
@@ -34,8 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf import estimators
 from dim_tf.errors import UserError
+from dim_tf.objective import estimators
 
 _HOLDOUT = 0.2
 _MINE_UNITS = 64
@@ -214,7 +214,7 @@ class _PairCritic(keras.layers.Layer):
     """T(x_j, y_i) for every pair: `x [N, Dx]`, `y [N, Dy]` -> scores `[N, N, 1]`.
 
     `scores[i, j, 0]` scores Y_i with X_j, the convention of
-    `dim_tf.estimators` (i == j are the joint's samples).
+    `dim_tf.objective.estimators` (i == j are the joint's samples).
     """
 
     def __init__(self, units, **kwargs):

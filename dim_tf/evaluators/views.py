@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
-from dim_tf import priors
+from dim_tf.models import priors
 
 _QUERY_FRAME = (255, 255, 255)
 _MATCH_FRAME = (40, 180, 70)

@@ -1,7 +1,7 @@
 """A trained run, loaded back from its workdir for evaluation and export.
 
 `load_run(workdir)` reads `DIR/config.json`, rebuilds the run's models with
-`dim_tf.train.build` and restores the latest checkpoint. The encoder it hands
+`dim_tf.training.loop.build` and restores the latest checkpoint. The encoder it hands
 out is a float32 copy without synchronised BatchNorm, whatever the run
 trained with, so probes, fine-tuning and SavedModels work outside the
 training strategy.
@@ -13,10 +13,11 @@ import os
 import tensorflow as tf
 from ml_collections import config_dict
 
-from dim_tf import datasets, encoders
 from dim_tf import workdir as workdir_lib
-from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import UserError
+from dim_tf.input import sources
+from dim_tf.models import encoders
+from dim_tf.training.checkpoints import Checkpointer
 
 
 @dataclasses.dataclass
@@ -28,7 +29,7 @@ class Run:
       config: its ConfigDict (configs/base.py fields).
       step: training steps done at the checkpoint.
       checkpoint: path of the restored checkpoint.
-      trainer: the `dim_tf.trainer.Trainer` holding the restored models.
+      trainer: the `dim_tf.training.trainer.Trainer` holding the restored models.
       encoder: float32 copy of the trained encoder: `[B, S, S, C]` in [-1, 1]
         -> {"local", "conv", "fc", "y"}.
       image_size: S, the encoder's input size.
@@ -110,7 +111,7 @@ def load_run(workdir, strategy="one_device"):
     """Rebuilds the run in `workdir` and restores its latest checkpoint.
 
     Args:
-      workdir: run directory written by `dim_tf.train.train`.
+      workdir: run directory written by `dim_tf.training.loop.train`.
       strategy: the strategy to rebuild the models under (evaluation needs
         no more than one device).
 
@@ -121,7 +122,9 @@ def load_run(workdir, strategy="one_device"):
       UserError: missing workdir or config, no checkpoint yet, a checkpoint
         that does not match the config, or data that cannot be loaded.
     """
-    from dim_tf import train  # Imports the trainer's dependencies only when used.
+    from dim_tf.training import (
+        loop,  # Imports the trainer's dependencies only when used.
+    )
 
     config = load_config(workdir)
     config.strategy = strategy
@@ -132,7 +135,7 @@ def load_run(workdir, strategy="one_device"):
             f"--workdir={workdir}) or wait for the first one "
             f"(every train.checkpoint_every={config.train.checkpoint_every} steps)"
         )
-    _, trainer, _ = train.build(config, workdir)
+    _, trainer, _ = loop.build(config, workdir)
     checkpoint = Checkpointer(directory, trainer.checkpoint_items()).restore_latest()
     return from_trainer(config, trainer, workdir, checkpoint=checkpoint)
 
@@ -142,12 +145,12 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
 
     Args:
       config: the run's ConfigDict.
-      trainer: its `dim_tf.trainer.Trainer`.
+      trainer: its `dim_tf.training.trainer.Trainer`.
       workdir: the run directory.
       step: training steps done (None = the trainer's step variable).
       checkpoint: path of the checkpoint the weights came from, if any.
     """
-    info = datasets.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    info = sources.dataset_info(config.dataset, config.data_dir, config.manual_dir)
     run = Run(
         workdir=workdir,
         config=config,
@@ -156,8 +159,8 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
         trainer=trainer,
         encoder=None,
         image_size=encoders.encoder_input_size(config.encoder),
-        raw_image_shape=datasets.image_shape(info, config.image_key),
-        class_names=datasets.class_names(info, config.label_key),
+        raw_image_shape=sources.image_shape(info, config.image_key),
+        class_names=sources.class_names(info, config.label_key),
     )
     run.encoder = run.fresh_encoder()
     run.encoder.set_weights(trainer.encoder.get_weights())

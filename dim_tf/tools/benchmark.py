@@ -5,11 +5,11 @@ Three measurements, each alone:
   discriminator, forward and backward, both optimizer updates) on a fixed
   synthetic batch of the config's image shape, after warm-up (tracing, XLA
   compilation, first-touch of memory);
-- the input pipeline (`data.make_train_dataset`) on the real dataset, when it
+- the input pipeline (`pipeline.make_train_dataset`) on the real dataset, when it
   is prepared or can be prepared as `bin/train` would; otherwise the result
   says why it was skipped;
 - optionally this machine's float32 / bfloat16 matmul rate
-  (`dim_tf.machine`), so the step can be stated as a fraction of it. The
+  (`dim_tf.tools.machine`), so the step can be stated as a fraction of it. The
   rate is measured again before each timed call and each call is compared
   with the rate just before it: on a machine shared with other processes the
   two then see about the same load.
@@ -31,8 +31,12 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import config_checks, data, datasets, distribute, encoders, machine, trainer
+from dim_tf import config_checks
 from dim_tf.errors import UserError
+from dim_tf.input import pipeline, sources
+from dim_tf.models import encoders
+from dim_tf.tools import machine
+from dim_tf.training import strategies, trainer
 
 FLOP_COUNT_METHOD = (
     "TF profiler float-op count of one step's graph (forward and backward of "
@@ -80,7 +84,7 @@ def benchmark(
         )
     load_before = machine.load_average()
     # First: MultiWorkerMirroredStrategy must start before any TensorFlow call.
-    strategy = distribute.make_strategy(config.strategy, config.tpu)
+    strategy = strategies.make_strategy(config.strategy, config.tpu)
     config_checks.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     channels, pipeline_skipped = _dataset_channels(config)
@@ -168,15 +172,15 @@ def _dataset_channels(config):
     builder's static metadata and the pipeline is skipped.
     """
     try:
-        info = datasets.dataset_info(config.dataset, config.data_dir, config.manual_dir)
-        return datasets.image_shape(info, config.image_key)[2], None
+        info = sources.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+        return sources.image_shape(info, config.image_key)[2], None
     except UserError as err:
         reason = str(err)
     try:
         info = tfds.builder(config.dataset, data_dir=config.data_dir).info
     except Exception:  # No metadata either: the first error says why.
         raise UserError(reason) from None
-    return datasets.image_shape(info, config.image_key)[2], reason
+    return sources.image_shape(info, config.image_key)[2], reason
 
 
 def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None):
@@ -256,7 +260,7 @@ def time_pipeline(config, image_size, batches, warmup_batches=5):
       float images per second.
     """
     batch = config.train.batch_size
-    iterator = iter(data.make_train_dataset(config, image_size, batch))
+    iterator = iter(pipeline.make_train_dataset(config, image_size, batch))
     for _ in range(warmup_batches):
         next(iterator)
     start = time.perf_counter()

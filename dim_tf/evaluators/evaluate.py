@@ -2,16 +2,16 @@
 
 For the latest checkpoint of a run:
 
-1. probes (`dim_tf.probes`) on each tap: linear and MLP classifiers on frozen
+1. probes (`dim_tf.evaluators.probes`) on each tap: linear and MLP classifiers on frozen
    features and the fine-tuned ("SS") classifier, trained on
    `config.eval_train_split`, measured on `config.eval_split`;
 2. the same linear probes on a randomly initialised encoder of the same
    architecture, as a baseline;
 3. MINE's I(X; Y) and NDM of Y, with and without a sigmoid
    (`mine_estimate`, `ndm_estimate`, on the eval split);
-4. TensorBoard views (`dim_tf.views`) in `DIR/eval`;
+4. TensorBoard views (`dim_tf.evaluators.views`) in `DIR/eval`;
 5. `DIR/results.json` (written atomically) and the trained probes in
-   `DIR/probes/` (`dim_tf.probe_store`), from which `dim_tf.export` builds
+   `DIR/probes/` (`dim_tf.evaluators.probe_store`), from which `dim_tf.export` builds
    the SavedModels.
 
 `probe_during_training` measures frozen probes, MINE and NDM every
@@ -25,19 +25,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf import (
-    atomic,
-    data,
-    distribute,
-    input_errors,
-    probe_store,
-    probes,
-    runs,
-    views,
-)
+from dim_tf import atomic
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
-from dim_tf.mi_measures import mine_estimate, ndm_estimate
+from dim_tf.evaluators import probe_store, probes, views
+from dim_tf.evaluators.mi import mine_estimate, ndm_estimate
+from dim_tf.input import pipeline, read_errors
+from dim_tf.training import runs, strategies
 
 __all__ = [
     "evaluate",
@@ -93,12 +87,12 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     """Measures the run in `workdir` at its latest checkpoint; writes results.json.
 
     Args:
-      workdir: run directory written by `dim_tf.train.train`.
+      workdir: run directory written by `dim_tf.training.loop.train`.
       taps: comma-separated taps to probe (None = `config.eval.taps`).
       kinds: comma-separated probe kinds (None = `config.eval.kinds`).
       random_baseline: also probe a random encoder (None = the config's).
       log: callable taking a progress line, or None.
-      run: an already loaded `dim_tf.runs.Run` of `workdir`, or None.
+      run: an already loaded `dim_tf.training.runs.Run` of `workdir`, or None.
 
     Returns:
       The results dict written to `DIR/results.json` (see README.md).
@@ -122,7 +116,7 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     log(f"Evaluating {workdir} at step {run.step} on {config.dataset}")
 
     # Damaged files surface while the features or fine-tuned probes read them.
-    with input_errors.reading("evaluation data"):
+    with read_errors.reading("evaluation data"):
         train_features, test_features = _features(run, run.encoder, taps)
         rows, to_save = _probes(run, taps, kinds, train_features, test_features, log)
         few = _few_label_rows(taps, train_features, test_features, run, eval_config)
@@ -207,13 +201,13 @@ def _sigmoid(values):
 
 
 def write_views(run, features, step=None):
-    """Writes the TensorBoard views of `dim_tf.views` to `DIR/eval`.
+    """Writes the TensorBoard views of `dim_tf.evaluators.views` to `DIR/eval`.
 
     The two image views are also saved as `DIR/eval/neighbours.png` and
     `DIR/eval/local_mi_map.png`.
 
     Args:
-      run: `dim_tf.runs.Run`.
+      run: `dim_tf.training.runs.Run`.
       features: `probes.Features` of the eval split with "y" and images kept.
       step: the summaries' step (None = the run's).
     """
@@ -312,7 +306,7 @@ def probe_during_training(config, trainer, workdir, step, steps_done):
 
     Args:
       config: the run's ConfigDict.
-      trainer: the run's `dim_tf.trainer.Trainer`.
+      trainer: the run's `dim_tf.training.trainer.Trainer`.
       workdir: the run directory.
       step: training steps done.
       steps_done: steps of the call that just ended.
@@ -323,7 +317,7 @@ def probe_during_training(config, trainer, workdir, step, steps_done):
     every = config.eval.every
     if not every or step // every == (step - steps_done) // every:
         return None
-    if not distribute.is_chief(trainer.strategy):
+    if not strategies.is_chief(trainer.strategy):
         return None
     run = runs.from_trainer(config, trainer, workdir, step)
     taps = probes.parse_names(config.eval.taps, probes.TAPS, "tap")
@@ -361,13 +355,13 @@ def _features(run, encoder, taps):
     taps = tuple(dict.fromkeys((*taps, "y")))
     train = probes.extract_features(
         encoder,
-        data.make_eval_dataset(config, config.eval_train_split, size, _BATCH),
+        pipeline.make_eval_dataset(config, config.eval_train_split, size, _BATCH),
         taps,
         keep_images=eval_config.measure_examples,
     )
     test = probes.extract_features(
         encoder,
-        data.make_eval_dataset(config, config.eval_split, size, _BATCH),
+        pipeline.make_eval_dataset(config, config.eval_split, size, _BATCH),
         taps,
         keep_images=max(eval_config.measure_examples, eval_config.projector_examples),
     )
@@ -452,12 +446,14 @@ def _probes(run, taps, kinds, train, test, log):
     if "finetune" in kinds:
         config = run.config
         size = run.image_size
-        images = data.make_eval_dataset(
+        images = pipeline.make_eval_dataset(
             config, config.eval_train_split, size, _BATCH
         ).unbatch()
         if config.train.cache:
             images = images.cache()
-        test_images = data.make_eval_dataset(config, config.eval_split, size, _BATCH)
+        test_images = pipeline.make_eval_dataset(
+            config, config.eval_split, size, _BATCH
+        )
         for tap in taps:
             epochs = eval_config.finetune_epochs
             log(f"Fine-tuned probe on {tap} ({epochs} epoch{'s' * (epochs != 1)})")

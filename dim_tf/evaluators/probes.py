@@ -81,9 +81,9 @@ def extract_features(encoder, dataset, taps, keep_images=0):
     """Runs the frozen encoder (inference mode) over a labeled dataset.
 
     Args:
-      encoder: model from `dim_tf.encoders.build_encoder`.
+      encoder: model from `dim_tf.models.encoders.build_encoder`.
       dataset: batches `(images [b, S, S, C], labels [b])`, e.g. from
-        `dim_tf.data.make_eval_dataset`.
+        `dim_tf.input.pipeline.make_eval_dataset`.
       taps: names of the encoder outputs to keep.
       keep_images: how many of the first images to keep as well.
 

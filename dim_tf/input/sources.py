@@ -17,8 +17,8 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import digits  # noqa: F401  (registers the `digits` TFDS builder)
 from dim_tf.errors import UserError
+from dim_tf.input import digits  # noqa: F401  (registers the `digits` TFDS builder
 
 # `tfds.testing.mock_data` replaces this method with a no-op; only the real one
 # downloads, so only it needs the network check below. (The class dict holds a

@@ -12,21 +12,16 @@ import os
 import keras
 import tensorflow as tf
 
-from dim_tf import (
-    config_checks,
-    data,
-    datasets,
-    distribute,
-    encoders,
-    evaluate,
-    priors,
-    trainer,
-)
+from dim_tf import config_checks
 from dim_tf import workdir as workdir_lib
-from dim_tf.checkpoints import Checkpointer
 from dim_tf.errors import TrainingError
-from dim_tf.preemption import StopSignals
-from dim_tf.summaries import Reporter
+from dim_tf.evaluators import evaluate
+from dim_tf.input import pipeline, sources
+from dim_tf.models import encoders, priors
+from dim_tf.training import strategies, trainer
+from dim_tf.training.checkpoints import Checkpointer
+from dim_tf.training.preemption import StopSignals
+from dim_tf.training.summaries import Reporter
 from dim_tf.workdir_lock import workdir_lock
 
 
@@ -53,11 +48,11 @@ def build(config, workdir):
     workdir_lib.check_same_run(workdir, config.to_dict())
     # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
     # configure collective ops before the runtime starts.
-    strategy = distribute.make_strategy(config.strategy, config.tpu)
-    info = datasets.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    strategy = strategies.make_strategy(config.strategy, config.tpu)
+    info = sources.dataset_info(config.dataset, config.data_dir, config.manual_dir)
     config_checks.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
-    channels = datasets.image_shape(info, config.image_key)[2]
+    channels = sources.image_shape(info, config.image_key)[2]
     # Seeds weight initialisation: a run is reproducible from its config.
     keras.utils.set_random_seed(config.train.seed)
     with strategy.scope():
@@ -89,7 +84,7 @@ def train(config, workdir):
         was saved first.
     """
     strategy, run, image_size = build(config, workdir)
-    chief = distribute.is_chief(strategy)
+    chief = strategies.is_chief(strategy)
     # Only the chief writes the workdir, so only it holds the lock.
     with workdir_lock(workdir, enabled=chief), StopSignals() as signals:
         return _train(config, workdir, strategy, run, image_size, chief, signals)
@@ -110,14 +105,14 @@ def _train(config, workdir, strategy, run, image_size, chief, signals):
     total = config.train.steps
     batch = config.train.batch_size
     dataset = strategy.distribute_datasets_from_function(
-        lambda ctx: data.make_train_dataset(config, image_size, batch, step, ctx)
+        lambda ctx: pipeline.make_train_dataset(config, image_size, batch, step, ctx)
     )
     iterator = iter(dataset)
     reporter = Reporter(os.path.join(workdir, "train"), total, batch, enabled=chief)
     # A fixed batch for the Y histograms: the first test images, unaugmented
     # (a batch from the training stream would fill its shuffle buffer first).
     sample_images, _ = next(
-        iter(data.make_eval_dataset(config, config.eval_split, image_size, batch))
+        iter(pipeline.make_eval_dataset(config, config.eval_split, image_size, batch))
     )
     metrics = {}
     reporter.throughput(step)

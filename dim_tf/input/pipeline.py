@@ -2,15 +2,15 @@
 
 Images reach the model as float32 in [-1, 1] at the encoder's input size via
 `raw_images_to_model_input`, which exported SavedModels reuse. The datasets
-are found and prepared by `dim_tf.datasets`; a bad split, feature or batch
+are found and prepared by `dim_tf.input.sources`; a bad split, feature or batch
 size raises a one-line `dim_tf.errors.UserError`.
 """
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import datasets
 from dim_tf.errors import UserError
+from dim_tf.input import sources
 
 _EPOCH_GRAPH_SEED = 1
 
@@ -64,10 +64,10 @@ def make_train_dataset(
     Returns:
       `tf.data.Dataset` of float32 `[per_replica_batch, S, S, C]` in [-1, 1].
     """
-    builder = datasets.prepared_builder(
+    builder = sources.prepared_builder(
         config.dataset, config.data_dir, config.manual_dir
     )
-    datasets.image_shape(builder.info, config.image_key)
+    sources.image_shape(builder.info, config.image_key)
     batch, per_step = _batch_sizes(global_batch_size, input_context)
     if config.train.shuffle_buffer < 1:
         raise UserError(
@@ -102,11 +102,11 @@ def make_eval_dataset(config, split, image_size, batch_size):
       Finite `tf.data.Dataset` of `(images, labels)`: float32 `[b, S, S, C]` in
       [-1, 1] and int32 `[b]`.
     """
-    builder = datasets.prepared_builder(
+    builder = sources.prepared_builder(
         config.dataset, config.data_dir, config.manual_dir
     )
-    datasets.image_shape(builder.info, config.image_key)
-    datasets.feature(builder.info, config.label_key, "label_key")
+    sources.image_shape(builder.info, config.image_key)
+    sources.feature(builder.info, config.label_key, "label_key")
     ds = _read(builder, split, [config.image_key, config.label_key])
     ds = ds.map(
         lambda example: {
@@ -129,7 +129,7 @@ def _read(builder, split, keys, input_context=None):
     Whole files go to each input pipeline when the split has enough of them;
     otherwise every pipeline reads all files and keeps every n-th example.
     """
-    split_info = datasets.split_info(builder.info, split)
+    split_info = sources.split_info(builder.info, split)
     if split_info is not None and not split_info.num_examples:
         raise UserError(f"split {split!r} has no examples; choose a non-empty split")
     files = list(split_info.file_instructions) if split_info is not None else []

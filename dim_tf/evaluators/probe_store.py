@@ -12,7 +12,8 @@ import os
 
 import keras
 
-from dim_tf import atomic, probes
+from dim_tf import atomic
+from dim_tf.evaluators import probes
 
 PROBES_DIR = "probes"
 _MANIFEST = "manifest.json"
@@ -49,7 +50,7 @@ def load(workdir, run):
 
     Args:
       workdir: the run directory.
-      run: `dim_tf.runs.Run` at its latest checkpoint (its encoder completes
+      run: `dim_tf.training.runs.Run` at its latest checkpoint (its encoder completes
         the frozen probes).
 
     Returns:

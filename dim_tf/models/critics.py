@@ -2,7 +2,7 @@
 
 Hjelm et al., ICLR 2019, section 3 and appendix A.2. A critic scores image
 i's global representation Y_i against image j's local feature at location l;
-the MI estimators (`dim_tf.estimators`) treat i == j as positives and i != j
+the MI estimators (`dim_tf.objective.estimators`) treat i == j as positives and i != j
 as negatives.
 
 All critics share one two-stage interface so that a distributed training step
@@ -34,8 +34,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dim_tf import critic_blocks
 from dim_tf.errors import UserError
+from dim_tf.models import critic_layers
 
 LOCAL_CRITICS: tuple[str, ...] = ("dot", "concat")
 
@@ -99,7 +99,7 @@ class _Critic(keras.Model):
 class DotCritic(_Critic):
     """Encode-and-dot critic (the official code's default local critic).
 
-    The local map and Y are embedded separately by `critic_blocks.EncodeBlock`s
+    The local map and Y are embedded separately by `critic_layers.EncodeBlock`s
     (1x1-conv MLP plus linear shortcut, then LayerNorm) to `units` channels;
     the score is the plain dot product of the two embeddings (Hjelm et al.
     2019, appendix A.2, "encode-and-dot-product"):
@@ -125,11 +125,11 @@ class DotCritic(_Critic):
         **kwargs,
     ):
         super().__init__(dtype=dtype, name=name, **kwargs)
-        self.units = critic_blocks.check_units(units)
-        self.local_net = critic_blocks.EncodeBlock(
+        self.units = critic_layers.check_units(units)
+        self.local_net = critic_layers.EncodeBlock(
             units, True, sync_batch_norm, dtype=dtype, name="local_net"
         )
-        self.global_net = critic_blocks.EncodeBlock(
+        self.global_net = critic_layers.EncodeBlock(
             units, False, sync_batch_norm, dtype=dtype, name="global_net"
         )
 
@@ -172,7 +172,7 @@ class _ConcatScorer(_Critic):
 
     def __init__(self, units, dtype=None, name=None, **kwargs):
         super().__init__(dtype=dtype, name=name, **kwargs)
-        self.units = critic_blocks.check_units(units)
+        self.units = critic_layers.check_units(units)
         self.joint = keras.layers.Dense(self.units, dtype=dtype, name="joint")
         self.hidden = keras.layers.Dense(
             self.units, activation="relu", dtype=dtype, name="hidden"
