@@ -7,20 +7,39 @@ the command line: `bin/train --config=configs/NAME.py --config.train.steps=10`.
 
 from ml_collections import config_dict
 
+# Old name -> the `data` field it now is.
+LEGACY_TOP_LEVEL = (
+    "dataset",
+    "data_dir",
+    "manual_dir",
+    "train_split",
+    "eval_train_split",
+    "eval_split",
+    "image_key",
+    "label_key",
+)
+LEGACY_TRAIN = ("shuffle_buffer", "random_crop", "random_flip", "cache")
+
 
 def get_config():
     config = config_dict.ConfigDict()
 
     # Data: any TFDS image dataset with an image feature (and a label feature
     # for evaluation). `digits` is the embedded dataset shipped with dim_tf.
-    config.dataset = "cifar10"
-    config.data_dir = config_dict.placeholder(str)  # TFDS data_dir; None = default.
-    config.manual_dir = config_dict.placeholder(str)  # Downloaded files, offline.
-    config.train_split = "train"  # What DIM trains on (labels unused).
-    config.eval_train_split = "train"  # Labeled split the probes train on.
-    config.eval_split = "test"  # Labeled split the probes are measured on.
-    config.image_key = "image"
-    config.label_key = "label"
+    config.data = config_dict.ConfigDict()
+    config.data.dataset = "cifar10"
+    # TFDS data_dir (None = TFDS's default) and the download files, offline.
+    config.data.data_dir = config_dict.placeholder(str)
+    config.data.manual_dir = config_dict.placeholder(str)
+    config.data.train_split = "train"  # What DIM trains on (labels unused).
+    config.data.eval_train_split = "train"  # Labeled split the probes train on.
+    config.data.eval_split = "test"  # Labeled split the probes are measured on.
+    config.data.image_key = "image"
+    config.data.label_key = "label"
+    config.data.shuffle_buffer = 10_000
+    config.data.random_crop = False  # Random crops of the encoder's size.
+    config.data.random_flip = False  # Random horizontal flips.
+    config.data.cache = True  # Cache decoded images in memory.
 
     # Model. The encoder fixes the input size; images are resized to it.
     config.encoder = "basic32x32"
@@ -58,10 +77,6 @@ def get_config():
     config.train.sync_batch_norm = True  # Batch statistics over the global batch.
     config.train.precision = "float32"  # float32 | mixed_bfloat16 | mixed_float16
     config.train.jit_compile = False  # XLA for the training step.
-    config.train.shuffle_buffer = 10_000
-    config.train.random_crop = False  # Random crops of the encoder's size.
-    config.train.random_flip = False  # Random horizontal flips.
-    config.train.cache = True  # Cache decoded images in memory.
 
     # Evaluation (bin/evaluate, and probes during training when `every` > 0):
     # classifiers on frozen features of each tap, MINE and NDM (PAPER.md).
@@ -94,4 +109,11 @@ def get_config():
     # auto | mirrored | one_device | multi_worker | tpu
     config.strategy = "auto"
     config.tpu = ""  # TPU address for strategy=tpu ("" = local).
+    # The names these fields had before the `data` section, kept for a
+    # release: each is the same value as its `data` field (setting either sets
+    # both), and config.json records only the `data` field.
+    for name in LEGACY_TOP_LEVEL:
+        config[name] = config.data.get_ref(name)
+    for name in LEGACY_TRAIN:
+        config.train[name] = config.data.get_ref(name)
     return config

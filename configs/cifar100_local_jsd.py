@@ -14,5 +14,5 @@ from configs import cifar10_local_jsd
 
 def get_config():
     config = cifar10_local_jsd.get_config()
-    config.dataset = "cifar100"
+    config.data.dataset = "cifar100"
     return config

@@ -19,7 +19,7 @@ TRAIN_EXAMPLES = 50_000
 
 def get_config():
     config = base.get_config()
-    config.dataset = "cifar10"
+    config.data.dataset = "cifar10"
     config.encoder = "basic32x32"
     config.objective.mode = "local"
     config.objective.estimator = "jsd"

@@ -23,13 +23,13 @@ from configs import base
 
 def get_config():
     config = base.get_config()
-    config.dataset = "digits"
+    config.data.dataset = "digits"
     config.encoder = "basic28x28"
     config.critic.units = 128
     config.train.steps = 400
     config.train.log_every = 50
     config.train.checkpoint_every = 200
-    config.train.shuffle_buffer = 2000
+    config.data.shuffle_buffer = 2000
     # Probes, MINE and NDM sized for a CPU: 1,437 training and 360 test images.
     # The fine-tuned ("SS") probes add about a minute; ask for them with
     # bin/evaluate --workdir=DIR --kinds=linear,mlp,finetune.

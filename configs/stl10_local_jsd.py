@@ -18,12 +18,12 @@ TRAIN_EXAMPLES = 105_000
 
 def get_config():
     config = base.get_config()
-    config.dataset = "stl10"
-    config.train_split = "train+unlabelled"
+    config.data.dataset = "stl10"
+    config.data.train_split = "train+unlabelled"
     config.encoder = "alex64x64"
-    config.train.random_crop = True
-    config.train.random_flip = True
+    config.data.random_crop = True
+    config.data.random_flip = True
     config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     # 105,000 decoded 96x96x3 images are 2.9 GB: read them from disk instead.
-    config.train.cache = False
+    config.data.cache = False
     return config

@@ -16,10 +16,10 @@ from configs import base
 
 def get_config():
     config = base.get_config()
-    config.dataset = "imagenet_resized/64x64"
-    config.eval_split = "validation"
+    config.data.dataset = "imagenet_resized/64x64"
+    config.data.eval_split = "validation"
     config.encoder = "alex64x64"
-    config.train.random_flip = True
-    config.train.cache = False
+    config.data.random_flip = True
+    config.data.cache = False
     config.train.steps = 200 * 1_281_167 // config.train.batch_size
     return config

@@ -26,7 +26,7 @@ RESUMABLE_FIELDS = frozenset(
         "train.checkpoint_every",
         "train.keep_checkpoints",
         "train.steps_per_call",
-        "train.cache",
+        "data.cache",
         "train.jit_compile",
     }
 )

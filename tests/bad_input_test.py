@@ -38,10 +38,10 @@ def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
         processes.tiny_config(
             damaged_dir,
             **{
-                "loop.steps": 2,
-                "loop.steps_per_call": 2,
-                "loop.checkpoint_every": 2,
-                "loop.log_every": 2,
+                "train.steps": 2,
+                "train.steps_per_call": 2,
+                "train.checkpoint_every": 2,
+                "train.log_every": 2,
             },
         ),
         workdir,

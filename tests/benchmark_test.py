@@ -41,7 +41,7 @@ def _matmul_flop_per_image():
 
 def test_benchmark_prints_one_consistent_json_line(tmp_path):
     result = _benchmark(
-        f"--config.data_dir={tmp_path / 'tfds'}",
+        f"--config.data.data_dir={tmp_path / 'tfds'}",
         f"--config.train.batch_size={BATCH}",
         f"--config.critic.units={CRITIC_UNITS}",
         f"--config.y_dim={Y_DIM}",

@@ -174,10 +174,10 @@ def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path)
         processes.tiny_config(
             data_dir,
             **{
-                "loop.steps": 4,
-                "loop.steps_per_call": 2,
-                "loop.checkpoint_every": 2,
-                "loop.log_every": 2,
+                "train.steps": 4,
+                "train.steps_per_call": 2,
+                "train.checkpoint_every": 2,
+                "train.log_every": 2,
             },
         ),
         workdir,

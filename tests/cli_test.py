@@ -23,7 +23,7 @@ def _train(*args, data_dir):
             sys.executable,
             "bin/train",
             "--config=configs/quickstart.py",
-            f"--config.data_dir={data_dir}",
+            f"--config.data.data_dir={data_dir}",
             *args,
         ]
     )
@@ -34,7 +34,7 @@ def _train(*args, data_dir):
     [
         (["--config.train.stepz=3"], ["unknown config field 'stepz'", '"steps"']),
         (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
-        (["--config.dataset=cifar11"], ["cifar11"]),
+        (["--config.data.dataset=cifar11"], ["cifar11"]),
         ([], ["--workdir"]),
     ],
 )

@@ -7,7 +7,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from dim_tf import config_checks
+from dim_tf import config as config_lib
 from dim_tf.models import encoders
 from dim_tf.training import trainer
 
@@ -36,7 +36,7 @@ def test_the_paper_configs_exist():
 @pytest.mark.parametrize("name", NAMES)
 def test_config_checks_and_builds(name):
     config = importlib.import_module(f"configs.{name}").get_config()
-    config_checks.check_config(config)
+    config_lib.check_config(config)
     docstring = importlib.import_module(f"configs.{name}").__doc__
     if name != "base":
         assert "bin/train --config=configs/" + name + ".py" in docstring

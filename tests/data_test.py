@@ -26,10 +26,10 @@ NUM_TRAIN = 1437  # digits train split
 
 def _config(dataset="digits", data_dir=None, split="train"):
     config = base_config.get_config()
-    config.dataset = dataset
-    config.data_dir = data_dir
-    config.train_split = split
-    config.train.shuffle_buffer = 64
+    config.data.dataset = dataset
+    config.data.data_dir = data_dir
+    config.data.train_split = split
+    config.data.shuffle_buffer = 64
     return config
 
 
@@ -127,8 +127,8 @@ def test_mock_metadata(mock_tfds, tmp_path, name, shape):
 )
 def test_mock_train_batches(mock_tfds, name, split, image_size, channels, random_crop):
     config = _config(name, split=split)
-    config.train.random_crop = random_crop
-    config.train.random_flip = True
+    config.data.random_crop = random_crop
+    config.data.random_flip = True
     ds = pipeline.make_train_dataset(config, image_size, global_batch_size=8)
     assert ds.element_spec == tf.TensorSpec(
         [8, image_size, image_size, channels], tf.float32
@@ -142,7 +142,7 @@ def test_mock_train_batches(mock_tfds, name, split, image_size, channels, random
 
 def test_train_images_are_stored_pixels_scaled(digits_dir):
     config = _config(data_dir=digits_dir)
-    config.train.shuffle_buffer = 1  # keeps file order
+    config.data.shuffle_buffer = 1  # keeps file order
     (batch,) = _numpy(pipeline.make_train_dataset(config, 8, 16), 1)
     images, _ = _raw(digits_dir)
     np.testing.assert_array_equal(batch, _scaled(images[:16]))
@@ -151,7 +151,7 @@ def test_train_images_are_stored_pixels_scaled(digits_dir):
 
 def test_epochs_are_reshuffled_permutations(digits_dir):
     config = _config(data_dir=digits_dir)
-    config.train.shuffle_buffer = 10_000
+    config.data.shuffle_buffer = 10_000
     batches = _numpy(pipeline.make_train_dataset(config, 8, NUM_TRAIN // 3), 6)
     epochs = [np.concatenate(batches[:3]), np.concatenate(batches[3:])]
     everything = _counter(_scaled(_raw(digits_dir)[0]))
@@ -161,8 +161,8 @@ def test_epochs_are_reshuffled_permutations(digits_dir):
 
 def _augmenting_config(data_dir):
     config = _config(data_dir=data_dir)
-    config.train.random_crop = True
-    config.train.random_flip = True
+    config.data.random_crop = True
+    config.data.random_flip = True
     return config
 
 
@@ -188,7 +188,7 @@ def test_resume_sees_the_uninterrupted_batches(digits_dir, uninterrupted, resume
 def test_stream_depends_on_seed_not_on_cache(digits_dir):
     config = _config(data_dir=digits_dir)
     first = _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
-    config.train.cache = False
+    config.data.cache = False
     np.testing.assert_array_equal(
         first, _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
     )
@@ -211,8 +211,8 @@ def test_stream_ignores_the_global_seed(digits_dir, uninterrupted):
 
 def test_random_crops_are_windows_at_varying_offsets(digits_dir):
     config = _config(data_dir=digits_dir)
-    config.train.shuffle_buffer = 1
-    config.train.random_crop = True
+    config.data.shuffle_buffer = 1
+    config.data.random_crop = True
     (batch,) = _numpy(pipeline.make_train_dataset(config, 5, 64), 1)
     images = _scaled(_raw(digits_dir)[0][:64])
     offsets = set()
@@ -230,8 +230,8 @@ def test_random_crops_are_windows_at_varying_offsets(digits_dir):
 
 def test_random_flips_mirror_some_images(digits_dir):
     config = _config(data_dir=digits_dir)
-    config.train.shuffle_buffer = 1
-    config.train.random_flip = True
+    config.data.shuffle_buffer = 1
+    config.data.random_flip = True
     (batch,) = _numpy(pipeline.make_train_dataset(config, 8, 64), 1)
     images = _scaled(_raw(digits_dir)[0][:64])
     flipped = [not np.array_equal(out, image) for out, image in zip(batch, images)]
@@ -316,7 +316,7 @@ def test_mirrored_strategy_replicas_get_consecutive_batches(digits_dir):
 
 def test_eval_is_ordered_complete_and_unaugmented(digits_dir):
     config = _config(data_dir=digits_dir)
-    config.train.random_flip = True
+    config.data.random_flip = True
     ds = pipeline.make_eval_dataset(config, "test", 8, 64)
     assert ds.element_spec == (
         tf.TensorSpec([None, 8, 8, 1], tf.float32),
@@ -355,7 +355,7 @@ def test_eval_split_expressions(digits_dir):
 )
 def test_mock_eval(mock_tfds, name, image_size, random_crop, shape):
     config = _config(name)
-    config.train.random_crop = random_crop
+    config.data.random_crop = random_crop
     batches = list(pipeline.make_eval_dataset(config, "test", image_size, 8))
     assert [int(labels.shape[0]) for _, labels in batches] == [8, 8, 4]
     images = np.concatenate([b[0] for b in batches])
@@ -473,11 +473,11 @@ def test_unknown_split_names_the_available_ones(digits_dir, split):
 
 def test_missing_feature_keys_name_the_available_ones(digits_dir):
     config = _config(data_dir=digits_dir)
-    config.image_key = "img"
+    config.data.image_key = "img"
     message = _user_error(pipeline.make_train_dataset, config, 8, 4)
     assert "'img'" in message and "image, label" in message
     config = _config(data_dir=digits_dir)
-    config.label_key = "y"
+    config.data.label_key = "y"
     message = _user_error(pipeline.make_eval_dataset, config, "test", 8, 4)
     assert "'y'" in message and "image, label" in message
     info = sources.dataset_info("digits", digits_dir)
@@ -492,5 +492,5 @@ def test_bad_batch_and_empty_split(digits_dir):
         pipeline.make_train_dataset, config, 8, 3, input_context=context
     )
     assert "divisible" in message
-    config.train_split = "train[:0]"
+    config.data.train_split = "train[:0]"
     assert "no examples" in _user_error(pipeline.make_train_dataset, config, 8, 4)

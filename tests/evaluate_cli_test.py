@@ -17,8 +17,8 @@ TRAIN_FLAGS = [
     "--config.train.steps=2",
     "--config.train.steps_per_call=1",
     "--config.train.log_every=1",
-    "--config.eval_train_split=train[:96]",
-    "--config.eval_split=test[:48]",
+    "--config.data.eval_train_split=train[:96]",
+    "--config.data.eval_split=test[:48]",
     "--config.eval.taps=fc,y",
     "--config.eval.kinds=linear,mlp",
     "--config.eval.epochs=2",
@@ -40,7 +40,7 @@ def workdir(data_dir, tmp_path_factory):
     trained = _run(
         "bin/train",
         *TRAIN_FLAGS,
-        f"--config.data_dir={data_dir}",
+        f"--config.data.data_dir={data_dir}",
         f"--workdir={workdir}",
     )
     assert trained.returncode == 0, trained.stderr[-3000:]

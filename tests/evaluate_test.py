@@ -143,7 +143,7 @@ def test_the_table_is_paper_shaped(evaluated):
 
 def test_taps_and_kinds_can_be_narrowed(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    loop.train(tiny_eval_config(data_dir, **{"loop.steps": 2}), workdir)
+    loop.train(tiny_eval_config(data_dir, **{"train.steps": 2}), workdir)
     results = evaluate.evaluate(
         workdir, taps="y", kinds="linear", random_baseline=False
     )
@@ -190,9 +190,9 @@ def test_probes_run_during_training_when_asked(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     config = tiny_eval_config(
         data_dir,
-        **{"loop.steps": 4, "eval.every": 2, "eval.kinds": "linear", "eval.taps": "y"},
+        **{"train.steps": 4, "eval.every": 2, "eval.kinds": "linear", "eval.taps": "y"},
     )
-    loop.train(config, workdir)
+    loop.train(config, workdir, actions=[evaluate.periodic_evaluation(config, workdir)])
     tags = event_tags(os.path.join(workdir, "eval"))
     for tag in ("probe/linear_y", "mi/mine", "ndm", "ndm_sigmoid"):
         assert tags.get(tag) == [2, 4], (tag, sorted(tags))

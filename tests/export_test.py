@@ -182,7 +182,7 @@ def test_a_crash_mid_export_leaves_the_previous_export_intact(
 def test_export_run_evaluates_first_when_the_probes_are_missing(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     config = tiny_eval_config(
-        data_dir, **{"loop.steps": 2, "eval.kinds": "linear", "eval.taps": "y"}
+        data_dir, **{"train.steps": 2, "eval.kinds": "linear", "eval.taps": "y"}
     )
     loop.train(config, workdir)
     lines = []

@@ -16,7 +16,7 @@ TINY_FLAGS = (
     "--config.y_dim=8",
     "--config.critic.units=16",
     "--config.train.batch_size=8",
-    "--config.train.shuffle_buffer=64",
+    "--config.data.shuffle_buffer=64",
 )
 
 
@@ -35,7 +35,7 @@ def tiny_config(data_dir, **overrides):
         "y_dim": 8,
         "critic.units": 16,
         "train.batch_size": 8,
-        "train.shuffle_buffer": 64,
+        "data.shuffle_buffer": 64,
         "data_dir": data_dir,
     }
     for field, value in {**tiny, **overrides}.items():
@@ -53,7 +53,7 @@ def train_args(workdir, data_dir, *flags):
         sys.executable,
         "bin/train",
         *TINY_FLAGS,
-        f"--config.data_dir={data_dir}",
+        f"--config.data.data_dir={data_dir}",
         f"--workdir={workdir}",
         *flags,
     ]

@@ -6,7 +6,7 @@ from configs import base
 def tiny_config(**overrides):
     """The quick-start model at test size; `overrides` maps dotted fields to values."""
     config = base.get_config()
-    config.dataset = "digits"
+    config.data.dataset = "digits"
     config.encoder = "basic28x28"
     config.y_dim = 8
     config.critic.units = 16
@@ -16,7 +16,7 @@ def tiny_config(**overrides):
     config.train.steps_per_call = 2
     config.train.log_every = 2
     config.train.checkpoint_every = 2
-    config.train.shuffle_buffer = 64
+    config.data.shuffle_buffer = 64
     config.strategy = "one_device"
     for field, value in overrides.items():
         node = config

@@ -40,13 +40,13 @@ def test_train_writes_the_workdir(data_dir, tmp_path):
 
 def test_resumed_run_equals_an_uninterrupted_one(data_dir, tmp_path):
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
-    loop.train(_config(data_dir, **{"loop.steps": 6}), straight)
-    first = loop.train(_config(data_dir, **{"loop.steps": 2}), resumed)
+    loop.train(_config(data_dir, **{"train.steps": 6}), straight)
+    first = loop.train(_config(data_dir, **{"train.steps": 2}), resumed)
     assert first.step == 2
-    second = loop.train(_config(data_dir, **{"loop.steps": 6}), resumed)
+    second = loop.train(_config(data_dir, **{"train.steps": 6}), resumed)
     assert second.step == 6
 
-    config = _config(data_dir, **{"loop.steps": 6})
+    config = _config(data_dir, **{"train.steps": 6})
     for a, b in zip(
         _encoder_weights(straight, config), _encoder_weights(resumed, config)
     ):
@@ -88,10 +88,10 @@ def test_a_different_config_is_refused_and_nothing_is_overwritten(data_dir, tmp_
         ({"objective.prior": "laplace"}, "uniform, gaussian, none"),
         ({"critic.kind": "bilinear"}, "dot"),
         ({"strategy": "horovod"}, "multi_worker"),
-        ({"loop.precision": "float8"}, "mixed_bfloat16"),
+        ({"train.precision": "float8"}, "mixed_bfloat16"),
         ({"image_size": 64}, "basic64x64"),
-        ({"strategy": "mirrored", "loop.batch_size": 9}, "multiple of 2"),
-        ({"loop.batch_size": 1}, ">= 2"),
+        ({"strategy": "mirrored", "train.batch_size": 9}, "multiple of 2"),
+        ({"train.batch_size": 1}, ">= 2"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
@@ -118,7 +118,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     monkeypatch.setattr(loop.pipeline, "make_train_dataset", poisoned_after_two_batches)
     workdir = str(tmp_path / "run")
     with pytest.raises(TrainingError, match="non-finite at step 3") as err:
-        loop.train(_config(data_dir, **{"loop.steps": 6}), workdir)
+        loop.train(_config(data_dir, **{"train.steps": 6}), workdir)
     assert "ckpt-2" in str(err.value)
     assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith(
         "ckpt-2"

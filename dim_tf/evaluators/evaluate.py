@@ -4,7 +4,7 @@ For the latest checkpoint of a run:
 
 1. probes (`dim_tf.evaluators.probes`) on each tap: linear and MLP classifiers on frozen
    features and the fine-tuned ("SS") classifier, trained on
-   `config.eval_train_split`, measured on `config.eval_split`;
+   `config.data.eval_train_split`, measured on `config.data.eval_split`;
 2. the same linear probes on a randomly initialised encoder of the same
    architecture, as a baseline;
 3. MINE's I(X; Y) and NDM of Y, with and without a sigmoid
@@ -26,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf import atomic
+from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
-from dim_tf.errors import UserError
 from dim_tf.evaluators import probe_store, probes, views
 from dim_tf.evaluators.mi import mine_estimate, ndm_estimate
 from dim_tf.input import pipeline, read_errors
@@ -38,6 +38,7 @@ __all__ = [
     "format_table",
     "mine_estimate",
     "ndm_estimate",
+    "periodic_evaluation",
     "probe_during_training",
     "read_results",
 ]
@@ -45,42 +46,6 @@ __all__ = [
 RESULTS_FILE = "results.json"
 EVAL_LOGDIR = "eval"
 _BATCH = 256  # Images per batch when computing features (memory, not results).
-
-
-def check_eval_config(eval_config):
-    """Raises `UserError` for the first invalid field of `config.eval`."""
-    for field, allowed, what in (
-        ("taps", probes.TAPS, "tap"),
-        ("kinds", probes.KINDS, "probe kind"),
-    ):
-        try:
-            probes.parse_names(eval_config[field], allowed, what)
-        except UserError as err:
-            raise UserError(f"eval.{field}: {err}") from None
-    for field in (
-        "epochs",
-        "batch_size",
-        "finetune_epochs",
-        "mine_steps",
-        "ndm_steps",
-        "measure_examples",
-        "neighbour_queries",
-        "neighbours",
-        "map_images",
-        "projector_examples",
-    ):
-        value = eval_config[field]
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"eval.{field} must be an integer >= 1, got {value!r}")
-    for field in ("learning_rate", "finetune_learning_rate"):
-        if not eval_config[field] > 0:
-            raise UserError(f"eval.{field} must be > 0, got {eval_config[field]!r}")
-    for field in ("every", "few_labels"):
-        value = eval_config[field]
-        if not isinstance(value, int) or value < 0:
-            raise UserError(
-                f"eval.{field} must be an integer >= 0 (0 = off), got {value!r}"
-            )
 
 
 def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run=None):
@@ -107,13 +72,13 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     kinds = kinds and probes.parse_names(kinds, probes.KINDS, "probe kind")
     run = run or runs.load_run(workdir)
     eval_config = run.config.eval
-    check_eval_config(eval_config)
+    config_lib.check_eval_config(eval_config)
     taps = taps or probes.parse_names(eval_config.taps, probes.TAPS, "tap")
     kinds = kinds or probes.parse_names(eval_config.kinds, probes.KINDS, "probe kind")
     if random_baseline is None:
         random_baseline = eval_config.random_baseline
     config = run.config
-    log(f"Evaluating {workdir} at step {run.step} on {config.dataset}")
+    log(f"Evaluating {workdir} at step {run.step} on {config.data.dataset}")
 
     # Damaged files surface while the features or fine-tuned probes read them.
     with read_errors.reading("evaluation data"):
@@ -142,9 +107,9 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
         write_views(run, test_features)
     probe_store.save(workdir, run.step, rows, to_save)
     results = {
-        "dataset": config.dataset,
-        "split": config.eval_split,
-        "train_split": config.eval_train_split,
+        "dataset": config.data.dataset,
+        "split": config.data.eval_split,
+        "train_split": config.data.eval_train_split,
         "step": run.step,
         "checkpoint": os.path.relpath(run.checkpoint, workdir),
         "probes": [dict(row, export=None) for row in rows],
@@ -296,6 +261,20 @@ def format_table(results, workdir=None):
     return "\n".join(lines)
 
 
+def periodic_evaluation(config, workdir):
+    """The training-loop action that runs `probe_during_training` (`eval.every`).
+
+    Returns:
+      A callable `action(trainer, step, steps_done)` for
+      `dim_tf.training.loop.train(..., actions=[...])`.
+    """
+
+    def action(trainer, step, steps_done):
+        probe_during_training(config, trainer, workdir, step, steps_done)
+
+    return action
+
+
 def probe_during_training(config, trainer, workdir, step, steps_done):
     """Frozen probes, MINE and NDM as TensorBoard curves, every `eval.every` steps.
 
@@ -355,13 +334,13 @@ def _features(run, encoder, taps):
     taps = tuple(dict.fromkeys((*taps, "y")))
     train = probes.extract_features(
         encoder,
-        pipeline.make_eval_dataset(config, config.eval_train_split, size, _BATCH),
+        pipeline.make_eval_dataset(config, config.data.eval_train_split, size, _BATCH),
         taps,
         keep_images=eval_config.measure_examples,
     )
     test = probes.extract_features(
         encoder,
-        pipeline.make_eval_dataset(config, config.eval_split, size, _BATCH),
+        pipeline.make_eval_dataset(config, config.data.eval_split, size, _BATCH),
         taps,
         keep_images=max(eval_config.measure_examples, eval_config.projector_examples),
     )
@@ -447,12 +426,12 @@ def _probes(run, taps, kinds, train, test, log):
         config = run.config
         size = run.image_size
         images = pipeline.make_eval_dataset(
-            config, config.eval_train_split, size, _BATCH
+            config, config.data.eval_train_split, size, _BATCH
         ).unbatch()
-        if config.train.cache:
+        if config.data.cache:
             images = images.cache()
         test_images = pipeline.make_eval_dataset(
-            config, config.eval_split, size, _BATCH
+            config, config.data.eval_split, size, _BATCH
         )
         for tap in taps:
             epochs = eval_config.finetune_epochs

@@ -65,18 +65,20 @@ def make_train_dataset(
       `tf.data.Dataset` of float32 `[per_replica_batch, S, S, C]` in [-1, 1].
     """
     builder = sources.prepared_builder(
-        config.dataset, config.data_dir, config.manual_dir
+        config.data.dataset, config.data.data_dir, config.data.manual_dir
     )
-    sources.image_shape(builder.info, config.image_key)
+    sources.image_shape(builder.info, config.data.image_key)
     batch, per_step = _batch_sizes(global_batch_size, input_context)
-    if config.train.shuffle_buffer < 1:
+    if config.data.shuffle_buffer < 1:
         raise UserError(
-            f"train.shuffle_buffer is {config.train.shuffle_buffer}; it must be >= 1"
+            f"train.shuffle_buffer is {config.data.shuffle_buffer}; it must be >= 1"
         )
-    images = _read(builder, config.train_split, [config.image_key], input_context)
-    images = images.map(lambda example: example[config.image_key])
-    examples = _num_examples(images, config.train_split, input_context)
-    if config.train.cache:
+    images = _read(
+        builder, config.data.train_split, [config.data.image_key], input_context
+    )
+    images = images.map(lambda example: example[config.data.image_key])
+    examples = _num_examples(images, config.data.train_split, input_context)
+    if config.data.cache:
         images = images.cache()
     seed = _pipeline_seed(config.train.seed, input_context)
     start_epoch, offset = divmod(start_step * per_step, examples)
@@ -89,7 +91,7 @@ def make_eval_dataset(config, split, image_size, batch_size):
     """A labeled split in a fixed order, for probes and measures.
 
     No augmentation: images are center-cropped when the model was trained on
-    random crops (`config.train.random_crop`) and larger than S, else resized.
+    random crops (`config.data.random_crop`) and larger than S, else resized.
 
     Args:
       config: ConfigDict with `dataset`, `data_dir`, `manual_dir`, `image_key`,
@@ -103,19 +105,19 @@ def make_eval_dataset(config, split, image_size, batch_size):
       [-1, 1] and int32 `[b]`.
     """
     builder = sources.prepared_builder(
-        config.dataset, config.data_dir, config.manual_dir
+        config.data.dataset, config.data.data_dir, config.data.manual_dir
     )
-    sources.image_shape(builder.info, config.image_key)
-    sources.feature(builder.info, config.label_key, "label_key")
-    ds = _read(builder, split, [config.image_key, config.label_key])
+    sources.image_shape(builder.info, config.data.image_key)
+    sources.feature(builder.info, config.data.label_key, "label_key")
+    ds = _read(builder, split, [config.data.image_key, config.data.label_key])
     ds = ds.map(
         lambda example: {
-            "image": example[config.image_key],
-            "label": tf.cast(example[config.label_key], tf.int32),
+            "image": example[config.data.image_key],
+            "label": tf.cast(example[config.data.label_key], tf.int32),
         }
     )
     ds = _batched_model_input(
-        ds, batch_size, image_size, config.train.random_crop, drop_remainder=False
+        ds, batch_size, image_size, config.data.random_crop, drop_remainder=False
     )
     ds = ds.map(lambda example: (example["image"], example["label"]))
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -134,7 +136,7 @@ def _read(builder, split, keys, input_context=None):
         raise UserError(f"split {split!r} has no examples; choose a non-empty split")
     files = list(split_info.file_instructions) if split_info is not None else []
     pipelines = input_context.num_input_pipelines if input_context else 1
-    # Caching is `config.train.cache`'s decision, not TFDS's.
+    # Caching is `config.data.cache`'s decision, not TFDS's.
     read_config = tfds.ReadConfig(try_autocache=False)
     if pipelines > 1 and len(files) >= pipelines:
         read_config = tfds.ReadConfig(try_autocache=False, input_context=input_context)

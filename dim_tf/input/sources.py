@@ -152,7 +152,7 @@ def _not_prepared_message(builder, reason):
     return (
         f"dataset {builder.name!r} is not prepared in {builder.data_dir} and "
         f"cannot be built ({reason}); place its download files in manual_dir "
-        "(config.manual_dir) or a prepared copy in data_dir, see BUILD.md"
+        "(config.data.manual_dir) or a prepared copy in data_dir, see BUILD.md"
     )
 
 

@@ -31,7 +31,7 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import config_checks
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import pipeline, sources
 from dim_tf.models import encoders
@@ -77,7 +77,7 @@ def benchmark(
     Raises:
       UserError: a bad config, dataset name or hardware split.
     """
-    config_checks.check_config(config)
+    config_lib.check_config(config)
     if warmup_calls < 0 or timed_calls < 1 or pipeline_batches < 0:
         raise UserError(
             "warmup_calls and pipeline_batches must be >= 0 and timed_calls >= 1"
@@ -85,13 +85,13 @@ def benchmark(
     load_before = machine.load_average()
     # First: MultiWorkerMirroredStrategy must start before any TensorFlow call.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
-    config_checks.check_replicas(config, strategy.num_replicas_in_sync)
+    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     channels, pipeline_skipped = _dataset_channels(config)
     image_shape = (image_size, image_size, channels)
     batch = config.train.batch_size
     result = {
-        "dataset": config.dataset,
+        "dataset": config.data.dataset,
         "encoder": config.encoder,
         "critic": f"{config.critic.kind}{config.critic.units}",
         "batch_size": batch,
@@ -172,15 +172,17 @@ def _dataset_channels(config):
     builder's static metadata and the pipeline is skipped.
     """
     try:
-        info = sources.dataset_info(config.dataset, config.data_dir, config.manual_dir)
-        return sources.image_shape(info, config.image_key)[2], None
+        info = sources.dataset_info(
+            config.data.dataset, config.data.data_dir, config.data.manual_dir
+        )
+        return sources.image_shape(info, config.data.image_key)[2], None
     except UserError as err:
         reason = str(err)
     try:
-        info = tfds.builder(config.dataset, data_dir=config.data_dir).info
+        info = tfds.builder(config.data.dataset, data_dir=config.data.data_dir).info
     except Exception:  # No metadata either: the first error says why.
         raise UserError(reason) from None
-    return sources.image_shape(info, config.image_key)[2], reason
+    return sources.image_shape(info, config.data.image_key)[2], reason
 
 
 def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None):

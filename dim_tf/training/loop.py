@@ -12,10 +12,9 @@ import os
 import keras
 import tensorflow as tf
 
-from dim_tf import config_checks
+from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
-from dim_tf.evaluators import evaluate
 from dim_tf.input import pipeline, sources
 from dim_tf.models import encoders, priors
 from dim_tf.training import strategies, trainer
@@ -43,16 +42,18 @@ def build(config, workdir):
     Returns:
       (strategy, trainer, image_size)
     """
-    config_checks.check_config(config)
+    config_lib.check_config(config)
     workdir_lib.check_workdir_path(workdir)
     workdir_lib.check_same_run(workdir, config.to_dict())
     # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
     # configure collective ops before the runtime starts.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
-    info = sources.dataset_info(config.dataset, config.data_dir, config.manual_dir)
-    config_checks.check_replicas(config, strategy.num_replicas_in_sync)
+    info = sources.dataset_info(
+        config.data.dataset, config.data.data_dir, config.data.manual_dir
+    )
+    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
-    channels = sources.image_shape(info, config.image_key)[2]
+    channels = sources.image_shape(info, config.data.image_key)[2]
     # Seeds weight initialisation: a run is reproducible from its config.
     keras.utils.set_random_seed(config.train.seed)
     with strategy.scope():
@@ -66,12 +67,16 @@ def _next_stop(step, total, every_values):
     return min(stops)
 
 
-def train(config, workdir):
+def train(config, workdir, actions=()):
     """Trains DIM as `config` says, resuming from `workdir` when it holds the run.
 
     Args:
       config: ConfigDict with the fields of configs/base.py.
       workdir: run directory; created if missing.
+      actions: callables `action(trainer, step, steps_done)`, called on every
+        worker after each `tf.function` call with the steps done so far and
+        the steps that call ran (Orbit's train actions), e.g. the periodic
+        evaluation `bin/train` passes in.
 
     Returns:
       `TrainResult`.
@@ -87,10 +92,12 @@ def train(config, workdir):
     chief = strategies.is_chief(strategy)
     # Only the chief writes the workdir, so only it holds the lock.
     with workdir_lock(workdir, enabled=chief), StopSignals() as signals:
-        return _train(config, workdir, strategy, run, image_size, chief, signals)
+        return _train(
+            config, workdir, strategy, run, image_size, chief, signals, actions
+        )
 
 
-def _train(config, workdir, strategy, run, image_size, chief, signals):
+def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     """`train`'s body, with the workdir locked and stop signals caught."""
     if chief:
         workdir_lib.write_config(workdir, config.to_dict())
@@ -112,7 +119,11 @@ def _train(config, workdir, strategy, run, image_size, chief, signals):
     # A fixed batch for the Y histograms: the first test images, unaugmented
     # (a batch from the training stream would fill its shuffle buffer first).
     sample_images, _ = next(
-        iter(pipeline.make_eval_dataset(config, config.eval_split, image_size, batch))
+        iter(
+            pipeline.make_eval_dataset(
+                config, config.data.eval_split, image_size, batch
+            )
+        )
     )
     metrics = {}
     reporter.throughput(step)
@@ -142,7 +153,8 @@ def _train(config, workdir, strategy, run, image_size, chief, signals):
                 reporter.progress(step, metrics, None)
             if step % config.train.checkpoint_every == 0 or step == total:
                 checkpointer.save(step)
-            evaluate.probe_during_training(config, run, workdir, step, num_steps)
+            for action in actions:
+                action(run, step, num_steps)
             if signals.requested(strategy):
                 break
         if checkpointer.latest is None or not checkpointer.latest.endswith(f"-{step}"):

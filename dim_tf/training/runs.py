@@ -54,7 +54,7 @@ class Run:
     @property
     def center_crop(self):
         """Whether model input is center-cropped (runs trained on random crops)."""
-        return bool(self.config.train.random_crop)
+        return bool(self.config.data.random_crop)
 
     def fresh_encoder(self):
         """A float32 encoder of the run's architecture with fresh random weights."""
@@ -150,7 +150,9 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
       step: training steps done (None = the trainer's step variable).
       checkpoint: path of the checkpoint the weights came from, if any.
     """
-    info = sources.dataset_info(config.dataset, config.data_dir, config.manual_dir)
+    info = sources.dataset_info(
+        config.data.dataset, config.data.data_dir, config.data.manual_dir
+    )
     run = Run(
         workdir=workdir,
         config=config,
@@ -159,8 +161,8 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
         trainer=trainer,
         encoder=None,
         image_size=encoders.encoder_input_size(config.encoder),
-        raw_image_shape=sources.image_shape(info, config.image_key),
-        class_names=sources.class_names(info, config.label_key),
+        raw_image_shape=sources.image_shape(info, config.data.image_key),
+        class_names=sources.class_names(info, config.data.label_key),
     )
     run.encoder = run.fresh_encoder()
     run.encoder.set_weights(trainer.encoder.get_weights())

@@ -86,7 +86,7 @@ class Trainer:
         # XLA compiles the per-replica maths; the loop and the cross-replica
         # plumbing stay in the outer function. A nested tf.function cannot
         # hold cross-replica sums, so XLA needs a single replica (checked in
-        # config_checks.check_replicas).
+        # dim_tf.config.check_replicas).
         self._losses_and_gradients = self.losses_and_gradients
         if config.train.jit_compile:
             self._losses_and_gradients = tf.function(

@@ -5,7 +5,7 @@ and its message says what is allowed.
 """
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import evaluate
+from dim_tf.evaluators import probes
 from dim_tf.models import critics, encoders, priors
 from dim_tf.objective import dim_loss, estimators
 from dim_tf.training import strategies
@@ -61,7 +61,7 @@ def check_config(config):
         raise UserError("train.learning_rate and train.prior_learning_rate must be > 0")
     _choice("train.precision", config.train.precision, PRECISIONS)
     _choice("strategy", config.strategy, strategies.STRATEGIES)
-    evaluate.check_eval_config(config.eval)
+    check_eval_config(config.eval)
 
 
 def check_replicas(config, num_replicas):
@@ -76,3 +76,39 @@ def check_replicas(config, num_replicas):
             f"train.jit_compile=True needs one replica per process, found {num_replicas}; "
             "set --config.train.jit_compile=False or --config.strategy=one_device"
         )
+
+
+def check_eval_config(eval_config):
+    """Raises `UserError` for the first invalid field of `config.eval`."""
+    for field, allowed, what in (
+        ("taps", probes.TAPS, "tap"),
+        ("kinds", probes.KINDS, "probe kind"),
+    ):
+        try:
+            probes.parse_names(eval_config[field], allowed, what)
+        except UserError as err:
+            raise UserError(f"eval.{field}: {err}") from None
+    for field in (
+        "epochs",
+        "batch_size",
+        "finetune_epochs",
+        "mine_steps",
+        "ndm_steps",
+        "measure_examples",
+        "neighbour_queries",
+        "neighbours",
+        "map_images",
+        "projector_examples",
+    ):
+        value = eval_config[field]
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"eval.{field} must be an integer >= 1, got {value!r}")
+    for field in ("learning_rate", "finetune_learning_rate"):
+        if not eval_config[field] > 0:
+            raise UserError(f"eval.{field} must be > 0, got {eval_config[field]!r}")
+    for field in ("every", "few_labels"):
+        value = eval_config[field]
+        if not isinstance(value, int) or value < 0:
+            raise UserError(
+                f"eval.{field} must be an integer >= 0 (0 = off), got {value!r}"
+            )
