@@ -1,119 +1,13 @@
 """Every config field, with the paper's defaults (DIM(L), JSD, CIFAR10-sized).
 
-Other configs start from `get_config()` here and change only what differs, so
-this file is the one place that lists what can be set. Override any field on
-the command line: `bin/train --config=configs/NAME.py --config.train.steps=10`.
+The fields and their defaults live in the package (`dim_tf.config.default_config`,
+which documents each one); the other configs start from it and change only what
+differs. Override any field on the command line:
+`bin/train --config=configs/NAME.py --config.train.steps=10`.
 """
 
-from ml_collections import config_dict
-
-# Old name -> the `data` field it now is.
-LEGACY_TOP_LEVEL = (
-    "dataset",
-    "data_dir",
-    "manual_dir",
-    "train_split",
-    "eval_train_split",
-    "eval_split",
-    "image_key",
-    "label_key",
-)
-LEGACY_TRAIN = ("shuffle_buffer", "random_crop", "random_flip", "cache")
+from dim_tf.config import default_config
 
 
 def get_config():
-    config = config_dict.ConfigDict()
-
-    # Data: any TFDS image dataset with an image feature (and a label feature
-    # for evaluation). `digits` is the embedded dataset shipped with dim_tf.
-    config.data = config_dict.ConfigDict()
-    config.data.dataset = "cifar10"
-    # TFDS data_dir (None = TFDS's default) and the download files, offline.
-    config.data.data_dir = config_dict.placeholder(str)
-    config.data.manual_dir = config_dict.placeholder(str)
-    config.data.train_split = "train"  # What DIM trains on (labels unused).
-    config.data.eval_train_split = "train"  # Labeled split the probes train on.
-    config.data.eval_split = "test"  # Labeled split the probes are measured on.
-    config.data.image_key = "image"
-    config.data.label_key = "label"
-    config.data.shuffle_buffer = 10_000
-    config.data.random_crop = False  # Random crops of the encoder's size.
-    config.data.random_flip = False  # Random horizontal flips.
-    config.data.cache = True  # Cache decoded images in memory.
-
-    # Model. The encoder fixes the input size; images are resized to it.
-    config.encoder = "basic32x32"
-    # The size images are fed at; None = the encoder's own size (28, 32 or 64).
-    config.image_size = config_dict.placeholder(int)
-    config.y_dim = 64
-
-    config.objective = config_dict.ConfigDict()
-    config.objective.mode = "local"  # local | global | local+global
-    config.objective.estimator = "jsd"  # jsd | nce | dv
-    # None = the paper's value for the mode (see dim_tf/objective/dim_loss.py).
-    config.objective.alpha = config_dict.placeholder(float)  # Global MI weight.
-    config.objective.beta = config_dict.placeholder(float)  # Local MI weight.
-    config.objective.gamma = config_dict.placeholder(float)  # Prior weight.
-    config.objective.prior = "uniform"  # uniform | gaussian | none
-    config.objective.gradient_penalty = 1.0  # Weight of 0.5*(E|dD(real)|^2+...).
-
-    config.critic = config_dict.ConfigDict()
-    config.critic.kind = "dot"  # dot (encode-and-dot) | concat (concat-and-convolve)
-    config.critic.units = 2048  # Width of the encode-and-dot embeddings.
-    config.critic.global_units = 512  # Width of the global critic's FC layers.
-
-    config.train = config_dict.ConfigDict()
-    config.train.batch_size = 64  # Global batch, split across replicas.
-    config.train.steps = 100_000
-    config.train.learning_rate = 1e-4
-    config.train.beta1 = 0.5
-    config.train.beta2 = 0.999
-    config.train.prior_learning_rate = 1e-4  # The discriminator's own Adam.
-    config.train.seed = 0
-    config.train.steps_per_call = 10  # Steps inside one tf.function call.
-    config.train.log_every = 100  # Steps between absl log lines and summaries.
-    config.train.checkpoint_every = 1000
-    config.train.keep_checkpoints = 3
-    config.train.sync_batch_norm = True  # Batch statistics over the global batch.
-    config.train.precision = "float32"  # float32 | mixed_bfloat16 | mixed_float16
-    config.train.jit_compile = False  # XLA for the training step.
-
-    # Evaluation (bin/evaluate, and probes during training when `every` > 0):
-    # classifiers on frozen features of each tap, MINE and NDM (PAPER.md).
-    config.eval = config_dict.ConfigDict()
-    config.eval.taps = "conv,fc,y"  # Comma-separated subset of conv, fc, y.
-    # linear | mlp (200 hidden, dropout 0.1, BN, ReLU) | finetune (the paper's
-    # "SS": the mlp trained together with a copy of the encoder).
-    config.eval.kinds = "linear,mlp,finetune"
-    config.eval.epochs = 20  # Epochs of the probes on cached frozen features.
-    config.eval.batch_size = 256
-    config.eval.learning_rate = 1e-3  # Adam, for the frozen-feature probes.
-    config.eval.finetune_epochs = 10
-    config.eval.finetune_learning_rate = 1e-4  # Adam, encoder and classifier.
-    config.eval.mine_steps = 2000  # Steps of MINE's statistics network.
-    config.eval.ndm_steps = 2000  # Steps of NDM's discriminator.
-    config.eval.measure_examples = 10_000  # Examples per split MINE and NDM use.
-    config.eval.random_baseline = True  # Same linear probes on a random encoder.
-    # Also linear probes on only this many labeled examples per class (0 =
-    # off): full-label probes on easy data saturate for any features.
-    config.eval.few_labels = 10
-    config.eval.seed = 0
-    # Probe every N training steps (linear / mlp probes, MINE, NDM as
-    # TensorBoard curves under DIR/eval); 0 = only when bin/evaluate runs.
-    config.eval.every = 0
-    config.eval.neighbour_queries = 8  # Rows of the nearest-neighbour grid.
-    config.eval.neighbours = 8  # Neighbours per query, nearest first.
-    config.eval.map_images = 8  # Test images shown with their local MI map.
-    config.eval.projector_examples = 1000  # Test images in the projector.
-
-    # auto | mirrored | one_device | multi_worker | tpu
-    config.strategy = "auto"
-    config.tpu = ""  # TPU address for strategy=tpu ("" = local).
-    # The names these fields had before the `data` section, kept for a
-    # release: each is the same value as its `data` field (setting either sets
-    # both), and config.json records only the `data` field.
-    for name in LEGACY_TOP_LEVEL:
-        config[name] = config.data.get_ref(name)
-    for name in LEGACY_TRAIN:
-        config.train[name] = config.data.get_ref(name)
-    return config
+    return default_config()

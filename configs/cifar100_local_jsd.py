@@ -9,10 +9,14 @@ steps on a 2-core CPU (float32).
 Paper (conv / fc / Y, top-1 %): 48.13 / 45.92 / 39.60.
 """
 
-from configs import cifar10_local_jsd
+from dim_tf.config import default_config
+
+EPOCHS = 1000
+TRAIN_EXAMPLES = 50_000
 
 
 def get_config():
-    config = cifar10_local_jsd.get_config()
+    config = default_config()
     config.data.dataset = "cifar100"
+    config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     return config

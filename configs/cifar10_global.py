@@ -9,10 +9,15 @@ per 1,000 steps on a 2-core CPU.
 Paper (conv / fc / Y, top-1 %): 52.2 / 52.84 / 43.17.
 """
 
-from configs import cifar10_local_jsd
+from dim_tf.config import default_config
+
+EPOCHS = 1000
+TRAIN_EXAMPLES = 50_000
 
 
 def get_config():
-    config = cifar10_local_jsd.get_config()
+    config = default_config()
+    config.data.dataset = "cifar10"
     config.objective.mode = "global"
+    config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     return config

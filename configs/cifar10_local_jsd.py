@@ -11,14 +11,14 @@ Paper (classifier on conv / fc / Y, top-1 %): 73.25 / 73.62 / 66.96.
 Needs the TFDS `cifar10` dataset (downloaded, or built offline: see BUILD.md).
 """
 
-from configs import base
+from dim_tf.config import default_config
 
 EPOCHS = 1000
 TRAIN_EXAMPLES = 50_000
 
 
 def get_config():
-    config = base.get_config()
+    config = default_config()
     config.data.dataset = "cifar10"
     config.encoder = "basic32x32"
     config.objective.mode = "local"

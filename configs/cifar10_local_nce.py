@@ -8,10 +8,15 @@ As configs/cifar10_local_jsd.py with objective.estimator=nce; about the same cos
 Paper (conv / fc / Y, top-1 %): 75.21 / 75.57 / 69.13.
 """
 
-from configs import cifar10_local_jsd
+from dim_tf.config import default_config
+
+EPOCHS = 1000
+TRAIN_EXAMPLES = 50_000
 
 
 def get_config():
-    config = cifar10_local_jsd.get_config()
+    config = default_config()
+    config.data.dataset = "cifar10"
     config.objective.estimator = "nce"
+    config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     return config

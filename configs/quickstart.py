@@ -18,11 +18,11 @@ probe table; measured: linear probes conv / fc / y 98.61 / 98.33 / 93.06 %
 10 labels per class 92.22 / 93.33 / 90.56 (random 88.89 / 90.56 / 87.50).
 """
 
-from configs import base
+from dim_tf.config import default_config
 
 
 def get_config():
-    config = base.get_config()
+    config = default_config()
     config.data.dataset = "digits"
     config.encoder = "basic28x28"
     config.critic.units = 128

@@ -10,14 +10,14 @@ minutes per 1,000 steps on a 2-core CPU: use a GPU.
 Paper (conv / fc / Y, top-1 %): 72.86 / 70.85 / 65.93.
 """
 
-from configs import base
+from dim_tf.config import default_config
 
 EPOCHS = 1000
 TRAIN_EXAMPLES = 105_000
 
 
 def get_config():
-    config = base.get_config()
+    config = default_config()
     config.data.dataset = "stl10"
     config.data.train_split = "train+unlabelled"
     config.encoder = "alex64x64"

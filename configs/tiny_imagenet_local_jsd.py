@@ -11,11 +11,11 @@ images are already 64x64; flips on. About 137 minutes per
 Paper, Tiny ImageNet (conv / fc / Y, top-1 %): 33.54 / 36.88 / 31.66.
 """
 
-from configs import base
+from dim_tf.config import default_config
 
 
 def get_config():
-    config = base.get_config()
+    config = default_config()
     config.data.dataset = "imagenet_resized/64x64"
     config.data.eval_split = "validation"
     config.encoder = "alex64x64"

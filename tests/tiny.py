@@ -1,11 +1,11 @@
 """A tiny DIM config for tests: the embedded digits, small critics, few steps."""
 
-from configs import base
+from dim_tf.config import default_config
 
 
 def tiny_config(**overrides):
     """The quick-start model at test size; `overrides` maps dotted fields to values."""
-    config = base.get_config()
+    config = default_config()
     config.data.dataset = "digits"
     config.encoder = "basic28x28"
     config.y_dim = 8

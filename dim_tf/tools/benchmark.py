@@ -62,7 +62,7 @@ def benchmark(
     """Measures a config's training step, input pipeline and (optionally) matmul peak.
 
     Args:
-      config: the run's ConfigDict (configs/base.py fields).
+      config: the run's ConfigDict (`dim_tf.config.default_config` fields).
       warmup_calls: untimed `train_steps` calls of `config.train.steps_per_call`
         steps each, before timing.
       timed_calls: timed calls; the median call counts.

@@ -71,7 +71,7 @@ def train(config, workdir, actions=()):
     """Trains DIM as `config` says, resuming from `workdir` when it holds the run.
 
     Args:
-      config: ConfigDict with the fields of configs/base.py.
+      config: ConfigDict with the fields of `dim_tf.config.default_config`.
       workdir: run directory; created if missing.
       actions: callables `action(trainer, step, steps_done)`, called on every
         worker after each `tf.function` call with the steps done so far and

@@ -14,6 +14,7 @@ import tensorflow as tf
 from ml_collections import config_dict
 
 from dim_tf import workdir as workdir_lib
+from dim_tf.config import default_config
 from dim_tf.errors import UserError
 from dim_tf.input import sources
 from dim_tf.models import encoders
@@ -26,7 +27,7 @@ class Run:
 
     Attributes:
       workdir: the run directory.
-      config: its ConfigDict (configs/base.py fields).
+      config: its ConfigDict (`dim_tf.config.default_config` fields).
       step: training steps done at the checkpoint.
       checkpoint: path of the restored checkpoint.
       trainer: the `dim_tf.training.trainer.Trainer` holding the restored models.
@@ -71,10 +72,10 @@ class Run:
 
 
 def load_config(workdir):
-    """The run's config: configs/base.py's fields, updated from DIR/config.json.
+    """The run's config: `dim_tf.config.default_config` fields, updated from DIR/config.json.
 
     Fields the recorded config lacks (e.g. an `eval` section added after the
-    run was trained) keep base.py's defaults.
+    run was trained) keep their defaults.
 
     Raises:
       UserError: no such directory, or no run recorded in it.
@@ -92,9 +93,7 @@ def load_config(workdir):
             f"{workdir} holds no run (no {workdir_lib.CONFIG_FILE}); train one "
             f"first: bin/train --config=configs/quickstart.py --workdir={workdir}"
         )
-    from configs import base  # The repository's configs hold every default.
-
-    config = base.get_config()
+    config = default_config()
     for name, value in workdir_lib.flatten(recorded).items():
         node = config
         *parents, leaf = name.split(".")

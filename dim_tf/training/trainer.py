@@ -38,7 +38,7 @@ class Trainer:
         """Builds models and optimizers; call inside `strategy.scope()`.
 
         Args:
-          config: the run's ConfigDict (configs/base.py fields).
+          config: the run's ConfigDict (`dim_tf.config.default_config` fields).
           image_shape: `(S, S, C)` of the images the encoder takes.
           strategy: the `tf.distribute.Strategy` the step runs under.
         """
