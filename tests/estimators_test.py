@@ -1,4 +1,4 @@
-"""MI estimators against a hand-written NumPy reference of the CONTRACT formulas."""
+"""MI estimators against a hand-written NumPy reference of the formulas in docs/method.md."""
 
 import math
 
@@ -20,7 +20,7 @@ def _logsumexp(x):
 
 
 def reference_bound(scores, estimator):
-    """Literal loops over the DESIGN.md formulas, float64."""
+    """Literal loops over the formulas of docs/method.md, float64."""
     s = np.asarray(scores, np.float64)
     n, _, num_loc = s.shape
     pos = [s[i, i, l] for i in range(n) for l in range(num_loc)]

@@ -87,11 +87,6 @@ def sharded_mi_bound(
     return bound_fn(scores, positive_mask, counts, total)
 
 
-def _positives(scores, positive_mask):
-    """`[n, L]` scores of each row's positive pairs."""
-    return tf.boolean_mask(scores, positive_mask)
-
-
 @dataclasses.dataclass
 class _Counts:
     """Global numbers of positive and negative entries, NCE's candidates K, shards."""
@@ -106,7 +101,7 @@ class _Counts:
 def _jsd(scores, positive_mask, counts, total):
     # Jensen-Shannon bound (f-GAN form): E_P[log2 - sp(-s)] - E_Q[sp(s) - log2].
     num_pos, num_neg = counts.positives, counts.negatives
-    positives = _positives(scores, positive_mask)
+    positives = tf.boolean_mask(scores, positive_mask)  # [n, L]
     positive_term = total(tf.reduce_sum(_LOG2 - tf.nn.softplus(-positives)))
     negative_mask = tf.cast(tf.logical_not(positive_mask), tf.float32)[:, :, None]
     negative_term = total(
@@ -119,7 +114,7 @@ def _nce(scores, positive_mask, counts, total):
     # InfoNCE: each positive (i, l) competes with every negative of row i
     # (all j != i, all l'); K = 1 + (N-1)L candidates, bound = log K + E[log p].
     num_pos = counts.positives
-    positives = _positives(scores, positive_mask)  # [n, L]
+    positives = tf.boolean_mask(scores, positive_mask)  # [n, L]
     negatives = tf.where(positive_mask[:, :, None], -math.inf, scores)
     negative_lse = tf.reduce_logsumexp(negatives, axis=(1, 2))  # [n]
     log_softmax = positives - tf.math.reduce_logsumexp(
@@ -134,10 +129,12 @@ def _nce(scores, positive_mask, counts, total):
 def _dv(scores, positive_mask, counts, total):
     # Donsker-Varadhan: E_P[s] - log E_Q[exp(s)], the log-mean-exp taken over
     # the whole global batch. Shifting exp by the global maximum keeps every
-    # term in (0, 1]; a shard-local or averaged shift overflows once the
-    # shards' maxima are about 90 apart (exp(88.7) is float32's largest).
+    # term in (0, 1]. The mean of two shards' maxima as the shift overflows
+    # once they are about 180 apart (exp(88.7) is float32's largest).
     num_pos, num_neg = counts.positives, counts.negatives
-    positive_mean = total(tf.reduce_sum(_positives(scores, positive_mask))) / num_pos
+    positive_mean = (
+        total(tf.reduce_sum(tf.boolean_mask(scores, positive_mask))) / num_pos
+    )
     negatives = tf.where(positive_mask[:, :, None], -math.inf, scores)
     shift = tf.stop_gradient(
         _max_across_shards(tf.reduce_max(negatives), counts, total)
