@@ -194,3 +194,27 @@ def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path)
         again, "ckpt-4 cannot be restored", "resume from ckpt-2"
     )
     assert _fingerprint(workdir) == before
+
+
+def test_saves_come_at_multiples_of_every_after_resuming_from_any_step(tmp_path):
+    directory = _saved_run(str(tmp_path / "checkpoints"), steps=(2, 6))
+    items = _items()
+    checkpointer = Checkpointer(directory, items, every=4)
+    assert checkpointer.restore_latest().endswith("ckpt-6")
+    items["step"].assign(7)
+    assert checkpointer.save() is None  # Not a multiple of 4.
+    items["step"].assign(8)
+    assert checkpointer.save().endswith("ckpt-8")
+    items["step"].assign(9)
+    assert checkpointer.save() is None
+    assert checkpointer.save(force=True).endswith("ckpt-9")  # E.g. the last step.
+    assert checkpointer.save(force=True).endswith("ckpt-9")  # Kept, not rewritten.
+    assert tf.train.latest_checkpoint(directory).endswith("ckpt-9")
+
+
+def test_a_fresh_run_of_zero_steps_still_saves_step_0(tmp_path):
+    directory = str(tmp_path / "checkpoints")
+    checkpointer = Checkpointer(directory, _items(), every=4)
+    assert checkpointer.restore_latest() is None
+    assert checkpointer.save() is None
+    assert checkpointer.save(force=True).endswith("ckpt-0")
