@@ -12,8 +12,7 @@ from dim_tf.errors import UserError
 from dim_tf.evaluators import probes
 from dim_tf.models import critics, encoders, priors
 from dim_tf.objective import dim_loss, estimators
-from dim_tf.training import strategies
-from dim_tf.training.trainer import PRECISIONS
+from dim_tf.training import PRECISIONS, strategies
 
 # Old name -> the `data` field it now is.
 LEGACY_TOP_LEVEL = (

@@ -29,7 +29,7 @@ def _saved_run(directory, steps=(2, 4)):
     for step in steps:
         items["w"].assign(tf.fill([64, 64], float(step)))
         items["step"].assign(step)
-        checkpointer.save(step)
+        checkpointer.save()
     return directory
 
 
@@ -127,8 +127,9 @@ def test_a_save_that_cannot_be_written_is_one_line_and_keeps_the_others(tmp_path
     # TensorFlow as on a full disk or a lost mount.
     with open(os.path.join(directory, "ckpt-6_temp"), "w") as f:
         f.write("in the way")
+    items["step"].assign(6)
     with pytest.raises(TrainingError) as raised:
-        checkpointer.save(6)
+        checkpointer.save()
     message = str(raised.value)
     assert message.startswith("checkpoint ckpt-6 cannot be written to ")
     assert "the last complete checkpoint, ckpt-4, is kept" in message
@@ -151,7 +152,8 @@ def test_a_worker_restores_from_the_workdir_and_saves_to_a_temp_dir(
         os.path.join(directory, "ckpt-4")
     )
     assert float(items["w"][0, 0]) == 4.0
-    assert worker.save(6) == os.path.join(directory, "ckpt-6")
+    items["step"].assign(6)
+    assert worker.save() == os.path.join(directory, "ckpt-6")
     worker.close()
     assert _fingerprint(directory) == before  # Only the chief writes here.
     assert os.listdir(tmp_path / "tmp") == []
@@ -192,3 +194,27 @@ def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path)
         again, "ckpt-4 cannot be restored", "resume from ckpt-2"
     )
     assert _fingerprint(workdir) == before
+
+
+def test_saves_come_at_multiples_of_every_after_resuming_from_any_step(tmp_path):
+    directory = _saved_run(str(tmp_path / "checkpoints"), steps=(2, 6))
+    items = _items()
+    checkpointer = Checkpointer(directory, items, every=4)
+    assert checkpointer.restore_latest().endswith("ckpt-6")
+    items["step"].assign(7)
+    assert checkpointer.save() is None  # Not a multiple of 4.
+    items["step"].assign(8)
+    assert checkpointer.save().endswith("ckpt-8")
+    items["step"].assign(9)
+    assert checkpointer.save() is None
+    assert checkpointer.save(force=True).endswith("ckpt-9")  # E.g. the last step.
+    assert checkpointer.save(force=True).endswith("ckpt-9")  # Kept, not rewritten.
+    assert tf.train.latest_checkpoint(directory).endswith("ckpt-9")
+
+
+def test_a_fresh_run_of_zero_steps_still_saves_step_0(tmp_path):
+    directory = str(tmp_path / "checkpoints")
+    checkpointer = Checkpointer(directory, _items(), every=4)
+    assert checkpointer.restore_latest() is None
+    assert checkpointer.save() is None
+    assert checkpointer.save(force=True).endswith("ckpt-0")

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from dim_tf import config as config_lib
 from dim_tf.models import encoders
-from dim_tf.training import trainer
+from dim_tf.training import build
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = sorted(
@@ -43,7 +43,7 @@ def test_config_checks_and_builds(name):
     # Small critics keep the build fast; the architecture is the config's own.
     config.critic.units = 8
     size = encoders.encoder_input_size(config.encoder)
-    run = trainer.Trainer(config, (size, size, 3), tf.distribute.get_strategy())
+    run = build.build_trainer(config, (size, size, 3), tf.distribute.get_strategy())
     features = run.encoder(tf.zeros((2, size, size, 3)))
     assert features["y"].shape == (2, config.y_dim)
     assert (run.global_critic is not None) == (config.objective.mode != "local")

@@ -1,4 +1,4 @@
-"""MI estimators against a hand-written NumPy reference of the CONTRACT formulas."""
+"""MI estimators against a hand-written NumPy reference of the formulas in docs/method.md."""
 
 import math
 
@@ -20,7 +20,7 @@ def _logsumexp(x):
 
 
 def reference_bound(scores, estimator):
-    """Literal loops over the DESIGN.md formulas, float64."""
+    """Literal loops over the formulas of docs/method.md, float64."""
     s = np.asarray(scores, np.float64)
     n, _, num_loc = s.shape
     pos = [s[i, i, l] for i in range(n) for l in range(num_loc)]
@@ -108,6 +108,58 @@ def test_two_replicas_holding_half_the_rows_give_the_global_bound(estimator):
     per_replica = strategy.run(tf.function(shard_bound), args=(shards,))
     for value in strategy.experimental_local_results(per_replica):
         np.testing.assert_allclose(float(value), want, rtol=1e-5)
+
+
+def _two_replica_bounds_and_gradients(scores, estimator):
+    """Each replica's bound and the gradient with respect to its half of the rows."""
+    strategy = strategies.two_replicas()
+    rows = scores.shape[0] // 2
+
+    def shard_bound(shard):
+        ctx = tf.distribute.get_replica_context()
+        with tf.GradientTape() as tape:
+            tape.watch(shard)
+            bound = estimators.sharded_mi_bound(
+                shard,
+                estimator,
+                row_offset=rows * ctx.replica_id_in_sync_group,
+                num_shards=2,
+                sum_across_shards=lambda x: ctx.all_reduce("sum", x),
+            )
+        # The gradient of a cross-replica sum is again summed over the
+        # replicas: each replica's share of the global gradient is 1/2 of it.
+        return bound, tape.gradient(bound, shard) / 2.0
+
+    shards = strategy.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(scores[rows * ctx.replica_id_in_sync_group :][:rows])
+    )
+    bounds, grads = strategy.run(tf.function(shard_bound), args=(shards,))
+    bounds = [float(b) for b in strategy.experimental_local_results(bounds)]
+    grads = np.concatenate(
+        [g.numpy() for g in strategy.experimental_local_results(grads)]
+    )
+    return bounds, grads
+
+
+def test_dv_on_two_replicas_with_shard_maxima_200_apart_is_the_global_value():
+    # Shifting exp by the mean of the shard maxima (100) would overflow:
+    # exp(200 - 100) is beyond float32.
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal((4, 4, 2)).astype(np.float32)
+    scores[2:] += 200.0  # The second replica's rows: maxima about 200 higher.
+    whole = tf.constant(scores)
+    with tf.GradientTape() as tape:
+        tape.watch(whole)
+        want = estimators.mi_bound(whole, "dv")
+    want_grad = tape.gradient(want, whole).numpy()
+    assert np.isfinite(float(want))
+
+    bounds, grads = _two_replica_bounds_and_gradients(scores, "dv")
+
+    for value in bounds:
+        assert np.isfinite(value)
+        np.testing.assert_allclose(value, float(want), rtol=1e-5)
+    np.testing.assert_allclose(grads, want_grad, rtol=1e-4, atol=1e-6)
 
 
 def test_unknown_estimator_names_valid_ones():

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import pipeline
-from dim_tf.training import loop
+from dim_tf.training import build, loop
 from tests.tiny import tiny_config
 
 
@@ -18,7 +18,7 @@ def _config(data_dir, **overrides):
 
 
 def _encoder_weights(workdir, config):
-    _, run, _ = loop.build(config, workdir)
+    _, run, _ = build.build(config, workdir)
     tf.train.Checkpoint(encoder=run.encoder).restore(
         tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
     ).expect_partial()

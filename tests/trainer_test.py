@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf.training import trainer
+from dim_tf.training import build
 from tests import strategies
 from tests.tiny import tiny_config
 
@@ -16,9 +16,7 @@ TWO = strategies.two_replicas()
 
 
 def _build(config, strategy):
-    keras.utils.set_random_seed(0)
-    with strategy.scope():
-        return trainer.Trainer(config, IMAGE_SHAPE, strategy)
+    return build.build_trainer(config, IMAGE_SHAPE, strategy)
 
 
 def _copy_weights(source, target):

@@ -1,7 +1,7 @@
 """The DIM objective: MI estimates from encoder features, weighted with the prior term.
 
 `alpha * MI_global + beta * MI_local - gamma * prior_loss` is maximised; its
-negative is the loss. Defaults per mode are the paper's (PAPER.md):
+negative is the loss. Defaults per mode are the paper's (docs/method.md):
 DIM(G) alpha=1, beta=0, gamma=1; DIM(L) alpha=0, beta=1, gamma=0.1;
 DIM(L+G) alpha=0.5, beta=0.1, gamma=0.1.
 

@@ -13,7 +13,9 @@ Sharded use: under a `tf.distribute` strategy each replica holds the rows of
 its own images against the columns of the whole (gathered) batch. Passing
 `row_offset` (the global index of the first row) and `sum_across_shards` (a
 cross-replica sum) makes every replica compute the bound of the *global* batch
-exactly; the sums are differentiable, so gradients are exact too.
+exactly; the sums are differentiable, so gradients are exact too. DV's shift
+is the global maximum of the negatives (gathered through the same sum), so
+the value does not depend on how the rows are split.
 """
 
 import dataclasses
@@ -78,30 +80,28 @@ def sharded_mi_bound(
         positives=shape[0] * num_shards * shape[2],
         negatives=shape[0] * num_shards * (shape[1] - 1.0) * shape[2],
         candidates=1.0 + (shape[1] - 1.0) * shape[2],
-        shards=float(num_shards),
+        num_shards=int(num_shards),
+        # All shards hold the same number of rows.
+        shard=tf.cast(row_offset, tf.int32) // tf.maximum(n, 1),
     )
     return bound_fn(scores, positive_mask, counts, total)
 
 
-def _positives(scores, positive_mask):
-    """`[n, L]` scores of each row's positive pairs."""
-    return tf.boolean_mask(scores, positive_mask)
-
-
 @dataclasses.dataclass
 class _Counts:
-    """Global numbers of positive and negative entries, and NCE's candidates K."""
+    """Global numbers of positive and negative entries, NCE's candidates K, shards."""
 
     positives: tf.Tensor
     negatives: tf.Tensor
     candidates: tf.Tensor
-    shards: float
+    num_shards: int
+    shard: tf.Tensor
 
 
 def _jsd(scores, positive_mask, counts, total):
     # Jensen-Shannon bound (f-GAN form): E_P[log2 - sp(-s)] - E_Q[sp(s) - log2].
     num_pos, num_neg = counts.positives, counts.negatives
-    positives = _positives(scores, positive_mask)
+    positives = tf.boolean_mask(scores, positive_mask)  # [n, L]
     positive_term = total(tf.reduce_sum(_LOG2 - tf.nn.softplus(-positives)))
     negative_mask = tf.cast(tf.logical_not(positive_mask), tf.float32)[:, :, None]
     negative_term = total(
@@ -114,7 +114,7 @@ def _nce(scores, positive_mask, counts, total):
     # InfoNCE: each positive (i, l) competes with every negative of row i
     # (all j != i, all l'); K = 1 + (N-1)L candidates, bound = log K + E[log p].
     num_pos = counts.positives
-    positives = _positives(scores, positive_mask)  # [n, L]
+    positives = tf.boolean_mask(scores, positive_mask)  # [n, L]
     negatives = tf.where(positive_mask[:, :, None], -math.inf, scores)
     negative_lse = tf.reduce_logsumexp(negatives, axis=(1, 2))  # [n]
     log_softmax = positives - tf.math.reduce_logsumexp(
@@ -128,15 +128,34 @@ def _nce(scores, positive_mask, counts, total):
 
 def _dv(scores, positive_mask, counts, total):
     # Donsker-Varadhan: E_P[s] - log E_Q[exp(s)], the log-mean-exp taken over
-    # the whole global batch (a max shift keeps exp in range).
+    # the whole global batch. Shifting exp by the global maximum keeps every
+    # term in (0, 1]. The mean of two shards' maxima as the shift overflows
+    # once they are about 180 apart (exp(88.7) is float32's largest).
     num_pos, num_neg = counts.positives, counts.negatives
-    positive_mean = total(tf.reduce_sum(_positives(scores, positive_mask))) / num_pos
+    positive_mean = (
+        total(tf.reduce_sum(tf.boolean_mask(scores, positive_mask))) / num_pos
+    )
     negatives = tf.where(positive_mask[:, :, None], -math.inf, scores)
-    # The mean of the shards' maxima keeps exp in range as well as the global
-    # max does, and needs only a sum.
-    shift = tf.stop_gradient(total(tf.reduce_max(negatives)) / counts.shards)
+    shift = tf.stop_gradient(
+        _max_across_shards(tf.reduce_max(negatives), counts, total)
+    )
     sum_exp = total(tf.reduce_sum(tf.exp(negatives - shift)))
     return positive_mean - (tf.math.log(sum_exp) + shift - tf.math.log(num_neg))
+
+
+def _max_across_shards(value, counts, total):
+    """The maximum of a finite scalar over all shards, from the sum alone.
+
+    `tf.distribute` all-reduces only sum and mean, so each shard writes its
+    value into its own slot of a `[num_shards]` vector; the summed vector
+    holds every shard's value.
+    """
+    if counts.num_shards == 1:
+        return value
+    slots = tf.where(
+        tf.range(counts.num_shards) == counts.shard, value, tf.zeros_like(value)
+    )
+    return tf.reduce_max(total(slots))
 
 
 _BOUNDS = {"jsd": _jsd, "nce": _nce, "dv": _dv}

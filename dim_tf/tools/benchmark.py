@@ -27,7 +27,6 @@ runs over the graph of one step's forward and backward passes.
 import statistics
 import time
 
-import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -36,7 +35,8 @@ from dim_tf.errors import UserError
 from dim_tf.input import pipeline, sources
 from dim_tf.models import encoders
 from dim_tf.tools import machine
-from dim_tf.training import strategies, trainer
+from dim_tf.training import strategies
+from dim_tf.training.build import build_trainer
 
 FLOP_COUNT_METHOD = (
     "TF profiler float-op count of one step's graph (forward and backward of "
@@ -112,9 +112,7 @@ def benchmark(
         def between_calls():
             return machine.matmul_gflops(peak_dtype, matmul_size, repeats=1)
 
-    keras.utils.set_random_seed(config.train.seed)
-    with strategy.scope():
-        run = trainer.Trainer(config, image_shape, strategy)
+    run = build_trainer(config, image_shape, strategy)
     timing = time_training_step(
         run, image_shape, warmup_calls, timed_calls, between_calls
     )
@@ -192,15 +190,15 @@ def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None
       run: a built `Trainer`.
       image_shape: `(S, S, C)`.
       warmup_calls: untimed calls first.
-      timed_calls: timed calls of `run.config.train.steps_per_call` steps.
+      timed_calls: timed calls of `run.train_config.steps_per_call` steps.
       between: optional callable run (untimed) before each timed call.
 
     Returns:
       Dict of per-call lists: "seconds" and "cpu_seconds" (process CPU time)
       per step, and "between" (what `between` returned).
     """
-    batch = run.config.train.batch_size
-    steps = run.config.train.steps_per_call
+    batch = run.train_config.batch_size
+    steps = run.train_config.steps_per_call
     images = tf.random.stateless_uniform((batch, *image_shape), (0, 1), -1.0, 1.0)
     dataset = tf.data.Dataset.from_tensors(images).repeat()
     iterator = iter(run.strategy.experimental_distribute_dataset(dataset))
@@ -234,7 +232,7 @@ def count_step_flops(run, image_shape):
     Returns:
       float, operations per step.
     """
-    spec = tf.TensorSpec((run.config.train.batch_size, *image_shape), tf.float32)
+    spec = tf.TensorSpec((run.train_config.batch_size, *image_shape), tf.float32)
 
     @tf.function(autograph=False)
     def one_step(images):

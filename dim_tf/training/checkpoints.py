@@ -1,4 +1,4 @@
-"""Checkpoints: restore-or-init and periodic saves with `tf.train.CheckpointManager`.
+"""Checkpoints: restore the newest complete one, save every N steps.
 
 A checkpoint holds every model, both optimizers and the step. The data stream
 is a pure function of (seed, step) (see `dim_tf.input.pipeline`), so the step alone puts
@@ -9,6 +9,22 @@ A checkpoint is never half-written: TensorFlow writes its files under
 `checkpoint` state file (atomically) to point at it. A process killed at any
 moment leaves the state file naming the previous complete checkpoint, at
 worst with an orphaned `ckpt-N_temp/` directory, which the next chief removes.
+
+Saving is `tf.train.CheckpointManager`'s: it numbers checkpoints by the step
+counter, saves when `checkpoint_interval` steps have passed since the last
+save and keeps the newest `max_to_keep`. Restoring stays hand-written,
+because `CheckpointManager.restore_or_initialize` does three things this
+module must not (measured on TF 2.21 with the files tests/checkpoints_test.py
+makes):
+- without the `checkpoint` state file (deleted, or lost with a copied
+  workdir) it finds no checkpoint and starts from step 0, although complete
+  `ckpt-N` files are there; here the newest complete one is restored;
+- a damaged state file only logs a warning and again starts from step 0;
+  here it is a one-line error that says to move the file away;
+- it returns no load status, so a checkpoint that lacks some of the models
+  (e.g. another objective's) restores silently with those models left
+  freshly initialised; here `assert_existing_objects_matched` refuses it.
+Writes that fail (a full disk) become one-line `TrainingError`s.
 """
 
 import glob
@@ -33,28 +49,51 @@ class Checkpointer:
     same step.
     """
 
-    def __init__(self, directory, items, keep=3, is_chief=True):
+    def __init__(self, directory, items, keep=3, is_chief=True, every=None):
         """Args:
         directory: `DIR/checkpoints`.
-        items: name -> trackable (models, optimizers, step variable).
+        items: name -> trackable (models, optimizers, and the int64 step
+          variable under "step", which numbers the checkpoints).
         keep: how many recent checkpoints to keep.
         is_chief: whether this process writes to `directory`.
+        every: `save()` writes only at multiples of this many steps (None:
+          at every call).
         """
         self.directory = directory
         self.is_chief = is_chief
+        self.every = every
         if is_chief:
             self._write_directory = directory
             _remove_orphaned_temp_dirs(directory)
         else:
             self._write_directory = tempfile.mkdtemp(prefix="dim_ckpt_")
         self.checkpoint = tf.train.Checkpoint(**items)
-        self.manager = _read_state(
-            directory,
+        self.step = items["step"]
+        self._keep = keep
+        self.manager = self._make_manager()
+        self._latest = None
+
+    def _make_manager(self, last_step="aligned"):
+        """A `CheckpointManager` whose next interval save is at the next multiple.
+
+        The manager saves when `every` steps have passed since its last save;
+        counting from the multiple of `every` at or below the current step
+        keeps saves at multiples of `every` after a resume from any step
+        (e.g. one a stop signal saved).
+        """
+        if self.every is not None and last_step == "aligned":
+            last_step = int(self.step.numpy()) // self.every * self.every
+        return _read_state(
+            self.directory,
             lambda: tf.train.CheckpointManager(
-                self.checkpoint, self._write_directory, max_to_keep=keep
+                self.checkpoint,
+                self._write_directory,
+                max_to_keep=self._keep,
+                step_counter=self.step,
+                checkpoint_interval=self.every,
+                last_checkpoint_step=None if self.every is None else last_step,
             ),
         )
-        self._latest = None
 
     @property
     def latest(self):
@@ -90,6 +129,7 @@ class Checkpointer:
                 f"{_detail(err)}); {advice}"
             ) from None
         self._latest = path
+        self.manager = self._make_manager()  # Counts the interval from here.
         return path
 
     def _newest(self):
@@ -110,21 +150,35 @@ class Checkpointer:
             )
         return on_disk[0] if on_disk else None
 
-    def save(self, step):
-        """Writes a checkpoint for `step` (every worker must call this).
+    def save(self, force=False):
+        """Writes a checkpoint of the current step, if one is due (every worker calls this).
+
+        Args:
+          force: write even between multiples of `every` (e.g. the last step,
+            or a stop); a checkpoint of this step that exists already is kept.
 
         Returns:
-          The checkpoint's path in `directory`.
+          The checkpoint's path in `directory`, or None when none was due.
 
         Raises:
           TrainingError: the checkpoint cannot be written (e.g. the disk is
             full); its partial files are removed, the older ones kept.
         """
+        step = int(self.step.numpy())
+        if force and self._latest is not None and self._latest.endswith(f"-{step}"):
+            return self._latest
         try:
-            path = self.manager.save(checkpoint_number=step)
+            path = self.manager.save(
+                checkpoint_number=self.step, check_interval=not force
+            )
+            if path is None and force:  # The manager started counting here.
+                self.manager = self._make_manager(last_step=None)
+                path = self.manager.save(checkpoint_number=self.step)
         except (tf.errors.OpError, OSError) as err:
             # A full disk, a quota, a lost mount: keep what is there and say so.
             raise self._save_failed(step, err) from None
+        if path is None:
+            return None
         if not self.is_chief:
             shutil.rmtree(self._write_directory, ignore_errors=True)
             os.makedirs(self._write_directory, exist_ok=True)

@@ -9,15 +9,13 @@ wrong is checked before the workdir is touched.
 import dataclasses
 import os
 
-import keras
 import tensorflow as tf
 
-from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
-from dim_tf.input import pipeline, sources
-from dim_tf.models import encoders, priors
-from dim_tf.training import strategies, trainer
+from dim_tf.input import pipeline
+from dim_tf.models import priors
+from dim_tf.training.build import build
 from dim_tf.training.checkpoints import Checkpointer
 from dim_tf.training.preemption import StopSignals
 from dim_tf.training.summaries import Reporter
@@ -32,33 +30,6 @@ class TrainResult:
     metrics: dict
     checkpoint: str
     workdir: str
-
-
-def build(config, workdir):
-    """Checks everything, then builds the strategy, data info and `Trainer`.
-
-    Nothing is written. Raises `UserError` for any bad input.
-
-    Returns:
-      (strategy, trainer, image_size)
-    """
-    config_lib.check_config(config)
-    workdir_lib.check_workdir_path(workdir)
-    workdir_lib.check_same_run(workdir, config.to_dict())
-    # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
-    # configure collective ops before the runtime starts.
-    strategy = strategies.make_strategy(config.strategy, config.tpu)
-    info = sources.dataset_info(
-        config.data.dataset, config.data.data_dir, config.data.manual_dir
-    )
-    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
-    image_size = encoders.encoder_input_size(config.encoder)
-    channels = sources.image_shape(info, config.data.image_key)[2]
-    # Seeds weight initialisation: a run is reproducible from its config.
-    keras.utils.set_random_seed(config.train.seed)
-    with strategy.scope():
-        run = trainer.Trainer(config, (image_size, image_size, channels), strategy)
-    return strategy, run, image_size
 
 
 def _next_stop(step, total, every_values):
@@ -89,7 +60,8 @@ def train(config, workdir, actions=()):
         was saved first.
     """
     strategy, run, image_size = build(config, workdir)
-    chief = strategies.is_chief(strategy)
+    # The chief (the only worker, or worker 0 / "chief" of a cluster) writes.
+    chief = strategy.extended.should_checkpoint
     # Only the chief writes the workdir, so only it holds the lock.
     with workdir_lock(workdir, enabled=chief), StopSignals() as signals:
         return _train(
@@ -106,6 +78,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         run.checkpoint_items(),
         keep=config.train.keep_checkpoints,
         is_chief=chief,
+        every=config.train.checkpoint_every,
     )
     checkpointer.restore_latest()
     step = int(run.step.numpy())
@@ -115,7 +88,12 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         lambda ctx: pipeline.make_train_dataset(config, image_size, batch, step, ctx)
     )
     iterator = iter(dataset)
-    reporter = Reporter(os.path.join(workdir, "train"), total, batch, enabled=chief)
+    reporter = Reporter(
+        os.path.join(workdir, "train"),
+        total,
+        batch,
+        enabled=strategy.extended.should_save_summary,
+    )
     # A fixed batch for the Y histograms: the first test images, unaugmented
     # (a batch from the training stream would fill its shuffle buffer first).
     sample_images, _ = next(
@@ -151,14 +129,12 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
                 reporter.progress(step, metrics, images_per_s, log=True)
             else:
                 reporter.progress(step, metrics, None)
-            if step % config.train.checkpoint_every == 0 or step == total:
-                checkpointer.save(step)
+            checkpointer.save(force=step == total)  # At multiples of checkpoint_every.
             for action in actions:
                 action(run, step, num_steps)
             if signals.requested(strategy):
                 break
-        if checkpointer.latest is None or not checkpointer.latest.endswith(f"-{step}"):
-            checkpointer.save(step)
+        checkpointer.save(force=True)  # Unless this step's exists already.
         if step < total:
             raise signals.interrupted(step, checkpointer.latest)
     finally:
@@ -169,7 +145,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
 
 def _write_summaries(reporter, run, step, metrics, images_per_s, sample_images):
     scalars = dict(metrics)
-    scalars["learning_rate"] = run.config.train.learning_rate
+    scalars["learning_rate"] = run.train_config.learning_rate
     if images_per_s:
         scalars["images_per_s"] = images_per_s
     reporter.scalars(step, scalars)

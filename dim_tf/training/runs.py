@@ -1,7 +1,8 @@
 """A trained run, loaded back from its workdir for evaluation and export.
 
 `load_run(workdir)` reads `DIR/config.json`, rebuilds the run's models with
-`dim_tf.training.loop.build` and restores the latest checkpoint. The encoder it hands
+`dim_tf.training.build.build` (as training built them) and restores the
+latest checkpoint. The encoder it hands
 out is a float32 copy without synchronised BatchNorm, whatever the run
 trained with, so probes, fine-tuning and SavedModels work outside the
 training strategy.
@@ -18,6 +19,7 @@ from dim_tf.config import default_config
 from dim_tf.errors import UserError
 from dim_tf.input import sources
 from dim_tf.models import encoders
+from dim_tf.training.build import build
 from dim_tf.training.checkpoints import Checkpointer
 
 
@@ -121,10 +123,6 @@ def load_run(workdir, strategy="one_device"):
       UserError: missing workdir or config, no checkpoint yet, a checkpoint
         that does not match the config, or data that cannot be loaded.
     """
-    from dim_tf.training import (
-        loop,  # Imports the trainer's dependencies only when used.
-    )
-
     config = load_config(workdir)
     config.strategy = strategy
     directory = os.path.join(workdir, "checkpoints")
@@ -134,7 +132,7 @@ def load_run(workdir, strategy="one_device"):
             f"--workdir={workdir}) or wait for the first one "
             f"(every train.checkpoint_every={config.train.checkpoint_every} steps)"
         )
-    _, trainer, _ = loop.build(config, workdir)
+    _, trainer, _ = build(config, workdir)
     checkpoint = Checkpointer(directory, trainer.checkpoint_items()).restore_latest()
     return from_trainer(config, trainer, workdir, checkpoint=checkpoint)
 

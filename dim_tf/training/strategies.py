@@ -6,8 +6,7 @@ import os
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-
-STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker", "tpu")
+from dim_tf.training import STRATEGIES
 
 
 def make_strategy(name, tpu=""):
@@ -92,11 +91,11 @@ def _tpu_strategy(address):
 
 
 def is_chief(strategy):
-    """Whether this process writes checkpoints, summaries and config.json."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+    """Whether this process writes checkpoints, summaries and config.json.
+
+    `strategy.extended.should_checkpoint`: True except on the workers of a
+    MultiWorkerMirroredStrategy cluster other than its chief (task "chief", or
+    worker 0 when the cluster has none). The name is what code outside
+    training (periodic evaluation) asks.
+    """
+    return strategy.extended.should_checkpoint

@@ -20,8 +20,6 @@ from dim_tf.models import critics, encoders, priors
 from dim_tf.objective import dim_loss
 from dim_tf.training import optimizers
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-
 
 class Trainer:
     """Models, optimizers and the step function of one DIM run.
@@ -34,26 +32,37 @@ class Trainer:
       step: int64 variable, training steps done.
     """
 
-    def __init__(self, config, image_shape, strategy):
+    def __init__(
+        self, *, encoder, y_dim, objective, critic, train, image_shape, strategy
+    ):
         """Builds models and optimizers; call inside `strategy.scope()`.
 
+        `dim_tf.training.build.build_trainer` calls this from a whole config.
+
         Args:
-          config: the run's ConfigDict (`dim_tf.config.default_config` fields).
+          encoder: encoder name (`dim_tf.models.ENCODERS`).
+          y_dim: size of the global feature Y.
+          objective: the `objective` config section (mode, estimator, weights,
+            prior, gradient_penalty).
+          critic: the `critic` config section (kind, units, global_units).
+          train: the `train` config section (optimizer, precision, seed,
+            batch_size, steps_per_call, jit_compile, sync_batch_norm).
           image_shape: `(S, S, C)` of the images the encoder takes.
           strategy: the `tf.distribute.Strategy` the step runs under.
         """
-        self.config = config
+        self.train_config = train
         self.strategy = strategy
-        self.weights = dim_loss.resolve_weights(config.objective)
-        self.estimator = config.objective.estimator
-        self.prior_name = config.objective.prior
-        dtype = config.train.precision
+        self.weights = dim_loss.resolve_weights(objective)
+        self.estimator = objective.estimator
+        self.prior_name = objective.prior
+        self.gradient_penalty = objective.gradient_penalty
+        dtype = train.precision
         # With one replica the batch statistics are already global; Keras's
         # synchronised path would still add a count tensor the size of each
         # input and a reduction over it.
-        sync = config.train.sync_batch_norm and strategy.num_replicas_in_sync > 1
+        sync = train.sync_batch_norm and strategy.num_replicas_in_sync > 1
         self.encoder = encoders.build_encoder(
-            config.encoder, image_shape, config.y_dim, dtype=dtype, sync_batch_norm=sync
+            encoder, image_shape, y_dim, dtype=dtype, sync_batch_norm=sync
         )
         features = self.encoder(tf.zeros((2, *image_shape)), training=False)
         local_shape = features["local"].shape[1:]
@@ -61,34 +70,34 @@ class Trainer:
         self.local_critic = self.global_critic = None
         if self.weights.beta > 0:
             self.local_critic = critics.build_local_critic(
-                config.critic.kind,
-                config.critic.units,
-                dtype=dtype,
-                sync_batch_norm=sync,
+                critic.kind, critic.units, dtype=dtype, sync_batch_norm=sync
             )
             self.local_critic.build_from_shapes(local_shape, y_shape)
         if self.weights.alpha > 0:
             self.global_critic = critics.build_global_critic(
-                config.critic.global_units, dtype=dtype
+                critic.global_units, dtype=dtype
             )
             self.global_critic.build_from_shapes(local_shape, y_shape)
-        self.prior = priors.make_prior(self.prior_name, config.y_dim)
+        self.prior = priors.make_prior(self.prior_name, y_dim)
         self.discriminator = self.prior_optimizer = None
         if self.prior is not None and self.weights.gamma > 0:
-            self.discriminator = priors.build_discriminator(config.y_dim)
-            self.prior_optimizer = self._adam(config.train.prior_learning_rate, False)
+            self.discriminator = priors.build_discriminator(y_dim)
+            self.prior_optimizer = self._adam(train.prior_learning_rate, False)
             self.prior_optimizer.build(self.discriminator.trainable_variables)
-        self.optimizer = self._adam(
-            config.train.learning_rate, dtype == "mixed_float16"
-        )
+        self.optimizer = self._adam(train.learning_rate, dtype == "mixed_float16")
         self.optimizer.build(self.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # The running means of one `train_steps` call (reset at its start).
+        self._means = {
+            name: keras.metrics.Mean(name=name, dtype="float32")
+            for name in self.metric_names()
+        }
         # XLA compiles the per-replica maths; the loop and the cross-replica
         # plumbing stay in the outer function. A nested tf.function cannot
         # hold cross-replica sums, so XLA needs a single replica (checked in
         # dim_tf.config.check_replicas).
         self._losses_and_gradients = self.losses_and_gradients
-        if config.train.jit_compile:
+        if train.jit_compile:
             self._losses_and_gradients = tf.function(
                 self.losses_and_gradients, jit_compile=True
             )
@@ -97,8 +106,8 @@ class Trainer:
     def _adam(self, learning_rate, loss_scaled):
         adam = optimizers.FusedAdam(
             learning_rate,
-            beta_1=self.config.train.beta1,
-            beta_2=self.config.train.beta2,
+            beta_1=self.train_config.beta1,
+            beta_2=self.train_config.beta2,
         )
         return keras.optimizers.LossScaleOptimizer(adam) if loss_scaled else adam
 
@@ -190,7 +199,7 @@ class Trainer:
                     self.discriminator,
                     real,
                     tf.stop_gradient(codes),
-                    self.config.objective.gradient_penalty,
+                    self.gradient_penalty,
                 )
                 replica_prior_loss = prior_loss * scale
             prior_gradients = prior_tape.gradient(
@@ -206,7 +215,7 @@ class Trainer:
         the samples do not depend on the number of replicas.
         """
         seed = tf.stack(
-            [tf.cast(self.config.train.seed, tf.int32), tf.cast(step, tf.int32)]
+            [tf.cast(self.train_config.seed, tf.int32), tf.cast(step, tf.int32)]
         )
         samples = self.prior.sample(rows * replica.num_replicas, seed=seed)
         start = replica.row_offset(rows)
@@ -222,7 +231,8 @@ class Trainer:
         return metrics
 
     def _train_steps_fn(self, iterator, num_steps):
-        totals = {name: tf.constant(0.0) for name in self.metric_names()}
+        for mean in self._means.values():
+            mean.reset_state()
         first_bad_step = tf.constant(-1, tf.int64)
         for i in tf.range(tf.cast(num_steps, tf.int64)):
             step = self.step + i
@@ -237,12 +247,10 @@ class Trainer:
             first_bad_step = tf.where(
                 (first_bad_step < 0) & tf.logical_not(finite), step, first_bad_step
             )
-            totals = {name: totals[name] + metrics[name] for name in totals}
+            for name, mean in self._means.items():
+                mean.update_state(metrics[name])
         self.step.assign_add(tf.cast(num_steps, tf.int64))
-        means = {
-            name: total / tf.cast(num_steps, tf.float32)
-            for name, total in totals.items()
-        }
+        means = {name: mean.result() for name, mean in self._means.items()}
         return means, first_bad_step
 
     def train_steps(self, iterator, num_steps):

@@ -1,0 +1,65 @@
+"""Building a run's `Trainer` from its config: one pure function for every caller.
+
+The training loop, `dim_tf.training.runs` (evaluation and export) and the
+benchmark all build through here, so a run is rebuilt exactly as it trained.
+Nothing is written: building only reads the dataset's metadata and the
+workdir's recorded config.
+"""
+
+import keras
+
+from dim_tf import config as config_lib
+from dim_tf import workdir as workdir_lib
+from dim_tf.input import sources
+from dim_tf.models import encoders
+from dim_tf.training import strategies, trainer
+
+
+def build_trainer(config, image_shape, strategy):
+    """The `Trainer` of `config`, built in `strategy.scope()` from the run's seed.
+
+    Args:
+      config: ConfigDict with the fields of `dim_tf.config.default_config`
+        (already checked).
+      image_shape: `(S, S, C)` of the encoder's input images.
+      strategy: the `tf.distribute.Strategy` to build the variables under.
+
+    Returns:
+      `dim_tf.training.trainer.Trainer`.
+    """
+    # Seeds weight initialisation: a run is reproducible from its config.
+    keras.utils.set_random_seed(config.train.seed)
+    with strategy.scope():
+        return trainer.Trainer(
+            encoder=config.encoder,
+            y_dim=config.y_dim,
+            objective=config.objective,
+            critic=config.critic,
+            train=config.train,
+            image_shape=image_shape,
+            strategy=strategy,
+        )
+
+
+def build(config, workdir):
+    """Checks everything, then builds the strategy, data info and `Trainer`.
+
+    Nothing is written. Raises `UserError` for any bad input.
+
+    Returns:
+      (strategy, trainer, image_size)
+    """
+    config_lib.check_config(config)
+    workdir_lib.check_workdir_path(workdir)
+    workdir_lib.check_same_run(workdir, config.to_dict())
+    # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
+    # configure collective ops before the runtime starts.
+    strategy = strategies.make_strategy(config.strategy, config.tpu)
+    info = sources.dataset_info(
+        config.data.dataset, config.data.data_dir, config.data.manual_dir
+    )
+    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
+    image_size = encoders.encoder_input_size(config.encoder)
+    channels = sources.image_shape(info, config.data.image_key)[2]
+    run = build_trainer(config, (image_size, image_size, channels), strategy)
+    return strategy, run, image_size
