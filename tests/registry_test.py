@@ -1,6 +1,8 @@
 """Evaluators by name: lookup errors and the `(name, value)` pairs each yields."""
 
 import math
+import subprocess
+import sys
 import types
 
 import keras
@@ -110,3 +112,14 @@ def test_train_features_are_capped(data_dir):
     assert len(train.labels) == 40 and train.taps["y"].shape == (40, 8)
     assert len(test.labels) == 32
     assert set(train.taps) == {"y"}
+
+
+def test_the_names_import_without_tensorflow():
+    code = (
+        "import sys; import dim_tf.evaluators.registry; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
