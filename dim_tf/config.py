@@ -9,7 +9,8 @@ its message says what is allowed.
 from ml_collections import config_dict
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import probes
+from dim_tf.evaluators import KINDS, TAPS
+from dim_tf.evaluators.registry import parse_names
 from dim_tf.models import critics, encoders, priors
 from dim_tf.objective import dim_loss, estimators
 from dim_tf.training import PRECISIONS, strategies
@@ -196,11 +197,11 @@ def check_replicas(config, num_replicas):
 def check_eval_config(eval_config):
     """Raises `UserError` for the first invalid field of `config.eval`."""
     for field, allowed, what in (
-        ("taps", probes.TAPS, "tap"),
-        ("kinds", probes.KINDS, "probe kind"),
+        ("taps", TAPS, "tap"),
+        ("kinds", KINDS, "probe kind"),
     ):
         try:
-            probes.parse_names(eval_config[field], allowed, what)
+            parse_names(eval_config[field], allowed, what)
         except UserError as err:
             raise UserError(f"eval.{field}: {err}") from None
     for field in (

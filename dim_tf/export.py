@@ -24,7 +24,9 @@ import os
 import tensorflow as tf
 
 from dim_tf import atomic
+from dim_tf.evaluators import evaluation, probe_store, report
 from dim_tf.input import pipeline
+from dim_tf.training import runs
 
 EXPORT_DIR = "export"
 ENCODER_NAME = "encoder"
@@ -150,21 +152,18 @@ def export_run(workdir, log=None):
     Raises:
       UserError: missing workdir, no checkpoint, or a bad `eval` setting.
     """
-    from dim_tf.evaluators import evaluate, probe_store
-    from dim_tf.training import runs
-
     log = log or (lambda line: None)
     run = runs.load_run(workdir)
-    results = evaluate.read_results(workdir)
+    results = report.read_results(workdir)
     classifiers = probe_store.load(workdir, run)
     if classifiers is None or results is None or results.get("step") != run.step:
         log(f"No probes for step {run.step} yet: evaluating first")
-        results = evaluate.evaluate(workdir, log=log, run=run)
+        results = evaluation.evaluate(workdir, log=log, run=run)
         classifiers = probe_store.load(workdir, run)
     log(f"Writing SavedModels to {os.path.join(workdir, EXPORT_DIR)}")
     paths = export_models(workdir, run, classifiers)
     results["encoder_export"] = paths["encoder"]
     for probe in results["probes"]:
         probe["export"] = paths.get((probe["tap"], probe["kind"]))
-    atomic.write_json(os.path.join(workdir, evaluate.RESULTS_FILE), results)
+    report.write_results(workdir, results)
     return results

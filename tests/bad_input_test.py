@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import evaluate
+from dim_tf.evaluators import evaluation, report
 from dim_tf.training import loop, strategies
 from tests import processes
 from tests.evaluate_test import tiny_eval_config
@@ -147,8 +147,8 @@ def test_evaluating_on_undecodable_images_is_one_line_and_writes_nothing(
     _make_images_undecodable(copy)
 
     with pytest.raises(UserError) as raised:
-        evaluate.evaluate(workdir)
+        evaluation.evaluate(workdir)
     message = str(raised.value)
     assert "evaluation data cannot be read (InvalidArgumentError" in message
     assert "Unknown image file format" in message and "\n" not in message
-    assert not os.path.exists(os.path.join(workdir, evaluate.RESULTS_FILE))
+    assert not os.path.exists(os.path.join(workdir, report.RESULTS_FILE))

@@ -47,7 +47,7 @@ _SLOW_FILES_FIRST = (
     "evaluate_test",
     "bad_input_test",
     "checkpoints_test",
-    "mi_measures_test",
+    "mi_test",
     "trainer_test",
     "train_test",
     "configs_test",

@@ -4,13 +4,14 @@ import glob
 import json
 import math
 import os
+import shutil
 
 import pytest
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import evaluate, mi
-from dim_tf.training import loop
+from dim_tf.evaluators import evaluation, report
+from dim_tf.training import loop, runs
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
@@ -49,13 +50,8 @@ def evaluated(data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("run"))
     loop.train(tiny_eval_config(data_dir), workdir)
     lines = []
-    results = evaluate.evaluate(workdir, log=lines.append)
+    results = evaluation.evaluate(workdir, log=lines.append)
     return workdir, results, lines
-
-
-def test_the_contract_estimators_live_in_evaluate():
-    assert evaluate.mine_estimate is mi.mine_estimate
-    assert evaluate.ndm_estimate is mi.ndm_estimate
 
 
 def test_results_follow_the_contract(evaluated):
@@ -129,7 +125,7 @@ def test_tensorboard_views_are_written(evaluated):
 
 def test_the_table_is_paper_shaped(evaluated):
     workdir, results, _ = evaluated
-    table = evaluate.format_table(results, workdir).splitlines()
+    table = report.format_table(results, workdir).splitlines()
     assert table[1].split() == ["conv", "fc", "y"]
     rows = {line[:24].strip(): line[24:].split() for line in table[2:]}
     for kind in ("linear", "mlp", "finetune", "random linear"):
@@ -144,13 +140,32 @@ def test_the_table_is_paper_shaped(evaluated):
 def test_taps_and_kinds_can_be_narrowed(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     loop.train(tiny_eval_config(data_dir, **{"train.steps": 2}), workdir)
-    results = evaluate.evaluate(
+    results = evaluation.evaluate(
         workdir, taps="y", kinds="linear", random_baseline=False
     )
     assert [(p["kind"], p["tap"]) for p in results["probes"]] == [("linear", "y")]
     assert results["random_encoder"]["probes"] == []
-    row = evaluate.format_table(results).splitlines()[2].split()
+    row = report.format_table(results).splitlines()[2].split()
     assert row[:3] == ["linear", "-", "-"]
+
+
+def test_the_train_examples_cap_is_honoured(data_dir, evaluated, tmp_path):
+    trained = evaluated[0]
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    shutil.copy(os.path.join(trained, "config.json"), workdir)
+    os.symlink(os.path.join(trained, "checkpoints"), workdir / "checkpoints")
+    workdir = str(workdir)
+    run = runs.load_run(workdir)
+    with run.config.unlocked():
+        run.config.eval.max_train_examples = 50
+        run.config.eval.few_labels = 0
+    results = evaluation.evaluate(
+        workdir, taps="y", kinds="linear", random_baseline=False, run=run
+    )
+    assert results["num_train_examples"] == 50
+    assert results["num_test_examples"] == 80
+    assert report.read_results(workdir)["num_train_examples"] == 50
 
 
 def test_bad_input_is_a_one_line_user_error(data_dir, evaluated, tmp_path):
@@ -168,7 +183,7 @@ def test_bad_input_is_a_one_line_user_error(data_dir, evaluated, tmp_path):
     ]
     for path, kwargs, fragment in cases:
         with pytest.raises(UserError) as err:
-            evaluate.evaluate(path, **kwargs)
+            evaluation.evaluate(path, **kwargs)
         assert fragment in str(err.value), str(err.value)
         assert "\n" not in str(err.value)
 
@@ -183,7 +198,7 @@ def test_bad_eval_settings_are_refused(data_dir, evaluated, tmp_path):
     (run / "config.json").write_text(json.dumps(recorded))
     os.symlink(os.path.join(workdir, "checkpoints"), run / "checkpoints")
     with pytest.raises(UserError, match="eval.epochs must be an integer >= 1"):
-        evaluate.evaluate(str(run))
+        evaluation.evaluate(str(run))
 
 
 def test_probes_run_during_training_when_asked(data_dir, tmp_path):
@@ -192,7 +207,9 @@ def test_probes_run_during_training_when_asked(data_dir, tmp_path):
         data_dir,
         **{"train.steps": 4, "eval.every": 2, "eval.kinds": "linear", "eval.taps": "y"},
     )
-    loop.train(config, workdir, actions=[evaluate.periodic_evaluation(config, workdir)])
+    loop.train(
+        config, workdir, actions=[evaluation.periodic_evaluation(config, workdir)]
+    )
     tags = event_tags(os.path.join(workdir, "eval"))
     for tag in ("probe/linear_y", "mi/mine", "ndm", "ndm_sigmoid"):
         assert tags.get(tag) == [2, 4], (tag, sorted(tags))
@@ -217,12 +234,10 @@ def test_probes_during_training_are_due_when_a_multiple_is_crossed(
         asked.append(strategy)
         return False
 
-    monkeypatch.setattr(evaluate.strategies, "is_chief", not_chief)
+    monkeypatch.setattr(evaluation.strategies, "is_chief", not_chief)
     trainer = type("Trainer", (), {"strategy": "strategy"})()
-    config = tiny_config(**{"eval.every": every})
-    assert (
-        evaluate.probe_during_training(config, trainer, "-", step, steps_done) is None
-    )
+    action = evaluation.periodic_evaluation(tiny_config(**{"eval.every": every}), "-")
+    assert action(trainer, step, steps_done) is None
     assert asked == (["strategy"] if due else [])
 
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from dim_tf import export
-from dim_tf.evaluators import evaluate, probe_store
+from dim_tf.evaluators import evaluation, probe_store
 from dim_tf.training import loop, runs
 from tests import processes
 from tests.evaluate_test import tiny_eval_config
@@ -88,7 +88,7 @@ def exported(data_dir, tmp_path_factory):
         data_dir, **{"eval.kinds": "linear,finetune", "eval.taps": "conv,y"}
     )
     loop.train(config, workdir)
-    evaluate.evaluate(workdir)
+    evaluation.evaluate(workdir)
     lines = []
     results = export.export_run(workdir, log=lines.append)
     assert not any("evaluating first" in line for line in lines)

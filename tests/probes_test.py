@@ -7,7 +7,8 @@ import tensorflow as tf
 from ml_collections import config_dict
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import probes
+from dim_tf.evaluators import FROZEN_KINDS, TAPS, probes, registry
+from dim_tf.evaluators import features as features_lib
 from dim_tf.input import pipeline
 from dim_tf.models import encoders
 from tests.tiny import tiny_config
@@ -41,13 +42,13 @@ def _blobs(n=300, dim=20, classes=3, seed=0, scale=1.0):
     [("y", ("y",)), ("y, conv", ("conv", "y")), (["fc", "y"], ("fc", "y"))],
 )
 def test_parse_names_keeps_the_canonical_order(text, expected):
-    assert probes.parse_names(text, probes.TAPS, "tap") == expected
+    assert registry.parse_names(text, TAPS, "tap") == expected
 
 
 @pytest.mark.parametrize("text", ["pool", "y,local", "", " , "])
 def test_parse_names_rejects_unknown_or_empty(text):
     with pytest.raises(UserError) as err:
-        probes.parse_names(text, probes.TAPS, "tap")
+        registry.parse_names(text, TAPS, "tap")
     assert "conv, fc, y" in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -83,7 +84,7 @@ def test_normalization_floors_the_variance_of_constant_features():
     assert np.all(np.abs(normalized[:, 0]) < 100)
 
 
-@pytest.mark.parametrize("kind", probes.FROZEN_KINDS)
+@pytest.mark.parametrize("kind", FROZEN_KINDS)
 def test_frozen_probes_learn_separable_features_at_any_scale(kind):
     features, labels = _blobs(scale=1e3)  # the normalisation absorbs the scale
     head = probes.train_frozen_probe(kind, (features, labels), 3, _eval_config(), 0)
@@ -117,7 +118,9 @@ def digits(tmp_path_factory):
 def test_extract_features_flattens_every_tap_and_keeps_images(digits):
     config, dataset = digits
     encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
-    features = probes.extract_features(encoder, dataset, ("conv", "y"), keep_images=40)
+    features = features_lib.extract_features(
+        encoder, dataset, ("conv", "y"), keep_images=40
+    )
     assert features.taps["conv"].shape == (96, 7 * 7 * 128)
     assert features.taps["y"].shape == (96, 8)
     assert features.labels.shape == (96,) and features.labels.dtype == np.int32
@@ -137,7 +140,7 @@ def test_finetune_probe_trains_the_encoder_copy_and_stops_at_the_tap(digits):
     keras.utils.set_random_seed(0)
     encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
     before = {w.path: w.numpy() for w in encoder.weights}
-    features = probes.extract_features(encoder, dataset, ("conv",))
+    features = features_lib.extract_features(encoder, dataset, ("conv",))
     classifier = probes.train_finetune_probe(
         encoder,
         "conv",

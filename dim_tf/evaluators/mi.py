@@ -1,7 +1,7 @@
 """Neural measures of dependence on fixed samples: MINE's I(X; Y) and NDM of Y.
 
 Both train a small network on NumPy samples and report a Donsker-Varadhan
-(DV) lower bound in nats, as in the paper's evaluation (PAPER.md):
+(DV) lower bound in nats, as in the paper's evaluation (docs/protocol.md):
 
 - **MINE** (Belghazi et al. 2018): a statistics network T(x, y) scores every
   pair of a batch; pairs from the same sample are draws of the joint, the
@@ -26,6 +26,9 @@ is its total correlation; the estimates then keep growing with more steps
 (NDM fastest: a discriminator that separates Y from its shuffled copy can
 push the DV bound up without limit). Compare runs measured with the same
 steps, learning rate and sample counts.
+
+`Evaluator` (registry name `mi`) measures both on the representation Y of a
+run: fitted on the eval train split, measured on the eval split.
 """
 
 import math
@@ -35,6 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf.errors import UserError
+from dim_tf.evaluators.features import Need
+from dim_tf.evaluators.registry import Result
 from dim_tf.objective import estimators
 
 _HOLDOUT = 0.2
@@ -171,6 +176,58 @@ def ndm_estimate(
     )
     bound = dv_bound(discriminator(real)[:, 0], discriminator(shuffled)[:, 0])
     return float(bound)
+
+
+class Evaluator:
+    """Evaluator `mi`: MINE's I(X; Y) and NDM of Y, with and without a sigmoid.
+
+    Uses the first `eval.measure_examples` images and codes Y of each split.
+    Scalars `mi/mine`, `ndm`, `ndm_sigmoid`; results.json top-level keys
+    `mine`, `ndm`, `ndm_sigmoid` (nats).
+
+    Args:
+      name: "mi".
+      eval_config: the `config.eval` section (mine_steps, ndm_steps,
+        measure_examples, seed).
+      taps: unused (Y is always measured).
+      source: "trained".
+    """
+
+    def __init__(self, name, eval_config, taps=(), source="trained"):
+        del name, taps
+        self.eval_config, self.source = eval_config, source
+        count = eval_config.measure_examples
+        self.needs = (Need(source, ("y",), count, count),)
+
+    def run(self, step):
+        """Yields the three `Result`s."""
+        step.log("MINE and NDM")
+        train, test = step.features.get(self.source)
+        eval_config = self.eval_config
+
+        def x_and_y(features):
+            count = min(len(features.images), eval_config.measure_examples)
+            return (
+                features.images[:count].reshape(count, -1),
+                features.taps["y"][:count],
+            )
+
+        (x, y), (x_test, y_test) = x_and_y(train), x_and_y(test)
+        seed, ndm_steps = eval_config.seed, eval_config.ndm_steps
+        mine = mine_estimate(
+            x, y, eval_config.mine_steps, seed, held_out=(x_test, y_test)
+        )
+        yield Result("mi/mine", mine, "", {"mine": mine})
+        ndm = ndm_estimate(y, ndm_steps, seed, held_out=y_test)
+        yield Result("ndm", ndm, "", {"ndm": ndm})
+        ndm_sigmoid = ndm_estimate(
+            _sigmoid(y), ndm_steps, seed, held_out=_sigmoid(y_test)
+        )
+        yield Result("ndm_sigmoid", ndm_sigmoid, "", {"ndm_sigmoid": ndm_sigmoid})
+
+
+def _sigmoid(values):
+    return 1.0 / (1.0 + np.exp(-values))
 
 
 def dv_bound(positive, negative):

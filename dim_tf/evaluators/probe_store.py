@@ -13,7 +13,7 @@ import os
 import keras
 
 from dim_tf import atomic
-from dim_tf.evaluators import probes
+from dim_tf.evaluators import FROZEN_KINDS, probes
 
 PROBES_DIR = "probes"
 _MANIFEST = "manifest.json"
@@ -35,7 +35,7 @@ def save(workdir, step, rows, models):
         for row in rows:
             file_name = f"{row['kind']}_{row['tap']}.keras"
             models[(row["tap"], row["kind"])].save(os.path.join(staging, file_name))
-            head_only = row["kind"] in probes.FROZEN_KINDS
+            head_only = row["kind"] in FROZEN_KINDS
             entries.append(dict(row, file=file_name, head_only=head_only))
         atomic.write_json(
             os.path.join(staging, _MANIFEST), {"step": step, "probes": entries}

@@ -1,6 +1,6 @@
 """Classifiers that measure a representation: linear, MLP and fine-tuned probes.
 
-The paper's protocol (PAPER.md): a classifier on the features of one encoder
+The paper's protocol (docs/protocol.md): a classifier on the features of one encoder
 tap (`conv`, `fc` or `y`, flattened), trained on a labeled split with the
 encoder frozen, measured on another split. Kinds:
 
@@ -10,25 +10,23 @@ encoder frozen, measured on another split. Kinds:
 - `finetune`: the `mlp` head on a copy of the encoder that is trained with it
   (the paper's "SS" column).
 
-Every head starts with a `Normalization` layer adapted to the training
-features. It is affine, so a linear probe stays linear, and it lets one Adam
-learning rate suit taps whose scales differ by orders of magnitude.
+Every head starts with a `keras.layers.Normalization` set to the mean and
+(floored) variance of the training features. It is affine, so a linear probe
+stays linear, and it lets one Adam learning rate suit taps whose scales differ
+by orders of magnitude.
 
-Frozen probes train on features computed once (`extract_features`), so an
-epoch costs a pass over small matrices, not over the encoder.
+Frozen probes train on features computed once
+(`dim_tf.evaluators.features`), so an epoch costs a pass over small matrices,
+not over the encoder. The evaluators that yield their rows are
+`frozen_probes` and `finetune`.
 """
-
-import dataclasses
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-
-TAPS = ("conv", "fc", "y")
-KINDS = ("linear", "mlp", "finetune")
-FROZEN_KINDS = ("linear", "mlp")
+from dim_tf.evaluators.features import compiled
 
 _HIDDEN = 200
 _DROPOUT = 0.1
@@ -38,106 +36,12 @@ _BN_MOMENTUM = 0.9
 _VARIANCE_FLOOR = 1e-2
 
 
-def parse_names(text, allowed, what):
-    """`"conv, y"` -> `("conv", "y")`, in the order of `allowed`.
-
-    Args:
-      text: comma-separated names (or a list / tuple of names).
-      allowed: the valid names.
-      what: what the names are, for the error message ("tap", "probe kind").
-
-    Raises:
-      UserError: an unknown or missing name.
-    """
-    names = text.split(",") if isinstance(text, str) else list(text or ())
-    names = [name.strip() for name in names if name.strip()]
-    unknown = [name for name in names if name not in allowed]
-    if unknown or not names:
-        shown = ", ".join(repr(name) for name in unknown) or "none"
-        raise UserError(
-            f"unknown {what} {shown}; choose one or more of {', '.join(allowed)} "
-            "(comma-separated)"
-        )
-    return tuple(name for name in allowed if name in names)
-
-
-@dataclasses.dataclass
-class Features:
-    """Flattened features of a labeled split.
-
-    Attributes:
-      taps: tap name -> float32 `[N, D_tap]`.
-      labels: int32 `[N]`.
-      images: float32 `[n, S, S, C]` in [-1, 1], the first n <= N model inputs
-        (kept for MINE and the TensorBoard views).
-    """
-
-    taps: dict
-    labels: np.ndarray
-    images: np.ndarray
-
-
-def extract_features(encoder, dataset, taps, keep_images=0):
-    """Runs the frozen encoder (inference mode) over a labeled dataset.
-
-    Args:
-      encoder: model from `dim_tf.models.encoders.build_encoder`.
-      dataset: batches `(images [b, S, S, C], labels [b])`, e.g. from
-        `dim_tf.input.pipeline.make_eval_dataset`.
-      taps: names of the encoder outputs to keep.
-      keep_images: how many of the first images to keep as well.
-
-    Returns:
-      `Features`.
-    """
-    taps = tuple(taps)
-    image_spec = dataset.element_spec[0]
-
-    def features_of(images):
-        outputs = encoder(images, training=False)
-        rows = tf.shape(images)[0]
-        return {
-            tap: tf.reshape(tf.cast(outputs[tap], tf.float32), [rows, -1])
-            for tap in taps
-        }
-
-    features_of = compiled(features_of, tf.TensorSpec([None, *image_spec.shape[1:]]))
-    chunks = {tap: [] for tap in taps}
-    labels, images_kept, kept = [], [], 0
-    for images, batch_labels in dataset:
-        for tap, value in features_of(images).items():
-            chunks[tap].append(value.numpy())
-        labels.append(batch_labels.numpy())
-        if kept < keep_images:
-            images_kept.append(images[: keep_images - kept].numpy())
-            kept += len(images_kept[-1])
-    return Features(
-        taps={tap: np.concatenate(chunks[tap]) for tap in taps},
-        labels=np.concatenate(labels).astype(np.int32),
-        images=(
-            np.concatenate(images_kept)
-            if images_kept
-            else np.zeros((0, *image_spec.shape[1:]), np.float32)
-        ),
-    )
-
-
-def compiled(fn, *input_signature):
-    """`fn` as a traced graph function taking tensors of `input_signature`.
-
-    Calling the concrete function directly traces once and keeps TensorFlow
-    from warning about retracing when many short-lived models are evaluated
-    one after another (each probe is a new model).
-    """
-    return tf.function(fn).get_concrete_function(*input_signature)
-
-
 def build_head(kind, train_features, num_classes):
     """A probe head for features like `train_features`, returning logits.
 
     Args:
       kind: "linear" or "mlp" (a fine-tuned probe uses the "mlp" head).
-      train_features: float32 `[N, D]`; the `Normalization` layer adapts to it.
+      train_features: float32 `[N, D]`; sets the `Normalization` layer.
       num_classes: K.
 
     Returns:
@@ -145,16 +49,14 @@ def build_head(kind, train_features, num_classes):
     """
     dim = train_features.shape[1]
     inputs = keras.Input((dim,), name="features")
-    normalize = keras.layers.Normalization(name="normalize")
-    normalize.build((None, dim))
     variance = train_features.var(axis=0)
-    normalize.adapt_mean.assign(train_features.mean(axis=0))
     # A feature that is (nearly) constant on the training split would be
     # scaled by up to 1/epsilon; once fine-tuning moves it, the head blows up.
-    normalize.adapt_variance.assign(
-        np.maximum(variance, _VARIANCE_FLOOR * variance.mean() + 1e-12)
+    normalize = keras.layers.Normalization(
+        mean=train_features.mean(axis=0),
+        variance=np.maximum(variance, _VARIANCE_FLOOR * variance.mean() + 1e-12),
+        name="normalize",
     )
-    normalize.finalize_state()
     x = normalize(inputs)
     if kind == "mlp":
         x = keras.layers.Dense(_HIDDEN, name="hidden")(x)

@@ -17,6 +17,7 @@ reads), so a user needs nothing but TensorBoard to look at it:
   bright where the encoder finds information shared with Y.
 
 Images are the model's input (float in [-1, 1]) and are drawn as uint8 RGB.
+`write_views` writes them all for a run to `DIR/eval`.
 """
 
 import math
@@ -26,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
+from dim_tf.evaluators import report
 from dim_tf.models import priors
 
 _QUERY_FRAME = (255, 255, 255)
@@ -38,6 +40,61 @@ _HEAT_COLOURS = np.array(
     [(0, 0, 4), (87, 16, 110), (188, 55, 84), (249, 142, 9), (252, 255, 164)],
     np.float32,
 )
+
+
+def write_views(run, features, step=None):
+    """Writes the TensorBoard views above to `DIR/eval`.
+
+    The two image views are also saved as `DIR/eval/neighbours.png` and
+    `DIR/eval/local_mi_map.png`.
+
+    Args:
+      run: `dim_tf.training.runs.Run`.
+      features: `dim_tf.evaluators.features.Features` of the eval split with
+        "y" and images kept.
+      step: the summaries' step (None = the run's).
+    """
+    eval_config = run.config.eval
+    step = run.step if step is None else step
+    logdir = os.path.join(run.workdir, report.EVAL_LOGDIR)
+    images, labels, y = features.images, features.labels, features.taps["y"]
+    count = len(images)
+    writer = tf.summary.create_file_writer(logdir)
+    try:
+        grid = neighbour_grid(
+            images,
+            labels[:count],
+            y[:count],
+            eval_config.neighbour_queries,
+            eval_config.neighbours,
+        )
+        with writer.as_default(step=step):
+            tf.summary.image("neighbours", grid[None], step=step)
+        save_png(grid, os.path.join(logdir, "neighbours.png"))
+        write_code_histograms(writer, step, y, run.config.objective.prior)
+        critic = run.trainer.local_critic
+        if critic is not None:
+            shown = images[: eval_config.map_images]
+            maps = positive_local_scores(run.encoder, critic, shown)
+            grid = local_mi_grid(shown, maps)
+            with writer.as_default(step=step):
+                tf.summary.image("local_mi_map", grid[None], step=step)
+            save_png(grid, os.path.join(logdir, "local_mi_map.png"))
+    finally:
+        writer.close()
+    shown = min(count, eval_config.projector_examples)
+    write_projector(logdir, y[:shown], labels[:shown], run.class_names, images[:shown])
+
+
+def write_scalars(workdir, step, pairs):
+    """Writes `(name, value)` pairs as TensorBoard scalars at `step` in `DIR/eval`."""
+    writer = tf.summary.create_file_writer(os.path.join(workdir, report.EVAL_LOGDIR))
+    try:
+        with writer.as_default(step=step):
+            for name, value in pairs:
+                tf.summary.scalar(name, value)
+    finally:
+        writer.close()
 
 
 def to_rgb_uint8(images):

@@ -1,7 +1,6 @@
 """MINE and NDM on samples with known dependence, and their building blocks.
 
-The CONTRACT names are `dim_tf.evaluators.evaluate.mine_estimate` / `ndm_estimate`
-(tests/evaluate_test.py checks they are these functions)."""
+Users call them as `dim_tf.evaluators.mi.mine_estimate` / `ndm_estimate`."""
 
 import math
 

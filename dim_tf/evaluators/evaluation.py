@@ -1,0 +1,181 @@
+"""Runs the evaluators of a run: `evaluate` (bin/evaluate) and the training action.
+
+`evaluate(workdir)`, for the latest checkpoint of a run:
+
+1. extracts the frozen features of the eval train split (at most
+   `eval.max_train_examples`) and of the eval split once
+   (`dim_tf.evaluators.features`);
+2. runs the evaluators `dim_tf.evaluators.registry.plan` lists: the probes of
+   `eval.kinds` on each tap of `eval.taps`, the few-label probes, the random
+   encoder's linear (and few-label) probes as a baseline, MINE and NDM;
+3. writes their `(name, value)` pairs as TensorBoard scalars and the views
+   (`dim_tf.evaluators.views`) to `DIR/eval`, the trained probes to
+   `DIR/probes/` (`dim_tf.evaluators.probe_store`, for `dim_tf.export`) and
+   everything to `DIR/results.json` (`dim_tf.evaluators.report`).
+
+`periodic_evaluation(config, workdir)` is the training-loop action that runs
+the same frozen-probe and MINE / NDM evaluators every `eval.every` steps.
+"""
+
+import dataclasses
+
+from dim_tf import config as config_lib
+from dim_tf.evaluators import KINDS, TAPS, probe_store, registry, views
+from dim_tf.evaluators.features import Need, StepFeatures
+from dim_tf.evaluators.report import build_results, write_results
+from dim_tf.input import read_errors
+from dim_tf.training import runs, strategies
+
+__all__ = ["Step", "evaluate", "measure", "periodic_evaluation", "run_all", "start"]
+
+
+@dataclasses.dataclass
+class Step:
+    """What the evaluators of one evaluation step share.
+
+    Attributes:
+      run: the `dim_tf.training.runs.Run` measured.
+      features: its `StepFeatures`, extracted once for all evaluators.
+      log: callable taking a progress line.
+    """
+
+    run: object
+    features: StepFeatures
+    log: object
+
+    @property
+    def num_classes(self):
+        return self.run.num_classes
+
+
+def start(run, evaluators, extra_needs=(), log=None):
+    """The `Step` of `evaluators` on `run`: features not extracted yet.
+
+    Args:
+      run: `dim_tf.training.runs.Run`.
+      evaluators: registry `Evaluator`s the step will run.
+      extra_needs: further `features.Need`s (e.g. of the views).
+      log: callable taking a progress line, or None.
+    """
+    log = log or (lambda line: None)
+    needs = [need for evaluator in evaluators for need in evaluator.needs]
+    return Step(run, StepFeatures(run, [*needs, *extra_needs], log), log)
+
+
+def measure(run, evaluators, log=None):
+    """Runs `evaluators` in order on features of `run` they share.
+
+    Returns:
+      `(step, results)`: the `Step` (its features stay available) and the list
+      of `registry.Result`s.
+    """
+    step = start(run, evaluators, log=log)
+    return step, run_all(step, evaluators)
+
+
+def run_all(step, evaluators):
+    """The `registry.Result`s of `evaluators`, run in order on `step`."""
+    return [result for evaluator in evaluators for result in evaluator.run(step)]
+
+
+def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run=None):
+    """Measures the run in `workdir` at its latest checkpoint; writes results.json.
+
+    Args:
+      workdir: run directory written by `dim_tf.training.loop.train`.
+      taps: comma-separated taps to probe (None = `config.eval.taps`).
+      kinds: comma-separated probe kinds (None = `config.eval.kinds`).
+      random_baseline: also probe a random encoder (None = the config's).
+      log: callable taking a progress line, or None.
+      run: an already loaded `dim_tf.training.runs.Run` of `workdir`, or None.
+
+    Returns:
+      The results dict written to `DIR/results.json` (`dim_tf.evaluators.report`).
+
+    Raises:
+      UserError: missing workdir, no checkpoint, unknown tap or kind, a bad
+        `eval` setting, or data that cannot be loaded.
+    """
+    log = log or (lambda line: None)
+    # Names given by the caller are checked before the (slower) run is loaded.
+    taps = taps and registry.parse_names(taps, TAPS, "tap")
+    kinds = kinds and registry.parse_names(kinds, KINDS, "probe kind")
+    run = run or runs.load_run(workdir)
+    eval_config = run.config.eval
+    config_lib.check_eval_config(eval_config)
+    taps = taps or registry.parse_names(eval_config.taps, TAPS, "tap")
+    kinds = kinds or registry.parse_names(eval_config.kinds, KINDS, "probe kind")
+    if random_baseline is None:
+        random_baseline = eval_config.random_baseline
+    log(f"Evaluating {workdir} at step {run.step} on {run.config.data.dataset}")
+    evaluators = registry.plan(eval_config, taps, kinds, random_baseline)
+    # The views show Y and the images of the first test examples.
+    view_need = Need("trained", ("y",), 0, eval_config.projector_examples)
+    trained = [e for e in evaluators if e.source == "trained"]
+    baseline = [e for e in evaluators if e.source != "trained"]
+    # Damaged files surface while the features or fine-tuned probes read them.
+    with read_errors.reading("evaluation data"):
+        step = start(run, evaluators, [view_need], log)
+        results = run_all(step, trained)
+        train, test = step.features.get("trained")
+        counts = len(train.labels), len(test.labels)
+        log("TensorBoard views")
+        views.write_views(run, test)
+        # The trained encoder's features are done with: freed before the
+        # baseline's pass, so the two sets are never in memory together.
+        del train, test
+        step.features.release("trained")
+        results += run_all(step, baseline)
+    views.write_scalars(workdir, run.step, [(r.name, r.value) for r in results])
+    probes = [r for r in results if r.section == "probes"]
+    probe_store.save(
+        workdir,
+        run.step,
+        [r.row for r in probes],
+        {(r.row["tap"], r.row["kind"]): r.model for r in probes},
+    )
+    summary = build_results(run, results, *counts)
+    write_results(workdir, summary)
+    return summary
+
+
+def periodic_evaluation(config, workdir):
+    """The training-loop action: frozen probes, MINE and NDM every `eval.every` steps.
+
+    The action measures when the last `steps_done` steps crossed a multiple of
+    `config.eval.every`, on the chief only, with the same evaluators as
+    `evaluate` (the frozen kinds of `eval.kinds`, linear when there is none,
+    and `mi`). Scalars go to `DIR/eval`: `probe/{kind}_{tap}` (test accuracy),
+    `mi/mine`, `ndm`, `ndm_sigmoid`.
+
+    Args:
+      config: the run's ConfigDict.
+      workdir: the run directory.
+
+    Returns:
+      A callable `action(trainer, step, steps_done)` for
+      `dim_tf.training.loop.train(..., actions=[...])`; it returns the
+      measured `{name: value}`, or None when nothing was due.
+    """
+    every = config.eval.every
+
+    def action(trainer, step, steps_done):
+        if not every or step // every == (step - steps_done) // every:
+            return None
+        if not strategies.is_chief(trainer.strategy):
+            return None
+        # Parsed here, not earlier: the loop checks the config (with messages
+        # naming the field) before the first step.
+        taps = registry.parse_names(config.eval.taps, TAPS, "tap")
+        kinds = registry.frozen_kinds(
+            registry.parse_names(config.eval.kinds, KINDS, "probe kind")
+        )
+        run = runs.from_trainer(config, trainer, workdir, step)
+        evaluators = [registry.build(kind, config.eval, taps) for kind in kinds]
+        evaluators.append(registry.build("mi", config.eval, taps))
+        _, results = measure(run, evaluators)
+        pairs = [(r.name, r.value) for r in results]
+        views.write_scalars(workdir, step, pairs)
+        return dict(pairs)
+
+    return action

@@ -1,0 +1,186 @@
+"""Frozen features of the eval splits, extracted once per evaluation step.
+
+Every evaluator of one step reads the same `StepFeatures`: one pass of the
+trained encoder over `config.data.eval_train_split` and one over
+`config.data.eval_split` (and, for the random-encoder baseline, one pass of a
+freshly initialised encoder), keeping float32 features only of the taps some
+evaluator asked for.
+
+Memory: features of the eval train split live in NumPy, so at most
+`config.eval.max_train_examples` examples are read from it (0 = all; default
+50,000): peak bytes = examples x (sum of the asked taps' dims) x 4.
+"""
+
+import dataclasses
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dim_tf.input import pipeline
+
+BATCH = 256  # Images per batch when computing features (memory, not results).
+DEFAULT_MAX_TRAIN_EXAMPLES = 50_000
+
+
+@dataclasses.dataclass
+class Features:
+    """Flattened features of a labeled split.
+
+    Attributes:
+      taps: tap name -> float32 `[N, D_tap]`.
+      labels: int32 `[N]`.
+      images: float32 `[n, S, S, C]` in [-1, 1], the first n <= N model inputs
+        (kept for MINE and the TensorBoard views).
+    """
+
+    taps: dict
+    labels: np.ndarray
+    images: np.ndarray
+
+
+class Need(NamedTuple):
+    """What an evaluator reads of the features of one encoder.
+
+    Attributes:
+      source: "trained" or "random".
+      taps: taps whose features it reads.
+      train_images, test_images: how many of the first model inputs of each
+        split it reads.
+    """
+
+    source: str
+    taps: tuple
+    train_images: int = 0
+    test_images: int = 0
+
+
+def compiled(fn, *input_signature):
+    """`fn` as a traced graph function taking tensors of `input_signature`.
+
+    Calling the concrete function directly traces once and keeps TensorFlow
+    from warning about retracing when many short-lived models are evaluated
+    one after another (each probe is a new model).
+    """
+    return tf.function(fn).get_concrete_function(*input_signature)
+
+
+def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
+    """Runs the frozen encoder (inference mode) over a labeled dataset.
+
+    Args:
+      encoder: model from `dim_tf.models.encoders.build_encoder`.
+      dataset: batches `(images [b, S, S, C], labels [b])`, e.g. from
+        `dim_tf.input.pipeline.make_eval_dataset`.
+      taps: names of the encoder outputs to keep.
+      keep_images: how many of the first images to keep as well.
+      max_examples: read at most this many examples (0 = all).
+
+    Returns:
+      `Features`.
+    """
+    taps = tuple(taps)
+    image_spec = dataset.element_spec[0]
+
+    def features_of(images):
+        outputs = encoder(images, training=False)
+        rows = tf.shape(images)[0]
+        return {
+            tap: tf.reshape(tf.cast(outputs[tap], tf.float32), [rows, -1])
+            for tap in taps
+        }
+
+    features_of = compiled(features_of, tf.TensorSpec([None, *image_spec.shape[1:]]))
+    chunks = {tap: [] for tap in taps}
+    labels, images_kept, kept, seen = [], [], 0, 0
+    for images, batch_labels in dataset:
+        if max_examples:
+            if seen >= max_examples:
+                break
+            images = images[: max_examples - seen]
+            batch_labels = batch_labels[: max_examples - seen]
+        seen += len(batch_labels)
+        for tap, value in features_of(images).items():
+            chunks[tap].append(value.numpy())
+        labels.append(batch_labels.numpy())
+        if kept < keep_images:
+            images_kept.append(images[: keep_images - kept].numpy())
+            kept += len(images_kept[-1])
+    return Features(
+        taps={tap: np.concatenate(chunks[tap]) for tap in taps},
+        labels=np.concatenate(labels).astype(np.int32),
+        images=(
+            np.concatenate(images_kept)
+            if images_kept
+            else np.zeros((0, *image_spec.shape[1:]), np.float32)
+        ),
+    )
+
+
+def max_train_examples(eval_config):
+    """`eval.max_train_examples` (0 = all), the default for older configs."""
+    return int(eval_config.get("max_train_examples", DEFAULT_MAX_TRAIN_EXAMPLES))
+
+
+def eval_dataset(run, split):
+    """Batches `(images, labels)` of `split` as the run's encoder takes them."""
+    return pipeline.make_eval_dataset(run.config, split, run.image_size, BATCH)
+
+
+class StepFeatures:
+    """The features of one evaluation step, extracted on first use and shared.
+
+    Args:
+      run: `dim_tf.training.runs.Run` (its encoder is the "trained" source).
+      needs: iterable of `Need`; the union per source is extracted.
+      log: callable taking a progress line.
+    """
+
+    def __init__(self, run, needs, log=None):
+        self.run = run
+        self._log = log or (lambda line: None)
+        self._needs = {}
+        for need in needs:
+            taps, train, test = self._needs.get(need.source, ((), 0, 0))
+            self._needs[need.source] = (
+                tuple(dict.fromkeys((*taps, *need.taps))),
+                max(train, need.train_images),
+                max(test, need.test_images),
+            )
+        self._cache = {}
+        self.passes = 0  # Encoder passes over both splits made so far.
+
+    def get(self, source="trained"):
+        """`(train, test)` `Features` of encoder `source`, extracted at most once."""
+        if source not in self._cache:
+            self._cache[source] = self._extract(source)
+        return self._cache[source]
+
+    def release(self, source):
+        """Frees the features of `source`; a later `get` would extract them again."""
+        self._cache.pop(source, None)
+
+    def _extract(self, source):
+        taps, keep_train, keep_test = self._needs[source]
+        run, eval_config = self.run, self.run.config.eval
+        if source == "trained":
+            encoder = run.encoder
+        else:
+            self._log("Linear probes on a randomly initialised encoder")
+            # Seeded so the baseline's weights are the same on every run.
+            keras.utils.set_random_seed(eval_config.seed + 1)
+            encoder = run.fresh_encoder()
+        data = run.config.data
+        train = extract_features(
+            encoder,
+            eval_dataset(run, data.eval_train_split),
+            taps,
+            keep_images=keep_train,
+            max_examples=max_train_examples(eval_config),
+        )
+        test = extract_features(
+            encoder, eval_dataset(run, data.eval_split), taps, keep_images=keep_test
+        )
+        self.passes += 1
+        return train, test

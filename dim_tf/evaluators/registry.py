@@ -1,0 +1,128 @@
+"""Evaluators by name: the one place that lists them.
+
+Each name maps to a module with an `Evaluator` class (big_vision's
+`evaluators/` shape): `Evaluator(name, context_source, eval_config)` declares
+the features it needs (`needs`) and its `run(step)` yields `Result`s, whose
+`(name, value)` pairs go to results.json, the table and TensorBoard alike. A
+new measure is a module here and one line in `_MODULES`.
+
+- `linear`, `mlp`: probes on frozen features (`frozen_probes`);
+- `finetune`: the paper's "SS" probe, trained with a copy of the encoder
+  (`finetune`);
+- `few_labels`: linear probes on a few labeled examples per class
+  (`few_labels`);
+- `mi`: MINE's I(X; Y) and NDM of Y (`mi`).
+
+TensorFlow-free: modules are imported only when an evaluator is built.
+"""
+
+import importlib
+from typing import NamedTuple
+
+from dim_tf.errors import UserError
+from dim_tf.evaluators import FROZEN_KINDS, KINDS
+
+_MODULES = {
+    "linear": "dim_tf.evaluators.frozen_probes",
+    "mlp": "dim_tf.evaluators.frozen_probes",
+    "finetune": "dim_tf.evaluators.finetune",
+    "few_labels": "dim_tf.evaluators.few_labels",
+    "mi": "dim_tf.evaluators.mi",
+}
+NAMES = tuple(_MODULES)
+assert set(KINDS) <= set(NAMES)
+
+
+class Result(NamedTuple):
+    """One measured value: a `(name, value)` pair plus what results.json keeps.
+
+    Attributes:
+      name: the scalar's name, e.g. "probe/linear_y" (its TensorBoard tag).
+      value: the value, a Python float.
+      section: where `row` goes in results.json: "" merges it into the top
+        level; "probes" or "random_encoder/few_label_probes" appends it to
+        that list.
+      row: the dict results.json keeps for this value.
+      model: the trained probe behind a probe row (saved for export), or None.
+    """
+
+    name: str
+    value: float
+    section: str = ""
+    row: dict | None = None
+    model: object = None
+
+
+def parse_names(text, allowed, what):
+    """`"conv, y"` -> `("conv", "y")`, in the order of `allowed`.
+
+    Args:
+      text: comma-separated names (or a list / tuple of names).
+      allowed: the valid names.
+      what: what the names are, for the error message ("tap", "probe kind").
+
+    Raises:
+      UserError: an unknown or missing name.
+    """
+    names = text.split(",") if isinstance(text, str) else list(text or ())
+    names = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        shown = ", ".join(repr(name) for name in unknown) or "none"
+        raise UserError(
+            f"unknown {what} {shown}; choose one or more of {', '.join(allowed)} "
+            "(comma-separated)"
+        )
+    return tuple(name for name in allowed if name in names)
+
+
+def get(name):
+    """The module of evaluator `name` (it defines `Evaluator`).
+
+    Raises:
+      UserError: an unknown name (the message lists the valid ones).
+    """
+    if name not in _MODULES:
+        raise UserError(f"unknown evaluator {name!r}; choose one of {', '.join(NAMES)}")
+    return importlib.import_module(_MODULES[name])
+
+
+def build(name, eval_config, taps, source="trained"):
+    """`Evaluator` `name` on `taps` of the features of encoder `source`.
+
+    Args:
+      name: a registered name (`NAMES`).
+      eval_config: the `config.eval` section.
+      taps: tuple of taps to measure (`TAPS` order).
+      source: "trained" (the run's encoder) or "random" (a freshly
+        initialised one, the baseline).
+    """
+    return get(name).Evaluator(name, eval_config, taps, source)
+
+
+def plan(eval_config, taps, kinds, random_baseline, measures=True):
+    """The evaluators of one evaluation: the trained encoder's, then the baseline's.
+
+    Args:
+      eval_config: the `config.eval` section.
+      taps: tuple of taps.
+      kinds: tuple of probe kinds (`KINDS` order).
+      random_baseline: also linear (and few-label) probes of a random encoder.
+      measures: also the few-label probes and MINE / NDM.
+    """
+    names = list(kinds)
+    if measures and eval_config.few_labels:
+        names.append("few_labels")
+    evaluators = [build(name, eval_config, taps) for name in names]
+    if measures:
+        evaluators.append(build("mi", eval_config, taps))
+    if random_baseline:
+        evaluators.append(build("linear", eval_config, taps, "random"))
+        if measures and eval_config.few_labels:
+            evaluators.append(build("few_labels", eval_config, taps, "random"))
+    return evaluators
+
+
+def frozen_kinds(kinds):
+    """The kinds of `kinds` probed during training (linear when none is frozen)."""
+    return tuple(kind for kind in kinds if kind in FROZEN_KINDS) or ("linear",)

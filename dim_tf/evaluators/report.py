@@ -1,0 +1,136 @@
+"""DIR/results.json (its schema, reading and writing) and the probe table.
+
+results.json, written atomically by `bin/evaluate`:
+```
+{"dataset", "split", "train_split", "step", "checkpoint",
+ "probes": [{"tap": "conv"|"fc"|"y", "kind": "linear"|"mlp"|"finetune",
+             "test_accuracy": 0..1, "train_accuracy" (frozen kinds),
+             "export": "export/probe_KIND_TAP" or None until bin/export}],
+ "mine", "ndm", "ndm_sigmoid" (nats), "encoder_export",
+ "few_label_probes": [{"tap", "kind", "labels_per_class",
+                       "num_train_examples", "test_accuracy"}],
+ "random_encoder": {"probes": [...], "few_label_probes": [...]},
+ "class_names", "num_train_examples", "num_test_examples",
+ "eval" (the config's eval section), "tensorboard": "eval"}
+```
+Export paths are relative to DIR. `num_train_examples` counts the examples
+the features were extracted from (at most `eval.max_train_examples`).
+"""
+
+import os
+
+from dim_tf import atomic
+from dim_tf import workdir as workdir_lib
+from dim_tf.evaluators import KINDS, TAPS
+
+RESULTS_FILE = "results.json"
+EVAL_LOGDIR = "eval"
+
+
+def build_results(run, results, num_train, num_test):
+    """The results dict of an evaluation.
+
+    Args:
+      run: `dim_tf.training.runs.Run` that was evaluated.
+      results: iterable of `dim_tf.evaluators.registry.Result`, in order.
+      num_train, num_test: examples the trained encoder's features were
+        extracted from, of the eval train split and of the eval split.
+    """
+    config = run.config
+    sections = {
+        "probes": [],
+        "few_label_probes": [],
+        "random_encoder/probes": [],
+        "random_encoder/few_label_probes": [],
+    }
+    top = {}
+    for result in results:
+        if result.row is None:
+            continue
+        if result.section:
+            sections[result.section].append(result.row)
+        else:
+            top.update(result.row)
+    return {
+        "dataset": config.data.dataset,
+        "split": config.data.eval_split,
+        "train_split": config.data.eval_train_split,
+        "step": run.step,
+        "checkpoint": os.path.relpath(run.checkpoint, run.workdir),
+        "probes": [dict(row, export=None) for row in sections["probes"]],
+        **top,
+        "encoder_export": None,
+        "few_label_probes": sections["few_label_probes"],
+        "random_encoder": {
+            "probes": sections["random_encoder/probes"],
+            "few_label_probes": sections["random_encoder/few_label_probes"],
+        },
+        "class_names": list(run.class_names),
+        "num_train_examples": int(num_train),
+        "num_test_examples": int(num_test),
+        "eval": config.eval.to_dict(),
+        "tensorboard": EVAL_LOGDIR,
+    }
+
+
+def write_results(workdir, results):
+    """Writes `results` to `DIR/results.json` atomically."""
+    atomic.write_json(os.path.join(workdir, RESULTS_FILE), results)
+
+
+def read_results(workdir):
+    """The results dict of `DIR/results.json`, or None when there is none."""
+    return workdir_lib.read_json(
+        os.path.join(workdir, RESULTS_FILE), remedy="rerun bin/evaluate"
+    )
+
+
+def format_table(results, workdir=None):
+    """The paper-shaped table: rows probe kinds, columns taps, top-1 accuracy %."""
+    cells = {(p["kind"], p["tap"]): p["test_accuracy"] for p in results["probes"]}
+    random_cells = {
+        (p["kind"], p["tap"]): p["test_accuracy"]
+        for p in results.get("random_encoder", {}).get("probes", [])
+    }
+    lines = [
+        f"Probe accuracy (top-1 %) on {results['dataset']} '{results['split']}', "
+        f"step {results['step']}:",
+        f"{'':24}" + "".join(f"{tap:>8}" for tap in TAPS),
+    ]
+
+    def row(name, values, kind):
+        text = "".join(
+            f"{100 * values[(kind, tap)]:8.2f}"
+            if (kind, tap) in values
+            else f"{'-':>8}"
+            for tap in TAPS
+        )
+        return f"{name:24}{text}"
+
+    for kind in KINDS:
+        if any(k == kind for k, _ in cells):
+            lines.append(row(kind, cells, kind))
+    if random_cells:
+        lines.append(row("random linear", random_cells, "linear"))
+    for name, few in (
+        ("linear", results.get("few_label_probes", [])),
+        (
+            "random linear",
+            results.get("random_encoder", {}).get("few_label_probes", []),
+        ),
+    ):
+        if few:
+            values = {(p["kind"], p["tap"]): p["test_accuracy"] for p in few}
+            per_class = few[0]["labels_per_class"]
+            lines.append(row(f"{name}, {per_class}/class", values, "linear"))
+    lines.append(
+        f"MINE I(X; Y) {results['mine']:.3f} nats   NDM {results['ndm']:.3f} nats "
+        f"(with sigmoid {results['ndm_sigmoid']:.3f})"
+    )
+    if workdir is not None:
+        lines.append(f"Results: {os.path.join(workdir, RESULTS_FILE)}")
+        lines.append(
+            f"TensorBoard (neighbours, projector, local MI maps): "
+            f"tensorboard --logdir {workdir}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""Evaluators by name: lookup errors and the `(name, value)` pairs each yields."""
+
+import math
+import subprocess
+import sys
+import types
+
+import keras
+import pytest
+
+from dim_tf.errors import UserError
+from dim_tf.evaluators import KINDS, evaluation, registry
+from dim_tf.evaluators import features as features_lib
+from dim_tf.models import encoders
+from tests.tiny import tiny_config
+
+TINY_EVAL = {
+    "eval_train_split": "train[:64]",
+    "eval_split": "test[:32]",
+    "eval.epochs": 1,
+    "eval.batch_size": 32,
+    "eval.finetune_epochs": 1,
+    "eval.mine_steps": 2,
+    "eval.ndm_steps": 2,
+    "eval.measure_examples": 20,
+    "eval.few_labels": 1,
+}
+
+
+def tiny_run(data_dir, **overrides):
+    """A stand-in for `runs.Run`: a random tiny encoder on the embedded digits."""
+    config = tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
+    keras.utils.set_random_seed(0)
+
+    def fresh_encoder():
+        return encoders.build_encoder("basic28x28", (28, 28, 1), config.y_dim)
+
+    def encoder_copy():
+        copy = fresh_encoder()
+        copy.set_weights(run.encoder.get_weights())
+        return copy
+
+    run = types.SimpleNamespace(
+        config=config,
+        encoder=fresh_encoder(),
+        image_size=28,
+        num_classes=10,
+        fresh_encoder=fresh_encoder,
+        encoder_copy=encoder_copy,
+    )
+    return run
+
+
+def test_an_unknown_evaluator_is_a_one_line_error_naming_the_valid_ones():
+    with pytest.raises(UserError) as err:
+        registry.get("knn")
+    message = str(err.value)
+    assert "'knn'" in message and "\n" not in message
+    for name in (*KINDS, "few_labels", "mi"):
+        assert name in message
+
+
+def test_every_kind_is_registered():
+    for name in registry.NAMES:
+        assert hasattr(registry.get(name), "Evaluator")
+
+
+def test_every_registered_evaluator_yields_name_value_pairs(data_dir):
+    run = tiny_run(data_dir)
+    for name in registry.NAMES:
+        evaluator = registry.build(name, run.config.eval, ("y",))
+        _, results = evaluation.measure(run, [evaluator])
+        assert results, name
+        for result in results:
+            pair_name, value = result[:2]
+            assert isinstance(pair_name, str) and pair_name, name
+            assert isinstance(value, float) and math.isfinite(value), name
+            assert result.row is not None, name
+
+
+def test_features_are_extracted_once_per_step_and_source(data_dir, monkeypatch):
+    run = tiny_run(data_dir)
+    calls = []
+    extract = features_lib.extract_features
+
+    def counting(encoder, dataset, taps, **kwargs):
+        calls.append((encoder.name, tuple(taps)))
+        return extract(encoder, dataset, taps, **kwargs)
+
+    monkeypatch.setattr(features_lib, "extract_features", counting)
+    evaluators = registry.plan(run.config.eval, ("conv",), ("linear", "mlp"), True)
+    step, results = evaluation.measure(run, evaluators)
+    # One pass over each split for the trained encoder, one for the random one.
+    assert step.features.passes == 2 and len(calls) == 4
+    # Only the taps some evaluator reads: MINE / NDM add "y" to the trained
+    # encoder's; the random encoder's linear probes read "conv" alone.
+    assert [taps for _, taps in calls] == [("conv", "y")] * 2 + [("conv",)] * 2
+    names = [r.name for r in results]
+    assert names[:2] == ["probe/linear_conv", "probe/mlp_conv"]
+    assert "random/probe/linear_conv" in names
+    assert {"mi/mine", "ndm", "ndm_sigmoid"} <= set(names)
+
+
+def test_train_features_are_capped(data_dir):
+    run = tiny_run(data_dir, **{"eval.max_train_examples": 40})
+    step = evaluation.Step(
+        run,
+        features_lib.StepFeatures(run, [features_lib.Need("trained", ("y",))]),
+        print,
+    )
+    train, test = step.features.get()
+    assert len(train.labels) == 40 and train.taps["y"].shape == (40, 8)
+    assert len(test.labels) == 32
+    assert set(train.taps) == {"y"}
+
+
+def test_the_names_import_without_tensorflow():
+    code = (
+        "import sys; import dim_tf.evaluators.registry; "
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
