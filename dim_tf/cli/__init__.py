@@ -16,7 +16,8 @@ from absl import app, flags, logging
 from dim_tf.cli import quiet_start
 from dim_tf.errors import Interrupted, TrainingError, UserError
 
-_START = time.monotonic()  # Progress lines count from the process's start.
+# Progress lines count from the entry point's start (this import).
+_START = time.monotonic()
 
 
 def set_environment_defaults():
@@ -25,8 +26,8 @@ def set_environment_defaults():
     TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO and WARNING lines.
     TF_ENABLE_ONEDNN_OPTS=1: TensorFlow enables oneDNN's CPU kernels (matmul,
     conv) by default only on CPUs with AVX-512 extensions; on AVX2 CPUs they
-    multiply matrices several times faster than the default Eigen kernels.
-    Must run before TensorFlow is imported.
+    multiply matrices several times faster than the default Eigen kernels
+    (TF_ENABLE_ONEDNN_OPTS=0 opts out). Must run before TensorFlow is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
@@ -41,7 +42,7 @@ def run(main):
     """`absl.app.run(main)`, turning bad flags and `UserError`s into one line.
 
     A flag marked required (`flags.mark_flags_as_required`) that is missing
-    gives `error: --NAME is required (its help)`.
+    gives `error: --NAME is required: its help`.
 
     A bad flag or config override (absl's own errors, e.g. a mistyped
     `--config.FIELD`) and every `UserError` / `TrainingError` print
