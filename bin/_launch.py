@@ -1,9 +1,10 @@
-"""Start-up shared by the bin/ entry points; imported before anything else.
+"""Start-up shared by the bin/ wrappers; imported before anything else.
 
 Runs the entry point under the repository's `.venv` interpreter when the
 current one lacks the dependencies (so `bin/train ...` works without
 activating the venv), quiets TensorFlow's start-up logging, turns on oneDNN's
-CPU kernels and puts the repository on `sys.path`.
+CPU kernels and puts the repository on `sys.path`, so a checkout runs
+without `pip install`. The entry points themselves live in dim_tf/cli/.
 """
 
 import importlib.util
@@ -43,10 +44,9 @@ def _use_repository_venv():
 
 
 _use_repository_venv()
+# The defaults of dim_tf.cli.set_environment_defaults (why: see there), set
+# here too because they must be in place before anything imports TensorFlow.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# oneDNN's CPU kernels (matmul, conv): TensorFlow enables them by default only
-# on CPUs with AVX-512 extensions; on AVX2 CPUs they multiply matrices several
-# times faster than the default Eigen kernels. TF_ENABLE_ONEDNN_OPTS=0 opts out.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 if REPO not in sys.path:
     sys.path.insert(0, REPO)

@@ -45,6 +45,49 @@ def test_bad_input_exits_with_one_line(data_dir, tmp_path, args, fragments):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["bin/train", "--workdir=RUN"], "--config is required: config file"),
+        (["bin/evaluate"], "--workdir is required: run directory"),
+        (["bin/benchmark"], "--config is required"),
+    ],
+)
+def test_a_missing_required_flag_is_one_line(tmp_path, args, fragment):
+    args = [arg.replace("RUN", str(tmp_path / "run")) for arg in args]
+    result = processes.run([sys.executable, *args])
+    processes.assert_one_line_error(result, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the config task's merge: dim_tf/__init__.py and dim_tf.config "
+    "without TensorFlow (today `import dim_tf` imports TFDS, hence TensorFlow)",
+)
+@pytest.mark.parametrize(
+    "args", [["bin/train", "--workdir=RUN"], ["bin/benchmark"]], ids=["train", "bench"]
+)
+def test_a_bad_config_value_fails_before_tensorflow_is_imported(tmp_path, args):
+    # On PYTHONPATH a `tensorflow` that cannot be imported: the error must be
+    # the config's, found before the entry point imports TensorFlow.
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("tensorflow imported")\n')
+    result = processes.run(
+        [
+            sys.executable,
+            *[arg.replace("RUN", str(tmp_path / "run")) for arg in args],
+            "--config=configs/quickstart.py",
+            "--config.objective.estimator=mine",
+        ],
+        PYTHONPATH=str(tmp_path / "fake"),
+    )
+    assert "tensorflow imported" not in result.stderr, result.stderr[-3000:]
+    processes.assert_one_line_error(result, "unknown objective.estimator 'mine'")
+    assert not (tmp_path / "run").exists()
+
+
 def _run_without_site_packages(entry_point, *args, **env):
     """Runs `bin/ENTRY` with an interpreter that cannot import its dependencies."""
     return processes.run(

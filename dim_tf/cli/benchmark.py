@@ -1,0 +1,65 @@
+"""dim-benchmark (bin/benchmark): times a config's training step and input pipeline.
+
+    dim-benchmark --config=PATH/configs/NAME.py [--config.FIELD=VALUE ...] [--matmul_peak]
+
+Prints one JSON line on stdout (everything else goes to stderr). Keys include
+images_per_s, step_ms, gflop_per_image (counted from the step's graph),
+achieved_gflops, pipeline_images_per_s, peak_rss_mb, device, precision and
+xla; --matmul_peak adds this machine's float32 / bfloat16 matmul GFLOP/s and
+the step's fraction of it. Nothing is written to disk except a prepared
+dataset.
+"""
+
+import contextlib
+import json
+import sys
+
+from absl import flags
+from ml_collections import config_flags
+
+from dim_tf import cli
+from dim_tf.config import check_config
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/cifar10_local_jsd.py.", lock_config=True
+)
+_MATMUL_PEAK = flags.DEFINE_bool(
+    "matmul_peak", False, "Also measure float32/bfloat16 matmul GFLOP/s."
+)
+_MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 4096, "Side of the square matmuls.")
+_WARMUP_CALLS = flags.DEFINE_integer("warmup_calls", 1, "Untimed step calls first.")
+_TIMED_CALLS = flags.DEFINE_integer("timed_calls", 3, "Timed calls (median counts).")
+_PIPELINE_BATCHES = flags.DEFINE_integer(
+    "pipeline_batches", 50, "Batches the input pipeline is timed over (0 skips)."
+)
+flags.mark_flag_as_required("config")
+
+
+def _benchmark(argv):
+    cli.reject_extra_arguments(argv)
+    config = _CONFIG.value
+    check_config(config)  # Before TensorFlow is imported, as dim-train does.
+    cli.start_tensorflow()
+    from dim_tf.tools.benchmark import benchmark
+
+    # stdout carries the JSON line only; TFDS prints its progress there.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = benchmark(
+            config,
+            warmup_calls=_WARMUP_CALLS.value,
+            timed_calls=_TIMED_CALLS.value,
+            pipeline_batches=_PIPELINE_BATCHES.value,
+            matmul_peak=_MATMUL_PEAK.value,
+            matmul_size=_MATMUL_SIZE.value,
+        )
+    result["config"] = config_flags.get_config_filename(flags.FLAGS["config"])
+    print(json.dumps(result, sort_keys=True), flush=True)
+
+
+def main():
+    """The console script: parses sys.argv, benchmarks, exits (2 on a user's mistake)."""
+    cli.run(_benchmark)
+
+
+if __name__ == "__main__":
+    main()
