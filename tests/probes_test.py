@@ -111,7 +111,7 @@ def test_frozen_probe_training_is_reproducible():
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     config = tiny_config(data_dir=str(tmp_path_factory.mktemp("tfds")))
-    return config, pipeline.make_eval_dataset(config, "train[:96]", 28, 32)
+    return config, pipeline.make_eval_dataset(config.data, "train[:96]", 28, 32)
 
 
 def test_extract_features_flattens_every_tap_and_keeps_images(digits):

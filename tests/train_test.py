@@ -110,8 +110,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
 ):
     real_dataset = pipeline.make_train_dataset
 
-    def poisoned_after_two_batches(config, image_size, batch, start_step=0, ctx=None):
-        ds = real_dataset(config, image_size, batch, start_step, ctx)
+    def poisoned_after_two_batches(
+        data, image_size, batch, start_step=0, ctx=None, **kw
+    ):
+        ds = real_dataset(data, image_size, batch, start_step, ctx, **kw)
         good = ds.take(max(2 - start_step, 0))
         return good.concatenate(ds.map(lambda x: x * np.nan))
 

@@ -25,7 +25,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf import atomic
 from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import probe_store, probes, views
@@ -123,7 +122,7 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
         "eval": eval_config.to_dict(),
         "tensorboard": EVAL_LOGDIR,
     }
-    atomic.write_json(os.path.join(workdir, RESULTS_FILE), results)
+    workdir_lib.write_json(os.path.join(workdir, RESULTS_FILE), results)
     return results
 
 
@@ -334,13 +333,15 @@ def _features(run, encoder, taps):
     taps = tuple(dict.fromkeys((*taps, "y")))
     train = probes.extract_features(
         encoder,
-        pipeline.make_eval_dataset(config, config.data.eval_train_split, size, _BATCH),
+        pipeline.make_eval_dataset(
+            config.data, config.data.eval_train_split, size, _BATCH
+        ),
         taps,
         keep_images=eval_config.measure_examples,
     )
     test = probes.extract_features(
         encoder,
-        pipeline.make_eval_dataset(config, config.data.eval_split, size, _BATCH),
+        pipeline.make_eval_dataset(config.data, config.data.eval_split, size, _BATCH),
         taps,
         keep_images=max(eval_config.measure_examples, eval_config.projector_examples),
     )
@@ -426,12 +427,12 @@ def _probes(run, taps, kinds, train, test, log):
         config = run.config
         size = run.image_size
         images = pipeline.make_eval_dataset(
-            config, config.data.eval_train_split, size, _BATCH
+            config.data, config.data.eval_train_split, size, _BATCH
         ).unbatch()
         if config.data.cache:
             images = images.cache()
         test_images = pipeline.make_eval_dataset(
-            config, config.data.eval_split, size, _BATCH
+            config.data, config.data.eval_split, size, _BATCH
         )
         for tap in taps:
             epochs = eval_config.finetune_epochs

@@ -21,7 +21,6 @@ from dim_tf.training import strategies, trainer
 from dim_tf.training.checkpoints import Checkpointer
 from dim_tf.training.preemption import StopSignals
 from dim_tf.training.summaries import Reporter
-from dim_tf.workdir_lock import workdir_lock
 
 
 @dataclasses.dataclass
@@ -44,7 +43,7 @@ def build(config, workdir):
     """
     config_lib.check_config(config)
     workdir_lib.check_workdir_path(workdir)
-    workdir_lib.check_same_run(workdir, config.to_dict())
+    workdir_lib.check_same_run(workdir, config_lib.to_record(config))
     # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
     # configure collective ops before the runtime starts.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
@@ -91,7 +90,7 @@ def train(config, workdir, actions=()):
     strategy, run, image_size = build(config, workdir)
     chief = strategies.is_chief(strategy)
     # Only the chief writes the workdir, so only it holds the lock.
-    with workdir_lock(workdir, enabled=chief), StopSignals() as signals:
+    with workdir_lib.workdir_lock(workdir, enabled=chief), StopSignals() as signals:
         return _train(
             config, workdir, strategy, run, image_size, chief, signals, actions
         )
@@ -100,7 +99,7 @@ def train(config, workdir, actions=()):
 def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     """`train`'s body, with the workdir locked and stop signals caught."""
     if chief:
-        workdir_lib.write_config(workdir, config.to_dict())
+        workdir_lib.write_config(workdir, config_lib.to_record(config))
     checkpointer = Checkpointer(
         os.path.join(workdir, "checkpoints"),
         run.checkpoint_items(),
@@ -112,7 +111,9 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     total = config.train.steps
     batch = config.train.batch_size
     dataset = strategy.distribute_datasets_from_function(
-        lambda ctx: pipeline.make_train_dataset(config, image_size, batch, step, ctx)
+        lambda ctx: pipeline.make_train_dataset(
+            config.data, image_size, batch, step, ctx, seed=config.train.seed
+        )
     )
     iterator = iter(dataset)
     reporter = Reporter(os.path.join(workdir, "train"), total, batch, enabled=chief)
@@ -121,7 +122,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     sample_images, _ = next(
         iter(
             pipeline.make_eval_dataset(
-                config, config.data.eval_split, image_size, batch
+                config.data, config.data.eval_split, image_size, batch
             )
         )
     )
