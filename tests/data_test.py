@@ -160,6 +160,65 @@ def test_train_images_are_stored_pixels_scaled(digits_dir):
     assert batch.min() == -1.0 and batch.max() == 1.0
 
 
+def _file_order(data_dir):
+    """Stored train images one file after another (no interleave), uint8."""
+    builder = tfds.builder("digits", data_dir=data_dir)
+    ds = builder.as_dataset(
+        split="train",
+        shuffle_files=False,
+        read_config=tfds.ReadConfig(interleave_cycle_length=1),
+    )
+    return np.stack([ex["image"] for ex in tfds.as_numpy(ds)])
+
+
+def _positions(batch, data_dir):
+    """Each image's position in file order (the first, for duplicates)."""
+    order = {}
+    for i, image in enumerate(_scaled(_file_order(data_dir))):
+        order.setdefault(image.tobytes(), i)
+    return np.array([order[image.tobytes()] for image in batch])
+
+
+def test_the_default_is_a_full_shuffle_of_the_cached_split(digits_dir):
+    config = _config(data_dir=digits_dir)
+    config.data.shuffle_buffer = None  # The default: the whole split.
+    assert pipeline.shuffle_buffer_size(config.data, NUM_TRAIN) == NUM_TRAIN
+    (batch,) = _numpy(_train_dataset(config, 8, 64), 1)
+    positions = _positions(batch, digits_dir)
+    # A 64-image buffer could only reach the first 127 images; a full shuffle
+    # draws from the whole split.
+    assert np.mean(positions >= NUM_TRAIN // 10) > 0.75
+    assert positions.max() > NUM_TRAIN // 2
+    np.testing.assert_array_equal(batch, _numpy(_train_dataset(config, 8, 64), 1)[0])
+    config.train.seed = 1
+    assert not np.array_equal(batch, _numpy(_train_dataset(config, 8, 64), 1)[0])
+
+
+def test_shuffle_buffer_defaults_and_explicit_values():
+    data = _config().data
+    data.shuffle_buffer = None
+    data.cache = False  # Read from disk each epoch: a bounded buffer.
+    assert pipeline.shuffle_buffer_size(data, 50_000) == 10_000
+    assert pipeline.shuffle_buffer_size(data, 300) == 300
+    data.shuffle_buffer = 7
+    assert pipeline.shuffle_buffer_size(data, 50_000) == 7
+
+
+def test_a_partial_shuffle_interleaves_the_files(digits_4_files_dir):
+    # STL-10's "train+unlabelled" lists one split's files after the other's:
+    # with a buffer smaller than the split, the files are read in turn.
+    config = _config(data_dir=digits_4_files_dir)
+    config.data.shuffle_buffer = 1  # No shuffle at all: the read order shows.
+    (batch,) = _numpy(_train_dataset(config, 8, 8), 1)
+    files = _positions(batch, digits_4_files_dir) * 4 // NUM_TRAIN
+    assert set(files.tolist()) == {0, 1, 2, 3}
+    # Deterministic, so a resumed run sees the same stream.
+    reference = _numpy(_train_dataset(config, 8, 8), 5)
+    np.testing.assert_array_equal(
+        _numpy(_train_dataset(config, 8, 8, 3), 2), reference[3:5]
+    )
+
+
 def test_epochs_are_reshuffled_permutations(digits_dir):
     config = _config(data_dir=digits_dir)
     config.data.shuffle_buffer = 10_000

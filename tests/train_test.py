@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dim_tf import config as config_lib
 from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import pipeline
 from dim_tf.training import loop
@@ -60,6 +61,28 @@ def test_rerunning_a_finished_run_changes_nothing(data_dir, tmp_path):
     again = loop.train(_config(data_dir), workdir)
     assert again.step == 4
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
+
+
+def test_a_workdir_recorded_before_the_data_section_resumes(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    loop.train(_config(data_dir, **{"train.steps": 2}), workdir)
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+        recorded = json.load(f)
+    # The layout of earlier versions: data fields at the top and in `train`.
+    data = recorded.pop("data")
+    for name in config_lib.LEGACY_TOP_LEVEL:
+        recorded[name] = data.pop(name)
+    recorded["train"].update(data)
+    with open(path, "w") as f:
+        json.dump(recorded, f)
+    # The same command, to more steps: compared after migration, it resumes.
+    result = loop.train(_config(data_dir, **{"train.steps": 4}), workdir)
+    assert result.step == 4
+    with open(path) as f:
+        rewritten = json.load(f)
+    assert "dataset" not in rewritten and "shuffle_buffer" not in rewritten["train"]
+    assert rewritten["data"]["shuffle_buffer"] == 64
 
 
 def test_a_different_config_is_refused_and_nothing_is_overwritten(data_dir, tmp_path):
