@@ -140,13 +140,11 @@ def default_config():
     return config
 
 
-def _fail_choice(field, value, allowed):
-    raise UserError(f"unknown {field} {value!r}; choose one of {', '.join(allowed)}")
-
-
 def _choice(field, value, allowed):
     if value not in allowed:
-        _fail_choice(field, value, allowed)
+        raise UserError(
+            f"unknown {field} {value!r}; choose one of {', '.join(allowed)}"
+        )
 
 
 def _is_int(value):
@@ -221,7 +219,9 @@ def check_config(config):
 
 def check_data_config(data):
     """Raises `UserError` for the first invalid field of `config.data`."""
-    _text("data.dataset", data.dataset, what="a TFDS name such as 'digits'")
+    _text(
+        "data.dataset", data.dataset, what="a TFDS name such as 'digits' or a directory"
+    )
     _text("data.data_dir", data.data_dir, optional=True, what="a directory")
     _text("data.manual_dir", data.manual_dir, optional=True, what="a directory")
     for field in ("train_split", "eval_train_split", "eval_split"):
@@ -376,8 +376,8 @@ def from_record(recorded):
     skipped; fields the record lacks keep their defaults.
     """
     config = default_config()
-    known = set(_flatten(to_record(config)))
-    flat = _flatten(recorded)
+    known = set(flatten(to_record(config)))
+    flat = flatten(recorded)
     updates = {}
     for name, value in flat.items():
         legacy = name in LEGACY_TOP_LEVEL or (
@@ -400,12 +400,12 @@ def from_record(recorded):
     return config
 
 
-def _flatten(tree, prefix=""):
+def flatten(tree, prefix=""):
     """Nested dict -> {"a.b": value}."""
     flat = {}
     for key, value in tree.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value
     return flat

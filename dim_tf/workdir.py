@@ -58,21 +58,9 @@ RESUMABLE_FIELDS = frozenset(
 RESUMABLE_SECTIONS = ("eval.",)
 
 
-def flatten(tree, prefix=""):
-    """Nested dict -> {"a.b": value}."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def config_differences(old, new):
     """Dotted names of fields that differ between two config dicts, sorted."""
-    old_flat, new_flat = flatten(old), flatten(new)
+    old_flat, new_flat = config_lib.flatten(old), config_lib.flatten(new)
     return sorted(
         name
         for name in set(old_flat) | set(new_flat)
@@ -138,7 +126,8 @@ def check_same_run(workdir, config_dict):
     ]
     if changed:
         details = ", ".join(
-            f"{name}: {flatten(recorded).get(name)!r} -> {flatten(config_dict).get(name)!r}"
+            f"{name}: {config_lib.flatten(recorded).get(name)!r} -> "
+            f"{config_lib.flatten(config_dict).get(name)!r}"
             for name in changed
         )
         raise UserError(
