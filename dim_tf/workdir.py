@@ -160,6 +160,7 @@ def write_json(path, value, sort_keys=False):
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from others.
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
