@@ -25,5 +25,7 @@ def get_config():
     config.data.random_flip = True
     config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     # 105,000 decoded 96x96x3 images are 2.9 GB: read them from disk instead.
+    # Uncached, the shuffle buffer holds 10,000 images and the labeled and
+    # unlabelled files are read interleaved, so every batch mixes the two.
     config.data.cache = False
     return config

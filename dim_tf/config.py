@@ -3,19 +3,22 @@
 `default_config()` lists what can be set (the files in the repository's
 `configs/` start from it and change only what differs). `check_config` runs
 before anything is built or written, so a mistyped value costs nothing and
-its message says what is allowed.
+its message says what is allowed. `to_record` / `from_record` are what a
+workdir's config.json holds and how it is read back (old layouts included).
+
+TensorFlow-free: the choices come from the constants in the subpackages'
+`__init__.py` files, so a typo is reported in well under a second.
 """
+
+import numbers
 
 from ml_collections import config_dict
 
+from dim_tf import evaluators, models, objective, training
 from dim_tf.errors import UserError
-from dim_tf.evaluators import KINDS, TAPS
-from dim_tf.evaluators.registry import parse_names
-from dim_tf.models import critics, encoders, priors
-from dim_tf.objective import dim_loss, estimators
-from dim_tf.training import PRECISIONS, strategies
 
-# Old name -> the `data` field it now is.
+# The names the `data` fields had before the `data` section: top-level ones
+# and `train.` ones. Deprecated; each is an alias of its `data` field.
 LEGACY_TOP_LEVEL = (
     "dataset",
     "data_dir",
@@ -45,7 +48,11 @@ def default_config():
     config.data.eval_split = "test"  # Labeled split the probes are measured on.
     config.data.image_key = "image"
     config.data.label_key = "label"
-    config.data.shuffle_buffer = 10_000
+    # Examples in the shuffle buffer; None = all the examples of this
+    # pipeline's shard when `cache` is on (a full shuffle), else 10,000. When
+    # the buffer holds less than the split, the split's files are also read
+    # interleaved, so e.g. STL-10's unlabelled images mix with its labeled ones.
+    config.data.shuffle_buffer = config_dict.placeholder(int)
     config.data.random_crop = False  # Random crops of the encoder's size.
     config.data.random_flip = False  # Random horizontal flips.
     config.data.cache = True  # Cache decoded images in memory.
@@ -68,7 +75,9 @@ def default_config():
 
     config.critic = config_dict.ConfigDict()
     config.critic.kind = "dot"  # dot (encode-and-dot) | concat (concat-and-convolve)
-    config.critic.units = 2048  # Width of the encode-and-dot embeddings.
+    # Width of the local critic; None = the paper's for the kind: 2048-unit
+    # embeddings for dot, 512-512-1 for concat (docs/architectures.md).
+    config.critic.units = config_dict.placeholder(int)
     config.critic.global_units = 512  # Width of the global critic's FC layers.
 
     config.train = config_dict.ConfigDict()
@@ -88,7 +97,7 @@ def default_config():
     config.train.jit_compile = False  # XLA for the training step.
 
     # Evaluation (bin/evaluate, and probes during training when `every` > 0):
-    # classifiers on frozen features of each tap, MINE and NDM (PAPER.md).
+    # classifiers on frozen features of each tap, MINE and NDM (docs/protocol.md).
     config.eval = config_dict.ConfigDict()
     config.eval.taps = "conv,fc,y"  # Comma-separated subset of conv, fc, y.
     # linear | mlp (200 hidden, dropout 0.1, BN, ReLU) | finetune (the paper's
@@ -102,6 +111,9 @@ def default_config():
     config.eval.mine_steps = 2000  # Steps of MINE's statistics network.
     config.eval.ndm_steps = 2000  # Steps of NDM's discriminator.
     config.eval.measure_examples = 10_000  # Examples per split MINE and NDM use.
+    # Labeled training examples the frozen-feature probes use (0 = all): caps
+    # the features kept in memory on large splits.
+    config.eval.max_train_examples = 50_000
     config.eval.random_baseline = True  # Same linear probes on a random encoder.
     # Also linear probes on only this many labeled examples per class (0 =
     # off): full-label probes on easy data saturate for any features.
@@ -118,9 +130,9 @@ def default_config():
     # auto | mirrored | one_device | multi_worker | tpu
     config.strategy = "auto"
     config.tpu = ""  # TPU address for strategy=tpu ("" = local).
-    # The names these fields had before the `data` section, kept for a
-    # release: each is the same value as its `data` field (setting either sets
-    # both), and config.json records only the `data` field.
+    # Deprecated: the names these fields had before the `data` section
+    # (`dataset`, `train.shuffle_buffer`, ...), kept for a release as aliases:
+    # setting either name sets both, and config.json records only `data.*`.
     for name in LEGACY_TOP_LEVEL:
         config[name] = config.data.get_ref(name)
     for name in LEGACY_TRAIN:
@@ -135,20 +147,104 @@ def _choice(field, value, allowed):
         )
 
 
-def _positive(field, value, minimum=1):
-    if value is None or value < minimum:
-        raise UserError(f"{field} must be >= {minimum}, got {value}")
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _integer(field, value, minimum=1, optional=False, note=""):
+    """Raises unless `value` is an int >= `minimum` (or None when `optional`)."""
+    if optional and value is None:
+        return
+    if not _is_int(value) or value < minimum:
+        raise UserError(f"{field} must be an integer >= {minimum}{note}, got {value!r}")
+
+
+def _positive_number(field, value):
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
+        raise UserError(f"{field} must be > 0, got {value!r}")
+
+
+def _text(field, value, optional=False, what="a non-empty string"):
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        unset = " or leave it unset (None)" if optional else ""
+        raise UserError(f"{field} is {value!r}; set it to {what}{unset}")
+
+
+def _flag(field, value):
+    if not isinstance(value, bool):
+        raise UserError(f"{field} must be True or False, got {value!r}")
+
+
+def parse_names(field, text, allowed):
+    """`"conv, y"` -> `("conv", "y")`, in the order of `allowed`.
+
+    Args:
+      field: the config field, for the message ("eval.taps").
+      text: comma-separated names (or a list / tuple of names).
+      allowed: the valid names.
+
+    Raises:
+      UserError: an unknown or missing name.
+    """
+    names = text.split(",") if isinstance(text, str) else list(text or ())
+    names = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        shown = ",".join(unknown) if unknown else ""
+        raise UserError(
+            f"unknown {field} {shown!r}; choose one or more of "
+            f"{', '.join(allowed)} (comma-separated)"
+        )
+    return tuple(name for name in allowed if name in names)
 
 
 def check_config(config):
-    """Raises `UserError` for the first invalid field of `config`."""
-    _choice("encoder", config.encoder, encoders.ENCODERS)
-    size = encoders.encoder_input_size(config.encoder)
+    """Raises `UserError` for the first invalid field of `config`, eval included.
+
+    Every check of a config is here (except the replica split, which needs
+    the strategy: `check_replicas`); nothing is imported but the names the
+    subpackages allow.
+    """
+    check_data_config(config.data)
+    check_model_config(config)
+    check_objective_config(config.objective)
+    check_train_config(config.train)
+    _choice("strategy", config.strategy, training.STRATEGIES)
+    if not isinstance(config.tpu, str):
+        raise UserError(f"tpu is {config.tpu!r}; set it to a TPU address or ''")
+    check_eval_config(config.eval)
+
+
+def check_data_config(data):
+    """Raises `UserError` for the first invalid field of `config.data`."""
+    _text(
+        "data.dataset", data.dataset, what="a TFDS name such as 'digits' or a directory"
+    )
+    _text("data.data_dir", data.data_dir, optional=True, what="a directory")
+    _text("data.manual_dir", data.manual_dir, optional=True, what="a directory")
+    for field in ("train_split", "eval_train_split", "eval_split"):
+        _text(f"data.{field}", data[field], what="a split such as 'train'")
+    for field in ("image_key", "label_key"):
+        _text(f"data.{field}", data[field], what="a feature name")
+    _integer(
+        "data.shuffle_buffer",
+        data.shuffle_buffer,
+        optional=True,
+        note=" (or None for a full shuffle)",
+    )
+    for field in ("random_crop", "random_flip", "cache"):
+        _flag(f"data.{field}", data[field])
+
+
+def check_model_config(config):
+    """Raises `UserError` for the encoder, image size, `y_dim` or `critic` fields."""
+    _choice("encoder", config.encoder, models.ENCODERS)
+    size = models.ENCODER_INPUT_SIZES[config.encoder]
     if config.image_size is not None and config.image_size != size:
         takes = [
-            n
-            for n in encoders.ENCODERS
-            if encoders.encoder_input_size(n) == config.image_size
+            n for n, s in models.ENCODER_INPUT_SIZES.items() if s == config.image_size
         ]
         hint = (
             f"choose encoder {' or '.join(takes)}"
@@ -159,25 +255,56 @@ def check_config(config):
             f"encoder {config.encoder} takes {size}x{size} images, not image_size="
             f"{config.image_size}; {hint}"
         )
-    _choice("objective.mode", config.objective.mode, dim_loss.MODES)
-    _choice("objective.estimator", config.objective.estimator, estimators.ESTIMATORS)
-    _choice("objective.prior", config.objective.prior, priors.PRIORS)
-    dim_loss.resolve_weights(config.objective)
-    _choice("critic.kind", config.critic.kind, critics.LOCAL_CRITICS)
-    _positive("critic.units", config.critic.units)
-    _positive("critic.global_units", config.critic.global_units)
-    _positive("y_dim", config.y_dim)
-    _positive("train.batch_size", config.train.batch_size, minimum=2)
-    _positive("train.steps", config.train.steps, minimum=0)
-    _positive("train.steps_per_call", config.train.steps_per_call)
-    _positive("train.log_every", config.train.log_every)
-    _positive("train.checkpoint_every", config.train.checkpoint_every)
-    _positive("train.keep_checkpoints", config.train.keep_checkpoints)
-    if not config.train.learning_rate > 0 or not config.train.prior_learning_rate > 0:
-        raise UserError("train.learning_rate and train.prior_learning_rate must be > 0")
-    _choice("train.precision", config.train.precision, PRECISIONS)
-    _choice("strategy", config.strategy, strategies.STRATEGIES)
-    check_eval_config(config.eval)
+    _integer("y_dim", config.y_dim)
+    _choice("critic.kind", config.critic.kind, models.LOCAL_CRITICS)
+    _integer(
+        "critic.units",
+        config.critic.units,
+        optional=True,
+        note=" (or None for the kind's paper width)",
+    )
+    _integer("critic.global_units", config.critic.global_units)
+
+
+def check_objective_config(objective_config):
+    """Raises `UserError` for the first invalid field of `config.objective`."""
+    _choice("objective.mode", objective_config.mode, objective.MODES)
+    _choice("objective.estimator", objective_config.estimator, objective.ESTIMATORS)
+    _choice("objective.prior", objective_config.prior, models.PRIORS)
+    for field in ("alpha", "beta", "gamma"):
+        value = objective_config[field]
+        if value is not None and not value >= 0:
+            raise UserError(
+                f"objective.{field} must be >= 0 (or None for the mode's paper "
+                f"weight), got {value!r}"
+            )
+    if not objective_config.gradient_penalty >= 0:
+        raise UserError(
+            "objective.gradient_penalty must be >= 0, got "
+            f"{objective_config.gradient_penalty!r}"
+        )
+
+
+def check_train_config(train):
+    """Raises `UserError` for the first invalid field of `config.train`."""
+    _integer("train.batch_size", train.batch_size, minimum=2)
+    _integer("train.steps", train.steps, minimum=0)
+    for field in (
+        "steps_per_call",
+        "log_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+    ):
+        _integer(f"train.{field}", train[field])
+    _integer("train.seed", train.seed, minimum=0)
+    for field in ("learning_rate", "prior_learning_rate"):
+        _positive_number(f"train.{field}", train[field])
+    for field in ("beta1", "beta2"):
+        if not 0 <= train[field] < 1:
+            raise UserError(f"train.{field} must be in [0, 1), got {train[field]!r}")
+    _choice("train.precision", train.precision, training.PRECISIONS)
+    for field in ("sync_batch_norm", "jit_compile"):
+        _flag(f"train.{field}", train[field])
 
 
 def check_replicas(config, num_replicas):
@@ -196,14 +323,8 @@ def check_replicas(config, num_replicas):
 
 def check_eval_config(eval_config):
     """Raises `UserError` for the first invalid field of `config.eval`."""
-    for field, allowed, what in (
-        ("taps", TAPS, "tap"),
-        ("kinds", KINDS, "probe kind"),
-    ):
-        try:
-            parse_names(eval_config[field], allowed, what)
-        except UserError as err:
-            raise UserError(f"eval.{field}: {err}") from None
+    parse_names("eval.taps", eval_config.taps, evaluators.TAPS)
+    parse_names("eval.kinds", eval_config.kinds, evaluators.KINDS)
     for field in (
         "epochs",
         "batch_size",
@@ -216,15 +337,75 @@ def check_eval_config(eval_config):
         "map_images",
         "projector_examples",
     ):
-        value = eval_config[field]
-        if not isinstance(value, int) or value < 1:
-            raise UserError(f"eval.{field} must be an integer >= 1, got {value!r}")
+        _integer(f"eval.{field}", eval_config[field])
     for field in ("learning_rate", "finetune_learning_rate"):
-        if not eval_config[field] > 0:
-            raise UserError(f"eval.{field} must be > 0, got {eval_config[field]!r}")
-    for field in ("every", "few_labels"):
-        value = eval_config[field]
-        if not isinstance(value, int) or value < 0:
+        _positive_number(f"eval.{field}", eval_config[field])
+    for field in ("every", "few_labels", "max_train_examples"):
+        _integer(f"eval.{field}", eval_config[field], minimum=0, note=" (0 = off)")
+    _integer("eval.seed", eval_config.seed, minimum=0)
+    _flag("eval.random_baseline", eval_config.random_baseline)
+
+
+def critic_units(critic_config):
+    """The local critic's width: `critic.units`, or the paper's for `critic.kind`."""
+    return models.local_critic_units(critic_config.kind, critic_config.units)
+
+
+def to_record(config):
+    """What `DIR/config.json` stores: `config` as a plain dict, without aliases.
+
+    The deprecated names (`LEGACY_TOP_LEVEL`, `train.` + `LEGACY_TRAIN`) are
+    left out: their values are in `data`. `critic.units` is recorded as the
+    width the critic is built with, so a run records what it computes.
+    """
+    record = config.to_dict()
+    for name in LEGACY_TOP_LEVEL:
+        record.pop(name, None)
+    for name in LEGACY_TRAIN:
+        record["train"].pop(name, None)
+    record["critic"]["units"] = critic_units(config.critic)
+    return record
+
+
+def from_record(recorded):
+    """`default_config()` updated from a recorded config dict (config.json).
+
+    A record written before the `data` section (top-level `dataset`, ...,
+    `train.shuffle_buffer`, ...) is migrated into `data.*`; when a record has
+    both names, the `data` one wins. Fields this version no longer has are
+    skipped; fields the record lacks keep their defaults.
+    """
+    config = default_config()
+    known = set(flatten(to_record(config)))
+    flat = flatten(recorded)
+    updates = {}
+    for name, value in flat.items():
+        legacy = name in LEGACY_TOP_LEVEL or (
+            name.startswith("train.") and name[len("train.") :] in LEGACY_TRAIN
+        )
+        if legacy:
+            field = "data." + name.split(".")[-1]
+            if field not in flat:
+                updates[field] = value
+        elif name in known:
+            updates[name] = value
+    for name, value in updates.items():
+        try:
+            config.update_from_flattened_dict({name: value})
+        except (TypeError, ValueError) as err:
             raise UserError(
-                f"eval.{field} must be an integer >= 0 (0 = off), got {value!r}"
-            )
+                f"the recorded {name} is {value!r}, which this version cannot "
+                f"take ({err}); use a new --workdir"
+            ) from None
+    return config
+
+
+def flatten(tree, prefix=""):
+    """Nested dict -> {"a.b": value}."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -15,7 +15,7 @@ pass raw images. Models run in inference mode (BatchNorm moving statistics,
 no dropout).
 
 An export is built completely in a staging directory inside `DIR/export/`
-and then moved into place model by model (`dim_tf.atomic`), so a crash while
+and then moved into place model by model (`dim_tf.workdir`), so a crash while
 writing leaves the previous export as it was.
 """
 
@@ -23,7 +23,7 @@ import os
 
 import tensorflow as tf
 
-from dim_tf import atomic
+from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import evaluation, probe_store, report
 from dim_tf.input import pipeline
 from dim_tf.training import runs
@@ -106,8 +106,8 @@ def export_models(workdir, run, classifiers):
       paths relative to `workdir`.
     """
     root = os.path.join(workdir, EXPORT_DIR)
-    atomic.recover(root)
-    staging = atomic.staging_dir(root)
+    workdir_lib.recover(root)
+    staging = workdir_lib.staging_dir(root)
     try:
         names_file = os.path.join(staging, CLASS_NAMES_FILE)
         with open(names_file, "w") as f:
@@ -129,11 +129,13 @@ def export_models(workdir, run, classifiers):
         # Everything is on disk: only renames from here on.
         paths = {}
         for key, (name, _) in staged.items():
-            atomic.replace_dir(os.path.join(staging, name), os.path.join(root, name))
+            workdir_lib.replace_dir(
+                os.path.join(staging, name), os.path.join(root, name)
+            )
             paths[key] = f"{EXPORT_DIR}/{name}"
         return paths
     finally:
-        atomic.recover(root)
+        workdir_lib.recover(root)
 
 
 def export_run(workdir, log=None):

@@ -1,24 +1,48 @@
-"""The run's workdir: its config.json, and the check that a rerun is the same run.
+"""The run's workdir: config.json, the same-run check, the lock, atomic writes.
 
-Layout: `DIR/config.json` (the full config), `DIR/checkpoints/`, TensorBoard
-event files under `DIR/train/`. Rerunning a command on the same workdir
-resumes it; a config that changes what the run computes is refused, naming
-the fields, so a typo never silently mixes two experiments in one directory.
+Layout: `DIR/config.json` (the full config, `dim_tf.config.to_record`),
+`DIR/checkpoints/`, TensorBoard event files under `DIR/train/`, `DIR/lock`.
+Rerunning a command on the same workdir resumes it; a config that changes
+what the run computes is refused, naming the fields, so a typo never silently
+mixes two experiments in one directory.
+
+One training process per workdir: `workdir_lock` is an exclusive `flock` on
+`DIR/lock`, which the kernel releases when its owner exits in any way
+(including SIGKILL), so a dead process's lock is simply taken over. The file
+holds the owner's host and pid, for the message a second process gets.
+
+Crash-safe writes: a file or directory is replaced whole or not at all. New
+content is written beside its target under a hidden name, then renamed into
+place. A directory cannot be renamed over a non-empty one, so the old
+directory is first renamed aside (`NAME.old-*`) and removed after the swap;
+`recover` puts it back if a crash fell between the two renames.
 """
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
+import shutil
+import socket
+import tempfile
 
+from absl import logging
+
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 
 CONFIG_FILE = "config.json"
+LOCK_FILE = "lock"
+_STAGING_PREFIX = ".staging-"
+_OLD_MARK = ".old-"
 
 # Fields that may change between a run and its resumption: how long, how
 # often to log and save, where data lives and which hardware runs it.
 RESUMABLE_FIELDS = frozenset(
     {
-        "data_dir",
-        "manual_dir",
+        "data.data_dir",
+        "data.manual_dir",
         "strategy",
         "tpu",
         "train.steps",
@@ -34,21 +58,9 @@ RESUMABLE_FIELDS = frozenset(
 RESUMABLE_SECTIONS = ("eval.",)
 
 
-def flatten(tree, prefix=""):
-    """Nested dict -> {"a.b": value}."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def config_differences(old, new):
     """Dotted names of fields that differ between two config dicts, sorted."""
-    old_flat, new_flat = flatten(old), flatten(new)
+    old_flat, new_flat = config_lib.flatten(old), config_lib.flatten(new)
     return sorted(
         name
         for name in set(old_flat) | set(new_flat)
@@ -96,13 +108,17 @@ def read_json(path, remedy):
 def check_same_run(workdir, config_dict):
     """Raises `UserError` if `workdir` records a different run than `config_dict`.
 
+    A config.json of an older layout is compared after migrating it
+    (`dim_tf.config.from_record`), so an upgrade alone does not refuse a rerun.
+
     Args:
       workdir: run directory (may not exist yet).
-      config_dict: the new config as a plain nested dict.
+      config_dict: the new config as `dim_tf.config.to_record` gives it.
     """
     recorded = read_config(workdir)
     if recorded is None:
         return
+    recorded = config_lib.to_record(config_lib.from_record(recorded))
     changed = [
         name
         for name in config_differences(recorded, config_dict)
@@ -110,7 +126,8 @@ def check_same_run(workdir, config_dict):
     ]
     if changed:
         details = ", ".join(
-            f"{name}: {flatten(recorded).get(name)!r} -> {flatten(config_dict).get(name)!r}"
+            f"{name}: {config_lib.flatten(recorded).get(name)!r} -> "
+            f"{config_lib.flatten(config_dict).get(name)!r}"
             for name in changed
         )
         raise UserError(
@@ -120,11 +137,132 @@ def check_same_run(workdir, config_dict):
 
 
 def write_config(workdir, config_dict):
-    """Writes `DIR/config.json` atomically (a crash leaves the old file)."""
+    """Writes `DIR/config.json` atomically (a crash leaves the old file).
+
+    Args:
+      workdir: the run directory; created if missing.
+      config_dict: `dim_tf.config.to_record(config)`.
+    """
+    write_json(os.path.join(workdir, CONFIG_FILE), config_dict, sort_keys=True)
+
+
+def write_json(path, value, sort_keys=False):
+    """Writes `value` as indented JSON to `path` via a temporary file and a rename.
+
+    The one JSON writer of dim_tf: a reader never sees a half-written file.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(value, f, indent=2, sort_keys=sort_keys)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from others.
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def staging_dir(parent):
+    """A new empty hidden directory in `parent` to build content in before `replace_dir`."""
+    os.makedirs(parent, exist_ok=True)
+    return tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=parent)
+
+
+def replace_dir(staged, target):
+    """Moves the directory `staged` to `target`, replacing any existing `target`.
+
+    Both must be on the same file system (stage in the target's parent).
+    """
+    old = None
+    if os.path.exists(target):
+        old = tempfile.mkdtemp(
+            prefix=os.path.basename(target) + _OLD_MARK, dir=os.path.dirname(target)
+        )
+        os.rmdir(old)  # Only its unique name is wanted.
+        os.rename(target, old)
+    os.rename(staged, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(parent):
+    """Undoes what a crash left in `parent`: half-built staging dirs, moved-aside olds.
+
+    An `X.old-*` directory whose `X` is missing is renamed back to `X` (the
+    crash fell between the two renames of `replace_dir`); otherwise removed.
+    """
+    if not os.path.isdir(parent):
+        return
+    for name in sorted(os.listdir(parent)):
+        path = os.path.join(parent, name)
+        if name.startswith(_STAGING_PREFIX):
+            shutil.rmtree(path, ignore_errors=True)
+        elif _OLD_MARK in name:
+            target = os.path.join(parent, name.split(_OLD_MARK)[0])
+            if os.path.exists(target):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.rename(path, target)
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir, enabled=True):
+    """Holds the workdir's lock for the duration of the `with` block.
+
+    Creates `workdir` if needed. Under multi-worker training only the chief
+    takes the lock (every worker uses the same workdir).
+
+    Args:
+      workdir: the run directory.
+      enabled: False yields without locking.
+
+    Raises:
+      UserError: another live process holds the lock.
+    """
+    if not enabled:
+        yield
+        return
     os.makedirs(workdir, exist_ok=True)
-    path = os.path.join(workdir, CONFIG_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(config_dict, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    path = os.path.join(workdir, LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        locked = _lock(fd, path, workdir)
+        if locked:
+            os.ftruncate(fd, 0)
+            owner = f"pid {os.getpid()} on {socket.gethostname()}\n"
+            os.pwrite(fd, owner.encode(), 0)
+        try:
+            yield
+        finally:
+            if locked:
+                os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # Releases the flock.
+
+
+def _lock(fd, path, workdir):
+    """Takes the flock on `fd`; False when the filesystem has no locks."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as err:
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            owner = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            raise UserError(
+                f"workdir {workdir} is in use by another training process "
+                f"({owner or 'unknown pid'}, lock {path}); wait for it to finish or "
+                "stop it, or use another --workdir"
+            ) from None
+        # Some network and FUSE filesystems have no locks: train anyway.
+        logging.warning(
+            "cannot lock %s (%s): a second run on this workdir will not be detected",
+            path,
+            err.strerror,
+        )
+        return False

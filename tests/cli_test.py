@@ -60,11 +60,6 @@ def test_a_missing_required_flag_is_one_line(tmp_path, args, fragment):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the config task's merge: dim_tf/__init__.py and dim_tf.config "
-    "without TensorFlow (today `import dim_tf` imports TFDS, hence TensorFlow)",
-)
 @pytest.mark.parametrize(
     "args", [["bin/train", "--workdir=RUN"], ["bin/benchmark"]], ids=["train", "bench"]
 )

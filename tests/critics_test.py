@@ -323,3 +323,32 @@ def test_two_replicas_with_gathered_embeddings(kind):
     out = step(shard(inputs["local"]), shard(inputs["y"]))
     got = tf.concat(strategy.experimental_local_results(out), axis=0)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def _concat_trainer(units):
+    from dim_tf.training import trainer
+    from tests.tiny import tiny_config
+
+    config = tiny_config(**{"critic.kind": "concat", "critic.units": units})
+    shape = (28, 28, 1)
+    return trainer.Trainer(config, shape, tf.distribute.get_strategy())
+
+
+def test_the_default_concat_critic_is_the_papers_512_512_1():
+    """critic.units=None builds concat-and-convolve 512-512-1, not 2048 wide."""
+    run = _concat_trainer(None)
+    critic = run.local_critic
+    assert isinstance(critic, critics.ConcatCritic)
+    widths = [critic.joint.units, critic.hidden.units, critic.score.units]
+    assert widths == [512, 512, 1]
+    wide = _concat_trainer(2048).local_critic  # An explicit width still wins.
+    assert [wide.joint.units, wide.hidden.units] == [2048, 2048]
+
+    # The per-pair layers (hidden + score) are what every (i, j, l) pays for:
+    # their multiply-adds shrink 16x, and the parameters more than 4x.
+    def per_pair_weights(c):
+        return np.prod(c.hidden.kernel.shape) + np.prod(c.score.kernel.shape)
+
+    per_pair, wide_per_pair = per_pair_weights(critic), per_pair_weights(wide)
+    assert wide_per_pair / per_pair > 15
+    assert wide.count_params() / critic.count_params() > 4

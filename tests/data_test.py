@@ -33,6 +33,17 @@ def _config(dataset="digits", data_dir=None, split="train"):
     return config
 
 
+def _train_dataset(config, *args, **kwargs):
+    """`make_train_dataset` of a whole config, as the training loop calls it."""
+    return pipeline.make_train_dataset(
+        config.data, *args, seed=config.train.seed, **kwargs
+    )
+
+
+def _eval_dataset(config, *args):
+    return pipeline.make_eval_dataset(config.data, *args)
+
+
 def _numpy(ds, n):
     return list(ds.take(n).as_numpy_iterator())
 
@@ -129,7 +140,7 @@ def test_mock_train_batches(mock_tfds, name, split, image_size, channels, random
     config = _config(name, split=split)
     config.data.random_crop = random_crop
     config.data.random_flip = True
-    ds = pipeline.make_train_dataset(config, image_size, global_batch_size=8)
+    ds = _train_dataset(config, image_size, global_batch_size=8)
     assert ds.element_spec == tf.TensorSpec(
         [8, image_size, image_size, channels], tf.float32
     )
@@ -143,16 +154,75 @@ def test_mock_train_batches(mock_tfds, name, split, image_size, channels, random
 def test_train_images_are_stored_pixels_scaled(digits_dir):
     config = _config(data_dir=digits_dir)
     config.data.shuffle_buffer = 1  # keeps file order
-    (batch,) = _numpy(pipeline.make_train_dataset(config, 8, 16), 1)
+    (batch,) = _numpy(_train_dataset(config, 8, 16), 1)
     images, _ = _raw(digits_dir)
     np.testing.assert_array_equal(batch, _scaled(images[:16]))
     assert batch.min() == -1.0 and batch.max() == 1.0
 
 
+def _file_order(data_dir):
+    """Stored train images one file after another (no interleave), uint8."""
+    builder = tfds.builder("digits", data_dir=data_dir)
+    ds = builder.as_dataset(
+        split="train",
+        shuffle_files=False,
+        read_config=tfds.ReadConfig(interleave_cycle_length=1),
+    )
+    return np.stack([ex["image"] for ex in tfds.as_numpy(ds)])
+
+
+def _positions(batch, data_dir):
+    """Each image's position in file order (the first, for duplicates)."""
+    order = {}
+    for i, image in enumerate(_scaled(_file_order(data_dir))):
+        order.setdefault(image.tobytes(), i)
+    return np.array([order[image.tobytes()] for image in batch])
+
+
+def test_the_default_is_a_full_shuffle_of_the_cached_split(digits_dir):
+    config = _config(data_dir=digits_dir)
+    config.data.shuffle_buffer = None  # The default: the whole split.
+    assert pipeline.shuffle_buffer_size(config.data, NUM_TRAIN) == NUM_TRAIN
+    (batch,) = _numpy(_train_dataset(config, 8, 64), 1)
+    positions = _positions(batch, digits_dir)
+    # A 64-image buffer could only reach the first 127 images; a full shuffle
+    # draws from the whole split.
+    assert np.mean(positions >= NUM_TRAIN // 10) > 0.75
+    assert positions.max() > NUM_TRAIN // 2
+    np.testing.assert_array_equal(batch, _numpy(_train_dataset(config, 8, 64), 1)[0])
+    config.train.seed = 1
+    assert not np.array_equal(batch, _numpy(_train_dataset(config, 8, 64), 1)[0])
+
+
+def test_shuffle_buffer_defaults_and_explicit_values():
+    data = _config().data
+    data.shuffle_buffer = None
+    data.cache = False  # Read from disk each epoch: a bounded buffer.
+    assert pipeline.shuffle_buffer_size(data, 50_000) == 10_000
+    assert pipeline.shuffle_buffer_size(data, 300) == 300
+    data.shuffle_buffer = 7
+    assert pipeline.shuffle_buffer_size(data, 50_000) == 7
+
+
+def test_a_partial_shuffle_interleaves_the_files(digits_4_files_dir):
+    # STL-10's "train+unlabelled" lists one split's files after the other's:
+    # with a buffer smaller than the split, the files are read in turn.
+    config = _config(data_dir=digits_4_files_dir)
+    config.data.shuffle_buffer = 1  # No shuffle at all: the read order shows.
+    (batch,) = _numpy(_train_dataset(config, 8, 8), 1)
+    files = _positions(batch, digits_4_files_dir) * 4 // NUM_TRAIN
+    assert set(files.tolist()) == {0, 1, 2, 3}
+    # Deterministic, so a resumed run sees the same stream.
+    reference = _numpy(_train_dataset(config, 8, 8), 5)
+    np.testing.assert_array_equal(
+        _numpy(_train_dataset(config, 8, 8, 3), 2), reference[3:5]
+    )
+
+
 def test_epochs_are_reshuffled_permutations(digits_dir):
     config = _config(data_dir=digits_dir)
     config.data.shuffle_buffer = 10_000
-    batches = _numpy(pipeline.make_train_dataset(config, 8, NUM_TRAIN // 3), 6)
+    batches = _numpy(_train_dataset(config, 8, NUM_TRAIN // 3), 6)
     epochs = [np.concatenate(batches[:3]), np.concatenate(batches[3:])]
     everything = _counter(_scaled(_raw(digits_dir)[0]))
     assert _counter(epochs[0]) == everything == _counter(epochs[1])
@@ -169,33 +239,25 @@ def _augmenting_config(data_dir):
 @pytest.fixture(scope="module")
 def uninterrupted(digits_dir):
     """The first 33 batches of 64 from step 0, crops and flips on."""
-    return _numpy(
-        pipeline.make_train_dataset(_augmenting_config(digits_dir), 6, 64), 33
-    )
+    return _numpy(_train_dataset(_augmenting_config(digits_dir), 6, 64), 33)
 
 
 @pytest.mark.parametrize("resume_step", [1, 21, 22, 23, 30])
 def test_resume_sees_the_uninterrupted_batches(digits_dir, uninterrupted, resume_step):
     # Epoch 1 starts inside step 22 (1437 = 22 * 64 + 29).
     config = _augmenting_config(digits_dir)
-    resumed = _numpy(
-        pipeline.make_train_dataset(config, 6, 64, start_step=resume_step), 3
-    )
+    resumed = _numpy(_train_dataset(config, 6, 64, start_step=resume_step), 3)
     for offset, batch in enumerate(resumed):
         np.testing.assert_array_equal(batch, uninterrupted[resume_step + offset])
 
 
 def test_stream_depends_on_seed_not_on_cache(digits_dir):
     config = _config(data_dir=digits_dir)
-    first = _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
+    first = _numpy(_train_dataset(config, 8, 32), 2)
     config.data.cache = False
-    np.testing.assert_array_equal(
-        first, _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
-    )
+    np.testing.assert_array_equal(first, _numpy(_train_dataset(config, 8, 32), 2))
     config.train.seed = 1
-    assert not np.array_equal(
-        first, _numpy(pipeline.make_train_dataset(config, 8, 32), 2)
-    )
+    assert not np.array_equal(first, _numpy(_train_dataset(config, 8, 32), 2))
 
 
 def test_stream_ignores_the_global_seed(digits_dir, uninterrupted):
@@ -203,7 +265,7 @@ def test_stream_ignores_the_global_seed(digits_dir, uninterrupted):
     try:
         for global_seed in (0, 123):  # TF rejects tensor shuffle seeds under 0.
             tf.random.set_seed(global_seed)
-            batches = _numpy(pipeline.make_train_dataset(config, 6, 64, 21), 3)
+            batches = _numpy(_train_dataset(config, 6, 64, 21), 3)
             np.testing.assert_array_equal(batches, uninterrupted[21:24])
     finally:
         tf.random.set_seed(None)
@@ -213,7 +275,7 @@ def test_random_crops_are_windows_at_varying_offsets(digits_dir):
     config = _config(data_dir=digits_dir)
     config.data.shuffle_buffer = 1
     config.data.random_crop = True
-    (batch,) = _numpy(pipeline.make_train_dataset(config, 5, 64), 1)
+    (batch,) = _numpy(_train_dataset(config, 5, 64), 1)
     images = _scaled(_raw(digits_dir)[0][:64])
     offsets = set()
     for crop, image in zip(batch, images):
@@ -232,7 +294,7 @@ def test_random_flips_mirror_some_images(digits_dir):
     config = _config(data_dir=digits_dir)
     config.data.shuffle_buffer = 1
     config.data.random_flip = True
-    (batch,) = _numpy(pipeline.make_train_dataset(config, 8, 64), 1)
+    (batch,) = _numpy(_train_dataset(config, 8, 64), 1)
     images = _scaled(_raw(digits_dir)[0][:64])
     flipped = [not np.array_equal(out, image) for out, image in zip(batch, images)]
     for out, image, was_flipped in zip(batch, images, flipped):
@@ -258,7 +320,7 @@ def test_two_pipelines_read_disjoint_halves(digits_dir, digits_4_files_dir, layo
     config = _config(data_dir=data_dir)
     halves = []
     for worker, size in ((0, 719), (1, 718)):
-        ds = pipeline.make_train_dataset(config, 8, 2, input_context=_context(worker))
+        ds = _train_dataset(config, 8, 2, input_context=_context(worker))
         assert ds.element_spec.shape == (1, 8, 8, 1)
         halves.append(np.concatenate(_numpy(ds, size)))
     everything = _counter(_scaled(_raw(data_dir)[0]))
@@ -271,7 +333,7 @@ def test_mock_two_pipelines_split_examples(mock_tfds):
     halves = [
         np.concatenate(
             _numpy(
-                pipeline.make_train_dataset(config, 32, 2, input_context=_context(i)),
+                _train_dataset(config, 32, 2, input_context=_context(i)),
                 10,
             )
         )
@@ -284,8 +346,8 @@ def test_sharded_resume(digits_4_files_dir):
     config = _config(data_dir=digits_4_files_dir)
     for worker in range(2):
         context = _context(worker)
-        reference = _numpy(pipeline.make_train_dataset(config, 8, 128, 0, context), 14)
-        resumed = _numpy(pipeline.make_train_dataset(config, 8, 128, 11, context), 3)
+        reference = _numpy(_train_dataset(config, 8, 128, 0, context), 14)
+        resumed = _numpy(_train_dataset(config, 8, 128, 11, context), 3)
         np.testing.assert_array_equal(resumed, reference[11:14])
 
 
@@ -293,8 +355,8 @@ def test_one_pipeline_feeding_two_replicas_resumes_at_the_right_place(digits_dir
     # MirroredStrategy: one pipeline yields a batch for each replica every step.
     config = _config(data_dir=digits_dir)
     context = _context(0, pipelines=1, replicas=2)
-    reference = _numpy(pipeline.make_train_dataset(config, 8, 64, 0, context), 30)
-    resumed = _numpy(pipeline.make_train_dataset(config, 8, 64, 12, context), 2)
+    reference = _numpy(_train_dataset(config, 8, 64, 0, context), 30)
+    resumed = _numpy(_train_dataset(config, 8, 64, 12, context), 2)
     assert reference[0].shape == (32, 8, 8, 1)
     np.testing.assert_array_equal(resumed, reference[24:26])
 
@@ -302,9 +364,9 @@ def test_one_pipeline_feeding_two_replicas_resumes_at_the_right_place(digits_dir
 def test_mirrored_strategy_replicas_get_consecutive_batches(digits_dir):
     strategy = strategies.two_replicas()
     config = _config(data_dir=digits_dir)
-    plain = _numpy(pipeline.make_train_dataset(config, 8, 32), 30)
+    plain = _numpy(_train_dataset(config, 8, 32), 30)
     distributed = strategy.distribute_datasets_from_function(
-        lambda context: pipeline.make_train_dataset(config, 8, 64, 12, context)
+        lambda context: _train_dataset(config, 8, 64, 12, context)
     )
     replicas = strategy.experimental_local_results(next(iter(distributed)))
     np.testing.assert_array_equal(replicas[0], plain[24])
@@ -317,7 +379,7 @@ def test_mirrored_strategy_replicas_get_consecutive_batches(digits_dir):
 def test_eval_is_ordered_complete_and_unaugmented(digits_dir):
     config = _config(data_dir=digits_dir)
     config.data.random_flip = True
-    ds = pipeline.make_eval_dataset(config, "test", 8, 64)
+    ds = _eval_dataset(config, "test", 8, 64)
     assert ds.element_spec == (
         tf.TensorSpec([None, 8, 8, 1], tf.float32),
         tf.TensorSpec([None], tf.int32),
@@ -340,7 +402,7 @@ def test_eval_split_expressions(digits_dir):
         ("train+test", 1797),
         ("test[10:20]", 10),
     ):
-        ds = pipeline.make_eval_dataset(config, split, 8, 1000)
+        ds = _eval_dataset(config, split, 8, 1000)
         assert sum(len(labels) for _, labels in ds.as_numpy_iterator()) == size
 
 
@@ -356,7 +418,7 @@ def test_eval_split_expressions(digits_dir):
 def test_mock_eval(mock_tfds, name, image_size, random_crop, shape):
     config = _config(name)
     config.data.random_crop = random_crop
-    batches = list(pipeline.make_eval_dataset(config, "test", image_size, 8))
+    batches = list(_eval_dataset(config, "test", image_size, 8))
     assert [int(labels.shape[0]) for _, labels in batches] == [8, 8, 4]
     images = np.concatenate([b[0] for b in batches])
     labels = np.concatenate([b[1] for b in batches])
@@ -464,8 +526,8 @@ def test_bad_directories(tmp_path):
 def test_unknown_split_names_the_available_ones(digits_dir, split):
     config = _config(data_dir=digits_dir, split=split)
     for call in (
-        lambda: pipeline.make_train_dataset(config, 8, 4),
-        lambda: pipeline.make_eval_dataset(config, split, 8, 4),
+        lambda: _train_dataset(config, 8, 4),
+        lambda: _eval_dataset(config, split, 8, 4),
     ):
         message = _user_error(call)
         assert repr(split) in message and "train, test" in message
@@ -474,11 +536,11 @@ def test_unknown_split_names_the_available_ones(digits_dir, split):
 def test_missing_feature_keys_name_the_available_ones(digits_dir):
     config = _config(data_dir=digits_dir)
     config.data.image_key = "img"
-    message = _user_error(pipeline.make_train_dataset, config, 8, 4)
+    message = _user_error(_train_dataset, config, 8, 4)
     assert "'img'" in message and "image, label" in message
     config = _config(data_dir=digits_dir)
     config.data.label_key = "y"
-    message = _user_error(pipeline.make_eval_dataset, config, "test", 8, 4)
+    message = _user_error(_eval_dataset, config, "test", 8, 4)
     assert "'y'" in message and "image, label" in message
     info = sources.dataset_info("digits", digits_dir)
     assert "ClassLabel" in _user_error(sources.num_classes, info, "image")
@@ -488,9 +550,7 @@ def test_missing_feature_keys_name_the_available_ones(digits_dir):
 def test_bad_batch_and_empty_split(digits_dir):
     config = _config(data_dir=digits_dir)
     context = _context(0, pipelines=1, replicas=2)
-    message = _user_error(
-        pipeline.make_train_dataset, config, 8, 3, input_context=context
-    )
+    message = _user_error(_train_dataset, config, 8, 3, input_context=context)
     assert "divisible" in message
     config.data.train_split = "train[:0]"
-    assert "no examples" in _user_error(pipeline.make_train_dataset, config, 8, 4)
+    assert "no examples" in _user_error(_train_dataset, config, 8, 4)

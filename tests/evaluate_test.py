@@ -244,8 +244,8 @@ def test_probes_during_training_are_due_when_a_multiple_is_crossed(
 @pytest.mark.parametrize(
     "field,value,fragment",
     [
-        ("eval.taps", "y,pool", "eval.taps: unknown tap 'pool'"),
-        ("eval.kinds", "svm", "eval.kinds: unknown probe kind 'svm'"),
+        ("eval.taps", "y,pool", "unknown eval.taps 'pool'; choose one or more of"),
+        ("eval.kinds", "svm", "unknown eval.kinds 'svm'; choose one or more of"),
         ("eval.every", -1, "eval.every must be an integer >= 0"),
     ],
 )

@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 from ml_collections import config_dict
 
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import FROZEN_KINDS, TAPS, probes, registry
+from dim_tf.evaluators import FROZEN_KINDS, TAPS, probes
 from dim_tf.evaluators import features as features_lib
 from dim_tf.input import pipeline
 from dim_tf.models import encoders
@@ -42,13 +43,13 @@ def _blobs(n=300, dim=20, classes=3, seed=0, scale=1.0):
     [("y", ("y",)), ("y, conv", ("conv", "y")), (["fc", "y"], ("fc", "y"))],
 )
 def test_parse_names_keeps_the_canonical_order(text, expected):
-    assert registry.parse_names(text, TAPS, "tap") == expected
+    assert config_lib.parse_names("tap", text, TAPS) == expected
 
 
 @pytest.mark.parametrize("text", ["pool", "y,local", "", " , "])
 def test_parse_names_rejects_unknown_or_empty(text):
     with pytest.raises(UserError) as err:
-        registry.parse_names(text, TAPS, "tap")
+        config_lib.parse_names("tap", text, TAPS)
     assert "conv, fc, y" in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -112,7 +113,7 @@ def test_frozen_probe_training_is_reproducible():
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     config = tiny_config(data_dir=str(tmp_path_factory.mktemp("tfds")))
-    return config, pipeline.make_eval_dataset(config, "train[:96]", 28, 32)
+    return config, pipeline.make_eval_dataset(config.data, "train[:96]", 28, 32)
 
 
 def test_extract_features_flattens_every_tap_and_keeps_images(digits):

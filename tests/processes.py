@@ -6,17 +6,15 @@ import subprocess
 import sys
 import time
 
+from tests import tiny
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The quick-start config at test size: each step takes milliseconds.
-# (`tiny_config` below is the same config for in-process use.)
+# The quick-start config at test size (`tests.tiny.TINY`): each step takes
+# milliseconds. (`tiny_config` below is the same config for in-process use.)
 TINY_FLAGS = (
     "--config=configs/quickstart.py",
-    "--config.encoder=basic28x28",
-    "--config.y_dim=8",
-    "--config.critic.units=16",
-    "--config.train.batch_size=8",
-    "--config.data.shuffle_buffer=64",
+    *(f"--config.{field}={value}" for field, value in tiny.TINY.items()),
 )
 
 
@@ -29,22 +27,9 @@ def tiny_config(data_dir, **overrides):
     """
     from configs import quickstart
 
-    config = quickstart.get_config()
-    tiny = {
-        "encoder": "basic28x28",
-        "y_dim": 8,
-        "critic.units": 16,
-        "train.batch_size": 8,
-        "data.shuffle_buffer": 64,
-        "data_dir": data_dir,
-    }
-    for field, value in {**tiny, **overrides}.items():
-        *parents, leaf = field.split(".")
-        node = config
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value
-    return config
+    return tiny.override(
+        quickstart.get_config(), {**tiny.TINY, "data_dir": data_dir, **overrides}
+    )
 
 
 def train_args(workdir, data_dir, *flags):

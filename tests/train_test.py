@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dim_tf import config as config_lib
 from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import pipeline
 from dim_tf.training import build, loop
@@ -62,6 +63,28 @@ def test_rerunning_a_finished_run_changes_nothing(data_dir, tmp_path):
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
 
 
+def test_a_workdir_recorded_before_the_data_section_resumes(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    loop.train(_config(data_dir, **{"train.steps": 2}), workdir)
+    path = os.path.join(workdir, "config.json")
+    with open(path) as f:
+        recorded = json.load(f)
+    # The layout of earlier versions: data fields at the top and in `train`.
+    data = recorded.pop("data")
+    for name in config_lib.LEGACY_TOP_LEVEL:
+        recorded[name] = data.pop(name)
+    recorded["train"].update(data)
+    with open(path, "w") as f:
+        json.dump(recorded, f)
+    # The same command, to more steps: compared after migration, it resumes.
+    result = loop.train(_config(data_dir, **{"train.steps": 4}), workdir)
+    assert result.step == 4
+    with open(path) as f:
+        rewritten = json.load(f)
+    assert "dataset" not in rewritten and "shuffle_buffer" not in rewritten["train"]
+    assert rewritten["data"]["shuffle_buffer"] == 64
+
+
 def test_a_different_config_is_refused_and_nothing_is_overwritten(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     loop.train(_config(data_dir), workdir)
@@ -110,8 +133,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
 ):
     real_dataset = pipeline.make_train_dataset
 
-    def poisoned_after_two_batches(config, image_size, batch, start_step=0, ctx=None):
-        ds = real_dataset(config, image_size, batch, start_step, ctx)
+    def poisoned_after_two_batches(
+        data, image_size, batch, start_step=0, ctx=None, **kw
+    ):
+        ds = real_dataset(data, image_size, batch, start_step, ctx, **kw)
         good = ds.take(max(2 - start_step, 0))
         return good.concatenate(ds.map(lambda x: x * np.nan))
 

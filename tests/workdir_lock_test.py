@@ -5,7 +5,7 @@ import os
 import pytest
 
 from dim_tf.errors import UserError
-from dim_tf.workdir_lock import workdir_lock
+from dim_tf.workdir import workdir_lock
 
 
 def test_a_held_lock_refuses_a_second_holder_naming_the_first(tmp_path):

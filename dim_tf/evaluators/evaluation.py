@@ -98,13 +98,13 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     """
     log = log or (lambda line: None)
     # Names given by the caller are checked before the (slower) run is loaded.
-    taps = taps and registry.parse_names(taps, TAPS, "tap")
-    kinds = kinds and registry.parse_names(kinds, KINDS, "probe kind")
+    taps = taps and config_lib.parse_names("tap", taps, TAPS)
+    kinds = kinds and config_lib.parse_names("probe kind", kinds, KINDS)
     run = run or runs.load_run(workdir)
     eval_config = run.config.eval
     config_lib.check_eval_config(eval_config)
-    taps = taps or registry.parse_names(eval_config.taps, TAPS, "tap")
-    kinds = kinds or registry.parse_names(eval_config.kinds, KINDS, "probe kind")
+    taps = taps or config_lib.parse_names("tap", eval_config.taps, TAPS)
+    kinds = kinds or config_lib.parse_names("probe kind", eval_config.kinds, KINDS)
     if random_baseline is None:
         random_baseline = eval_config.random_baseline
     log(f"Evaluating {workdir} at step {run.step} on {run.config.data.dataset}")
@@ -166,9 +166,9 @@ def periodic_evaluation(config, workdir):
             return None
         # Parsed here, not earlier: the loop checks the config (with messages
         # naming the field) before the first step.
-        taps = registry.parse_names(config.eval.taps, TAPS, "tap")
+        taps = config_lib.parse_names("tap", config.eval.taps, TAPS)
         kinds = registry.frozen_kinds(
-            registry.parse_names(config.eval.kinds, KINDS, "probe kind")
+            config_lib.parse_names("probe kind", config.eval.kinds, KINDS)
         )
         run = runs.from_trainer(config, trainer, workdir, step)
         evaluators = [registry.build(kind, config.eval, taps) for kind in kinds]

@@ -21,7 +21,6 @@ import tensorflow as tf
 from dim_tf.input import pipeline
 
 BATCH = 256  # Images per batch when computing features (memory, not results).
-DEFAULT_MAX_TRAIN_EXAMPLES = 50_000
 
 
 @dataclasses.dataclass
@@ -119,13 +118,13 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
 
 
 def max_train_examples(eval_config):
-    """`eval.max_train_examples` (0 = all), the default for older configs."""
-    return int(eval_config.get("max_train_examples", DEFAULT_MAX_TRAIN_EXAMPLES))
+    """`eval.max_train_examples` (0 = all)."""
+    return int(eval_config.max_train_examples)
 
 
 def eval_dataset(run, split):
     """Batches `(images, labels)` of `split` as the run's encoder takes them."""
-    return pipeline.make_eval_dataset(run.config, split, run.image_size, BATCH)
+    return pipeline.make_eval_dataset(run.config.data, split, run.image_size, BATCH)
 
 
 class StepFeatures:

@@ -3,7 +3,7 @@
 `DIR/probes/manifest.json` names the training step the probes belong to and
 one Keras file per probe: the head alone for a frozen probe (its encoder is
 the checkpoint's) and the whole image classifier for a fine-tuned one. The
-directory is replaced whole (`dim_tf.atomic`), so it never mixes two
+directory is replaced whole (`dim_tf.workdir`), so it never mixes two
 evaluations.
 """
 
@@ -12,7 +12,7 @@ import os
 
 import keras
 
-from dim_tf import atomic
+from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import FROZEN_KINDS, probes
 
 PROBES_DIR = "probes"
@@ -29,7 +29,7 @@ def save(workdir, step, rows, models):
       models: `{(tap, kind): model}`: a frozen probe's head (features ->
         logits) or a fine-tuned probe's classifier (images -> logits).
     """
-    staging = atomic.staging_dir(workdir)
+    staging = workdir_lib.staging_dir(workdir)
     try:
         entries = []
         for row in rows:
@@ -37,12 +37,12 @@ def save(workdir, step, rows, models):
             models[(row["tap"], row["kind"])].save(os.path.join(staging, file_name))
             head_only = row["kind"] in FROZEN_KINDS
             entries.append(dict(row, file=file_name, head_only=head_only))
-        atomic.write_json(
+        workdir_lib.write_json(
             os.path.join(staging, _MANIFEST), {"step": step, "probes": entries}
         )
-        atomic.replace_dir(staging, os.path.join(workdir, PROBES_DIR))
+        workdir_lib.replace_dir(staging, os.path.join(workdir, PROBES_DIR))
     finally:
-        atomic.recover(workdir)
+        workdir_lib.recover(workdir)
 
 
 def load(workdir, run):

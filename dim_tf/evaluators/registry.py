@@ -53,29 +53,6 @@ class Result(NamedTuple):
     model: object = None
 
 
-def parse_names(text, allowed, what):
-    """`"conv, y"` -> `("conv", "y")`, in the order of `allowed`.
-
-    Args:
-      text: comma-separated names (or a list / tuple of names).
-      allowed: the valid names.
-      what: what the names are, for the error message ("tap", "probe kind").
-
-    Raises:
-      UserError: an unknown or missing name.
-    """
-    names = text.split(",") if isinstance(text, str) else list(text or ())
-    names = [name.strip() for name in names if name.strip()]
-    unknown = [name for name in names if name not in allowed]
-    if unknown or not names:
-        shown = ", ".join(repr(name) for name in unknown) or "none"
-        raise UserError(
-            f"unknown {what} {shown}; choose one or more of {', '.join(allowed)} "
-            "(comma-separated)"
-        )
-    return tuple(name for name in allowed if name in names)
-
-
 def get(name):
     """The module of evaluator `name` (it defines `Evaluator`).
 

@@ -19,7 +19,6 @@ the features were extracted from (at most `eval.max_train_examples`).
 
 import os
 
-from dim_tf import atomic
 from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import KINDS, TAPS
 
@@ -75,7 +74,7 @@ def build_results(run, results, num_train, num_test):
 
 def write_results(workdir, results):
     """Writes `results` to `DIR/results.json` atomically."""
-    atomic.write_json(os.path.join(workdir, RESULTS_FILE), results)
+    workdir_lib.write_json(os.path.join(workdir, RESULTS_FILE), results)
 
 
 def read_results(workdir):

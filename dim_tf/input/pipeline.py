@@ -13,6 +13,9 @@ from dim_tf.errors import UserError
 from dim_tf.input import sources
 
 _EPOCH_GRAPH_SEED = 1
+# The default shuffle buffer when the decoded split is not cached: examples
+# decoded and held in memory at once (e.g. 10,000 96x96x3 images, 276 MB).
+UNCACHED_SHUFFLE_BUFFER = 10_000
 
 
 def raw_images_to_model_input(images_uint8, image_size, center_crop=False):
@@ -40,62 +43,92 @@ def raw_images_to_model_input(images_uint8, image_size, center_crop=False):
 
 
 def make_train_dataset(
-    config, image_size, global_batch_size, start_step=0, input_context=None
+    data, image_size, global_batch_size, start_step=0, input_context=None, *, seed=0
 ):
     """The infinite, unlabeled, shuffled image stream DIM trains on.
 
-    The stream is a pure function of `config.train.seed` and the position in
-    it: epoch e is the examples shuffled with a seed made from (seed, e), and
-    each example's crop and flip are seeded by (seed, e, its index in epoch
-    e). A run resumed with `start_step=k` therefore sees exactly the batches
-    an uninterrupted run sees from step k. TensorFlow's global seed
+    The stream is a pure function of `seed` and the position in it: epoch e
+    is the examples shuffled with a seed made from (seed, e), and each
+    example's crop and flip are seeded by (seed, e, its index in epoch e). A
+    run resumed with `start_step=k` therefore sees exactly the batches an
+    uninterrupted run sees from step k. TensorFlow's global seed
     (`tf.random.set_seed`) plays no part.
 
+    The shuffle buffer is `shuffle_buffer_size(data, examples)`: by default
+    the whole shard when it is cached (a full shuffle). When the buffer is
+    smaller than the shard, the split's files are read interleaved, one
+    example of each in turn, so a split listed after another (STL-10's
+    "train+unlabelled") is mixed with it and not only shuffled locally.
+
     Args:
-      config: ConfigDict with `dataset`, `data_dir`, `manual_dir`,
-        `train_split`, `image_key` and `train.{seed, shuffle_buffer,
-        random_crop, random_flip, cache}`.
+      data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
+        `train_split`, `image_key`, `shuffle_buffer`, `random_crop`,
+        `random_flip`, `cache`).
       image_size: S, the encoder's input height and width.
       global_batch_size: images per step over all replicas.
       start_step: steps already taken; their batches are skipped.
       input_context: the `tf.distribute.InputContext` given by
         `strategy.distribute_datasets_from_function`; None = one pipeline.
+      seed: the run's seed (`config.train.seed`).
 
     Returns:
       `tf.data.Dataset` of float32 `[per_replica_batch, S, S, C]` in [-1, 1].
     """
-    builder = sources.prepared_builder(
-        config.data.dataset, config.data.data_dir, config.data.manual_dir
-    )
-    sources.image_shape(builder.info, config.data.image_key)
+    builder = sources.prepared_builder(data.dataset, data.data_dir, data.manual_dir)
+    sources.image_shape(builder.info, data.image_key)
     batch, per_step = _batch_sizes(global_batch_size, input_context)
-    if config.data.shuffle_buffer < 1:
-        raise UserError(
-            f"train.shuffle_buffer is {config.data.shuffle_buffer}; it must be >= 1"
-        )
+    split_info = sources.split_info(builder.info, data.train_split)
+    total = split_info.num_examples if split_info is not None else None
+    full_shuffle = total is not None and shuffle_buffer_size(data, total) >= total
     images = _read(
-        builder, config.data.train_split, [config.data.image_key], input_context
+        builder,
+        data.train_split,
+        [data.image_key],
+        input_context,
+        interleave_files=not full_shuffle,
     )
-    images = images.map(lambda example: example[config.data.image_key])
-    examples = _num_examples(images, config.data.train_split, input_context)
-    if config.data.cache:
+    images = images.map(lambda example: example[data.image_key])
+    examples = _num_examples(images, data.train_split, input_context)
+    if data.cache:
         images = images.cache()
-    seed = _pipeline_seed(config.train.seed, input_context)
+    buffer = shuffle_buffer_size(data, examples)
+    seed = _pipeline_seed(seed, input_context)
     start_epoch, offset = divmod(start_step * per_step, examples)
-    ds = _epochs(images, seed, start_epoch, image_size, config.train).skip(offset)
+    ds = _epochs(images, seed, start_epoch, image_size, data, buffer).skip(offset)
     ds = _batched_model_input(ds, batch, image_size, False, drop_remainder=True)
     return ds.map(lambda example: example["image"]).prefetch(tf.data.AUTOTUNE)
 
 
-def make_eval_dataset(config, split, image_size, batch_size):
+def shuffle_buffer_size(data, examples):
+    """The shuffle buffer of a pipeline over `examples` examples.
+
+    Args:
+      data: the `config.data` section.
+      examples: examples in this pipeline's shard of the split.
+
+    Returns:
+      `data.shuffle_buffer` when set; else `examples` (a full shuffle) when
+      `data.cache` keeps the decoded shard in memory anyway, or
+      `UNCACHED_SHUFFLE_BUFFER` when it is read from disk every epoch.
+    """
+    if data.shuffle_buffer is not None:
+        if data.shuffle_buffer < 1:  # Checked by dim_tf.config for users.
+            raise UserError(
+                f"data.shuffle_buffer is {data.shuffle_buffer}; it must be >= 1"
+            )
+        return data.shuffle_buffer
+    return examples if data.cache else min(examples, UNCACHED_SHUFFLE_BUFFER)
+
+
+def make_eval_dataset(data, split, image_size, batch_size):
     """A labeled split in a fixed order, for probes and measures.
 
     No augmentation: images are center-cropped when the model was trained on
-    random crops (`config.data.random_crop`) and larger than S, else resized.
+    random crops (`data.random_crop`) and larger than S, else resized.
 
     Args:
-      config: ConfigDict with `dataset`, `data_dir`, `manual_dir`, `image_key`,
-        `label_key` and `train.random_crop`.
+      data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
+        `image_key`, `label_key`, `random_crop`).
       split: TFDS split expression, e.g. "test" or "train[:10%]".
       image_size: S, the encoder's input height and width.
       batch_size: b; the last batch may be smaller.
@@ -104,29 +137,29 @@ def make_eval_dataset(config, split, image_size, batch_size):
       Finite `tf.data.Dataset` of `(images, labels)`: float32 `[b, S, S, C]` in
       [-1, 1] and int32 `[b]`.
     """
-    builder = sources.prepared_builder(
-        config.data.dataset, config.data.data_dir, config.data.manual_dir
-    )
-    sources.image_shape(builder.info, config.data.image_key)
-    sources.feature(builder.info, config.data.label_key, "label_key")
-    ds = _read(builder, split, [config.data.image_key, config.data.label_key])
+    builder = sources.prepared_builder(data.dataset, data.data_dir, data.manual_dir)
+    sources.image_shape(builder.info, data.image_key)
+    sources.feature(builder.info, data.label_key, "label_key")
+    ds = _read(builder, split, [data.image_key, data.label_key])
     ds = ds.map(
         lambda example: {
-            "image": example[config.data.image_key],
-            "label": tf.cast(example[config.data.label_key], tf.int32),
+            "image": example[data.image_key],
+            "label": tf.cast(example[data.label_key], tf.int32),
         }
     )
     ds = _batched_model_input(
-        ds, batch_size, image_size, config.data.random_crop, drop_remainder=False
+        ds, batch_size, image_size, data.random_crop, drop_remainder=False
     )
     ds = ds.map(lambda example: (example["image"], example["label"]))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _read(builder, split, keys, input_context=None):
+def _read(builder, split, keys, input_context=None, interleave_files=False):
     """Examples of `split` in a fixed order, this pipeline's share only.
 
-    Only the features `keys` are decoded (and returned).
+    Only the features `keys` are decoded (and returned). The order is the
+    files' order, or with `interleave_files` one example of each file in turn
+    (still fixed: a deterministic interleave).
 
     Whole files go to each input pipeline when the split has enough of them;
     otherwise every pipeline reads all files and keeps every n-th example.
@@ -136,10 +169,13 @@ def _read(builder, split, keys, input_context=None):
         raise UserError(f"split {split!r} has no examples; choose a non-empty split")
     files = list(split_info.file_instructions) if split_info is not None else []
     pipelines = input_context.num_input_pipelines if input_context else 1
-    # Caching is `config.data.cache`'s decision, not TFDS's.
-    read_config = tfds.ReadConfig(try_autocache=False)
+    # Caching is `data.cache`'s decision, not TFDS's.
+    options = {"try_autocache": False}
+    if interleave_files and len(files) > 1:
+        options.update(interleave_cycle_length=len(files), interleave_block_length=1)
     if pipelines > 1 and len(files) >= pipelines:
-        read_config = tfds.ReadConfig(try_autocache=False, input_context=input_context)
+        options["input_context"] = input_context
+    read_config = tfds.ReadConfig(**options)
     ds = builder.as_dataset(
         split=split,
         shuffle_files=False,
@@ -194,7 +230,7 @@ def _pipeline_seed(seed, input_context):
     )
 
 
-def _epochs(images, seed, start_epoch, image_size, train):
+def _epochs(images, seed, start_epoch, image_size, data, buffer):
     """`{"image": uint8 [h, w, C]}` over epochs start_epoch, start_epoch + 1, ...
 
     Epoch e is `images` shuffled with a seed from (seed, e); each example is
@@ -211,27 +247,27 @@ def _epochs(images, seed, start_epoch, image_size, train):
             [], epoch_seed, minval=0, maxval=2**31 - 1, dtype=tf.int64
         )
         shuffled = images.shuffle(
-            train.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False
+            buffer, seed=shuffle_seed, reshuffle_each_iteration=False
         )
 
         def augment(i, image):
             example_seed = tf.random.experimental.stateless_fold_in(epoch_seed, i)
-            return {"image": _augment(image, example_seed, image_size, train)}
+            return {"image": _augment(image, example_seed, image_size, data)}
 
         return shuffled.enumerate().map(augment, tf.data.AUTOTUNE)
 
     return tf.data.Dataset.counter(start_epoch).flat_map(epoch)
 
 
-def _augment(image, seed, image_size, train):
+def _augment(image, seed, image_size, data):
     """Random crop (to at most S x S) and horizontal flip of uint8 `[H, W, C]`."""
-    if train.random_crop:
+    if data.random_crop:
         height = _minimum(_dim(image, 0), image_size)
         width = _minimum(_dim(image, 1), image_size)
         size = tf.stack([height, width, _dim(image, 2)])  # Static if the shape is.
         crop_seed = tf.random.experimental.stateless_fold_in(seed, 0)
         image = tf.image.stateless_random_crop(image, size, crop_seed)
-    if train.random_flip:
+    if data.random_flip:
         flip_seed = tf.random.experimental.stateless_fold_in(seed, 1)
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     return image

@@ -1,1 +1,45 @@
-"""models"""
+"""Encoders, critics and priors; the names a config may choose, TensorFlow-free.
+
+The constants here are what `dim_tf.config` validates against without
+importing the models (this file must never import TensorFlow or its own
+submodules). The paper's architectures are in docs/architectures.md.
+"""
+
+# Encoder name -> the side of the square images it takes.
+ENCODER_INPUT_SIZES = {
+    "basic28x28": 28,
+    "basic32x32": 32,
+    "basic64x64": 64,
+    "alex64x64": 64,
+}
+ENCODERS = tuple(ENCODER_INPUT_SIZES)
+
+# dot = encode-and-dot, concat = concat-and-convolve (docs/architectures.md).
+LOCAL_CRITICS = ("dot", "concat")
+# The paper's width of each local critic: 2048-unit embeddings for
+# encode-and-dot, 512-512-1 for concat-and-convolve.
+PAPER_CRITIC_UNITS = {"dot": 2048, "concat": 512}
+
+PRIORS = ("uniform", "gaussian", "none")
+
+
+def local_critic_units(kind, units=None):
+    """The width the local critic `kind` is built with.
+
+    Args:
+      kind: one of `LOCAL_CRITICS`.
+      units: `critic.units`; None = the paper's width for the kind.
+
+    Returns:
+      `units` when set, else `PAPER_CRITIC_UNITS[kind]`.
+
+    Raises:
+      ValueError: `units` is None and `kind` is unknown.
+    """
+    if units is not None:
+        return units
+    if kind not in PAPER_CRITIC_UNITS:
+        raise ValueError(
+            f"unknown critic.kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"
+        )
+    return PAPER_CRITIC_UNITS[kind]

@@ -35,9 +35,7 @@ import tensorflow as tf
 from keras import ops
 
 from dim_tf.errors import UserError
-from dim_tf.models import critic_layers
-
-LOCAL_CRITICS: tuple[str, ...] = ("dot", "concat")
+from dim_tf.models import LOCAL_CRITICS, critic_layers, local_critic_units
 
 
 def _shapes(input_shape) -> tuple[tuple, tuple]:
@@ -306,8 +304,9 @@ def build_local_critic(kind, units=None, dtype=None, sync_batch_norm=False):
     Args:
         kind: "dot" (`DotCritic`, encode-and-dot) or "concat" (`ConcatCritic`,
             concat-and-convolve).
-        units: embedding / hidden width; None for the kind's default (2048
-            for "dot", 512 for "concat").
+        units: embedding / hidden width; None for the paper's width of the
+            kind (`dim_tf.models.local_critic_units`: 2048 for "dot", 512
+            for "concat").
         dtype: Keras dtype policy name, or None for the global policy.
         sync_batch_norm: BatchNorm statistics across replicas ("dot" only; the
             concat critic has no BatchNorm).
@@ -316,10 +315,10 @@ def build_local_critic(kind, units=None, dtype=None, sync_batch_norm=False):
         UserError: unknown kind or non-positive units.
     """
     if kind == "dot":
-        units = 2048 if units is None else units
+        units = local_critic_units(kind, units)
         return DotCritic(units, dtype=dtype, sync_batch_norm=sync_batch_norm)
     if kind == "concat":
-        units = 512 if units is None else units
+        units = local_critic_units(kind, units)
         return ConcatCritic(units, dtype=dtype)
     raise UserError(
         f"unknown critic kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"

@@ -27,6 +27,7 @@ from typing import Optional, Sequence
 import keras
 
 from dim_tf.errors import UserError
+from dim_tf.models import ENCODER_INPUT_SIZES, ENCODERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +41,6 @@ class _Conv:
 
 @dataclasses.dataclass(frozen=True)
 class _Spec:
-    input_size: int
     convs: tuple[_Conv, ...]
     fcs: tuple[int, ...]
     local_idx: int  # index of the conv block whose output is "local"
@@ -49,21 +49,18 @@ class _Spec:
 
 _SPECS = {
     "basic28x28": _Spec(
-        input_size=28,
         convs=(_Conv(64, 5, 2, 2), _Conv(128, 5, 2, 2)),
         fcs=(1024,),
         local_idx=1,
         conv_idx=1,
     ),
     "basic32x32": _Spec(
-        input_size=32,
         convs=(_Conv(64, 4, 2, 1), _Conv(128, 4, 2, 1), _Conv(256, 4, 2, 1)),
         fcs=(1024,),
         local_idx=1,
         conv_idx=2,
     ),
     "basic64x64": _Spec(
-        input_size=64,
         convs=(
             _Conv(64, 4, 2, 1),
             _Conv(128, 4, 2, 1),
@@ -75,7 +72,6 @@ _SPECS = {
         conv_idx=3,
     ),
     "alex64x64": _Spec(
-        input_size=64,
         convs=(
             _Conv(96, 3, 1, 1, pool=(3, 2)),
             _Conv(192, 3, 1, 1, pool=(3, 2)),
@@ -89,7 +85,7 @@ _SPECS = {
     ),
 }
 
-ENCODERS: tuple[str, ...] = tuple(_SPECS)
+# Input sizes and the list of names: dim_tf/models/__init__.py (TensorFlow-free).
 
 # PyTorch BatchNorm defaults (momentum 0.1 there is 0.9 here), as in the
 # official code; Keras's own defaults (0.99, 1e-3) adapt slower.
@@ -111,7 +107,8 @@ def encoder_input_size(name: str) -> int:
     Raises:
         UserError: `name` is not in `ENCODERS`.
     """
-    return _spec(name).input_size
+    _spec(name)
+    return ENCODER_INPUT_SIZES[name]
 
 
 def _check_image_shape(name: str, spec: _Spec, image_shape: Sequence[int]):
@@ -125,10 +122,10 @@ def _check_image_shape(name: str, spec: _Spec, image_shape: Sequence[int]):
             f"with positive integer sizes, got {shape}"
         )
     h, w, c = (int(d) for d in shape)
-    size = spec.input_size
+    size = ENCODER_INPUT_SIZES[name]
     if (h, w) != (size, size):
-        fits = [n for n in ENCODERS if _SPECS[n].input_size == h == w]
-        sizes = sorted({s.input_size for s in _SPECS.values()})
+        fits = [n for n in ENCODERS if ENCODER_INPUT_SIZES[n] == h == w]
+        sizes = sorted(set(ENCODER_INPUT_SIZES.values()))
         if fits:
             advice = (
                 f"choose {' or '.join(fits)}, or resize the images to {size}x{size}"

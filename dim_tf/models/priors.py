@@ -13,10 +13,9 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from dim_tf.errors import UserError
+from dim_tf.models import PRIORS
 
 tfd = tfp.distributions
-
-PRIORS = ("uniform", "gaussian", "none")
 
 
 def check_prior(name):

@@ -11,58 +11,9 @@ all replicas and each replica scores its own global vectors against all of
 them, so the result does not depend on how the batch is split.
 """
 
-import dataclasses
-
 import tensorflow as tf
 
-from dim_tf.errors import UserError
 from dim_tf.objective import estimators
-
-PAPER_WEIGHTS = {
-    "local": (0.0, 1.0, 0.1),
-    "global": (1.0, 0.0, 1.0),
-    "local+global": (0.5, 0.1, 0.1),
-}
-MODES = tuple(PAPER_WEIGHTS)
-
-
-@dataclasses.dataclass(frozen=True)
-class Weights:
-    """Weights of the global MI (alpha), local MI (beta) and prior term (gamma)."""
-
-    alpha: float
-    beta: float
-    gamma: float
-
-
-def resolve_weights(objective_config):
-    """The mode's paper weights, with any weight the config sets overriding them.
-
-    Args:
-      objective_config: ConfigDict with `mode`, `alpha`, `beta`, `gamma`
-        (None = the paper's value) and `prior`.
-
-    Returns:
-      `Weights`; gamma is 0 when the prior is `"none"`.
-    """
-    mode = objective_config.mode
-    if mode not in PAPER_WEIGHTS:
-        raise UserError(
-            f"unknown objective.mode {mode!r}; choose one of {', '.join(MODES)}"
-        )
-    defaults = PAPER_WEIGHTS[mode]
-    alpha, beta, gamma = (
-        defaults[k] if value is None else float(value)
-        for k, value in enumerate(
-            (objective_config.alpha, objective_config.beta, objective_config.gamma)
-        )
-    )
-    for name, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-        if value < 0:
-            raise UserError(f"objective.{name} must be >= 0, got {value}")
-    if objective_config.prior == "none":
-        gamma = 0.0
-    return Weights(alpha, beta, gamma)
 
 
 class ReplicaContext:

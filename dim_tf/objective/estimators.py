@@ -24,8 +24,7 @@ import math
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-
-ESTIMATORS = ("jsd", "nce", "dv")
+from dim_tf.objective import ESTIMATORS
 
 _LOG2 = math.log(2.0)
 

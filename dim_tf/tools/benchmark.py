@@ -93,7 +93,7 @@ def benchmark(
     result = {
         "dataset": config.data.dataset,
         "encoder": config.encoder,
-        "critic": f"{config.critic.kind}{config.critic.units}",
+        "critic": f"{config.critic.kind}{config_lib.critic_units(config.critic)}",
         "batch_size": batch,
         "image_shape": list(image_shape),
         **machine.device_description(),
@@ -260,7 +260,11 @@ def time_pipeline(config, image_size, batches, warmup_batches=5):
       float images per second.
     """
     batch = config.train.batch_size
-    iterator = iter(pipeline.make_train_dataset(config, image_size, batch))
+    iterator = iter(
+        pipeline.make_train_dataset(
+            config.data, image_size, batch, seed=config.train.seed
+        )
+    )
     for _ in range(warmup_batches):
         next(iterator)
     start = time.perf_counter()

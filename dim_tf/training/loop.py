@@ -11,6 +11,7 @@ import os
 
 import tensorflow as tf
 
+from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
 from dim_tf.input import pipeline
@@ -19,7 +20,6 @@ from dim_tf.training.build import build
 from dim_tf.training.checkpoints import Checkpointer
 from dim_tf.training.preemption import StopSignals
 from dim_tf.training.summaries import Reporter
-from dim_tf.workdir_lock import workdir_lock
 
 
 @dataclasses.dataclass
@@ -63,7 +63,7 @@ def train(config, workdir, actions=()):
     # The chief (the only worker, or worker 0 / "chief" of a cluster) writes.
     chief = strategy.extended.should_checkpoint
     # Only the chief writes the workdir, so only it holds the lock.
-    with workdir_lock(workdir, enabled=chief), StopSignals() as signals:
+    with workdir_lib.workdir_lock(workdir, enabled=chief), StopSignals() as signals:
         return _train(
             config, workdir, strategy, run, image_size, chief, signals, actions
         )
@@ -72,7 +72,7 @@ def train(config, workdir, actions=()):
 def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     """`train`'s body, with the workdir locked and stop signals caught."""
     if chief:
-        workdir_lib.write_config(workdir, config.to_dict())
+        workdir_lib.write_config(workdir, config_lib.to_record(config))
     checkpointer = Checkpointer(
         os.path.join(workdir, "checkpoints"),
         run.checkpoint_items(),
@@ -85,7 +85,9 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     total = config.train.steps
     batch = config.train.batch_size
     dataset = strategy.distribute_datasets_from_function(
-        lambda ctx: pipeline.make_train_dataset(config, image_size, batch, step, ctx)
+        lambda ctx: pipeline.make_train_dataset(
+            config.data, image_size, batch, step, ctx, seed=config.train.seed
+        )
     )
     iterator = iter(dataset)
     reporter = Reporter(
@@ -99,7 +101,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     sample_images, _ = next(
         iter(
             pipeline.make_eval_dataset(
-                config, config.data.eval_split, image_size, batch
+                config.data, config.data.eval_split, image_size, batch
             )
         )
     )

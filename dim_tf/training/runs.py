@@ -14,8 +14,8 @@ import os
 import tensorflow as tf
 from ml_collections import config_dict
 
+from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
-from dim_tf.config import default_config
 from dim_tf.errors import UserError
 from dim_tf.input import sources
 from dim_tf.models import encoders
@@ -77,7 +77,8 @@ def load_config(workdir):
     """The run's config: `dim_tf.config.default_config` fields, updated from DIR/config.json.
 
     Fields the recorded config lacks (e.g. an `eval` section added after the
-    run was trained) keep their defaults.
+    run was trained) keep their defaults; an older layout is migrated
+    (`dim_tf.config.from_record`).
 
     Raises:
       UserError: no such directory, or no run recorded in it.
@@ -95,17 +96,7 @@ def load_config(workdir):
             f"{workdir} holds no run (no {workdir_lib.CONFIG_FILE}); train one "
             f"first: bin/train --config=configs/quickstart.py --workdir={workdir}"
         )
-    config = default_config()
-    for name, value in workdir_lib.flatten(recorded).items():
-        node = config
-        *parents, leaf = name.split(".")
-        for parent in parents:
-            node = (
-                node.get(parent) if isinstance(node, config_dict.ConfigDict) else None
-            )
-        if isinstance(node, config_dict.ConfigDict) and leaf in node:
-            node[leaf] = value  # Fields this version no longer has are skipped.
-    return config
+    return config_lib.from_record(recorded)
 
 
 def load_run(workdir, strategy="one_device"):

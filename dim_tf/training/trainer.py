@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from dim_tf.input import read_errors
 from dim_tf.models import critics, encoders, priors
-from dim_tf.objective import dim_loss
+from dim_tf.objective import dim_loss, resolve_weights
 from dim_tf.training import optimizers
 
 
@@ -52,7 +52,7 @@ class Trainer:
         """
         self.train_config = train
         self.strategy = strategy
-        self.weights = dim_loss.resolve_weights(objective)
+        self.weights = resolve_weights(objective)
         self.estimator = objective.estimator
         self.prior_name = objective.prior
         self.gradient_penalty = objective.gradient_penalty

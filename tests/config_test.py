@@ -1,0 +1,199 @@
+"""dim_tf.config: one TensorFlow-free validator, config.json records, old names."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dim_tf import config as config_lib
+from dim_tf import models, objective
+from dim_tf.errors import UserError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _python(code):
+    """Runs `code` in a fresh interpreter at the repository root; its stdout."""
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_importing_the_config_imports_no_tensorflow():
+    out = _python(
+        "import sys, dim_tf, dim_tf.config\n"
+        "config = dim_tf.config.default_config()\n"
+        "config.objective.estimator = 'mine'\n"
+        "try:\n"
+        "    dim_tf.config.check_config(config)\n"
+        "except ValueError as err:\n"
+        "    print(err)\n"
+        "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'keras')"
+        " if m in sys.modules))\n"
+    )
+    assert out.splitlines() == [
+        "unknown objective.estimator 'mine'; choose one of jsd, nce, dv",
+        "[]",
+    ]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import dim_tf\nimport tensorflow_datasets as tfds\n",
+        "import tensorflow_datasets as tfds\nimport dim_tf\n",
+    ],
+    ids=["dim_tf_first", "tfds_first"],
+)
+def test_digits_is_registered_whichever_is_imported_first(code):
+    out = _python(code + "print(tfds.builder('digits').info.splits['train'].name)\n")
+    assert out.strip() == "train"
+
+
+def _bad(**overrides):
+    config = config_lib.default_config()
+    config.update_from_flattened_dict(overrides)
+    with pytest.raises(UserError) as info:
+        config_lib.check_config(config)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    "field, value, allowed",
+    [
+        ("encoder", "resnet", models.ENCODERS),
+        ("objective.mode", "both", objective.MODES),
+        ("objective.estimator", "mine", objective.ESTIMATORS),
+        ("objective.prior", "laplace", models.PRIORS),
+        ("critic.kind", "bilinear", models.LOCAL_CRITICS),
+        ("strategy", "gpu", ("auto", "mirrored", "one_device")),
+        ("train.precision", "float16", ("float32", "mixed_bfloat16")),
+        ("eval.taps", "y,pool", ("conv", "fc", "y")),
+        ("eval.kinds", "svm", ("linear", "mlp", "finetune")),
+    ],
+)
+def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed):
+    message = _bad(**{field: value})
+    shown = "pool" if value == "y,pool" else value
+    assert message.startswith(f"unknown {field} '{shown}'; choose one ")
+    assert all(name in message for name in allowed)
+
+
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("data.shuffle_buffer", 0, "data.shuffle_buffer must be an integer >= 1"),
+        ("critic.units", 0, "critic.units must be an integer >= 1"),
+        ("eval.max_train_examples", -1, "eval.max_train_examples must be an integer"),
+        ("objective.alpha", -1.0, "objective.alpha must be >= 0"),
+        ("train.batch_size", 1, "train.batch_size must be an integer >= 2"),
+        ("data.dataset", "", "data.dataset is ''"),
+        ("image_size", 64, "encoder basic32x32 takes 32x32 images"),
+        ("eval.epochs", 0, "eval.epochs must be an integer >= 1"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_field(field, value, fragment):
+    assert fragment in _bad(**{field: value})
+
+
+def test_the_defaults_and_every_shipped_value_pass():
+    config = config_lib.default_config()
+    config_lib.check_config(config)
+    assert config.eval.max_train_examples == 50_000
+    assert config.critic.units is None and config.data.shuffle_buffer is None
+
+
+@pytest.mark.parametrize(
+    "kind, units, width",
+    [("dot", None, 2048), ("concat", None, 512), ("concat", 64, 64)],
+)
+def test_the_critic_width_is_the_papers_for_the_kind_unless_set(kind, units, width):
+    config = config_lib.default_config()
+    config.critic.kind, config.critic.units = kind, units
+    assert config_lib.critic_units(config.critic) == width
+    assert config_lib.to_record(config)["critic"]["units"] == width
+
+
+def test_the_paper_weights_per_mode_resolve_without_tensorflow():
+    config = config_lib.default_config()
+    weights = objective.resolve_weights(config.objective)
+    assert (weights.alpha, weights.beta, weights.gamma) == (0.0, 1.0, 0.1)
+    config.objective.mode = "local+global"
+    config.objective.beta = 0.3
+    weights = objective.resolve_weights(config.objective)
+    assert (weights.alpha, weights.beta, weights.gamma) == (0.5, 0.3, 0.1)
+    config.objective.prior = "none"
+    assert objective.resolve_weights(config.objective).gamma == 0.0
+
+
+def test_every_encoder_has_an_input_size_and_a_spec():
+    from dim_tf.models import encoders
+
+    assert set(encoders._SPECS) == set(models.ENCODERS)
+    assert list(models.ENCODER_INPUT_SIZES) == list(models.ENCODERS)
+
+
+def test_the_record_has_no_legacy_names_and_reads_back():
+    config = config_lib.default_config()
+    config.dataset = "digits"  # A deprecated alias of data.dataset.
+    config.train.shuffle_buffer = 32  # And of data.shuffle_buffer.
+    record = config_lib.to_record(config)
+    assert not set(config_lib.LEGACY_TOP_LEVEL) & set(record)
+    assert not set(config_lib.LEGACY_TRAIN) & set(record["train"])
+    assert record["data"]["dataset"] == "digits"
+    assert record["data"]["shuffle_buffer"] == 32
+    assert config_lib.to_record(config_lib.from_record(record)) == record
+
+
+def test_an_old_layout_record_migrates_into_data():
+    record = config_lib.to_record(config_lib.default_config())
+    data = record.pop("data")
+    old = {**record, **{name: data[name] for name in config_lib.LEGACY_TOP_LEVEL}}
+    old["train"] = {**record["train"], "shuffle_buffer": 2000, "cache": False}
+    old["dataset"] = "digits"
+    old["removed_field"] = 1  # Fields this version no longer has are skipped.
+    old["critic"] = {**record["critic"], "gone": True}
+    config = config_lib.from_record(old)
+    assert config.data.dataset == "digits" and config.dataset == "digits"
+    assert config.data.shuffle_buffer == 2000 and config.data.cache is False
+    assert "removed_field" not in config and "gone" not in config.critic
+    assert config_lib.to_record(config)["data"]["dataset"] == "digits"
+
+
+def test_the_old_names_work_on_the_command_line_quietly():
+    # As bin/train parses them: config_flags on absl's FLAGS, in a fresh process.
+    code = (
+        "import sys\n"
+        "from absl import flags\n"
+        "from ml_collections import config_flags\n"
+        "from dim_tf import config as config_lib\n"
+        "sys.argv = ['bin/train', '--config=configs/quickstart.py',\n"
+        "            '--config.dataset=cifar10', '--config.train.shuffle_buffer=128']\n"
+        "flag = config_flags.DEFINE_config_file('config', lock_config=True)\n"
+        "flags.FLAGS(sys.argv)\n"
+        "config = flag.value\n"
+        "config_lib.check_config(config)\n"
+        "record = config_lib.to_record(config)\n"
+        "print(config.data.dataset, config.data.shuffle_buffer, 'dataset' in record)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "cifar10 128 False"
+    assert result.stderr == ""  # Nothing scary: no warning, no deprecation note.
