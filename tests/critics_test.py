@@ -326,12 +326,12 @@ def test_two_replicas_with_gathered_embeddings(kind):
 
 
 def _concat_trainer(units):
-    from dim_tf.training import trainer
+    from dim_tf.training import build
     from tests.tiny import tiny_config
 
     config = tiny_config(**{"critic.kind": "concat", "critic.units": units})
     shape = (28, 28, 1)
-    return trainer.Trainer(config, shape, tf.distribute.get_strategy())
+    return build.build_trainer(config, shape, tf.distribute.get_strategy())
 
 
 def test_the_default_concat_critic_is_the_papers_512_512_1():

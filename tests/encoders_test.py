@@ -9,7 +9,7 @@ from dim_tf.errors import UserError
 from dim_tf.models import encoders
 from tests import strategies
 
-# name -> (local, conv, fc) shapes without the batch dimension (PAPER.md).
+# name -> (local, conv, fc) shapes without the batch dimension (docs/architectures.md).
 TAPS = {
     "basic28x28": ((7, 7, 128), (7, 7, 128), (1024,)),
     "basic32x32": ((8, 8, 128), (4, 4, 256), (1024,)),

@@ -1,1 +1,1 @@
-"""input"""
+"""Input: TFDS datasets by name (and the embedded `digits`), the tf.data pipelines, read errors."""
