@@ -105,6 +105,31 @@ def read_json(path, remedy):
         raise UserError(f"{path} is unreadable ({err}); {remedy}") from None
 
 
+# Fields whose None means "resolved when the run is built" (the paper's critic
+# width for the kind, a full shuffle of a cached split). A rerun that leaves
+# one unset continues with the value the run recorded, so workdirs written
+# before these defaults existed (10,000-example buffers, 2048-wide concat
+# critics) resume with the same command.
+RESOLVED_WHEN_UNSET = ("data.shuffle_buffer", "critic.units")
+
+
+def adopt_recorded_defaults(workdir, config):
+    """Sets `RESOLVED_WHEN_UNSET` fields left None in `config` to the recorded run's.
+
+    Args:
+      workdir: run directory (may not exist yet).
+      config: the new run's ConfigDict; changed in place.
+    """
+    recorded = read_config(workdir)
+    if recorded is None:
+        return
+    flat = config_lib.flatten(config_lib.to_record(config_lib.from_record(recorded)))
+    for name in RESOLVED_WHEN_UNSET:
+        section, field = name.split(".")
+        if config[section][field] is None and flat.get(name) is not None:
+            config[section][field] = flat[name]
+
+
 def check_same_run(workdir, config_dict):
     """Raises `UserError` if `workdir` records a different run than `config_dict`.
 
@@ -119,10 +144,15 @@ def check_same_run(workdir, config_dict):
     if recorded is None:
         return
     recorded = config_lib.to_record(config_lib.from_record(recorded))
+    resumable = RESUMABLE_FIELDS
+    if config_dict["data"]["shuffle_buffer"] is None:
+        # The default buffer is a full shuffle only when cached: toggling the
+        # cache would change the stream the run resumes in.
+        resumable = resumable - {"data.cache"}
     changed = [
         name
         for name in config_differences(recorded, config_dict)
-        if name not in RESUMABLE_FIELDS and not name.startswith(RESUMABLE_SECTIONS)
+        if name not in resumable and not name.startswith(RESUMABLE_SECTIONS)
     ]
     if changed:
         details = ", ".join(
@@ -160,7 +190,10 @@ def write_json(path, value, sort_keys=False):
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the file from others.
+        # mkstemp's 0600 would hide the file from others: the umask decides.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

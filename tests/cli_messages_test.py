@@ -1,5 +1,7 @@
 """dim_tf.cli's messages for config overrides that name no field."""
 
+import pytest
+
 from dim_tf import cli
 
 ARGV = ["bin/train", "--config=configs/quickstart.py", "--config.train.seed=1"]
@@ -40,10 +42,9 @@ def test_missing_required_flags_are_named_with_their_help(monkeypatch):
     flags.DEFINE_string("config", None, "Config file, e.g. x.py.", values)
     flags.mark_flags_as_required(["config", "workdir"], flag_values=values)
     monkeypatch.setattr(flags, "FLAGS", values)
-    try:
+    with pytest.raises(flags.IllegalFlagValueError) as err:
         values(["prog"])
-    except flags.IllegalFlagValueError as err:
-        message = cli._missing_flags_message(err)
+    message = cli._missing_flags_message(err.value)
     assert message == (
         "--config is required: config file, e.g. x.py; "
         "--workdir is required: run directory written by dim-train"

@@ -105,3 +105,28 @@ def test_entry_point_without_any_usable_venv_says_how_to_make_one():
     result = _run_without_site_packages("train", "--helpshort", DIM_TF_REEXEC="1")
     processes.assert_one_line_error(result, "requirements.txt", ".venv")
     assert result.returncode == 2
+
+
+def test_a_missing_config_file_is_one_line(tmp_path):
+    result = processes.run(
+        [sys.executable, "bin/train", f"--config={tmp_path}/nope.py", "--workdir=RUN"]
+    )
+    processes.assert_one_line_error(result, "the --config file cannot be loaded")
+    assert "nope.py" in result.stderr
+
+
+def test_an_old_field_name_works_with_a_note_naming_the_new_one(tmp_path):
+    # The bad estimator stops the run before TensorFlow: only the note matters.
+    result = processes.run(
+        [
+            sys.executable,
+            "bin/train",
+            "--config=configs/quickstart.py",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.dataset=digits",
+            "--config.objective.estimator=mine",
+        ]
+    )
+    assert "note: --config.dataset is deprecated" in result.stderr
+    assert "use --config.data.dataset" in result.stderr
+    assert "unknown objective.estimator 'mine'" in result.stderr

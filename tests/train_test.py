@@ -85,6 +85,39 @@ def test_a_workdir_recorded_before_the_data_section_resumes(data_dir, tmp_path):
     assert rewritten["data"]["shuffle_buffer"] == 64
 
 
+def test_a_run_recorded_with_the_old_defaults_resumes_with_them(data_dir, tmp_path):
+    """Before `None` defaults: buffer 10,000 and 2048 units were recorded."""
+    workdir = str(tmp_path / "run")
+    old = {"data.shuffle_buffer": 10_000, "critic.kind": "concat", "critic.units": 16}
+    loop.train(_config(data_dir, **{"train.steps": 2, **old}), workdir)
+    # The same command today leaves both unset: the run goes on as recorded.
+    unset = {"data.shuffle_buffer": None, "critic.kind": "concat", "critic.units": None}
+    config = _config(data_dir, **{"train.steps": 4, **unset})
+    result = loop.train(config, workdir)
+    assert result.step == 4
+    assert config.data.shuffle_buffer == 10_000 and config.critic.units == 16
+    with open(os.path.join(workdir, "config.json")) as f:
+        recorded = json.load(f)
+    assert recorded["data"]["shuffle_buffer"] == 10_000
+    assert recorded["critic"]["units"] == 16
+
+
+def test_the_cache_cannot_change_under_the_default_full_shuffle(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    unset = {"train.steps": 2, "data.shuffle_buffer": None}
+    loop.train(_config(data_dir, **unset), workdir)
+    # The recorded None is adopted back, so the buffer stays the default one,
+    # whose size depends on the cache: turning it off would change the stream.
+    with pytest.raises(UserError, match="data.cache: True -> False"):
+        loop.train(_config(data_dir, **{**unset, "data.cache": False}), workdir)
+    explicit = str(tmp_path / "explicit")
+    loop.train(_config(data_dir, **{"train.steps": 2}), explicit)  # Buffer 64.
+    result = loop.train(
+        _config(data_dir, **{"train.steps": 4, "data.cache": False}), explicit
+    )
+    assert result.step == 4
+
+
 def test_a_different_config_is_refused_and_nothing_is_overwritten(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     loop.train(_config(data_dir), workdir)

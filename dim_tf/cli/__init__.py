@@ -91,12 +91,37 @@ def _adopt_help(module):
 
 def _parse_flags(argv):
     try:
-        return flags.FLAGS(argv)
+        remaining = flags.FLAGS(argv)
+        if "config" in flags.FLAGS:
+            # The config file loads lazily; a missing or broken file must fail
+            # here, as one line, not as a traceback from inside main.
+            try:
+                flags.FLAGS["config"].value.get("data")
+            except OSError as err:
+                reason = str(err).strip().splitlines()[-1].strip()
+                _fail(f"the --config file cannot be loaded: {reason}")
+        _note_deprecated_fields(argv)
+        return remaining
     except flags.Error as err:
         _fail(_missing_flags_message(err) or _one_line(err))
     except Exception as err:  # A config file that fails to load or override.
         message = _unknown_field_message(err, argv)
         _fail(message or f"the config cannot be loaded: {_one_line(err)}")
+
+
+def _note_deprecated_fields(argv):
+    """One stderr line per old field name used, naming its `data.*` field."""
+    from dim_tf.config import LEGACY_TOP_LEVEL, LEGACY_TRAIN
+
+    old = {f"--config.{name}": f"--config.data.{name}" for name in LEGACY_TOP_LEVEL}
+    old.update({f"--config.train.{n}": f"--config.data.{n}" for n in LEGACY_TRAIN})
+    for arg in argv:
+        name = arg.split("=")[0]
+        if name in old:
+            sys.stderr.write(
+                f"note: {name} is deprecated and will be removed; use {old[name]} "
+                "(the same field)\n"
+            )
 
 
 def _missing_flags_message(err):

@@ -67,14 +67,14 @@ def measure(run, evaluators, log=None):
 
     Returns:
       `(step, results)`: the `Step` (its features stay available) and the list
-      of `registry.Result`s.
+      of `results.Result`s.
     """
     step = start(run, evaluators, log=log)
     return step, run_all(step, evaluators)
 
 
 def run_all(step, evaluators):
-    """The `registry.Result`s of `evaluators`, run in order on `step`."""
+    """The `results.Result`s of `evaluators`, run in order on `step`."""
     return [result for evaluator in evaluators for result in evaluator.run(step)]
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from dim_tf.evaluators import probes
 from dim_tf.evaluators.features import Need
-from dim_tf.evaluators.registry import Result
+from dim_tf.evaluators.results import Result
 
 
 class Evaluator:

@@ -10,7 +10,7 @@ images of `config.data.eval_train_split` (the same first
 from dim_tf.evaluators import features as features_lib
 from dim_tf.evaluators import probes
 from dim_tf.evaluators.features import Need
-from dim_tf.evaluators.registry import Result
+from dim_tf.evaluators.results import Result
 
 
 class Evaluator:

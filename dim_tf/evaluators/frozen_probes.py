@@ -7,7 +7,7 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 
 from dim_tf.evaluators import probes
 from dim_tf.evaluators.features import Need
-from dim_tf.evaluators.registry import Result
+from dim_tf.evaluators.results import Result
 
 
 class Evaluator:

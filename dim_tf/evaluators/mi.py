@@ -39,7 +39,7 @@ import tensorflow as tf
 
 from dim_tf.errors import UserError
 from dim_tf.evaluators.features import Need
-from dim_tf.evaluators.registry import Result
+from dim_tf.evaluators.results import Result
 from dim_tf.objective import estimators
 
 _HOLDOUT = 0.2

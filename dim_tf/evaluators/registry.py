@@ -1,8 +1,8 @@
 """Evaluators by name: the one place that lists them.
 
 Each name maps to a module with an `Evaluator` class (big_vision's
-`evaluators/` shape): `Evaluator(name, context_source, eval_config)` declares
-the features it needs (`needs`) and its `run(step)` yields `Result`s, whose
+`evaluators/` shape): `Evaluator(name, eval_config, taps, source)` declares
+the features it needs (`needs`) and its `run(step)` yields `results.Result`s, whose
 `(name, value)` pairs go to results.json, the table and TensorBoard alike. A
 new measure is a module here and one line in `_MODULES`.
 
@@ -17,7 +17,6 @@ TensorFlow-free: modules are imported only when an evaluator is built.
 """
 
 import importlib
-from typing import NamedTuple
 
 from dim_tf.errors import UserError
 from dim_tf.evaluators import FROZEN_KINDS, KINDS
@@ -31,26 +30,6 @@ _MODULES = {
 }
 NAMES = tuple(_MODULES)
 assert set(KINDS) <= set(NAMES)
-
-
-class Result(NamedTuple):
-    """One measured value: a `(name, value)` pair plus what results.json keeps.
-
-    Attributes:
-      name: the scalar's name, e.g. "probe/linear_y" (its TensorBoard tag).
-      value: the value, a Python float.
-      section: where `row` goes in results.json: "" merges it into the top
-        level; "probes" or "random_encoder/few_label_probes" appends it to
-        that list.
-      row: the dict results.json keeps for this value.
-      model: the trained probe behind a probe row (saved for export), or None.
-    """
-
-    name: str
-    value: float
-    section: str = ""
-    row: dict | None = None
-    model: object = None
 
 
 def get(name):

@@ -31,7 +31,7 @@ def build_results(run, results, num_train, num_test):
 
     Args:
       run: `dim_tf.training.runs.Run` that was evaluated.
-      results: iterable of `dim_tf.evaluators.registry.Result`, in order.
+      results: iterable of `dim_tf.evaluators.results.Result`, in order.
       num_train, num_test: examples the trained encoder's features were
         extracted from, of the eval train split and of the eval split.
     """
@@ -80,7 +80,7 @@ def write_results(workdir, results):
 def read_results(workdir):
     """The results dict of `DIR/results.json`, or None when there is none."""
     return workdir_lib.read_json(
-        os.path.join(workdir, RESULTS_FILE), remedy="rerun bin/evaluate"
+        os.path.join(workdir, RESULTS_FILE), remedy="rerun dim-evaluate (bin/evaluate)"
     )
 
 

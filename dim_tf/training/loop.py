@@ -47,7 +47,8 @@ def train(config, workdir, actions=()):
       actions: callables `action(trainer, step, steps_done)`, called on every
         worker after each `tf.function` call with the steps done so far and
         the steps that call ran (Orbit's train actions), e.g. the periodic
-        evaluation `bin/train` passes in.
+        evaluation `bin/train` passes in. `eval.every` takes effect only
+        through such an action: this function never evaluates by itself.
 
     Returns:
       `TrainResult`.

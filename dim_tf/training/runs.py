@@ -84,17 +84,19 @@ def load_config(workdir):
       UserError: no such directory, or no run recorded in it.
     """
     if not workdir:
-        raise UserError("--workdir is required: the directory bin/train wrote")
+        raise UserError(
+            "--workdir is required: the directory dim-train (bin/train) wrote"
+        )
     if not os.path.isdir(workdir):
         raise UserError(
             f"--workdir {workdir!r} does not exist; pass the directory of a run "
-            "(bin/train --config=configs/quickstart.py --workdir=DIR makes one)"
+            "(dim-train or bin/train --config=CONFIG --workdir=DIR makes one)"
         )
     recorded = workdir_lib.read_config(workdir)
     if recorded is None:
         raise UserError(
             f"{workdir} holds no run (no {workdir_lib.CONFIG_FILE}); train one "
-            f"first: bin/train --config=configs/quickstart.py --workdir={workdir}"
+            f"first: dim-train (or bin/train) --config=CONFIG --workdir={workdir}"
         )
     return config_lib.from_record(recorded)
 
@@ -119,7 +121,7 @@ def load_run(workdir, strategy="one_device"):
     directory = os.path.join(workdir, "checkpoints")
     if tf.train.latest_checkpoint(directory) is None:
         raise UserError(
-            f"{workdir} has no checkpoint yet; train first (bin/train ... "
+            f"{workdir} has no checkpoint yet; train first (dim-train or bin/train ... "
             f"--workdir={workdir}) or wait for the first one "
             f"(every train.checkpoint_every={config.train.checkpoint_every} steps)"
         )
