@@ -15,8 +15,8 @@ from dim_tf.training import loop, runs
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
-    "eval_train_split": "train[:160]",
-    "eval_split": "test[:80]",
+    "data.eval_train_split": "train[:160]",
+    "data.eval_split": "test[:80]",
     "eval.epochs": 2,
     "eval.batch_size": 32,
     "eval.finetune_epochs": 1,

@@ -1,6 +1,7 @@
 """Evaluators by name: lookup errors and the `(name, value)` pairs each yields."""
 
 import math
+import os
 import subprocess
 import sys
 import types
@@ -15,8 +16,8 @@ from dim_tf.models import encoders
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
-    "eval_train_split": "train[:64]",
-    "eval_split": "test[:32]",
+    "data.eval_train_split": "train[:64]",
+    "data.eval_split": "test[:32]",
     "eval.epochs": 1,
     "eval.batch_size": 32,
     "eval.finetune_epochs": 1,
@@ -120,6 +121,9 @@ def test_the_names_import_without_tensorflow():
         "assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True
+        [sys.executable, "-c", code],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr[-2000:]

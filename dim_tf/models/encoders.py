@@ -111,7 +111,7 @@ def encoder_input_size(name: str) -> int:
     return ENCODER_INPUT_SIZES[name]
 
 
-def _check_image_shape(name: str, spec: _Spec, image_shape: Sequence[int]):
+def _check_image_shape(name: str, image_shape: Sequence[int]):
     shape = tuple(image_shape)
     if len(shape) != 3 or any(
         not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1
@@ -177,7 +177,7 @@ def build_encoder(
             not take (one-line message saying what is allowed).
     """
     spec = _spec(name)
-    _check_image_shape(name, spec, image_shape)
+    _check_image_shape(name, image_shape)
     if not isinstance(y_dim, numbers.Integral) or isinstance(y_dim, bool) or y_dim < 1:
         raise UserError(f"y_dim must be a positive integer, got {y_dim!r}")
 
