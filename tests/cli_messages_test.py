@@ -34,22 +34,21 @@ def test_a_mistake_inside_the_config_file_is_not_blamed_on_a_flag():
     assert cli._unknown_field_message(ValueError("bad"), ARGV) is None
 
 
-def test_missing_required_flags_are_named_with_their_help(monkeypatch):
+def test_missing_required_flags_are_named_with_their_help():
     from absl import flags
 
     values = flags.FlagValues()
     flags.DEFINE_string("workdir", None, "Run directory written by dim-train.", values)
     flags.DEFINE_string("config", None, "Config file, e.g. x.py.", values)
     flags.mark_flags_as_required(["config", "workdir"], flag_values=values)
-    monkeypatch.setattr(flags, "FLAGS", values)
     with pytest.raises(flags.IllegalFlagValueError) as err:
         values(["prog"])
-    message = cli._missing_flags_message(err.value)
+    message = cli._missing_flags_message(err.value, values)
     assert message == (
         "--config is required: config file, e.g. x.py; "
         "--workdir is required: run directory written by dim-train"
     )
-    assert cli._missing_flags_message(flags.Error("other")) is None
+    assert cli._missing_flags_message(flags.Error("other"), values) is None
 
 
 def test_hints_name_the_command_the_user_ran(monkeypatch):

@@ -38,8 +38,13 @@ def _fail(message):
     sys.exit(2)
 
 
-def run(main):
+def run(main, flag_values):
     """`absl.app.run(main)`, turning bad flags and `UserError`s into one line.
+
+    Args:
+      main: the entry point's body, `main(argv)`.
+      flag_values: the `absl.flags.FlagValues` the console script defined its
+        flags in (absl's global one); this module never reaches for it itself.
 
     A flag marked required (`flags.mark_flags_as_required`) that is missing
     gives `error: --NAME is required: its help`.
@@ -56,7 +61,7 @@ def run(main):
     def guarded(argv):
         # absl raises the default verbosity to INFO, which floods the terminal
         # with TFDS's and TensorFlow's INFO lines; --verbosity=0 brings them back.
-        if not flags.FLAGS["verbosity"].present:
+        if not flag_values["verbosity"].present:
             logging.set_verbosity(logging.WARNING)
             logging.get_absl_handler().addFilter(quiet_start.drop_harmless_log_records)
         try:
@@ -71,11 +76,11 @@ def run(main):
             _fail("interrupted")
 
     set_environment_defaults()
-    _adopt_help(sys.modules[main.__module__])
-    app.run(guarded, flags_parser=_parse_flags)
+    _adopt_help(sys.modules[main.__module__], flag_values)
+    app.run(guarded, flags_parser=lambda argv: _parse_flags(argv, flag_values))
 
 
-def _adopt_help(module):
+def _adopt_help(module, flag_values):
     """Makes --help / --helpshort show `module`'s usage and flags.
 
     absl's help prints the docstring of `__main__` and the flags of
@@ -85,25 +90,25 @@ def _adopt_help(module):
     main_module = sys.modules["__main__"]
     if main_module is not module and module.__doc__:
         main_module.__doc__ = module.__doc__
-    for flag in flags.FLAGS.get_key_flags_for_module(module):
-        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    for flag in flag_values.get_key_flags_for_module(module):
+        flag_values.register_key_flag_for_module(sys.argv[0], flag)
 
 
-def _parse_flags(argv):
+def _parse_flags(argv, flag_values):
     try:
-        remaining = flags.FLAGS(argv)
-        if "config" in flags.FLAGS:
+        remaining = flag_values(argv)
+        if "config" in flag_values:
             # The config file loads lazily; a missing or broken file must fail
             # here, as one line, not as a traceback from inside main.
             try:
-                flags.FLAGS["config"].value.get("data")
+                flag_values["config"].value.get("data")
             except OSError as err:
                 reason = str(err).strip().splitlines()[-1].strip()
                 _fail(f"the --config file cannot be loaded: {reason}")
         _note_deprecated_fields(argv)
         return remaining
     except flags.Error as err:
-        _fail(_missing_flags_message(err) or _one_line(err))
+        _fail(_missing_flags_message(err, flag_values) or _one_line(err))
     except Exception as err:  # A config file that fails to load or override.
         message = _unknown_field_message(err, argv)
         _fail(message or f"the config cannot be loaded: {_one_line(err)}")
@@ -124,7 +129,7 @@ def _note_deprecated_fields(argv):
             )
 
 
-def _missing_flags_message(err):
+def _missing_flags_message(err, flag_values):
     """absl's "Flag --workdir must have a value other than None" -> one line.
 
     None unless `err` is the error of flags marked required that are missing.
@@ -132,7 +137,7 @@ def _missing_flags_message(err):
     names = re.findall(r"Flag --(\S+) must have a value other than None", str(err))
     if not names:
         return None
-    helps = [flags.FLAGS[name].help.rstrip(".") for name in names]
+    helps = [flag_values[name].help.rstrip(".") for name in names]
     return "; ".join(
         f"--{name} is required: {text[:1].lower()}{text[1:]}"
         for name, text in zip(names, helps)

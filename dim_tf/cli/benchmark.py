@@ -58,7 +58,7 @@ def _benchmark(argv):
 
 def main():
     """The console script: parses sys.argv, benchmarks, exits (2 on a user's mistake)."""
-    cli.run(_benchmark)
+    cli.run(_benchmark, flags.FLAGS)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def _evaluate(argv):
 
 def main():
     """The console script: parses sys.argv, evaluates, exits (2 on a user's mistake)."""
-    cli.run(_evaluate)
+    cli.run(_evaluate, flags.FLAGS)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def _export(argv):
 
 def main():
     """The console script: parses sys.argv, exports, exits (2 on a user's mistake)."""
-    cli.run(_export)
+    cli.run(_export, flags.FLAGS)
 
 
 if __name__ == "__main__":

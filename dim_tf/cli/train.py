@@ -40,7 +40,7 @@ def _train(argv):
 
 def main():
     """The console script: parses sys.argv, trains, exits (2 on a user's mistake)."""
-    cli.run(_train)
+    cli.run(_train, flags.FLAGS)
 
 
 if __name__ == "__main__":
