@@ -346,11 +346,6 @@ def check_eval_config(eval_config):
     _flag("eval.random_baseline", eval_config.random_baseline)
 
 
-def critic_units(critic_config):
-    """The local critic's width: `critic.units`, or the paper's for `critic.kind`."""
-    return models.local_critic_units(critic_config.kind, critic_config.units)
-
-
 def to_record(config):
     """What `DIR/config.json` stores: `config` as a plain dict, without aliases.
 
@@ -363,7 +358,9 @@ def to_record(config):
         record.pop(name, None)
     for name in LEGACY_TRAIN:
         record["train"].pop(name, None)
-    record["critic"]["units"] = critic_units(config.critic)
+    record["critic"]["units"] = models.local_critic_units(
+        config.critic.kind, config.critic.units
+    )
     return record
 
 

@@ -13,8 +13,8 @@ from dim_tf.errors import UserError
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _python(code):
-    """Runs `code` in a fresh interpreter at the repository root; its stdout."""
+def _run_python(code):
+    """Runs `code` in a fresh interpreter at the repository root; must succeed."""
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
@@ -24,7 +24,12 @@ def _python(code):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
+    return result
+
+
+def _python(code):
+    """`code`'s stdout, run as `_run_python` does."""
+    return _run_python(code).stdout
 
 
 def test_importing_the_config_imports_no_tensorflow():
@@ -120,7 +125,7 @@ def test_the_defaults_and_every_shipped_value_pass():
 def test_the_critic_width_is_the_papers_for_the_kind_unless_set(kind, units, width):
     config = config_lib.default_config()
     config.critic.kind, config.critic.units = kind, units
-    assert config_lib.critic_units(config.critic) == width
+    assert models.local_critic_units(config.critic.kind, config.critic.units) == width
     assert config_lib.to_record(config)["critic"]["units"] == width
 
 
@@ -186,14 +191,6 @@ def test_the_old_names_work_on_the_command_line_quietly():
         "record = config_lib.to_record(config)\n"
         "print(config.data.dataset, config.data.shuffle_buffer, 'dataset' in record)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run_python(code)
     assert result.stdout.strip() == "cifar10 128 False"
     assert result.stderr == ""  # Nothing scary: no warning, no deprecation note.

@@ -117,11 +117,6 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
     )
 
 
-def max_train_examples(eval_config):
-    """`eval.max_train_examples` (0 = all)."""
-    return int(eval_config.max_train_examples)
-
-
 def eval_dataset(run, split):
     """Batches `(images, labels)` of `split` as the run's encoder takes them."""
     return pipeline.make_eval_dataset(run.config.data, split, run.image_size, BATCH)
@@ -176,7 +171,7 @@ class StepFeatures:
             eval_dataset(run, data.eval_train_split),
             taps,
             keep_images=keep_train,
-            max_examples=max_train_examples(eval_config),
+            max_examples=eval_config.max_train_examples,
         )
         test = extract_features(
             encoder, eval_dataset(run, data.eval_split), taps, keep_images=keep_test

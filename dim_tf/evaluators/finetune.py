@@ -42,7 +42,7 @@ class Evaluator:
         data = run.config.data
         train, _ = step.features.get(self.source)
         images = features_lib.eval_dataset(run, data.eval_train_split).unbatch()
-        limit = features_lib.max_train_examples(eval_config)
+        limit = eval_config.max_train_examples  # 0 = all.
         if limit:
             images = images.take(limit)
         if data.cache:

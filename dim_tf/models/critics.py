@@ -314,15 +314,14 @@ def build_local_critic(kind, units=None, dtype=None, sync_batch_norm=False):
     Raises:
         UserError: unknown kind or non-positive units.
     """
+    if kind not in LOCAL_CRITICS:
+        raise UserError(
+            f"unknown critic kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"
+        )
+    units = local_critic_units(kind, units)
     if kind == "dot":
-        units = local_critic_units(kind, units)
         return DotCritic(units, dtype=dtype, sync_batch_norm=sync_batch_norm)
-    if kind == "concat":
-        units = local_critic_units(kind, units)
-        return ConcatCritic(units, dtype=dtype)
-    raise UserError(
-        f"unknown critic kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"
-    )
+    return ConcatCritic(units, dtype=dtype)
 
 
 def build_global_critic(units=512, dtype=None):

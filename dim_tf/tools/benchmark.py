@@ -33,7 +33,7 @@ import tensorflow_datasets as tfds
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import pipeline, sources
-from dim_tf.models import encoders
+from dim_tf.models import encoders, local_critic_units
 from dim_tf.tools import machine
 from dim_tf.training import strategies
 from dim_tf.training.build import build_trainer
@@ -90,10 +90,11 @@ def benchmark(
     channels, pipeline_skipped = _dataset_channels(config)
     image_shape = (image_size, image_size, channels)
     batch = config.train.batch_size
+    critic_units = local_critic_units(config.critic.kind, config.critic.units)
     result = {
         "dataset": config.data.dataset,
         "encoder": config.encoder,
-        "critic": f"{config.critic.kind}{config_lib.critic_units(config.critic)}",
+        "critic": f"{config.critic.kind}{critic_units}",
         "batch_size": batch,
         "image_shape": list(image_shape),
         **machine.device_description(),
