@@ -113,37 +113,29 @@ def read_json(path, remedy):
 RESOLVED_WHEN_UNSET = ("data.shuffle_buffer", "critic.units")
 
 
-def adopt_recorded_defaults(workdir, config):
-    """Sets `RESOLVED_WHEN_UNSET` fields left None in `config` to the recorded run's.
-
-    Args:
-      workdir: run directory (may not exist yet).
-      config: the new run's ConfigDict; changed in place.
-    """
-    recorded = read_config(workdir)
-    if recorded is None:
-        return
-    flat = config_lib.flatten(config_lib.to_record(config_lib.from_record(recorded)))
-    for name in RESOLVED_WHEN_UNSET:
-        section, field = name.split(".")
-        if config[section][field] is None and flat.get(name) is not None:
-            config[section][field] = flat[name]
-
-
-def check_same_run(workdir, config_dict):
-    """Raises `UserError` if `workdir` records a different run than `config_dict`.
+def check_same_run(workdir, config):
+    """Raises `UserError` if `workdir` records a different run than `config`.
 
     A config.json of an older layout is compared after migrating it
-    (`dim_tf.config.from_record`), so an upgrade alone does not refuse a rerun.
+    (`dim_tf.config.from_record`), so an upgrade alone does not refuse a
+    rerun. Before comparing, the `RESOLVED_WHEN_UNSET` fields that `config`
+    leaves None take the recorded run's values.
 
     Args:
       workdir: run directory (may not exist yet).
-      config_dict: the new config as `dim_tf.config.to_record` gives it.
+      config: the new run's ConfigDict; its unset resolved fields are changed
+        in place.
     """
     recorded = read_config(workdir)
     if recorded is None:
         return
     recorded = config_lib.to_record(config_lib.from_record(recorded))
+    recorded_flat = config_lib.flatten(recorded)
+    for name in RESOLVED_WHEN_UNSET:
+        section, field = name.split(".")
+        if config[section][field] is None and recorded_flat.get(name) is not None:
+            config[section][field] = recorded_flat[name]
+    config_dict = config_lib.to_record(config)
     resumable = RESUMABLE_FIELDS
     if config_dict["data"]["shuffle_buffer"] is None:
         # The default buffer is a full shuffle only when cached: toggling the
@@ -155,9 +147,9 @@ def check_same_run(workdir, config_dict):
         if name not in resumable and not name.startswith(RESUMABLE_SECTIONS)
     ]
     if changed:
+        new_flat = config_lib.flatten(config_dict)
         details = ", ".join(
-            f"{name}: {config_lib.flatten(recorded).get(name)!r} -> "
-            f"{config_lib.flatten(config_dict).get(name)!r}"
+            f"{name}: {recorded_flat.get(name)!r} -> {new_flat.get(name)!r}"
             for name in changed
         )
         raise UserError(

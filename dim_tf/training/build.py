@@ -51,8 +51,7 @@ def build(config, workdir):
     """
     config_lib.check_config(config)
     workdir_lib.check_workdir_path(workdir)
-    workdir_lib.adopt_recorded_defaults(workdir, config)
-    workdir_lib.check_same_run(workdir, config_lib.to_record(config))
+    workdir_lib.check_same_run(workdir, config)
     # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
     # configure collective ops before the runtime starts.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
