@@ -14,6 +14,7 @@ from dim_tf.evaluators import evaluation, registry, report
 from dim_tf.input import folders, image_files, pipeline, sources
 from dim_tf.training import loop
 from tests import image_folders
+from tests.evaluate_test import event_tags
 from tests.tiny import tiny_config
 
 S = image_folders.SIZE
@@ -227,6 +228,10 @@ def test_bad_folders_are_one_line_errors(tree, tmp_path):
     (not_image / "b.jpg").write_text("not a picture")
     message = _error(_config(not_image).data)
     assert f"{not_image}/b.jpg" in message and "skip_bad_images=True" in message
+    workdir = tmp_path / "run"
+    with pytest.raises(UserError, match="b.jpg"):
+        loop.train(_config(not_image), str(workdir))
+    assert not workdir.exists()  # Refused before anything is written.
 
     missing = _error(_config(root / "labeled", **{"data.eval_split": "val"}).data)
     assert "split 'val' (data.eval_split) is missing" in missing
@@ -297,10 +302,18 @@ def test_an_unlabeled_folder_trains_and_evaluates_label_free(tree, tmp_path):
             "eval.map_images": 2,
             "eval.neighbour_queries": 2,
             "eval.neighbours": 2,
+            "eval.every": 4,
         },
     )
     workdir = str(tmp_path / "run")
-    assert loop.train(config, workdir).step == 4
+    periodic = evaluation.periodic_evaluation(config, workdir)
+    assert loop.train(config, workdir, actions=[periodic]).step == 4
+    # During training too, only the label-free measures ran.
+    assert set(event_tags(os.path.join(workdir, "eval"))) == {
+        "mi/mine",
+        "ndm",
+        "ndm_sigmoid",
+    }
     lines = []
     results = evaluation.evaluate(workdir, log=lines.append)
     skipped = [line for line in lines if "has no labels" in line]

@@ -19,10 +19,10 @@ hidden files and folders are left out. A split's images are in a fixed mixed
 order (by a hash of their path below PATH), not sorted: the first N of a
 split then mix the classes (the probes' `eval.max_train_examples`, MINE's
 `eval.measure_examples` and the views read first examples), and adding a
-file does not reorder the others. An unlabeled
-dataset has no eval splits of its own: evaluation fits MINE and NDM on the
-split's `[fit]` part (4 of every 5 examples, in order) and measures them on
-its `[held_out]` part (every 5th), e.g. "train[held_out]".
+file does not reorder the others. An unlabeled dataset has no eval splits of
+its own: evaluation fits MINE and NDM on the split's `[fit]` part (4 of
+every 5 examples, in order) and measures them on its `[held_out]` part
+(every 5th), e.g. "train[held_out]".
 
 `open_directory` finds the layout and lists the files, checking everything a
 user can get wrong (a one-line `UserError` each) before anything is decoded;
@@ -62,8 +62,6 @@ class Directory:
         (classes layout only).
       class_names: names of the classes, index i naming class i; () when
         unlabeled.
-      skipped: files left out because they are not images
-        (`data.skip_bad_images`).
     """
 
     path: str
@@ -71,7 +69,6 @@ class Directory:
     files: dict
     labels: dict
     class_names: tuple
-    skipped: tuple = ()
 
     @property
     def labeled(self):
@@ -242,9 +239,9 @@ def _images_directory(path, data):
             f"{path} holds no images ({', '.join(image_files.IMAGE_EXTENSIONS)}, "
             "in it or in its subfolders); point data.dataset at a folder of images"
         )
-    paths, skipped = _checked(paths, path, data.skip_bad_images)
+    paths = _checked(paths, path, data.skip_bad_images)
     paths = tuple(sorted(paths, key=lambda p: _mixing_key(p, path)))
-    return Directory(path, "images", {UNLABELED_SPLIT: paths}, {}, (), skipped)
+    return Directory(path, "images", {UNLABELED_SPLIT: paths}, {}, ())
 
 
 def _classes_directory(path, folders, splits, data):
@@ -270,7 +267,7 @@ def _classes_directory(path, folders, splits, data):
             )
     class_names = tuple(sorted({name for names in classes.values() for name in names}))
     index = {name: i for i, name in enumerate(class_names)}
-    files, labels, skipped = {}, {}, []
+    files, labels = {}, {}
     for split in splits:
         pairs = [
             (image, index[name])
@@ -282,20 +279,20 @@ def _classes_directory(path, folders, splits, data):
                 f"split folder {os.path.join(path, split)} holds no images "
                 f"({', '.join(image_files.IMAGE_EXTENSIONS)}) in its class folders"
             )
-        _, bad = _checked(
-            [image for image, _ in pairs],
-            os.path.join(path, split),
-            data.skip_bad_images,
+        kept = set(
+            _checked(
+                [image for image, _ in pairs],
+                os.path.join(path, split),
+                data.skip_bad_images,
+            )
         )
-        bad = set(bad)
         pairs = sorted(
-            [(image, label) for image, label in pairs if image not in bad],
+            [(image, label) for image, label in pairs if image in kept],
             key=lambda pair: _mixing_key(pair[0], path),
         )
         files[split] = tuple(image for image, _ in pairs)
         labels[split] = tuple(label for _, label in pairs)
-        skipped += sorted(bad)
-    return Directory(path, "classes", files, labels, class_names, tuple(skipped))
+    return Directory(path, "classes", files, labels, class_names)
 
 
 def _mixing_key(file_path, root):
@@ -305,6 +302,7 @@ def _mixing_key(file_path, root):
 
 
 def _checked(paths, where, skip_bad):
+    """The paths that look like images; the others raise, or are logged and left out."""
     kept, bad = image_files.checked_images(paths, skip_bad, where)
     if bad:
         logging.warning(
@@ -314,7 +312,7 @@ def _checked(paths, where, skip_bad):
             where,
             bad[0],
         )
-    return kept, bad
+    return kept
 
 
 def _tfrecord_directory(path, records, data):

@@ -70,10 +70,15 @@ def make_train_dataset(
     example of each in turn, so a split listed after another (STL-10's
     "train+unlabelled") is mixed with it and not only shuffled locally.
 
+    A directory's images are decoded and fitted to a fixed size before the
+    cache (`dim_tf.input.folders`); with `data.skip_bad_images` the count of
+    images that decode is taken by reading the split once here (filling the
+    cache), and the number skipped is logged.
+
     Args:
       data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
         `train_split`, `image_key`, `shuffle_buffer`, `random_crop`,
-        `random_flip`, `cache`).
+        `random_flip`, `cache`, `channels`, `skip_bad_images`).
       image_size: S, the encoder's input height and width.
       global_batch_size: images per step over all replicas.
       start_step: steps already taken; their batches are skipped.
@@ -173,21 +178,28 @@ def make_eval_dataset(data, split, image_size, batch_size):
     if sources.is_directory(data.dataset):
         ds, _ = folders.read(data, split, image_size)
     else:
-        builder = sources.prepared_builder(data.dataset, data.data_dir, data.manual_dir)
-        sources.image_shape(builder.info, data.image_key)
-        sources.feature(builder.info, data.label_key, "label_key")
-        ds = _read(builder, split, [data.image_key, data.label_key])
-        ds = ds.map(
-            lambda example: {
-                "image": example[data.image_key],
-                "label": tf.cast(example[data.label_key], tf.int32),
-            }
-        )
+        ds = _tfds_labeled_examples(data, split)
     ds = _batched_model_input(
         ds, batch_size, image_size, data.random_crop, data.channels, False
     )
     ds = ds.map(lambda example: (example["image"], example["label"]))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _tfds_labeled_examples(data, split):
+    """`{"image": uint8 [H, W, C], "label": int32 []}` of a TFDS split, in order."""
+    builder = sources.prepared_builder(data.dataset, data.data_dir, data.manual_dir)
+    sources.image_shape(builder.info, data.image_key)
+    sources.feature(builder.info, data.label_key, "label_key")
+    ds = _read(builder, split, [data.image_key, data.label_key])
+
+    def renamed(example):
+        return {
+            "image": example[data.image_key],
+            "label": tf.cast(example[data.label_key], tf.int32),
+        }
+
+    return ds.map(renamed)
 
 
 def make_files_dataset(paths, data, image_size, batch_size):
