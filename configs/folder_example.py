@@ -37,8 +37,8 @@ Measured with bin/benchmark on this project's shared 2-core CPU (load
 average 16 to 18 from other jobs) and a folder of 2,000 JPEGs of about
 256x256: a training step took 2.3 s (0.67 CPU-seconds; about 38 minutes
 per 1,000 steps at that load); the input pipeline decoded and fitted the
-first epoch at about 180 images/s and serves cached epochs at 3,000 to
-4,700 images/s, far ahead of the step.
+first epoch at 95 to 180 images/s (about 330 images per CPU-second) and
+served cached epochs at 2,900 to 4,700 images/s, far ahead of the step.
 """
 
 from dim_tf.config import default_config

@@ -13,8 +13,8 @@ Layout under `DIR/export/`:
 Preprocessing (`serving_transform`: a directory's images fitted as the
 pipeline fits its files, then `dim_tf.input.pipeline.raw_images_to_model_input`:
 resize or center-crop to the encoder's size, channels, scale to [-1, 1]) is
-part of each graph, so callers pass raw images. Models run in inference mode (BatchNorm moving statistics,
-no dropout).
+part of each graph, so callers pass raw images. Models run in inference
+mode (BatchNorm moving statistics, no dropout).
 
 An export is built completely in a staging directory inside `DIR/export/`
 and then moved into place model by model (`dim_tf.workdir`), so a crash while

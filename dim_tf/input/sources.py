@@ -44,7 +44,8 @@ class Description:
       raw_image_shape: `(H, W, C)` of the images exported models take: the
         stored shape for TFDS, `(None, None, C)` for a directory (any size).
       channels: C of the encoder's input (`data.channels`, or the stored one).
-      class_names: label names, index i naming class i; () when unlabeled.
+      class_names: label names, index i naming class i; () when unlabeled
+        (or, for TFDS, not read: `describe(..., with_classes=False)`).
       eval_train_split, eval_split: the splits the probes train and are
         measured on (for an unlabeled directory, the `[fit]` and
         `[held_out]` parts of its train split).
