@@ -11,6 +11,7 @@ TensorFlow-free: the choices come from the constants in the subpackages'
 """
 
 import numbers
+import os
 
 from ml_collections import config_dict
 
@@ -37,9 +38,10 @@ def default_config():
     config = config_dict.ConfigDict()
 
     # Data: any TFDS image dataset with an image feature (and a label feature
-    # for evaluation). `digits` is the embedded dataset shipped with dim_tf.
+    # for evaluation), or a directory of your own images (README, "Training on
+    # your own images"). `digits` is the embedded dataset shipped with dim_tf.
     config.data = config_dict.ConfigDict()
-    config.data.dataset = "cifar10"
+    config.data.dataset = "cifar10"  # TFDS name, or a directory (see `dataset_path`).
     # TFDS data_dir (None = TFDS's default) and the download files, offline.
     config.data.data_dir = config_dict.placeholder(str)
     config.data.manual_dir = config_dict.placeholder(str)
@@ -56,6 +58,12 @@ def default_config():
     config.data.random_crop = False  # Random crops of the encoder's size.
     config.data.random_flip = False  # Random horizontal flips.
     config.data.cache = True  # Cache decoded images in memory.
+    # Image channels the encoder takes: 1 (grey) or 3 (RGB), converted from
+    # what is stored; None = the TFDS dataset's own, 3 for a directory.
+    config.data.channels = config_dict.placeholder(int)
+    # A directory's files that cannot be decoded: False stops with their name,
+    # True skips them (the count is logged).
+    config.data.skip_bad_images = False
 
     # Model. The encoder fixes the input size; images are resized to it.
     config.encoder = "basic32x32"
@@ -217,11 +225,43 @@ def check_config(config):
     check_eval_config(config.eval)
 
 
+def dataset_path(dataset):
+    """The absolute path of a directory dataset, or None for a TFDS name.
+
+    `data.dataset` names a directory when it exists on disk or starts with
+    `/`, `./`, `../` or `~`; anything else is a TFDS name (those may hold `/`
+    and `:`, as in "imagenet_resized/64x64" or "mnist:3.*.*").
+
+    Args:
+      dataset: the `data.dataset` value.
+
+    Returns:
+      str, `~` expanded and made absolute; None for a TFDS name.
+    """
+    if not isinstance(dataset, str) or not dataset.strip():
+        return None
+    looks_like_path = dataset.startswith(("/", "./", "../", "~")) or dataset in (
+        ".",
+        "..",
+    )
+    expanded = os.path.expanduser(dataset)
+    if looks_like_path or os.path.exists(expanded):
+        return os.path.abspath(expanded)
+    return None
+
+
 def check_data_config(data):
     """Raises `UserError` for the first invalid field of `config.data`."""
     _text(
         "data.dataset", data.dataset, what="a TFDS name such as 'digits' or a directory"
     )
+    path = dataset_path(data.dataset)
+    if path is not None and not os.path.isdir(path):
+        state = "is not a directory" if os.path.exists(path) else "does not exist"
+        raise UserError(
+            f"data.dataset {data.dataset!r} {state}; set it to a directory of "
+            "images (or of .tfrecord files) or to a TFDS name such as 'digits'"
+        )
     _text("data.data_dir", data.data_dir, optional=True, what="a directory")
     _text("data.manual_dir", data.manual_dir, optional=True, what="a directory")
     for field in ("train_split", "eval_train_split", "eval_split"):
@@ -234,8 +274,13 @@ def check_data_config(data):
         optional=True,
         note=" (or None for a full shuffle)",
     )
-    for field in ("random_crop", "random_flip", "cache"):
+    for field in ("random_crop", "random_flip", "cache", "skip_bad_images"):
         _flag(f"data.{field}", data[field])
+    if data.channels is not None and data.channels not in (1, 3):
+        raise UserError(
+            f"data.channels must be 1 (grey) or 3 (RGB), or None for the "
+            f"dataset's own, got {data.channels!r}"
+        )
 
 
 def check_model_config(config):
@@ -351,7 +396,8 @@ def to_record(config):
 
     The deprecated names (`LEGACY_TOP_LEVEL`, `train.` + `LEGACY_TRAIN`) are
     left out: their values are in `data`. `critic.units` is recorded as the
-    width the critic is built with, so a run records what it computes.
+    width the critic is built with, so a run records what it computes, and a
+    directory `data.dataset` as its absolute path.
     """
     record = config.to_dict()
     for name in LEGACY_TOP_LEVEL:
@@ -361,6 +407,9 @@ def to_record(config):
     record["critic"]["units"] = models.local_critic_units(
         config.critic.kind, config.critic.units
     )
+    # A directory is recorded absolute: evaluate and export find it from
+    # anywhere, and "./photos" resumes a run recorded as "/home/me/photos".
+    record["data"]["dataset"] = dataset_path(config.data.dataset) or config.data.dataset
     return record
 
 

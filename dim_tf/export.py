@@ -3,16 +3,18 @@
 Layout under `DIR/export/`:
 
 - `encoder/`: signature `serving_default`, input `images` (uint8
-  `[None, H, W, C]`, the images as the dataset stores them), outputs
-  `local`, `conv`, `fc`, `y` (float32);
+  `[None, H, W, C]`, the images as the dataset stores them; for a directory
+  dataset `[None, None, None, C]`, any size), outputs `local`, `conv`, `fc`,
+  `y` (float32);
 - `probe_{kind}_{tap}/` for each probe: input `images` (uint8), outputs
   `probabilities` (float32 `[None, K]`) and `class_ids` (int64 `[None]`);
   `assets/class_names.txt` holds the class names, line i naming class i.
 
-Preprocessing (`dim_tf.input.pipeline.raw_images_to_model_input`: resize or center-crop
-to the encoder's size, scale to [-1, 1]) is part of each graph, so callers
-pass raw images. Models run in inference mode (BatchNorm moving statistics,
-no dropout).
+Preprocessing (`serving_transform`: a directory's images fitted as the
+pipeline fits its files, then `dim_tf.input.pipeline.raw_images_to_model_input`:
+resize or center-crop to the encoder's size, channels, scale to [-1, 1]) is
+part of each graph, so callers pass raw images. Models run in inference
+mode (BatchNorm moving statistics, no dropout).
 
 An export is built completely in a staging directory inside `DIR/export/`
 and then moved into place model by model (`dim_tf.workdir`), so a crash while
@@ -25,7 +27,7 @@ import tensorflow as tf
 
 from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import evaluation, probe_store, report
-from dim_tf.input import pipeline
+from dim_tf.input import image_files, pipeline, sources
 from dim_tf.training import runs
 
 EXPORT_DIR = "export"
@@ -43,22 +45,43 @@ def _input_spec(raw_image_shape):
     return tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")
 
 
-def _model_input(images, raw_image_shape, image_size, center_crop):
-    # A signature checks the dtype only; without this, an image of another
-    # size would be resized silently and give an answer instead of an error.
-    images = tf.ensure_shape(images, _input_spec(raw_image_shape).shape)
-    return pipeline.raw_images_to_model_input(images, image_size, center_crop)
+def serving_transform(run):
+    """What an exported model does to its input `images` before the encoder.
+
+    A TFDS dataset's exports take images exactly as stored: a signature
+    checks the dtype only, so without `tf.ensure_shape` an image of another
+    size would be resized silently and give an answer instead of an error.
+    A directory's take any height and width and fit them as the pipeline
+    fitted the files (`dim_tf.input.image_files.fit`).
+
+    Args:
+      run: `dim_tf.training.runs.Run`.
+
+    Returns:
+      A function: uint8 `[B, H, W, C]` -> float32 `[B, S, S, C']` in [-1, 1].
+    """
+    data, size, crop = run.config.data, run.image_size, run.center_crop
+    directory = sources.is_directory(data.dataset)
+    spec = _input_spec(run.raw_image_shape)
+
+    def transform(images):
+        if directory:
+            images = image_files.fit(images, image_files.stored_size(size, crop))
+        else:
+            images = tf.ensure_shape(images, spec.shape)
+        return pipeline.raw_images_to_model_input(images, size, crop, data.channels)
+
+    return transform
 
 
 class _EncoderModule(tf.Module):
-    def __init__(self, encoder, raw_image_shape, image_size, center_crop):
+    def __init__(self, encoder, transform, input_spec):
         super().__init__(name="dim_encoder")
         self.encoder = encoder
 
-        @tf.function(input_signature=[_input_spec(raw_image_shape)])
+        @tf.function(input_signature=[input_spec])
         def serve(images):
-            x = _model_input(images, raw_image_shape, image_size, center_crop)
-            outputs = encoder(x, training=False)
+            outputs = encoder(transform(images), training=False)
             return {
                 name: tf.cast(outputs[name], tf.float32)
                 for name in ("local", "conv", "fc", "y")
@@ -68,17 +91,14 @@ class _EncoderModule(tf.Module):
 
 
 class _ProbeModule(tf.Module):
-    def __init__(
-        self, classifier, raw_image_shape, image_size, center_crop, class_names_file
-    ):
+    def __init__(self, classifier, transform, input_spec, class_names_file):
         super().__init__(name="dim_probe")
         self.classifier = classifier
         self.class_names = tf.saved_model.Asset(class_names_file)
 
-        @tf.function(input_signature=[_input_spec(raw_image_shape)])
+        @tf.function(input_signature=[input_spec])
         def serve(images):
-            x = _model_input(images, raw_image_shape, image_size, center_crop)
-            logits = tf.cast(classifier(x, training=False), tf.float32)
+            logits = tf.cast(classifier(transform(images), training=False), tf.float32)
             return {
                 "probabilities": tf.nn.softmax(logits, axis=-1),
                 "class_ids": tf.argmax(logits, axis=-1),
@@ -112,17 +132,14 @@ def export_models(workdir, run, classifiers):
         names_file = os.path.join(staging, CLASS_NAMES_FILE)
         with open(names_file, "w") as f:
             f.write("".join(f"{name}\n" for name in run.class_names))
-        shape, size, crop = run.raw_image_shape, run.image_size, run.center_crop
+        transform, spec = serving_transform(run), _input_spec(run.raw_image_shape)
         staged = {
-            "encoder": (
-                ENCODER_NAME,
-                _EncoderModule(run.encoder, shape, size, crop),
-            )
+            "encoder": (ENCODER_NAME, _EncoderModule(run.encoder, transform, spec))
         }
         for (tap, kind), classifier in classifiers.items():
             staged[(tap, kind)] = (
                 probe_name(kind, tap),
-                _ProbeModule(classifier, shape, size, crop, names_file),
+                _ProbeModule(classifier, transform, spec, names_file),
             )
         for name, module in staged.values():
             _save(module, os.path.join(staging, name))

@@ -34,8 +34,12 @@ def test_the_paper_configs_exist():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_config_checks_and_builds(name):
+def test_config_checks_and_builds(name, tmp_path):
     config = importlib.import_module(f"configs.{name}").get_config()
+    if config_lib.dataset_path(config.data.dataset):
+        # A folder config's placeholder path, which users replace.
+        assert not os.path.exists(config.data.dataset)
+        config.data.dataset = str(tmp_path)
     config_lib.check_config(config)
     docstring = importlib.import_module(f"configs.{name}").__doc__
     if name != "base":

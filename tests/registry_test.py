@@ -46,6 +46,8 @@ def tiny_run(data_dir, **overrides):
         encoder=fresh_encoder(),
         image_size=28,
         num_classes=10,
+        eval_train_split=config.data.eval_train_split,
+        eval_split=config.data.eval_split,
         fresh_encoder=fresh_encoder,
         encoder_copy=encoder_copy,
     )

@@ -15,6 +15,10 @@
 
 `periodic_evaluation(config, workdir)` is the training-loop action that runs
 the same frozen-probe and MINE / NDM evaluators every `eval.every` steps.
+
+On a dataset without labels (a directory of unlabeled images) both run only
+the evaluators whose module says `NEEDS_LABELS = False` (MINE and NDM) and
+the views without label colours.
 """
 
 import dataclasses
@@ -108,7 +112,11 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     if random_baseline is None:
         random_baseline = eval_config.random_baseline
     log(f"Evaluating {workdir} at step {run.step} on {run.config.data.dataset}")
-    evaluators = registry.plan(eval_config, taps, kinds, random_baseline)
+    evaluators = registry.plan(
+        eval_config, taps, kinds, random_baseline, labeled=run.labeled
+    )
+    if not run.labeled:
+        log(_skipped_without_labels(eval_config, kinds, random_baseline))
     # The views show Y and the images of the first test examples.
     view_need = Need("trained", ("y",), 0, eval_config.projector_examples)
     trained = [e for e in evaluators if e.source == "trained"]
@@ -137,6 +145,19 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     summary = build_results(run, results, *counts)
     write_results(workdir, summary)
     return summary
+
+
+def _skipped_without_labels(eval_config, kinds, random_baseline):
+    """The line that names the evaluations a dataset without labels skips."""
+    skipped = [
+        name if source == "trained" else f"{source}-encoder {name}"
+        for name, source in registry.plan_names(eval_config, kinds, random_baseline)
+        if registry.needs_labels(name)
+    ]
+    return (
+        f"The dataset has no labels: skipping {', '.join(skipped)} (they need "
+        "labels); measuring MINE, NDM and the TensorBoard views"
+    )
 
 
 def periodic_evaluation(config, workdir):
@@ -171,8 +192,11 @@ def periodic_evaluation(config, workdir):
             config_lib.parse_names("probe kind", config.eval.kinds, KINDS)
         )
         run = runs.from_trainer(config, trainer, workdir, step)
-        evaluators = [registry.build(kind, config.eval, taps) for kind in kinds]
-        evaluators.append(registry.build("mi", config.eval, taps))
+        evaluators = [
+            registry.build(name, config.eval, taps)
+            for name in (*kinds, "mi")
+            if run.labeled or not registry.needs_labels(name)
+        ]
         _, results = measure(run, evaluators)
         pairs = [(r.name, r.value) for r in results]
         views.write_scalars(workdir, step, pairs)

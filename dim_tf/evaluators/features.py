@@ -1,10 +1,10 @@
 """Frozen features of the eval splits, extracted once per evaluation step.
 
 Every evaluator of one step reads the same `StepFeatures`: one pass of the
-trained encoder over `config.data.eval_train_split` and one over
-`config.data.eval_split` (and, for the random-encoder baseline, one pass of a
-freshly initialised encoder), keeping float32 features only of the taps some
-evaluator asked for.
+trained encoder over the run's eval train split (`config.data.eval_train_split`,
+or an unlabeled directory's `[fit]` part) and one over its eval split (and,
+for the random-encoder baseline, one pass of a freshly initialised encoder),
+keeping float32 features only of the taps some evaluator asked for.
 
 Memory: features of the eval train split live in NumPy, so at most
 `config.eval.max_train_examples` examples are read from it (0 = all; default
@@ -165,16 +165,15 @@ class StepFeatures:
             # Seeded so the baseline's weights are the same on every run.
             keras.utils.set_random_seed(eval_config.seed + 1)
             encoder = run.fresh_encoder()
-        data = run.config.data
         train = extract_features(
             encoder,
-            eval_dataset(run, data.eval_train_split),
+            eval_dataset(run, run.eval_train_split),
             taps,
             keep_images=keep_train,
             max_examples=eval_config.max_train_examples,
         )
         test = extract_features(
-            encoder, eval_dataset(run, data.eval_split), taps, keep_images=keep_test
+            encoder, eval_dataset(run, run.eval_split), taps, keep_images=keep_test
         )
         self.passes += 1
         return train, test

@@ -12,6 +12,10 @@ from dim_tf.evaluators import probes
 from dim_tf.evaluators.features import Need
 from dim_tf.evaluators.results import Result
 
+# Whether it needs labeled data (the probes train on labels); on a dataset without labels only
+# the evaluators with False run.
+NEEDS_LABELS = True
+
 
 class Evaluator:
     """Fine-tunes one classifier per tap (only the "trained" source).
@@ -41,13 +45,13 @@ class Evaluator:
         run, eval_config = step.run, self.eval_config
         data = run.config.data
         train, _ = step.features.get(self.source)
-        images = features_lib.eval_dataset(run, data.eval_train_split).unbatch()
+        images = features_lib.eval_dataset(run, run.eval_train_split).unbatch()
         limit = eval_config.max_train_examples  # 0 = all.
         if limit:
             images = images.take(limit)
         if data.cache:
             images = images.cache()
-        test_images = features_lib.eval_dataset(run, data.eval_split)
+        test_images = features_lib.eval_dataset(run, run.eval_split)
         for tap in self.taps:
             epochs = eval_config.finetune_epochs
             step.log(f"Fine-tuned probe on {tap} ({epochs} epoch{'s' * (epochs != 1)})")

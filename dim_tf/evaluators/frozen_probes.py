@@ -9,6 +9,10 @@ from dim_tf.evaluators import probes
 from dim_tf.evaluators.features import Need
 from dim_tf.evaluators.results import Result
 
+# Whether it needs labeled data (the probes train on labels); on a dataset without labels only
+# the evaluators with False run.
+NEEDS_LABELS = True
+
 
 class Evaluator:
     """Trains one `kind` probe per tap on the features of encoder `source`.

@@ -42,6 +42,10 @@ from dim_tf.evaluators.features import Need
 from dim_tf.evaluators.results import Result
 from dim_tf.objective import estimators
 
+# Whether it needs labeled data (MINE and NDM need only images and Y); on a dataset without labels only
+# the evaluators with False run.
+NEEDS_LABELS = False
+
 _HOLDOUT = 0.2
 _MINE_UNITS = 64
 _NDM_UNITS = (1000, 200)  # The official NDM discriminator.

@@ -56,7 +56,31 @@ def build(name, eval_config, taps, source="trained"):
     return get(name).Evaluator(name, eval_config, taps, source)
 
 
-def plan(eval_config, taps, kinds, random_baseline, measures=True):
+def needs_labels(name):
+    """Whether evaluator `name` needs labels (its module's `NEEDS_LABELS`)."""
+    return get(name).NEEDS_LABELS
+
+
+def plan_names(eval_config, kinds, random_baseline, measures=True):
+    """`(name, source)` of the evaluators of one evaluation, in order.
+
+    The trained encoder's first, then the random baseline's. Arguments as
+    for `plan`.
+    """
+    names = list(kinds)
+    if measures and eval_config.few_labels:
+        names.append("few_labels")
+    if measures:
+        names.append("mi")
+    planned = [(name, "trained") for name in names]
+    if random_baseline:
+        planned.append(("linear", "random"))
+        if measures and eval_config.few_labels:
+            planned.append(("few_labels", "random"))
+    return planned
+
+
+def plan(eval_config, taps, kinds, random_baseline, measures=True, labeled=True):
     """The evaluators of one evaluation: the trained encoder's, then the baseline's.
 
     Args:
@@ -65,18 +89,14 @@ def plan(eval_config, taps, kinds, random_baseline, measures=True):
       kinds: tuple of probe kinds (`KINDS` order).
       random_baseline: also linear (and few-label) probes of a random encoder.
       measures: also the few-label probes and MINE / NDM.
+      labeled: whether the dataset has labels; False leaves out every
+        evaluator that `needs_labels`.
     """
-    names = list(kinds)
-    if measures and eval_config.few_labels:
-        names.append("few_labels")
-    evaluators = [build(name, eval_config, taps) for name in names]
-    if measures:
-        evaluators.append(build("mi", eval_config, taps))
-    if random_baseline:
-        evaluators.append(build("linear", eval_config, taps, "random"))
-        if measures and eval_config.few_labels:
-            evaluators.append(build("few_labels", eval_config, taps, "random"))
-    return evaluators
+    return [
+        build(name, eval_config, taps, source)
+        for name, source in plan_names(eval_config, kinds, random_baseline, measures)
+        if labeled or not needs_labels(name)
+    ]
 
 
 def frozen_kinds(kinds):

@@ -14,7 +14,9 @@ results.json, written atomically by `bin/evaluate`:
  "eval" (the config's eval section), "tensorboard": "eval"}
 ```
 Export paths are relative to DIR. `num_train_examples` counts the examples
-the features were extracted from (at most `eval.max_train_examples`).
+the features were extracted from (at most `eval.max_train_examples`). On a
+dataset without labels `class_names` is empty, the probe lists are empty and
+`split` / `train_split` name the parts MINE and NDM read ("train[held_out]").
 """
 
 import os
@@ -52,8 +54,8 @@ def build_results(run, results, num_train, num_test):
             top.update(result.row)
     return {
         "dataset": config.data.dataset,
-        "split": config.data.eval_split,
-        "train_split": config.data.eval_train_split,
+        "split": run.eval_split,
+        "train_split": run.eval_train_split,
         "step": run.step,
         "checkpoint": os.path.relpath(run.checkpoint, run.workdir),
         "probes": [dict(row, export=None) for row in sections["probes"]],
@@ -96,6 +98,11 @@ def format_table(results, workdir=None):
         f"step {results['step']}:",
         f"{'':24}" + "".join(f"{tap:>8}" for tap in TAPS),
     ]
+    if not results.get("class_names"):
+        lines = [
+            f"No probes (the dataset has no labels); measured on "
+            f"{results['dataset']} '{results['split']}', step {results['step']}:"
+        ]
 
     def row(name, values, kind):
         text = "".join(

@@ -6,9 +6,10 @@ reads), so a user needs nothing but TensorBoard to look at it:
 
 - `neighbours` (Images tab): query test images, each followed by its nearest
   neighbours in Y space (cosine similarity), nearest first; a neighbour's
-  frame is green when its label matches the query's and red when not.
+  frame is green when its label matches the query's and red when not (grey
+  on a dataset without labels).
 - the embedding projector (Projector tab): Y of test images with their
-  labels as metadata and the images as a sprite.
+  labels as metadata (none without labels) and the images as a sprite.
 - `codes/*` (Histograms tab): what prior matching acts on (sigmoid(Y) for
   the uniform prior) beside samples of the prior.
 - `local_mi_map` (Images tab): for a few test images, the local critic's
@@ -33,6 +34,7 @@ from dim_tf.models import priors
 _QUERY_FRAME = (255, 255, 255)
 _MATCH_FRAME = (40, 180, 70)
 _MISMATCH_FRAME = (220, 40, 40)
+_UNLABELED_FRAME = (150, 150, 150)
 _BACKGROUND = (40, 40, 40)
 _MIN_CELL = 56  # Small images are enlarged to about this many pixels.
 # Anchors of a dark-to-bright colour map (close to matplotlib's "inferno").
@@ -57,13 +59,14 @@ def write_views(run, features, step=None):
     eval_config = run.config.eval
     step = run.step if step is None else step
     logdir = os.path.join(run.workdir, report.EVAL_LOGDIR)
-    images, labels, y = features.images, features.labels, features.taps["y"]
+    images, y = features.images, features.taps["y"]
     count = len(images)
+    labels = features.labels[:count] if run.labeled else None
     writer = tf.summary.create_file_writer(logdir)
     try:
         grid = neighbour_grid(
             images,
-            labels[:count],
+            labels,
             y[:count],
             eval_config.neighbour_queries,
             eval_config.neighbours,
@@ -83,7 +86,13 @@ def write_views(run, features, step=None):
     finally:
         writer.close()
     shown = min(count, eval_config.projector_examples)
-    write_projector(logdir, y[:shown], labels[:shown], run.class_names, images[:shown])
+    write_projector(
+        logdir,
+        y[:shown],
+        None if labels is None else labels[:shown],
+        run.class_names,
+        images[:shown],
+    )
 
 
 def write_scalars(workdir, step, pairs):
@@ -147,7 +156,8 @@ def neighbour_grid(images, labels, y, queries=8, k=8):
 
     Args:
       images: `[N, S, S, C]` model input in [-1, 1].
-      labels: `[N]` int labels.
+      labels: `[N]` int labels, or None (unlabeled: evenly spaced queries,
+        grey frames).
       y: `[N, D]` representations of the same images.
       queries: how many query rows (spread over the classes).
       k: neighbours per row.
@@ -155,19 +165,23 @@ def neighbour_grid(images, labels, y, queries=8, k=8):
     Returns:
       uint8 RGB image `[H, W, 3]`.
     """
-    rows = spread_queries(labels, min(queries, len(labels)))
+    count = min(queries, len(y))
+    if labels is None:
+        rows = np.linspace(0, len(y) - 1, count).round().astype(np.int64)
+    else:
+        rows = spread_queries(labels, count)
     neighbours = nearest_neighbours(y, rows, k)
     rgb = _enlarge(to_rgb_uint8(images))
-    labels = np.asarray(labels)
+
+    def frame(j, query):
+        if labels is None:
+            return _UNLABELED_FRAME
+        return _MATCH_FRAME if labels[j] == labels[query] else _MISMATCH_FRAME
+
     grid = []
     for query, near in zip(rows, neighbours):
         cells = [_framed(rgb[query], _QUERY_FRAME)]
-        cells += [
-            _framed(
-                rgb[j], _MATCH_FRAME if labels[j] == labels[query] else _MISMATCH_FRAME
-            )
-            for j in near
-        ]
+        cells += [_framed(rgb[j], frame(j, query)) for j in near]
         grid.append(cells)
     return _tile(grid)
 
@@ -228,15 +242,16 @@ def positive_local_scores(encoder, critic, images):
 
 
 def write_projector(logdir, y, labels, class_names, images):
-    """Writes the embedding projector's files for Y of labeled images.
+    """Writes the embedding projector's files for Y of images.
 
     Files in `logdir`: `projector_y.tsv` (the vectors), `projector_metadata.tsv`
-    (label id and name), `projector_sprite.png` and `projector_config.pbtxt`.
+    (label id and name; not written without labels), `projector_sprite.png`
+    and `projector_config.pbtxt`.
 
     Args:
       logdir: the TensorBoard run directory (e.g. DIR/eval).
       y: `[N, D]` float.
-      labels: `[N]` int.
+      labels: `[N]` int, or None.
       class_names: names of the label ids.
       images: `[N, S, S, C]` model input in [-1, 1].
     """
@@ -245,10 +260,14 @@ def write_projector(logdir, y, labels, class_names, images):
     with tf.io.gfile.GFile(os.path.join(logdir, "projector_y.tsv"), "w") as f:
         for row in y:
             f.write("\t".join(f"{v:.6g}" for v in row) + "\n")
-    with tf.io.gfile.GFile(os.path.join(logdir, "projector_metadata.tsv"), "w") as f:
-        f.write("label\tclass\n")
-        for label in labels:
-            f.write(f"{int(label)}\t{class_names[int(label)]}\n")
+    metadata = os.path.join(logdir, "projector_metadata.tsv")
+    if labels is not None:
+        with tf.io.gfile.GFile(metadata, "w") as f:
+            f.write("label\tclass\n")
+            for label in labels:
+                f.write(f"{int(label)}\t{class_names[int(label)]}\n")
+    elif tf.io.gfile.exists(metadata):
+        tf.io.gfile.remove(metadata)  # An earlier evaluation's labels.
     sprite, cell = _sprite(to_rgb_uint8(images))
     tf.io.write_file(
         os.path.join(logdir, "projector_sprite.png"), tf.io.encode_png(sprite)
@@ -257,7 +276,8 @@ def write_projector(logdir, y, labels, class_names, images):
     embedding = config.embeddings.add()
     embedding.tensor_name = "y"
     embedding.tensor_path = "projector_y.tsv"
-    embedding.metadata_path = "projector_metadata.tsv"
+    if labels is not None:
+        embedding.metadata_path = "projector_metadata.tsv"
     embedding.sprite.image_path = "projector_sprite.png"
     embedding.sprite.single_image_dim.extend([cell[1], cell[0]])
     projector.visualize_embeddings(logdir, config)

@@ -1,16 +1,21 @@
-"""TFDS input pipelines: the unlabeled stream DIM trains on and labeled eval sets.
+"""Input pipelines: the unlabeled stream DIM trains on and labeled eval sets.
 
-Images reach the model as float32 in [-1, 1] at the encoder's input size via
-`raw_images_to_model_input`, which exported SavedModels reuse. The datasets
-are found and prepared by `dim_tf.input.sources`; a bad split, feature or batch
-size raises a one-line `dim_tf.errors.UserError`.
+One pipeline for every source: a TFDS split (read by TFDS, stored images)
+or a directory's split (`dim_tf.input.folders`: files decoded and fitted to
+a fixed size first) goes through the same cache, shuffle, augmentation,
+batching and prefetching. Images reach the model as float32 in [-1, 1] at
+the encoder's input size via `raw_images_to_model_input`, which exported
+SavedModels reuse. The datasets are found and prepared by
+`dim_tf.input.sources`; a bad split, feature or batch size raises a one-line
+`dim_tf.errors.UserError`.
 """
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from absl import logging
 
 from dim_tf.errors import UserError
-from dim_tf.input import sources
+from dim_tf.input import folders, image_files, sources
 
 _EPOCH_GRAPH_SEED = 1
 # The default shuffle buffer when the decoded split is not cached: examples
@@ -18,21 +23,26 @@ _EPOCH_GRAPH_SEED = 1
 UNCACHED_SHUFFLE_BUFFER = 10_000
 
 
-def raw_images_to_model_input(images_uint8, image_size, center_crop=False):
+def raw_images_to_model_input(
+    images_uint8, image_size, center_crop=False, channels=None
+):
     """The deterministic transform from stored images to model input.
 
     Pure TensorFlow ops, so exported SavedModels can embed it.
 
     Args:
-      images_uint8: uint8 `[B, H, W, C]`, as the dataset stores them.
+      images_uint8: uint8 `[B, H, W, c]`, as the dataset stores them (a
+        directory's: decoded and fitted, `dim_tf.input.image_files`).
       image_size: S, the encoder's input height and width.
       center_crop: first crop the central `min(H, S) x min(W, S)` window (for
         models trained on random crops); whatever is not S x S is then resized.
+      channels: C, the encoder's channels (`data.channels`): grey <-> RGB
+        conversion when c differs; None keeps c.
 
     Returns:
       float32 `[B, S, S, C]` in [-1, 1].
     """
-    images = tf.convert_to_tensor(images_uint8)
+    images = image_files.convert_channels(tf.convert_to_tensor(images_uint8), channels)
     if center_crop:
         images = _center_crop(images, image_size)
     if images.shape[1] != image_size or images.shape[2] != image_size:
@@ -60,10 +70,15 @@ def make_train_dataset(
     example of each in turn, so a split listed after another (STL-10's
     "train+unlabelled") is mixed with it and not only shuffled locally.
 
+    A directory's images are decoded and fitted to a fixed size before the
+    cache (`dim_tf.input.folders`); with `data.skip_bad_images` the count of
+    images that decode is taken by reading the split once here (filling the
+    cache), and the number skipped is logged.
+
     Args:
       data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
         `train_split`, `image_key`, `shuffle_buffer`, `random_crop`,
-        `random_flip`, `cache`).
+        `random_flip`, `cache`, `channels`, `skip_bad_images`).
       image_size: S, the encoder's input height and width.
       global_batch_size: images per step over all replicas.
       start_step: steps already taken; their batches are skipped.
@@ -74,9 +89,39 @@ def make_train_dataset(
     Returns:
       `tf.data.Dataset` of float32 `[per_replica_batch, S, S, C]` in [-1, 1].
     """
+    batch, per_step = _batch_sizes(global_batch_size, input_context)
+    images, listed = _train_images(data, image_size, input_context)
+    if data.cache:
+        # Cached before counting: when the count has to be taken by reading
+        # the split (skipped bad images), that pass fills the cache.
+        images = images.cache()
+    examples = _num_examples(images, data.train_split, input_context)
+    if listed is not None and examples < listed:
+        logging.warning(
+            "Skipped %d of %d images of split %r that cannot be decoded",
+            listed - examples,
+            listed,
+            data.train_split,
+        )
+    buffer = shuffle_buffer_size(data, examples)
+    seed = _pipeline_seed(seed, input_context)
+    start_epoch, offset = divmod(start_step * per_step, examples)
+    ds = _epochs(images, seed, start_epoch, image_size, data, buffer).skip(offset)
+    ds = _batched_model_input(ds, batch, image_size, False, data.channels, True)
+    return ds.map(lambda example: example["image"]).prefetch(tf.data.AUTOTUNE)
+
+
+def _train_images(data, image_size, input_context):
+    """`(uint8 [H, W, C] images of the train split, examples listed or None)`.
+
+    This pipeline's share, in a fixed order; a directory's images are
+    decoded and fitted, a TFDS split's as stored.
+    """
+    if sources.is_directory(data.dataset):
+        ds, listed = folders.read(data, data.train_split, image_size, input_context)
+        return ds.map(lambda example: example["image"]), listed
     builder = sources.prepared_builder(data.dataset, data.data_dir, data.manual_dir)
     sources.image_shape(builder.info, data.image_key)
-    batch, per_step = _batch_sizes(global_batch_size, input_context)
     split_info = sources.split_info(builder.info, data.train_split)
     total = split_info.num_examples if split_info is not None else None
     full_shuffle = total is not None and shuffle_buffer_size(data, total) >= total
@@ -87,16 +132,7 @@ def make_train_dataset(
         input_context,
         interleave_files=not full_shuffle,
     )
-    images = images.map(lambda example: example[data.image_key])
-    examples = _num_examples(images, data.train_split, input_context)
-    if data.cache:
-        images = images.cache()
-    buffer = shuffle_buffer_size(data, examples)
-    seed = _pipeline_seed(seed, input_context)
-    start_epoch, offset = divmod(start_step * per_step, examples)
-    ds = _epochs(images, seed, start_epoch, image_size, data, buffer).skip(offset)
-    ds = _batched_model_input(ds, batch, image_size, False, drop_remainder=True)
-    return ds.map(lambda example: example["image"]).prefetch(tf.data.AUTOTUNE)
+    return images.map(lambda example: example[data.image_key]), None
 
 
 def shuffle_buffer_size(data, examples):
@@ -121,36 +157,87 @@ def shuffle_buffer_size(data, examples):
 
 
 def make_eval_dataset(data, split, image_size, batch_size):
-    """A labeled split in a fixed order, for probes and measures.
+    """A split in a fixed order with its labels, for probes and measures.
 
     No augmentation: images are center-cropped when the model was trained on
     random crops (`data.random_crop`) and larger than S, else resized.
 
     Args:
       data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
-        `image_key`, `label_key`, `random_crop`).
-      split: TFDS split expression, e.g. "test" or "train[:10%]".
+        `image_key`, `label_key`, `random_crop`, `channels`).
+      split: TFDS split expression, e.g. "test" or "train[:10%]"; for a
+        directory a split name, or an unlabeled split's part
+        ("train[held_out]", `dim_tf.input.folders`).
       image_size: S, the encoder's input height and width.
       batch_size: b; the last batch may be smaller.
 
     Returns:
       Finite `tf.data.Dataset` of `(images, labels)`: float32 `[b, S, S, C]` in
-      [-1, 1] and int32 `[b]`.
+      [-1, 1] and int32 `[b]` (-1 for an unlabeled directory).
     """
+    if sources.is_directory(data.dataset):
+        ds, _ = folders.read(data, split, image_size)
+    else:
+        ds = _tfds_labeled_examples(data, split)
+    ds = _batched_model_input(
+        ds, batch_size, image_size, data.random_crop, data.channels, False
+    )
+    ds = ds.map(lambda example: (example["image"], example["label"]))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _tfds_labeled_examples(data, split):
+    """`{"image": uint8 [H, W, C], "label": int32 []}` of a TFDS split, in order."""
     builder = sources.prepared_builder(data.dataset, data.data_dir, data.manual_dir)
     sources.image_shape(builder.info, data.image_key)
     sources.feature(builder.info, data.label_key, "label_key")
     ds = _read(builder, split, [data.image_key, data.label_key])
-    ds = ds.map(
-        lambda example: {
+
+    def renamed(example):
+        return {
             "image": example[data.image_key],
             "label": tf.cast(example[data.label_key], tf.int32),
         }
+
+    return ds.map(renamed)
+
+
+def make_files_dataset(paths, data, image_size, batch_size):
+    """Image files in the given order, as a run's encoder takes them.
+
+    Exactly the evaluation pipeline's transform of a directory dataset
+    (decode to `data.channels`, fit, centre crop when the run trained on
+    random crops, [-1, 1]), for any list of files, e.g.
+    `dim_tf.input.image_files.list_images(path)`.
+
+    Args:
+      paths: image file paths.
+      data: the run's `config.data` section (`channels`, `random_crop`,
+        `skip_bad_images`).
+      image_size: S, the encoder's input size.
+      batch_size: b; the last batch may be smaller.
+
+    Returns:
+      Finite `tf.data.Dataset` of `(images, paths)`: float32 `[b, S, S, C]`
+      in [-1, 1] and string `[b]`. A file that cannot be decoded stops the
+      iteration with an error naming it (`dim_tf.input.read_errors`), or is
+      left out with `data.skip_bad_images`.
+    """
+    paths = [str(path) for path in paths]
+    names = tf.constant(paths or [""], tf.string)
+    examples = tf.data.Dataset.from_tensor_slices(
+        {"path": tf.constant(paths, tf.string), "file": tf.constant(paths, tf.string)}
     )
-    ds = _batched_model_input(
-        ds, batch_size, image_size, data.random_crop, drop_remainder=False
+    ds = image_files.decoded_examples(
+        examples,
+        len(paths),
+        folders.channels(data),
+        image_files.stored_size(image_size, data.random_crop),
+        data.skip_bad_images,
+        lambda i: [tf.gather(names, i)],
     )
-    ds = ds.map(lambda example: (example["image"], example["label"]))
+    ds = _batched_model_input(ds, batch_size, image_size, data.random_crop, None, False)
+    ds = ds.map(lambda example: (example["image"], example["file"]))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -273,8 +360,10 @@ def _augment(image, seed, image_size, data):
     return image
 
 
-def _batched_model_input(ds, batch_size, image_size, center_crop, drop_remainder):
-    """Batches `{"image": uint8 [H, W, C], ...}` examples into model input.
+def _batched_model_input(
+    ds, batch_size, image_size, center_crop, channels, drop_remainder
+):
+    """Batches `{"image": uint8 [H, W, c], ...}` examples into model input.
 
     Transforms whole batches when every image has the same static size, else
     one image at a time (images of varying size cannot be batched raw).
@@ -282,7 +371,7 @@ def _batched_model_input(ds, batch_size, image_size, center_crop, drop_remainder
 
     def transform(example, batched):
         images = example["image"] if batched else example["image"][tf.newaxis]
-        images = raw_images_to_model_input(images, image_size, center_crop)
+        images = raw_images_to_model_input(images, image_size, center_crop, channels)
         return {**example, "image": images if batched else images[0]}
 
     height, width = ds.element_spec["image"].shape[:2]

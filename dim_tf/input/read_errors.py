@@ -22,6 +22,11 @@ INPUT_ERRORS = (
     tf.errors.OutOfRangeError,
 )
 
+# Starts the message of the check `dim_tf.input.image_files.decoded_examples`
+# puts after decoding: an image file (or record) failed to read or decode;
+# what follows names it.
+BAD_IMAGE_MARK = "dim_tf: cannot decode image"
+
 # Where those errors name the pipeline: a traced step's `IteratorGetNext`
 # node, or an eager iterator's `Iterator::...` path.
 _PIPELINE_MARKS = ("IteratorGetNext", "Iterator::")
@@ -36,6 +41,14 @@ def is_input_error(err):
 
 def unreadable_data(err, what):
     """The one-line `UserError` for input error `err` met while reading `what`."""
+    bad_image = re.search(re.escape(BAD_IMAGE_MARK) + r"\] ([^\n]*)", err.message)
+    if bad_image:
+        # Assert prints each tensor of the message in brackets.
+        name = " ".join(re.findall(r"\[(.*?)\]", bad_image.group(1)))
+        return UserError(
+            f"{name} cannot be decoded as an image (reading the {what}); remove "
+            "it or set --config.data.skip_bad_images=True to skip such files"
+        )
     return UserError(
         f"the {what} cannot be read ({type(err).__name__}: {_detail(err)}); its "
         "files are damaged, truncated or missing: prepare the dataset again "

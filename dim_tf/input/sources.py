@@ -1,13 +1,16 @@
-"""Finding, preparing and describing TFDS datasets.
+"""Finding, preparing and describing datasets: TFDS by name, or a directory.
 
 Any TFDS image dataset works by name (`digits`, embedded, builds offline).
 `prepared_builder` returns a builder whose data is on disk, preparing it from
 the network or `manual_dir` first; the other functions read a dataset's
-metadata. A user's mistake (unknown dataset, split or feature, a dataset that
+metadata. A directory of the user's own images (`dim_tf.input.folders`) is a
+dataset too; `describe` tells what the rest of dim_tf needs to know of either
+kind. A user's mistake (unknown dataset, split or feature, a dataset that
 is not prepared and cannot be downloaded, a bad directory) raises a one-line
 `dim_tf.errors.UserError`.
 """
 
+import dataclasses
 import difflib
 import os
 import re
@@ -17,8 +20,12 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.input import digits  # noqa: F401  (registers the `digits` TFDS builder
+from dim_tf.input import (
+    digits,  # noqa: F401  (registers the `digits` TFDS builder
+    folders,
+)
 
 # `tfds.testing.mock_data` replaces this method with a no-op; only the real one
 # downloads, so only it needs the network check below. (The class dict holds a
@@ -26,6 +33,74 @@ from dim_tf.input import digits  # noqa: F401  (registers the `digits` TFDS buil
 _TFDS_DOWNLOAD_AND_PREPARE = vars(tfds.core.DatasetBuilder)["download_and_prepare"]
 _PROBE_TIMEOUT_S = 5.0
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+
+
+@dataclasses.dataclass(frozen=True)
+class Description:
+    """What the models, evaluators and exports need to know of a dataset.
+
+    Attributes:
+      name: the TFDS name, or the directory's absolute path.
+      raw_image_shape: `(H, W, C)` of the images exported models take: the
+        stored shape for TFDS, `(None, None, C)` for a directory (any size).
+      channels: C of the encoder's input (`data.channels`, or the stored one).
+      class_names: label names, index i naming class i; () when unlabeled
+        (or, for TFDS, not read: `describe(..., with_classes=False)`).
+      eval_train_split, eval_split: the splits the probes train and are
+        measured on (for an unlabeled directory, the `[fit]` and
+        `[held_out]` parts of its train split).
+    """
+
+    name: str
+    raw_image_shape: tuple
+    channels: int
+    class_names: tuple
+    eval_train_split: str
+    eval_split: str
+
+    @property
+    def labeled(self):
+        return bool(self.class_names)
+
+
+def is_directory(dataset):
+    """Whether `data.dataset` names a directory (`dim_tf.config.dataset_path`)."""
+    return config_lib.dataset_path(dataset) is not None
+
+
+def describe(data, with_classes=True):
+    """The `Description` of the dataset `data.dataset`, TFDS or directory.
+
+    Args:
+      data: the `config.data` section.
+      with_classes: read the class names (a TFDS dataset then needs a
+        `ClassLabel` feature `data.label_key`); False for training, which
+        needs no labels.
+
+    Raises:
+      UserError: the dataset cannot be found, prepared or listed, or lacks
+        the image (or label) feature.
+    """
+    if is_directory(data.dataset):
+        directory = folders.open_directory(data)
+        channels = folders.channels(data)
+        return Description(
+            directory.path,
+            (None, None, channels),
+            channels,
+            directory.class_names,
+            *folders.eval_splits(data, directory),
+        )
+    info = dataset_info(data.dataset, data.data_dir, data.manual_dir)
+    shape = image_shape(info, data.image_key)
+    return Description(
+        data.dataset,
+        shape,
+        data.channels or shape[2],
+        tuple(class_names(info, data.label_key)) if with_classes else (),
+        data.eval_train_split,
+        data.eval_split,
+    )
 
 
 def dataset_info(name, data_dir=None, manual_dir=None):

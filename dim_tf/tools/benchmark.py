@@ -171,17 +171,17 @@ def _dataset_channels(config):
     builder's static metadata and the pipeline is skipped.
     """
     try:
-        info = sources.dataset_info(
-            config.data.dataset, config.data.data_dir, config.data.manual_dir
-        )
-        return sources.image_shape(info, config.data.image_key)[2], None
+        return sources.describe(config.data, with_classes=False).channels, None
     except UserError as err:
+        if sources.is_directory(config.data.dataset):
+            raise
         reason = str(err)
     try:
         info = tfds.builder(config.data.dataset, data_dir=config.data.data_dir).info
     except Exception:  # No metadata either: the first error says why.
         raise UserError(reason) from None
-    return sources.image_shape(info, config.data.image_key)[2], reason
+    stored = sources.image_shape(info, config.data.image_key)[2]
+    return config.data.channels or stored, reason
 
 
 def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None):

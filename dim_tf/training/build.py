@@ -55,11 +55,9 @@ def build(config, workdir):
     # Before any other TensorFlow call: MultiWorkerMirroredStrategy must
     # configure collective ops before the runtime starts.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
-    info = sources.dataset_info(
-        config.data.dataset, config.data.data_dir, config.data.manual_dir
-    )
+    # Prepares a TFDS dataset; lists and checks a directory's files.
+    channels = sources.describe(config.data, with_classes=False).channels
     config_lib.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
-    channels = sources.image_shape(info, config.data.image_key)[2]
     run = build_trainer(config, (image_size, image_size, channels), strategy)
     return strategy, run, image_size

@@ -14,7 +14,7 @@ import tensorflow as tf
 from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
-from dim_tf.input import pipeline
+from dim_tf.input import pipeline, sources
 from dim_tf.models import priors
 from dim_tf.training.build import build
 from dim_tf.training.checkpoints import Checkpointer
@@ -99,12 +99,10 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     )
     # A fixed batch for the Y histograms: the first test images, unaugmented
     # (a batch from the training stream would fill its shuffle buffer first).
+    # An unlabeled directory's test images are its held-out part.
+    eval_split = sources.describe(config.data, with_classes=False).eval_split
     sample_images, _ = next(
-        iter(
-            pipeline.make_eval_dataset(
-                config.data, config.data.eval_split, image_size, batch
-            )
-        )
+        iter(pipeline.make_eval_dataset(config.data, eval_split, image_size, batch))
     )
     metrics = {}
     reporter.throughput(step)

@@ -36,8 +36,13 @@ class Run:
       encoder: float32 copy of the trained encoder: `[B, S, S, C]` in [-1, 1]
         -> {"local", "conv", "fc", "y"}.
       image_size: S, the encoder's input size.
-      raw_image_shape: `(H, W, C)` of the stored images (H, W None if they vary).
-      class_names: names of the label classes, index i naming label i.
+      raw_image_shape: `(H, W, C)` of the images exported models take: as
+        stored (H, W None if they vary); `(None, None, C)` for a directory.
+      class_names: names of the label classes, index i naming label i; empty
+        when the dataset has no labels.
+      channels: C of the encoder's input.
+      eval_train_split, eval_split: the splits evaluation reads
+        (`dim_tf.input.sources.Description`).
     """
 
     workdir: str
@@ -49,10 +54,18 @@ class Run:
     image_size: int
     raw_image_shape: tuple
     class_names: list
+    channels: int
+    eval_train_split: str
+    eval_split: str
 
     @property
     def num_classes(self):
         return len(self.class_names)
+
+    @property
+    def labeled(self):
+        """Whether the dataset has labels (else only label-free evaluators run)."""
+        return bool(self.class_names)
 
     @property
     def center_crop(self):
@@ -61,7 +74,7 @@ class Run:
 
     def fresh_encoder(self):
         """A float32 encoder of the run's architecture with fresh random weights."""
-        image_shape = (self.image_size, self.image_size, self.raw_image_shape[2])
+        image_shape = (self.image_size, self.image_size, self.channels)
         return encoders.build_encoder(
             self.config.encoder, image_shape, self.config.y_dim
         )
@@ -140,9 +153,7 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
       step: training steps done (None = the trainer's step variable).
       checkpoint: path of the checkpoint the weights came from, if any.
     """
-    info = sources.dataset_info(
-        config.data.dataset, config.data.data_dir, config.data.manual_dir
-    )
+    description = sources.describe(config.data)
     run = Run(
         workdir=workdir,
         config=config,
@@ -151,8 +162,11 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
         trainer=trainer,
         encoder=None,
         image_size=encoders.encoder_input_size(config.encoder),
-        raw_image_shape=sources.image_shape(info, config.data.image_key),
-        class_names=sources.class_names(info, config.data.label_key),
+        raw_image_shape=description.raw_image_shape,
+        class_names=list(description.class_names),
+        channels=description.channels,
+        eval_train_split=description.eval_train_split,
+        eval_split=description.eval_split,
     )
     run.encoder = run.fresh_encoder()
     run.encoder.set_weights(trainer.encoder.get_weights())

@@ -1,0 +1,288 @@
+"""Image files: listing them, and decoding them to fixed-size uint8 images.
+
+The one definition of how an image file becomes what the input pipeline
+caches, shared by the training and evaluation pipelines of directory
+datasets (`dim_tf.input.folders`), by the exported SavedModels (`fit`) and by
+tools that embed arbitrary files (`list_images`, `load_images`):
+
+1. `decode`: JPEG, PNG, GIF (first frame) or BMP bytes -> uint8 `[H, W, C]`,
+   C the config's channels (1 or 3) whatever the file stores (grey, RGB,
+   with or without alpha);
+2. `fit`: an aspect-preserving resize so that the shorter side is
+   `stored_size(S, random_crop)` (antialiased), then the central square.
+   Images of any size and shape become one fixed shape BEFORE the cache,
+   so a folder of 12-megapixel photos is cached at 64x64 (or 72x72 when
+   training on random crops, which the pipeline then cuts to 64x64).
+
+Why tf.data over sorted file paths and not `tfds.folder_dataset.ImageFolder`:
+ImageFolder (TFDS 4.9) lists only `.jpg`, `.jpeg` and `.png`, only the
+`split/class/` layout, decodes through `tfds.features.Image` with one fixed
+channel count, and a file that fails to decode stops the pipeline without
+naming it. `tf.data.Dataset.from_tensor_slices` of the sorted paths,
+`tf.io.read_file` and `tf.io.decode_image(expand_animations=False)` read any
+of the five formats in one fixed order (so the stream stays a pure function
+of seed and step), shard by path before anything is decoded, and let a bad
+file be named (`decoded_examples`) or skipped. Nothing is copied to disk.
+"""
+
+import os
+
+import tensorflow as tf
+
+from dim_tf.errors import UserError
+from dim_tf.input import read_errors
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# What `tf.io.decode_image` recognises a file by (its first bytes).
+_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+# With random crops the cached images are 1/8 larger than the crops (72 for
+# 64, 36 for 32): crops then move over the image without losing much of it.
+_CROP_MARGIN = 8
+
+
+def is_image_name(name):
+    """Whether a file name has an image extension (any case) and is not hidden."""
+    return not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_images(path):
+    """Every image file under `path`, recursively, sorted.
+
+    Hidden files and folders (names starting with ".") are left out; the
+    extensions are `IMAGE_EXTENSIONS`, in any case.
+
+    Args:
+      path: a directory.
+
+    Returns:
+      Sorted list of file paths (`path` joined with the relative path).
+    """
+    found = []
+    for root, folders, files in os.walk(path, followlinks=True):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found.extend(os.path.join(root, name) for name in files if is_image_name(name))
+    return sorted(found)
+
+
+def not_images(paths):
+    """The paths of `paths` whose first bytes are not a JPEG, PNG, GIF or BMP header.
+
+    Reads 8 bytes of each file: a cheap check that finds non-image files
+    (and unreadable or empty ones) before anything is decoded or written.
+    """
+    bad = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(8)
+        except OSError:
+            head = b""
+        if not head.startswith(_SIGNATURES):
+            bad.append(path)
+    return bad
+
+
+def checked_images(paths, skip_bad, where):
+    """`paths` after the header check: the bad ones named or dropped.
+
+    Args:
+      paths: image file paths.
+      skip_bad: `data.skip_bad_images`: drop files that are not images
+        instead of raising.
+      where: what the paths are, for the message ("split 'train' of /data").
+
+    Returns:
+      `(kept, skipped)`: the paths that look like images, and those left out.
+
+    Raises:
+      UserError: a file is not an image and `skip_bad` is False.
+    """
+    bad = not_images(paths)
+    if bad and not skip_bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise UserError(
+            f"{bad[0]}{more} in {where} is not a JPEG, PNG, GIF or BMP image; "
+            "remove it or set --config.data.skip_bad_images=True to skip such files"
+        )
+    bad_set = set(bad)
+    return [path for path in paths if path not in bad_set], bad
+
+
+def decode(contents, channels):
+    """Image file bytes -> uint8 `[H, W, channels]` (a GIF's first frame).
+
+    Args:
+      contents: scalar string tensor, the bytes of a JPEG, PNG, GIF or BMP.
+      channels: 1 or 3.
+    """
+    if channels == 3:
+        image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+    else:
+        # GIF and BMP decode only to 3 (or 4) channels: decode as stored,
+        # then convert.
+        image = tf.io.decode_image(contents, channels=0, expand_animations=False)
+        image = convert_channels(image, channels)
+    image.set_shape([None, None, channels])
+    return image
+
+
+def convert_channels(images, channels):
+    """uint8 `[..., c]` -> `[..., channels]`: alpha dropped, grey <-> RGB.
+
+    Args:
+      images: uint8 with 1 to 4 channels (grey, grey+alpha, RGB, RGBA).
+      channels: 1 or 3; None leaves `images` as they are.
+    """
+    if channels is None or images.shape[-1] == channels:
+        return images
+    if images.shape[-1] is not None:
+        return _convert_static(images, channels)
+    # Channels unknown until run time (a decoded file): one branch per count.
+
+    def branch(stored):
+        known = images[..., :stored]
+        known.set_shape(images.shape[:-1].concatenate([stored]))
+        return lambda: _convert_static(known, channels)
+
+    return tf.switch_case(tf.shape(images)[-1] - 1, [branch(c) for c in (1, 2, 3, 4)])
+
+
+def _convert_static(images, channels):
+    stored = images.shape[-1]
+    if stored in (2, 4):  # Grey or RGB with alpha: the alpha is dropped.
+        images = images[..., : stored - 1]
+        stored -= 1
+    if stored == channels:
+        return images
+    if channels == 1:
+        return tf.image.rgb_to_grayscale(images)
+    return tf.image.grayscale_to_rgb(images)
+
+
+def stored_size(image_size, random_crop):
+    """Side of the square images a directory dataset caches.
+
+    Args:
+      image_size: S, the encoder's input size.
+      random_crop: `data.random_crop`: training cuts random S x S crops
+        (evaluation the central one) out of the larger stored image.
+
+    Returns:
+      S, or S + S // 8 with random crops.
+    """
+    return image_size + image_size // _CROP_MARGIN if random_crop else image_size
+
+
+def fit(images, size):
+    """Aspect-preserving resize (shorter side `size`), then the central square.
+
+    The same ops for one image and for a batch of images of one size, so
+    the exported models fit images exactly as the pipeline did.
+
+    Args:
+      images: uint8 `[H, W, C]` or `[B, H, W, C]`, any H and W.
+      size: the side of the result.
+
+    Returns:
+      uint8 `[size, size, C]` or `[B, size, size, C]`.
+    """
+    shape = tf.shape(images)
+    height, width = shape[-3], shape[-2]
+    scale = size / tf.cast(tf.minimum(height, width), tf.float64)
+    new_height = tf.maximum(
+        size, tf.cast(tf.round(tf.cast(height, tf.float64) * scale), tf.int32)
+    )
+    new_width = tf.maximum(
+        size, tf.cast(tf.round(tf.cast(width, tf.float64) * scale), tf.int32)
+    )
+    # Antialiasing keeps a downscaled photo from aliasing (it matters from
+    # megapixels down to 64); it is plain bilinear when enlarging.
+    resized = tf.image.resize(images, tf.stack([new_height, new_width]), antialias=True)
+    resized = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+    top, left = (new_height - size) // 2, (new_width - size) // 2
+    cropped = resized[..., top : top + size, left : left + size, :]
+    return tf.ensure_shape(cropped, [*images.shape[:-3], size, size, images.shape[-1]])
+
+
+def decoded_examples(examples, count, channels, size, skip_bad, name_of):
+    """Examples with their image file bytes decoded and fitted, bad files handled.
+
+    Args:
+      examples: `tf.data.Dataset` of dicts with "path" (scalar string, an
+        image file) or "contents" (its bytes), and any other entries (kept).
+      count: examples in `examples`.
+      channels: 1 or 3.
+      size: side of the fitted images (`stored_size`).
+      skip_bad: True skips examples that fail to read or decode; False
+        stops at the first with an error naming it.
+      name_of: function from an int64 position in `examples` to a list of
+        tensors that name it in the error (e.g. its path).
+
+    Returns:
+      `tf.data.Dataset` of the dicts with "image" (uint8 `[size, size,
+      channels]`) instead of "path" / "contents", in order. Its cardinality is `count`
+      unless `skip_bad` (then unknown).
+    """
+
+    def decoded(position, example):
+        example = dict(example)
+        if "contents" in example:
+            contents = example.pop("contents")
+        else:  # Read here, so that a missing file is named like a bad one.
+            contents = tf.io.read_file(example.pop("path"))
+        image = fit(decode(contents, channels), size)
+        return position, {**example, "image": image}
+
+    ds = examples.enumerate().map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
+    # tf.data cannot catch an op error inside the map; dropping the failed
+    # element and noticing the gap it leaves is how the file gets named.
+    ds = ds.ignore_errors()
+    if skip_bad:
+        return ds.map(lambda position, example: example)
+    spec = ds.element_spec[1]
+    end = tf.data.Dataset.from_tensors(
+        (
+            tf.constant(count, tf.int64),
+            {key: tf.zeros(s.shape, s.dtype) for key, s in spec.items()},
+        )
+    )
+
+    last = max(count - 1, 0)
+
+    def check(expected, element):
+        position, example = element
+        # The message's tensors are computed even when the check passes (at
+        # the end marker, position `count`): name an existing example then.
+        name = name_of(tf.minimum(expected, last))
+        tf.debugging.Assert(
+            tf.equal(position, expected), [read_errors.BAD_IMAGE_MARK, *name]
+        )
+        return position + 1, element
+
+    ds = ds.concatenate(end).scan(tf.constant(0, tf.int64), check)
+    ds = ds.filter(lambda position, example: position < count)
+    ds = ds.map(lambda position, example: example)
+    return ds.apply(tf.data.experimental.assert_cardinality(count))
+
+
+def load_images(paths, channels, size):
+    """Decodes and fits image files now: uint8 `[N, size, size, channels]`.
+
+    The pipeline's transform for a batch of files (e.g. to embed them with an
+    exported encoder or a `dim_tf.training.runs.Run`; then
+    `dim_tf.input.pipeline.raw_images_to_model_input`).
+
+    Raises:
+      UserError: a file cannot be read or decoded (it is named).
+    """
+    paths = list(paths)
+    names = tf.constant(paths or [""], tf.string)
+    examples = tf.data.Dataset.from_tensor_slices(
+        {"path": tf.constant(paths, tf.string)}
+    )
+    ds = decoded_examples(
+        examples, len(paths), channels, size, False, lambda i: [tf.gather(names, i)]
+    )
+    with read_errors.reading("image files"):
+        images = [example["image"] for example in ds.batch(max(1, len(paths)))]
+    return images[0] if images else tf.zeros([0, size, size, channels], tf.uint8)
