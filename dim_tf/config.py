@@ -83,6 +83,10 @@ def default_config():
     config.train = config_dict.ConfigDict()
     config.train.batch_size = 64  # Global batch, split across replicas.
     config.train.steps = 100_000
+    # Stop after this many minutes of training, counted across resumes (None =
+    # no limit): the run saves a checkpoint at the step reached and ends
+    # normally; rerunning with a larger value goes on.
+    config.train.max_minutes = config_dict.placeholder(float)
     config.train.learning_rate = 1e-4
     config.train.beta1 = 0.5
     config.train.beta2 = 0.999
@@ -302,6 +306,8 @@ def check_train_config(train):
     for field in ("beta1", "beta2"):
         if not 0 <= train[field] < 1:
             raise UserError(f"train.{field} must be in [0, 1), got {train[field]!r}")
+    if train.max_minutes is not None:
+        _positive_number("train.max_minutes", train.max_minutes)
     _choice("train.precision", train.precision, training.PRECISIONS)
     for field in ("sync_batch_norm", "jit_compile"):
         _flag(f"train.{field}", train[field])

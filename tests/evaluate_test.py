@@ -1,17 +1,16 @@
 """`evaluate()` on a tiny trained run: results.json, saved probes, TensorBoard views."""
 
-import glob
 import json
 import math
 import os
 import shutil
 
 import pytest
-import tensorflow as tf
 
 from dim_tf.errors import UserError
 from dim_tf.evaluators import evaluation, report
 from dim_tf.training import loop, runs
+from tests.events import event_tags
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
@@ -33,16 +32,6 @@ TINY_EVAL = {
 
 def tiny_eval_config(data_dir, **overrides):
     return tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
-
-
-def event_tags(logdir):
-    """{tag: sorted steps} of every summary in the event files under `logdir`."""
-    tags = {}
-    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                tags.setdefault(value.tag, set()).add(event.step)
-    return {tag: sorted(steps) for tag, steps in tags.items()}
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from tensorboard.plugins import projector
 
 from dim_tf.evaluators import report
 from dim_tf.models import priors
+from dim_tf.training import health
 
 _QUERY_FRAME = (255, 255, 255)
 _MATCH_FRAME = (40, 180, 70)
@@ -218,10 +219,7 @@ def positive_local_scores(encoder, critic, images):
       float32 `[n, M, M]`: `scores[i, i, l]` reshaped to the local map's grid.
     """
     features = encoder(images, training=False)
-    local_emb, global_emb = critic.embed(
-        features["local"], features["y"], training=False
-    )
-    scores = critic.pair_scores(global_emb, local_emb)  # [n, n, L]
+    scores = health.critic_scores(critic, features)  # [n, n, L]
     positives = tf.linalg.diag_part(tf.transpose(scores, [2, 0, 1]))  # [L, n]
     side = features["local"].shape[1], features["local"].shape[2]
     return tf.reshape(tf.transpose(positives), [-1, *side]).numpy()
