@@ -198,12 +198,23 @@ def heat_overlay(images, maps, alpha=0.6):
 
 def local_mi_grid(images, maps):
     """Pairs (image, heat overlay) side by side, four pairs per row: uint8 RGB."""
-    overlays = _enlarge(heat_overlay(images, maps))
-    originals = _enlarge(to_rgb_uint8(images))
+    return pairs_grid(to_rgb_uint8(images), heat_overlay(images, maps))
+
+
+def pairs_grid(left, right, pairs_per_row=4):
+    """Pairs (left[i], right[i]) side by side, `pairs_per_row` pairs per row.
+
+    Args:
+      left, right: uint8 RGB `[N, S, S, 3]` each (e.g. `to_rgb_uint8`).
+      pairs_per_row: pairs in one row of the grid.
+
+    Returns:
+      uint8 RGB image `[H, W, 3]`.
+    """
     cells = []
-    for original, overlay in zip(originals, overlays):
-        cells += [_framed(original, _BACKGROUND), _framed(overlay, _BACKGROUND)]
-    per_row = 8
+    for a, b in zip(_enlarge(left), _enlarge(right)):
+        cells += [_framed(a, _BACKGROUND), _framed(b, _BACKGROUND)]
+    per_row = 2 * pairs_per_row
     return _tile([cells[i : i + per_row] for i in range(0, len(cells), per_row)])
 
 
@@ -280,6 +291,22 @@ def write_code_histograms(writer, step, y, prior_name, seed=0):
     with writer.as_default(step=step):
         tf.summary.histogram(f"codes/{code_name}", codes)
         tf.summary.histogram(f"codes/{name}_prior_samples", samples)
+
+
+def write_image(workdir, step, tag, image, file_name):
+    """Writes one uint8 RGB `[H, W, 3]` image to `DIR/eval` twice.
+
+    As the TensorBoard image `tag` at `step` and as the file
+    `DIR/eval/file_name` (a PNG).
+    """
+    logdir = os.path.join(workdir, report.EVAL_LOGDIR)
+    writer = tf.summary.create_file_writer(logdir)
+    try:
+        with writer.as_default(step=step):
+            tf.summary.image(tag, image[None], step=step)
+    finally:
+        writer.close()
+    save_png(image, os.path.join(logdir, file_name))
 
 
 def save_png(image, path):
