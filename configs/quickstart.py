@@ -15,7 +15,8 @@ to about 0.7 at step 400.
 Then `bin/evaluate --workdir=/tmp/dim_quickstart` (about 75 s) prints the
 probe table; measured: linear probes conv / fc / y 98.61 / 98.33 / 93.06 %
 (random encoder 98.61 / 97.78 / 91.11), mlp 98.61 / 98.89 / 96.94, and with
-10 labels per class 92.22 / 93.33 / 90.56 (random 88.89 / 90.56 / 87.50).
+10 labels per class 92.22 / 93.33 / 90.56 (random 88.89 / 90.56 / 87.50);
+images rebuilt from Y by the decoder: MS-SSIM 0.954.
 """
 
 from dim_tf.config import default_config
@@ -35,8 +36,9 @@ def get_config():
     config.data.shuffle_buffer = 2000
     # Probes, MINE and NDM sized for a CPU: 1,437 training and 360 test images.
     # The fine-tuned ("SS") probes add about a minute; ask for them with
-    # bin/evaluate --workdir=DIR --kinds=linear,mlp,finetune.
-    config.eval.kinds = "linear,mlp"
+    # bin/evaluate --workdir=DIR --kinds=linear,mlp,finetune. The decoder's
+    # MS-SSIM costs about 9 CPU-seconds here (10 epochs).
+    config.eval.kinds = "linear,mlp,decoder"
     config.eval.batch_size = 64
     config.eval.finetune_epochs = 2
     config.eval.finetune_learning_rate = 1e-3

@@ -91,6 +91,10 @@ def default_config():
     config.train = config_dict.ConfigDict()
     config.train.batch_size = 64  # Global batch, split across replicas.
     config.train.steps = 100_000
+    # Stop after this many minutes of training, counted across resumes (None =
+    # no limit): the run saves a checkpoint at the step reached and ends
+    # normally; rerunning with a larger value goes on.
+    config.train.max_minutes = config_dict.placeholder(float)
     config.train.learning_rate = 1e-4
     config.train.beta1 = 0.5
     config.train.beta2 = 0.999
@@ -109,7 +113,8 @@ def default_config():
     config.eval = config_dict.ConfigDict()
     config.eval.taps = "conv,fc,y"  # Comma-separated subset of conv, fc, y.
     # linear | mlp (200 hidden, dropout 0.1, BN, ReLU) | finetune (the paper's
-    # "SS": the mlp trained together with a copy of the encoder).
+    # "SS": the mlp trained together with a copy of the encoder) | decoder
+    # (images reconstructed from frozen Y, measured by MS-SSIM; Y only).
     config.eval.kinds = "linear,mlp,finetune"
     config.eval.epochs = 20  # Epochs of the probes on cached frozen features.
     config.eval.batch_size = 256
@@ -122,6 +127,11 @@ def default_config():
     # Labeled training examples the frozen-feature probes use (0 = all): caps
     # the features kept in memory on large splits.
     config.eval.max_train_examples = 50_000
+    config.eval.decoder_epochs = 10  # Epochs of the `decoder` kind's training.
+    config.eval.decoder_learning_rate = 1e-3  # Its Adam.
+    # Images of each split the decoder trains on / is measured on (kept in
+    # memory: 10,000 32x32x3 images are 123 MB).
+    config.eval.decoder_examples = 10_000
     config.eval.random_baseline = True  # Same linear probes on a random encoder.
     # Also linear probes on only this many labeled examples per class (0 =
     # off): full-label probes on easy data saturate for any features.
@@ -347,6 +357,8 @@ def check_train_config(train):
     for field in ("beta1", "beta2"):
         if not 0 <= train[field] < 1:
             raise UserError(f"train.{field} must be in [0, 1), got {train[field]!r}")
+    if train.max_minutes is not None:
+        _positive_number("train.max_minutes", train.max_minutes)
     _choice("train.precision", train.precision, training.PRECISIONS)
     for field in ("sync_batch_norm", "jit_compile"):
         _flag(f"train.{field}", train[field])
@@ -381,9 +393,11 @@ def check_eval_config(eval_config):
         "neighbours",
         "map_images",
         "projector_examples",
+        "decoder_epochs",
+        "decoder_examples",
     ):
         _integer(f"eval.{field}", eval_config[field])
-    for field in ("learning_rate", "finetune_learning_rate"):
+    for field in ("learning_rate", "finetune_learning_rate", "decoder_learning_rate"):
         _positive_number(f"eval.{field}", eval_config[field])
     for field in ("every", "few_labels", "max_train_examples"):
         _integer(f"eval.{field}", eval_config[field], minimum=0, note=" (0 = off)")

@@ -6,7 +6,8 @@ Layout under `DIR/export/`:
   `[None, H, W, C]`, the images as the dataset stores them; for a directory
   dataset `[None, None, None, C]`, any size), outputs `local`, `conv`, `fc`,
   `y` (float32);
-- `probe_{kind}_{tap}/` for each probe: input `images` (uint8), outputs
+- `probe_{kind}_{tap}/` for each classifier probe (kind `decoder` has
+  none; its results.json row keeps `"export": null`): input `images` (uint8), outputs
   `probabilities` (float32 `[None, K]`) and `class_ids` (int64 `[None]`);
   `assets/class_names.txt` holds the class names, line i naming class i.
 

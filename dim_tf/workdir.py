@@ -46,6 +46,7 @@ RESUMABLE_FIELDS = frozenset(
         "strategy",
         "tpu",
         "train.steps",
+        "train.max_minutes",
         "train.log_every",
         "train.checkpoint_every",
         "train.keep_checkpoints",

@@ -1,17 +1,16 @@
 """`evaluate()` on a tiny trained run: results.json, saved probes, TensorBoard views."""
 
-import glob
 import json
 import math
 import os
 import shutil
 
 import pytest
-import tensorflow as tf
 
 from dim_tf.errors import UserError
 from dim_tf.evaluators import evaluation, report
 from dim_tf.training import loop, runs
+from tests.events import event_tags
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
@@ -28,21 +27,12 @@ TINY_EVAL = {
     "eval.neighbour_queries": 3,
     "eval.neighbours": 3,
     "eval.few_labels": 2,
+    "eval.decoder_epochs": 2,
 }
 
 
 def tiny_eval_config(data_dir, **overrides):
     return tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
-
-
-def event_tags(logdir):
-    """{tag: sorted steps} of every summary in the event files under `logdir`."""
-    tags = {}
-    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                tags.setdefault(value.tag, set()).add(event.step)
-    return {tag: sorted(steps) for tag, steps in tags.items()}
 
 
 @pytest.fixture(scope="module")
@@ -137,16 +127,37 @@ def test_the_table_is_paper_shaped(evaluated):
     assert any("MINE" in line and "NDM" in line for line in table)
 
 
-def test_taps_and_kinds_can_be_narrowed(data_dir, tmp_path):
+def test_taps_and_kinds_can_be_narrowed_and_the_decoder_added(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     loop.train(tiny_eval_config(data_dir, **{"train.steps": 2}), workdir)
     results = evaluation.evaluate(
-        workdir, taps="y", kinds="linear", random_baseline=False
+        workdir, taps="y", kinds="linear,decoder", random_baseline=False
     )
-    assert [(p["kind"], p["tap"]) for p in results["probes"]] == [("linear", "y")]
+    assert [(p["kind"], p["tap"]) for p in results["probes"]] == [
+        ("linear", "y"),
+        ("decoder", "y"),
+    ]
     assert results["random_encoder"]["probes"] == []
-    row = report.format_table(results).splitlines()[2].split()
-    assert row[:3] == ["linear", "-", "-"]
+    decoder_row = results["probes"][1]
+    assert 0 < decoder_row["ms_ssim"] <= 1 and decoder_row["mse"] > 0
+    assert "test_accuracy" not in decoder_row and decoder_row["export"] is None
+    assert results["decoder"] == {
+        "tap": "y",
+        "ms_ssim": decoder_row["ms_ssim"],
+        "mse": decoder_row["mse"],
+        "num_train_examples": 160,
+    }
+    table = report.format_table(results).splitlines()
+    assert table[2].split()[:3] == ["linear", "-", "-"]
+    assert not any(line.startswith("decoder") for line in table)  # No accuracy.
+    ms_ssim = f"MS-SSIM (decoder on Y) {decoder_row['ms_ssim']:.3f}"
+    assert [line for line in table if line.startswith(ms_ssim)]
+    logdir = os.path.join(workdir, "eval")
+    assert event_tags(logdir)["decoder/reconstructions"] == [2]
+    assert os.path.exists(os.path.join(logdir, "reconstructions.png"))
+    with open(os.path.join(workdir, "probes", "manifest.json")) as f:
+        saved = json.load(f)["probes"]  # The decoder has no classifier to keep.
+    assert [(p["kind"], p["tap"]) for p in saved] == [("linear", "y")]
 
 
 def test_the_train_examples_cap_is_honoured(data_dir, evaluated, tmp_path):

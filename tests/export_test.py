@@ -181,12 +181,12 @@ def test_a_crash_mid_export_leaves_the_previous_export_intact(
 
 def test_export_run_evaluates_first_when_the_probes_are_missing(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    config = tiny_eval_config(
-        data_dir, **{"train.steps": 2, "eval.kinds": "linear", "eval.taps": "y"}
-    )
+    kinds = {"eval.kinds": "linear,decoder", "eval.taps": "y"}
+    config = tiny_eval_config(data_dir, **{"train.steps": 2, **kinds})
     loop.train(config, workdir)
     lines = []
     results = export.export_run(workdir, log=lines.append)
     assert any("evaluating first" in line for line in lines)
-    assert [p["export"] for p in results["probes"]] == ["export/probe_linear_y"]
+    # The decoder has no classifier: its row stays without an export.
+    assert [p["export"] for p in results["probes"]] == ["export/probe_linear_y", None]
     assert results["step"] == 2

@@ -25,6 +25,8 @@ def _run_two_workers(workdir, data_dir, tmp_path, steps, tag):
                 "--config.train.log_every=2",
                 "--config.train.checkpoint_every=2",
                 "--config.strategy=multi_worker",
+                # Never reached, but the workers agree on it after every call.
+                "--config.train.max_minutes=600",
             )
             workers.append(
                 processes.start(

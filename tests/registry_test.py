@@ -25,11 +25,15 @@ TINY_EVAL = {
     "eval.ndm_steps": 2,
     "eval.measure_examples": 20,
     "eval.few_labels": 1,
+    "eval.decoder_epochs": 1,
 }
 
 
-def tiny_run(data_dir, **overrides):
-    """A stand-in for `runs.Run`: a random tiny encoder on the embedded digits."""
+def tiny_run(data_dir, workdir=None, **overrides):
+    """A stand-in for `runs.Run`: a random tiny encoder on the embedded digits.
+
+    Views (the decoder's reconstructions) go to `workdir`/eval.
+    """
     config = tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
     keras.utils.set_random_seed(0)
 
@@ -42,6 +46,8 @@ def tiny_run(data_dir, **overrides):
         return copy
 
     run = types.SimpleNamespace(
+        workdir=workdir,
+        step=0,
         config=config,
         encoder=fresh_encoder(),
         image_size=28,
@@ -63,13 +69,17 @@ def test_an_unknown_evaluator_is_a_one_line_error_naming_the_valid_ones():
         assert name in message
 
 
+def test_the_label_free_evaluators_say_so():
+    assert registry.get("decoder").NEEDS_LABELS is False
+
+
 def test_every_kind_is_registered():
     for name in registry.NAMES:
         assert hasattr(registry.get(name), "Evaluator")
 
 
-def test_every_registered_evaluator_yields_name_value_pairs(data_dir):
-    run = tiny_run(data_dir)
+def test_every_registered_evaluator_yields_name_value_pairs(data_dir, tmp_path):
+    run = tiny_run(data_dir, str(tmp_path))
     for name in registry.NAMES:
         evaluator = registry.build(name, run.config.eval, ("y",))
         _, results = evaluation.measure(run, [evaluator])

@@ -10,7 +10,8 @@ import tensorflow as tf
 from dim_tf import config as config_lib
 from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import pipeline
-from dim_tf.training import build, loop
+from dim_tf.training import build, loop, trainer
+from tests.events import event_tags
 from tests.tiny import tiny_config
 
 
@@ -36,7 +37,18 @@ def test_train_writes_the_workdir(data_dir, tmp_path):
     with open(os.path.join(workdir, "config.json")) as f:
         assert json.load(f)["objective"]["estimator"] == "jsd"
     assert result.checkpoint.endswith("ckpt-4")
-    assert os.listdir(os.path.join(workdir, "train"))  # TensorBoard events.
+    assert result.stopped_early is None
+    tags = event_tags(os.path.join(workdir, "train"))
+    health = {
+        "health/y_std",
+        "health/effective_rank",
+        "health/dead_fc_fraction",
+        "health/critic_positive",
+        "health/critic_negative",
+    }
+    assert health | {"loss", "mi/local", "y"} <= set(tags)
+    assert tags["health/y_std"] == [2, 4]  # Every train.log_every steps.
+    assert not any(tag.startswith("health/global_critic") for tag in tags)
 
 
 def test_resumed_run_equals_an_uninterrupted_one(data_dir, tmp_path):
@@ -181,3 +193,47 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(
     assert tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints")).endswith(
         "ckpt-2"
     )
+
+
+def _saved_train_seconds(checkpoint):
+    return tf.train.load_checkpoint(checkpoint).get_tensor(
+        "train_seconds/.ATTRIBUTES/VARIABLE_VALUE"
+    )
+
+
+def test_a_time_budget_stops_the_run_and_counts_across_reruns(
+    data_dir, tmp_path, monkeypatch
+):
+    """Starting from a checkpoint written before the budget's variable existed."""
+    workdir = str(tmp_path / "run")
+    checkpoints = os.path.join(workdir, "checkpoints")
+    items = trainer.Trainer.checkpoint_items
+    monkeypatch.setattr(
+        trainer.Trainer,
+        "checkpoint_items",
+        lambda self: {k: v for k, v in items(self).items() if k != "train_seconds"},
+    )
+    old = loop.train(_config(data_dir, **{"train.steps": 2}), workdir)
+    assert "train_seconds" not in {
+        name.split("/")[0] for name, _ in tf.train.list_variables(old.checkpoint)
+    }
+    monkeypatch.undo()
+
+    # 0.06 s: the first tf.function call (it traces) takes longer.
+    budget = {"train.steps": 8, "train.max_minutes": 0.001}
+    first = loop.train(_config(data_dir, **budget), workdir)
+    assert first.step == 4 and first.checkpoint.endswith("ckpt-4")
+    assert first.stopped_early.startswith("stopped at step 4 after ")
+    assert "(train.max_minutes=0.001)" in first.stopped_early
+    seconds = _saved_train_seconds(first.checkpoint)
+    assert seconds >= 0.06
+    files = sorted(os.listdir(checkpoints))
+
+    again = loop.train(_config(data_dir, **budget), workdir)  # The budget is used.
+    assert again.step == 4 and again.stopped_early is not None
+    assert sorted(os.listdir(checkpoints)) == files
+
+    larger = {"train.steps": 8, "train.max_minutes": 60.0}
+    more = loop.train(_config(data_dir, **larger), workdir)
+    assert more.step == 8 and more.stopped_early is None
+    assert _saved_train_seconds(more.checkpoint) > seconds

@@ -210,9 +210,11 @@ def progress(line):
 
 
 def describe_training_outputs(result):
-    """A few lines telling the user where the run's outputs are."""
+    """A few lines telling the user where the run's outputs are (and why it
+    stopped, when the time budget ended it early)."""
     return "\n".join(
-        [
+        ([result.stopped_early] if result.stopped_early else [])
+        + [
             f"Trained to step {result.step}. Outputs in {result.workdir}:",
             f"  config      {result.workdir}/config.json",
             f"  checkpoint  {result.checkpoint}",

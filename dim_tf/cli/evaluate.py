@@ -1,6 +1,6 @@
 """dim-evaluate (bin/evaluate): measures a trained run.
 
-    dim-evaluate --workdir=DIR [--taps=conv,fc,y] [--kinds=linear,mlp,finetune]
+    dim-evaluate --workdir=DIR [--taps=conv,fc,y] [--kinds=linear,mlp,finetune,decoder]
 
 Restores DIR's latest checkpoint, trains the probes on each tap, measures a
 random encoder's linear probes, MINE and NDM, writes TensorBoard views to
@@ -22,7 +22,7 @@ _TAPS = flags.DEFINE_string(
 _KINDS = flags.DEFINE_string(
     "kinds",
     None,
-    "Comma-separated probe kinds: linear, mlp, finetune (default: config's).",
+    "Comma-separated probe kinds: linear, mlp, finetune, decoder (default: config's).",
 )
 _RANDOM = flags.DEFINE_bool(
     "random_baseline", None, "Also probe a random encoder (default: config's)."

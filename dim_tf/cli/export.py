@@ -27,6 +27,8 @@ def _export(argv):
     print(f"SavedModels of step {results['step']} in {_WORKDIR.value}:")
     print(f"  encoder{'':17}{results['encoder_export']}")
     for probe in results["probes"]:
+        if probe["export"] is None:  # A kind without a classifier (decoder).
+            continue
         name = f"{probe['kind']} {probe['tap']}"
         accuracy = f"test accuracy {100 * probe['test_accuracy']:.2f}%"
         print(f"  {name:24}{probe['export']}  ({accuracy})")

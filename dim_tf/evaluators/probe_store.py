@@ -27,14 +27,19 @@ def save(workdir, step, rows, models):
       step: the training step the probes were trained on.
       rows: result rows `{"tap", "kind", "test_accuracy", ...}`, one per probe.
       models: `{(tap, kind): model}`: a frozen probe's head (features ->
-        logits) or a fine-tuned probe's classifier (images -> logits).
+        logits) or a fine-tuned probe's classifier (images -> logits); a row
+        whose model is None or missing (kind `decoder`: no classifier) is
+        not kept.
     """
     staging = workdir_lib.staging_dir(workdir)
     try:
         entries = []
         for row in rows:
+            model = models.get((row["tap"], row["kind"]))
+            if model is None:
+                continue
             file_name = f"{row['kind']}_{row['tap']}.keras"
-            models[(row["tap"], row["kind"])].save(os.path.join(staging, file_name))
+            model.save(os.path.join(staging, file_name))
             head_only = row["kind"] in FROZEN_KINDS
             entries.append(dict(row, file=file_name, head_only=head_only))
         workdir_lib.write_json(

@@ -9,6 +9,8 @@ new measure is a module here and one line in `_MODULES`.
 - `linear`, `mlp`: probes on frozen features (`frozen_probes`);
 - `finetune`: the paper's "SS" probe, trained with a copy of the encoder
   (`finetune`);
+- `decoder`: images reconstructed from frozen Y, measured by MS-SSIM
+  (`decoder`);
 - `few_labels`: linear probes on a few labeled examples per class
   (`few_labels`);
 - `mi`: MINE's I(X; Y) and NDM of Y (`mi`).
@@ -25,6 +27,7 @@ _MODULES = {
     "linear": "dim_tf.evaluators.frozen_probes",
     "mlp": "dim_tf.evaluators.frozen_probes",
     "finetune": "dim_tf.evaluators.finetune",
+    "decoder": "dim_tf.evaluators.decoder",
     "few_labels": "dim_tf.evaluators.few_labels",
     "mi": "dim_tf.evaluators.mi",
 }

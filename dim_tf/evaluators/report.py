@@ -5,8 +5,12 @@ results.json, written atomically by `bin/evaluate`:
 {"dataset", "split", "train_split", "step", "checkpoint",
  "probes": [{"tap": "conv"|"fc"|"y", "kind": "linear"|"mlp"|"finetune",
              "test_accuracy": 0..1, "train_accuracy" (frozen kinds),
-             "export": "export/probe_KIND_TAP" or None until bin/export}],
+             "export": "export/probe_KIND_TAP" or None until bin/export},
+            {"tap": "y", "kind": "decoder", "ms_ssim": 0..1, "mse",
+             "export": None (no classifier to export)}],
  "mine", "ndm", "ndm_sigmoid" (nats), "encoder_export",
+ "decoder": {"tap": "y", "ms_ssim", "mse", "num_train_examples"} (kind
+            decoder only),
  "few_label_probes": [{"tap", "kind", "labels_per_class",
                        "num_train_examples", "test_accuracy"}],
  "random_encoder": {"probes": [...], "few_label_probes": [...]},
@@ -87,8 +91,16 @@ def read_results(workdir):
 
 
 def format_table(results, workdir=None):
-    """The paper-shaped table: rows probe kinds, columns taps, top-1 accuracy %."""
-    cells = {(p["kind"], p["tap"]): p["test_accuracy"] for p in results["probes"]}
+    """The paper-shaped table: rows probe kinds, columns taps, top-1 accuracy %.
+
+    Rows without an accuracy (kind `decoder`) are left out of the grid; the
+    decoder's MS-SSIM has a line of its own.
+    """
+    cells = {
+        (p["kind"], p["tap"]): p["test_accuracy"]
+        for p in results["probes"]
+        if "test_accuracy" in p
+    }
     random_cells = {
         (p["kind"], p["tap"]): p["test_accuracy"]
         for p in results.get("random_encoder", {}).get("probes", [])
@@ -133,6 +145,12 @@ def format_table(results, workdir=None):
         f"MINE I(X; Y) {results['mine']:.3f} nats   NDM {results['ndm']:.3f} nats "
         f"(with sigmoid {results['ndm_sigmoid']:.3f})"
     )
+    if "decoder" in results:
+        decoder = results["decoder"]
+        lines.append(
+            f"MS-SSIM (decoder on Y) {decoder['ms_ssim']:.3f}   "
+            f"MSE {decoder['mse']:.4f} (pixels in [0, 1])"
+        )
     if workdir is not None:
         lines.append(f"Results: {os.path.join(workdir, RESULTS_FILE)}")
         lines.append(

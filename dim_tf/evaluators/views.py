@@ -30,6 +30,7 @@ from tensorboard.plugins import projector
 
 from dim_tf.evaluators import report
 from dim_tf.models import priors
+from dim_tf.training import health
 
 _QUERY_FRAME = (255, 255, 255)
 _MATCH_FRAME = (40, 180, 70)
@@ -211,12 +212,23 @@ def heat_overlay(images, maps, alpha=0.6):
 
 def local_mi_grid(images, maps):
     """Pairs (image, heat overlay) side by side, four pairs per row: uint8 RGB."""
-    overlays = _enlarge(heat_overlay(images, maps))
-    originals = _enlarge(to_rgb_uint8(images))
+    return pairs_grid(to_rgb_uint8(images), heat_overlay(images, maps))
+
+
+def pairs_grid(left, right, pairs_per_row=4):
+    """Pairs (left[i], right[i]) side by side, `pairs_per_row` pairs per row.
+
+    Args:
+      left, right: uint8 RGB `[N, S, S, 3]` each (e.g. `to_rgb_uint8`).
+      pairs_per_row: pairs in one row of the grid.
+
+    Returns:
+      uint8 RGB image `[H, W, 3]`.
+    """
     cells = []
-    for original, overlay in zip(originals, overlays):
-        cells += [_framed(original, _BACKGROUND), _framed(overlay, _BACKGROUND)]
-    per_row = 8
+    for a, b in zip(_enlarge(left), _enlarge(right)):
+        cells += [_framed(a, _BACKGROUND), _framed(b, _BACKGROUND)]
+    per_row = 2 * pairs_per_row
     return _tile([cells[i : i + per_row] for i in range(0, len(cells), per_row)])
 
 
@@ -232,10 +244,7 @@ def positive_local_scores(encoder, critic, images):
       float32 `[n, M, M]`: `scores[i, i, l]` reshaped to the local map's grid.
     """
     features = encoder(images, training=False)
-    local_emb, global_emb = critic.embed(
-        features["local"], features["y"], training=False
-    )
-    scores = critic.pair_scores(global_emb, local_emb)  # [n, n, L]
+    scores = health.critic_scores(critic, features)  # [n, n, L]
     positives = tf.linalg.diag_part(tf.transpose(scores, [2, 0, 1]))  # [L, n]
     side = features["local"].shape[1], features["local"].shape[2]
     return tf.reshape(tf.transpose(positives), [-1, *side]).numpy()
@@ -302,6 +311,22 @@ def write_code_histograms(writer, step, y, prior_name, seed=0):
     with writer.as_default(step=step):
         tf.summary.histogram(f"codes/{code_name}", codes)
         tf.summary.histogram(f"codes/{name}_prior_samples", samples)
+
+
+def write_image(workdir, step, tag, image, file_name):
+    """Writes one uint8 RGB `[H, W, 3]` image to `DIR/eval` twice.
+
+    As the TensorBoard image `tag` at `step` and as the file
+    `DIR/eval/file_name` (a PNG).
+    """
+    logdir = os.path.join(workdir, report.EVAL_LOGDIR)
+    writer = tf.summary.create_file_writer(logdir)
+    try:
+        with writer.as_default(step=step):
+            tf.summary.image(tag, image[None], step=step)
+    finally:
+        writer.close()
+    save_png(image, os.path.join(logdir, file_name))
 
 
 def save_png(image, path):

@@ -49,7 +49,9 @@ class Checkpointer:
     same step.
     """
 
-    def __init__(self, directory, items, keep=3, is_chief=True, every=None):
+    def __init__(
+        self, directory, items, keep=3, is_chief=True, every=None, added_later=()
+    ):
         """Args:
         directory: `DIR/checkpoints`.
         items: name -> trackable (models, optimizers, and the int64 step
@@ -58,8 +60,13 @@ class Checkpointer:
         is_chief: whether this process writes to `directory`.
         every: `save()` writes only at multiples of this many steps (None:
           at every call).
+        added_later: names of `items` that checkpoints written by earlier
+          versions lack; such a checkpoint restores everything else and
+          leaves these as they are. Every other item must be in it.
         """
         self.directory = directory
+        self._items = dict(items)
+        self._added_later = tuple(added_later)
         self.is_chief = is_chief
         self.every = every
         if is_chief:
@@ -115,7 +122,9 @@ class Checkpointer:
         if path is None:
             return None
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            self._checkpoint_to_restore(path).restore(
+                path
+            ).assert_existing_objects_matched()
         except Exception as err:  # Damaged files fail in many ways.
             older = [p for p in _complete_checkpoints(self.directory) if p != path]
             advice = (
@@ -131,6 +140,22 @@ class Checkpointer:
         self._latest = path
         self.manager = self._make_manager()  # Counts the interval from here.
         return path
+
+    def _checkpoint_to_restore(self, path):
+        """`self.checkpoint`, or one without the `added_later` items `path` lacks.
+
+        The match is still asserted on every other item: a checkpoint that
+        lacks a model is refused, one that lacks only a newer bookkeeping
+        variable restores.
+        """
+        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+        missing = [name for name in self._added_later if name not in saved]
+        if not missing:
+            return self.checkpoint
+        logging.info("%s has no %s; they start afresh", path, ", ".join(missing))
+        return tf.train.Checkpoint(
+            **{name: item for name, item in self._items.items() if name not in missing}
+        )
 
     def _newest(self):
         state = _read_state(

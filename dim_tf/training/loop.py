@@ -16,6 +16,7 @@ from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
 from dim_tf.input import pipeline, sources
 from dim_tf.models import priors
+from dim_tf.training import budget, health
 from dim_tf.training.build import build
 from dim_tf.training.checkpoints import Checkpointer
 from dim_tf.training.preemption import StopSignals
@@ -30,6 +31,9 @@ class TrainResult:
     metrics: dict
     checkpoint: str
     workdir: str
+    # Why training stopped before `train.steps` without an error (the time
+    # budget `train.max_minutes`), or None.
+    stopped_early: str | None = None
 
 
 def _next_stop(step, total, every_values):
@@ -51,7 +55,9 @@ def train(config, workdir, actions=()):
         through such an action: this function never evaluates by itself.
 
     Returns:
-      `TrainResult`.
+      `TrainResult`; its `stopped_early` says so when `train.max_minutes` of
+      training (counted across resumes) ended the run before `train.steps`,
+      after a checkpoint of the step reached.
 
     Raises:
       UserError: bad config, dataset, workdir or hardware split, or a workdir
@@ -80,6 +86,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         keep=config.train.keep_checkpoints,
         is_chief=chief,
         every=config.train.checkpoint_every,
+        added_later=run.ADDED_CHECKPOINT_ITEMS,
     )
     checkpointer.restore_latest()
     step = int(run.step.numpy())
@@ -104,15 +111,23 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     sample_images, _ = next(
         iter(pipeline.make_eval_dataset(config.data, eval_split, image_size, batch))
     )
+    monitor = health.make_monitor(run.encoder, run.local_critic, run.global_critic)
+    time_budget = budget.TimeBudget(
+        run.train_seconds, config.train.max_minutes, is_chief=chief
+    )
+    # A rerun of a run that used up its budget trains no step.
+    out_of_time = time_budget.used_up(strategy)
     metrics = {}
     reporter.throughput(step)
+    time_budget.start()
     try:
-        while step < total:
+        while step < total and not out_of_time:
             stop = _next_stop(
                 step, total, (config.train.log_every, config.train.checkpoint_every)
             )
             num_steps = min(config.train.steps_per_call, stop - step)
             metrics, first_bad_step = run.train_steps(iterator, num_steps)
+            time_budget.count()
             metrics = {name: float(value) for name, value in metrics.items()}
             if int(first_bad_step) >= 0:
                 raise TrainingError(
@@ -125,32 +140,39 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
             if log:
                 images_per_s = reporter.throughput(step)
                 _write_summaries(
-                    reporter, run, step, metrics, images_per_s, sample_images
+                    reporter, run, step, metrics, images_per_s, monitor, sample_images
                 )
                 reporter.progress(step, metrics, images_per_s, log=True)
             else:
                 reporter.progress(step, metrics, None)
             checkpointer.save(force=step == total)  # At multiples of checkpoint_every.
-            for action in actions:
-                action(run, step, num_steps)
+            with time_budget.paused():  # Evaluation actions are not training time.
+                for action in actions:
+                    action(run, step, num_steps)
             if signals.requested(strategy):
                 break
+            out_of_time = time_budget.used_up(strategy)
         checkpointer.save(force=True)  # Unless this step's exists already.
-        if step < total:
+        if step < total and not out_of_time:
             raise signals.interrupted(step, checkpointer.latest)
     finally:
         reporter.close()
         checkpointer.close()
-    return TrainResult(step, metrics, checkpointer.latest, workdir)
+    stopped_early = time_budget.stop_message(step, total) if step < total else None
+    return TrainResult(step, metrics, checkpointer.latest, workdir, stopped_early)
 
 
-def _write_summaries(reporter, run, step, metrics, images_per_s, sample_images):
+def _write_summaries(
+    reporter, run, step, metrics, images_per_s, monitor, sample_images
+):
     scalars = dict(metrics)
     scalars["learning_rate"] = run.train_config.learning_rate
     if images_per_s:
         scalars["images_per_s"] = images_per_s
+    features, health_scalars = monitor(sample_images)
+    scalars.update(health_scalars)
     reporter.scalars(step, scalars)
-    y = tf.cast(run.encoder(sample_images, training=False)["y"], tf.float32)
+    y = tf.cast(features["y"], tf.float32)
     histograms = {"y": y, "sigmoid_y": tf.sigmoid(y)}
     if run.prior is not None:
         histograms["prior_samples"] = run.prior.sample(

@@ -70,13 +70,7 @@ class StopSignals:
         Returns:
           bool, the same on every worker.
         """
-        local = self.signum is not None
-        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            return local
-        flags = strategy.experimental_distribute_values_from_function(
-            lambda _: tf.constant(1.0 if local else 0.0)
-        )
-        return float(strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)) > 0
+        return any_worker(strategy, self.signum is not None)
 
     def interrupted(self, step, checkpoint):
         """The `Interrupted` error to raise after saving `checkpoint` at `step`."""
@@ -89,3 +83,22 @@ class StopSignals:
             "rerun the same command to resume",
             signum,
         )
+
+
+def any_worker(strategy, flag):
+    """Whether `flag` is True on any worker (every worker must call this).
+
+    Under MultiWorkerMirroredStrategy the flags are summed over all replicas
+    (one all-reduce), so every worker gets the same answer and stops after
+    the same step; otherwise `flag` itself.
+
+    Args:
+      strategy: the run's `tf.distribute.Strategy`.
+      flag: this worker's bool.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return bool(flag)
+    flags = strategy.experimental_distribute_values_from_function(
+        lambda _: tf.constant(1.0 if flag else 0.0)
+    )
+    return float(strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)) > 0

@@ -139,7 +139,11 @@ def load_run(workdir, strategy="one_device"):
             f"(every train.checkpoint_every={config.train.checkpoint_every} steps)"
         )
     _, trainer, _ = build(config, workdir)
-    checkpoint = Checkpointer(directory, trainer.checkpoint_items()).restore_latest()
+    checkpoint = Checkpointer(
+        directory,
+        trainer.checkpoint_items(),
+        added_later=trainer.ADDED_CHECKPOINT_ITEMS,
+    ).restore_latest()
     return from_trainer(config, trainer, workdir, checkpoint=checkpoint)
 
 

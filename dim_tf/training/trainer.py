@@ -30,6 +30,7 @@ class Trainer:
       optimizer: Adam (loss-scaled under mixed_float16) of encoder + critics.
       prior_optimizer: Adam of the discriminator, or None.
       step: int64 variable, training steps done.
+      train_seconds: float64 variable, seconds of training done.
     """
 
     def __init__(
@@ -87,6 +88,11 @@ class Trainer:
         self.optimizer = self._adam(train.learning_rate, dtype == "mixed_float16")
         self.optimizer.build(self.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # Seconds of training so far, for `train.max_minutes` across resumes
+        # (`dim_tf.training.budget`).
+        self.train_seconds = tf.Variable(
+            0.0, dtype=tf.float64, trainable=False, name="train_seconds"
+        )
         # The running means of one `train_steps` call (reset at its start).
         self._means = {
             name: keras.metrics.Mean(name=name, dtype="float32")
@@ -131,9 +137,18 @@ class Trainer:
                 variables += critic.trainable_variables
         return variables
 
+    # Items of `checkpoint_items` that checkpoints of earlier versions lack:
+    # such a checkpoint still restores, leaving them at their initial value.
+    ADDED_CHECKPOINT_ITEMS = ("train_seconds",)
+
     def checkpoint_items(self):
         """Everything a checkpoint must hold to resume exactly."""
-        items = dict(self.models, optimizer=self.optimizer, step=self.step)
+        items = dict(
+            self.models,
+            optimizer=self.optimizer,
+            step=self.step,
+            train_seconds=self.train_seconds,
+        )
         if self.prior_optimizer is not None:
             items["prior_optimizer"] = self.prior_optimizer
         return items
