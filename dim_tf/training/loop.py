@@ -12,6 +12,7 @@ import os
 import tensorflow as tf
 
 from dim_tf import config as config_lib
+from dim_tf import input as input_names
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
 from dim_tf.input import pipeline
@@ -87,7 +88,14 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     batch = config.train.batch_size
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: pipeline.make_train_dataset(
-            config.data, image_size, batch, step, ctx, seed=config.train.seed
+            config.data,
+            image_size,
+            batch,
+            step,
+            ctx,
+            seed=config.train.seed,
+            augment_config=config.augment,
+            views=config.objective.views,
         )
     )
     iterator = iter(dataset)
@@ -102,7 +110,13 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     sample_images, _ = next(
         iter(
             pipeline.make_eval_dataset(
-                config.data, config.data.eval_split, image_size, batch
+                config.data,
+                config.data.eval_split,
+                image_size,
+                batch,
+                center_crop=input_names.trains_on_fixed_crops(
+                    config.augment, config.data
+                ),
             )
         )
     )
