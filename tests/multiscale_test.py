@@ -129,11 +129,18 @@ def test_the_coordinate_loss_falls_when_only_the_head_trains():
     assert losses[-1] < losses[0] - 1.0
 
 
-def test_every_option_trains_together():
+@pytest.mark.parametrize(
+    "views,scales,pair",
+    [
+        (1, "y:local,y:conv1=0.5", "y-conv1"),
+        (2, "y:local,local:local=0.5", "local-local"),
+    ],
+)
+def test_every_option_trains_together(views, scales, pair):
     config = tiny_config(
         **{
-            "objective.views": 2,
-            "objective.scales": "y:local,local:local=0.5",
+            "objective.views": views,
+            "objective.scales": scales,
             "objective.occlusion": 0.25,
             "objective.coordinates": 1.0,
             "objective.estimator": "nce",
@@ -141,10 +148,10 @@ def test_every_option_trains_together():
         }
     )
     run = build.build_trainer(config, IMAGE_SHAPE, ONE)
-    iterator = iter(tf.data.Dataset.from_tensors(_images(views=2)).repeat())
+    iterator = iter(tf.data.Dataset.from_tensors(_images(views=views)).repeat())
     first, bad = run.train_steps(iterator, 1)
     last, bad = run.train_steps(iterator, 8)
     assert int(bad) == -1
     assert set(first) == set(run.metric_names())
-    assert "aux/coordinates_loss" in first and "mi/local-local" in first
+    assert "aux/coordinates_loss" in first and f"mi/{pair}" in first
     assert float(last["loss"]) < float(first["loss"])
