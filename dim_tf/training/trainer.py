@@ -20,6 +20,7 @@ from dim_tf.input import read_errors
 from dim_tf.models import coordinate_head, critics, encoders, priors, scale_critics
 from dim_tf.objective import (
     ENCODER_LOCAL_MAP,
+    GLOBAL_SOURCE,
     coordinates,
     dim_loss,
     parse_scales,
@@ -140,7 +141,7 @@ class Trainer:
                 sync,
                 name=f"critic_{pair.source}_{pair.target}",
             )
-            if (pair.source, pair.target) == ("y", ENCODER_LOCAL_MAP):
+            if (pair.source, pair.target) == (GLOBAL_SOURCE, ENCODER_LOCAL_MAP):
                 self.local_critic = model
             built.append((pair, model))
         return built
