@@ -16,6 +16,7 @@ import os
 from ml_collections import config_dict
 
 from dim_tf import evaluators, models, objective, training
+from dim_tf import input as input_names
 from dim_tf.errors import UserError
 
 # The names the `data` fields had before the `data` section: top-level ones
@@ -80,6 +81,20 @@ def default_config():
     config.objective.gamma = config_dict.placeholder(float)  # Prior weight.
     config.objective.prior = "uniform"  # uniform | gaussian | none
     config.objective.gradient_penalty = 1.0  # Weight of 0.5*(E|dD(real)|^2+...).
+    # Beyond the paper (docs/method.md, "Views, scales and extra tasks"); the
+    # defaults are the paper's recipe.
+    # 1 = the paper; 2 = two augmented views per image, MI across them.
+    config.objective.views = 1
+    # MI pairs SOURCE:TARGET[=WEIGHT], comma-separated: SOURCE y or a map,
+    # TARGET a map (local, conv, conv1..convK); their weighted sum is the
+    # local term (weight beta). "y:local" is the paper's DIM(L).
+    config.objective.scales = objective.PAPER_SCALES
+    # Fraction of the image area hidden (one random square per image) when
+    # computing Y; local features see the whole image. 0 = off.
+    config.objective.occlusion = 0.0
+    # Weight of the auxiliary loss predicting each local vector's grid
+    # position from it and Y (cross-entropy over M*M positions). 0 = off.
+    config.objective.coordinates = 0.0
 
     config.critic = config_dict.ConfigDict()
     config.critic.kind = "dot"  # dot (encode-and-dot) | concat (concat-and-convolve)
@@ -87,6 +102,20 @@ def default_config():
     # embeddings for dot, 512-512-1 for concat (docs/architectures.md).
     config.critic.units = config_dict.placeholder(int)
     config.critic.global_units = 512  # Width of the global critic's FC layers.
+
+    # Augmentation of the training images (dim_tf/input/augment.py): a preset
+    # and knobs that override its values (None = the preset's).
+    config.augment = config_dict.ConfigDict()
+    # none (data.random_crop / random_flip decide) | flip_crop | simclr | amdim
+    config.augment.preset = "none"
+    # Random resized crops: the area fraction kept is in [min, max].
+    config.augment.crop_scale_min = config_dict.placeholder(float)
+    config.augment.crop_scale_max = config_dict.placeholder(float)
+    config.augment.flip = config_dict.placeholder(bool)  # Horizontal flips.
+    # Colour-jitter strength s (brightness/contrast/saturation 0.8 s, hue 0.2 s).
+    config.augment.jitter = config_dict.placeholder(float)
+    config.augment.jitter_probability = config_dict.placeholder(float)
+    config.augment.grayscale_probability = config_dict.placeholder(float)
 
     config.train = config_dict.ConfigDict()
     config.train.batch_size = 64  # Global batch, split across replicas.
@@ -228,6 +257,8 @@ def check_config(config):
     check_data_config(config.data)
     check_model_config(config)
     check_objective_config(config.objective)
+    check_scales(config.objective, config.encoder)
+    check_augment_config(config.augment, config.data)
     check_train_config(config.train)
     _choice("strategy", config.strategy, training.STRATEGIES)
     if not isinstance(config.tpu, str):
@@ -333,10 +364,80 @@ def check_objective_config(objective_config):
                 f"objective.{field} must be >= 0 (or None for the mode's paper "
                 f"weight), got {value!r}"
             )
+    check_objective_extras(objective_config)
     if not objective_config.gradient_penalty >= 0:
         raise UserError(
             "objective.gradient_penalty must be >= 0, got "
             f"{objective_config.gradient_penalty!r}"
+        )
+
+
+def _fraction(field, value, top=1.0, closed=True):
+    """Raises unless `value` is a number in [0, top] ([0, top) unless `closed`)."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not number or not (0 <= value <= top if closed else 0 <= value < top):
+        bracket = "]" if closed else ")"
+        raise UserError(f"{field} must be in [0, {top:g}{bracket}, got {value!r}")
+
+
+def check_objective_extras(objective_config):
+    """Raises `UserError` for `objective.views`, `occlusion` or `coordinates`."""
+    if objective_config.views not in objective.VIEWS:
+        raise UserError(
+            f"objective.views must be 1 (the paper) or 2 (two augmented views), "
+            f"got {objective_config.views!r}"
+        )
+    _fraction("objective.occlusion", objective_config.occlusion, closed=False)
+    value = objective_config.coordinates
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value < 0:
+        raise UserError(
+            f"objective.coordinates must be a weight >= 0 (0 = off), got {value!r}"
+        )
+
+
+def check_scales(objective_config, encoder):
+    """Raises `UserError` for a malformed `objective.scales` or one the mode ignores."""
+    text = objective_config.scales
+    if not isinstance(text, str):
+        raise UserError(
+            f"objective.scales must be a string such as 'y:local', got {text!r}"
+        )
+    try:
+        objective.parse_scales(text, models.ENCODER_CONV_BLOCKS.get(encoder))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    weights = objective.resolve_weights(objective_config)
+    if weights.beta == 0 and text.replace(" ", "") != objective.PAPER_SCALES:
+        raise UserError(
+            f"objective.scales={text!r} needs a local weight: objective.mode "
+            f"{objective_config.mode!r} has beta=0; set --config.objective.beta "
+            "or choose mode local or local+global"
+        )
+
+
+def check_augment_config(augment, data):
+    """Raises `UserError` for the first invalid field of `config.augment`."""
+    _choice("augment.preset", augment.preset, input_names.PRESETS)
+    for field in ("crop_scale_min", "crop_scale_max"):
+        if augment[field] is not None:
+            number = isinstance(augment[field], numbers.Real)
+            if not number or not 0 < augment[field] <= 1:
+                raise UserError(
+                    f"augment.{field} must be in (0, 1] (or None for the "
+                    f"preset's), got {augment[field]!r}"
+                )
+    if augment.flip is not None:
+        _flag("augment.flip", augment.flip)
+    if augment.jitter is not None:
+        _fraction("augment.jitter", augment.jitter, top=2.5)
+    for field in ("jitter_probability", "grayscale_probability"):
+        if augment[field] is not None:
+            _fraction(f"augment.{field}", augment[field])
+    resolved = input_names.resolve_augmentation(augment, data)
+    if resolved.crop_scale_min > resolved.crop_scale_max:
+        raise UserError(
+            f"augment.crop_scale_min {resolved.crop_scale_min:g} is above "
+            f"augment.crop_scale_max {resolved.crop_scale_max:g}; set min <= max"
         )
 
 

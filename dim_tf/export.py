@@ -67,7 +67,10 @@ def serving_transform(run):
 
     def transform(images):
         if directory:
-            images = image_files.fit(images, image_files.stored_size(size, crop))
+            # Fitted as the directory's files were (their stored size follows
+            # `data.random_crop`, `dim_tf.input.folders`).
+            stored = image_files.stored_size(size, data.random_crop)
+            images = image_files.fit(images, stored)
         else:
             images = tf.ensure_shape(images, spec.shape)
         return pipeline.raw_images_to_model_input(images, size, crop, data.channels)

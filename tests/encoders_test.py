@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dim_tf import models
 from dim_tf.errors import UserError
 from dim_tf.models import encoders
 from tests import strategies
@@ -64,7 +65,15 @@ def test_tap_shapes(name, channels, y_dim):
     assert isinstance(model, keras.Model)
     assert model.name == name
     out = model(_images(name, channels), training=False)
-    assert set(out) == {"local", "conv", "fc", "y"}
+    blocks = [f"conv{i}" for i in range(1, models.ENCODER_CONV_BLOCKS[name] + 1)]
+    assert set(out) == {"local", "conv", "fc", "y", *blocks}
+    # Each block's map (for multi-scale MI); "local" and "conv" are two of them.
+    np.testing.assert_array_equal(out[blocks[-1]], out["conv"])
+    assert any(
+        out[block].shape == out["local"].shape
+        and np.array_equal(out[block], out["local"])
+        for block in blocks
+    )
     local, conv, fc = TAPS[name]
     assert tuple(out["local"].shape) == (2, *local)
     assert tuple(out["conv"].shape) == (2, *conv)

@@ -38,28 +38,44 @@ def _global_loss_and_gradients(run, images, step=3):
     return float(loss), [g.numpy() for g in summed]
 
 
+# Two augmented views with every option beyond the paper: several scales
+# (a map-to-map pair among them), occlusion, coordinate prediction.
+_VIEWS = {
+    "objective.views": 2,
+    "objective.scales": "y:local,y:conv1=0.5,local:local=0.5",
+    "objective.occlusion": 0.25,
+    "objective.coordinates": 0.5,
+}
+
+
 @pytest.mark.parametrize(
-    "mode,estimator,prior,kind",
+    "mode,estimator,prior,kind,extra",
     [
-        ("local", "jsd", "uniform", "dot"),
-        ("local", "nce", "none", "concat"),
-        ("local+global", "dv", "gaussian", "dot"),
-        ("global", "jsd", "uniform", "dot"),
+        ("local", "jsd", "uniform", "dot", {}),
+        ("local", "nce", "none", "concat", {}),
+        ("local+global", "dv", "gaussian", "dot", {}),
+        ("global", "jsd", "uniform", "dot", {}),
+        ("local", "nce", "none", "dot", _VIEWS),
+        ("local+global", "jsd", "uniform", "dot", _VIEWS),
     ],
 )
-def test_one_and_two_replicas_agree_on_a_global_batch(mode, estimator, prior, kind):
+def test_one_and_two_replicas_agree_on_a_global_batch(
+    mode, estimator, prior, kind, extra
+):
     config = tiny_config(
         **{
             "objective.mode": mode,
             "objective.estimator": estimator,
             "objective.prior": prior,
             "critic.kind": kind,
+            **extra,
         }
     )
     one = _build(config, ONE)
     two = _build(config, TWO)
     _copy_weights(one, two)
-    images = tf.random.stateless_uniform((8, *IMAGE_SHAPE), (1, 2), -1.0, 1.0)
+    shape = one.example_shape(IMAGE_SHAPE)
+    images = tf.random.stateless_uniform((8, *shape), (1, 2), -1.0, 1.0)
 
     loss_one, grads_one = _global_loss_and_gradients(one, images)
     loss_two, grads_two = _global_loss_and_gradients(two, images)

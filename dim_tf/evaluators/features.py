@@ -119,7 +119,9 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
 
 def eval_dataset(run, split):
     """Batches `(images, labels)` of `split` as the run's encoder takes them."""
-    return pipeline.make_eval_dataset(run.config.data, split, run.image_size, BATCH)
+    return pipeline.make_eval_dataset(
+        run.config.data, split, run.image_size, BATCH, center_crop=run.center_crop
+    )
 
 
 class StepFeatures:

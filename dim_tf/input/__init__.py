@@ -1,1 +1,121 @@
-"""Input: TFDS datasets by name (and the embedded `digits`), directories of image files or TFRecords, the tf.data pipelines, read errors."""
+"""Input: TFDS datasets by name (and the embedded `digits`), directories of image files or TFRecords, the tf.data pipelines, read errors.
+
+The augmentation presets (`augment.preset`) and their resolution live here
+TensorFlow-free, so `dim_tf.config` can check them without building anything.
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """What each training view goes through (dim_tf/input/augment.py).
+
+    Attributes:
+      resized_crop: a random crop of a random area fraction in
+        [crop_scale_min, crop_scale_max] and aspect ratio in `aspect_ratio`,
+        resized to the encoder's size (SimCLR's / AMDIM's "random resized
+        crop"). False: the whole image (or, with `fixed_crop`, a crop of the
+        encoder's size).
+      fixed_crop: a random crop of the encoder's size, no resizing (the
+        `data.random_crop` augmentation).
+      flip: random horizontal flips.
+      jitter: colour-jitter strength s: brightness, contrast and saturation
+        factors in [1 - 0.8 s, 1 + 0.8 s], hue shift up to 0.2 s (0 = off).
+        On 1-channel images only brightness and contrast apply.
+      jitter_probability: chance that a view is jittered at all.
+      grayscale_probability: chance that a view becomes grayscale (3-channel
+        images only).
+    """
+
+    resized_crop: bool = False
+    fixed_crop: bool = False
+    crop_scale_min: float = 1.0
+    crop_scale_max: float = 1.0
+    aspect_ratio: tuple = (1.0, 1.0)
+    flip: bool = False
+    jitter: float = 0.0
+    jitter_probability: float = 0.0
+    grayscale_probability: float = 0.0
+
+
+# Preset -> its augmentation. "none" leaves the `data.random_crop` /
+# `data.random_flip` flags in charge (the paper's setups); "flip_crop" is
+# both flags on; "simclr" follows SimCLR (Chen et al. 2020) at its CIFAR
+# strength 0.5; "amdim" follows AMDIM's (Bachman et al. 2019) STL-10 /
+# ImageNet transform: random resized crop of 30-100% of the area, aspect
+# 0.7-1.4, jitter 0.4 (hue 0.1) with p 0.8, grayscale p 0.25, flips.
+AUGMENT_PRESETS = {
+    "none": Augmentation(),
+    "flip_crop": Augmentation(fixed_crop=True, flip=True),
+    "simclr": Augmentation(
+        resized_crop=True,
+        crop_scale_min=0.08,
+        aspect_ratio=(3 / 4, 4 / 3),
+        flip=True,
+        jitter=0.5,
+        jitter_probability=0.8,
+        grayscale_probability=0.2,
+    ),
+    "amdim": Augmentation(
+        resized_crop=True,
+        crop_scale_min=0.3,
+        aspect_ratio=(0.7, 1.4),
+        flip=True,
+        jitter=0.5,
+        jitter_probability=0.8,
+        grayscale_probability=0.25,
+    ),
+}
+PRESETS = tuple(AUGMENT_PRESETS)
+# The `augment` fields that override a preset's value when set (None = the
+# preset's).
+AUGMENT_KNOBS = (
+    "crop_scale_min",
+    "crop_scale_max",
+    "flip",
+    "jitter",
+    "jitter_probability",
+    "grayscale_probability",
+)
+
+
+def resolve_augmentation(augment_config, data_config):
+    """The `Augmentation` a run's training views get.
+
+    Args:
+      augment_config: the `augment` section (`preset` and the knobs of
+        `AUGMENT_KNOBS`, None = the preset's value).
+      data_config: the `data` section; with preset "none" its `random_crop`
+        and `random_flip` flags decide, as before the presets.
+
+    Returns:
+      `Augmentation`.
+
+    Raises:
+      ValueError: an unknown preset (`dim_tf.config` reports it to users first).
+    """
+    preset = augment_config.preset
+    if preset not in AUGMENT_PRESETS:
+        raise ValueError(
+            f"unknown augment.preset {preset!r}; choose one of {', '.join(PRESETS)}"
+        )
+    base = AUGMENT_PRESETS[preset]
+    if preset == "none":
+        base = dataclasses.replace(
+            base,
+            fixed_crop=bool(data_config.random_crop),
+            flip=bool(data_config.random_flip),
+        )
+    changes = {
+        knob: augment_config[knob]
+        for knob in AUGMENT_KNOBS
+        if augment_config[knob] is not None
+    }
+    return dataclasses.replace(base, **changes)
+
+
+def trains_on_fixed_crops(augment_config, data_config):
+    """Whether training crops windows of the encoder's size (evaluation then
+    center-crops images larger than that instead of resizing them)."""
+    return resolve_augmentation(augment_config, data_config).fixed_crop

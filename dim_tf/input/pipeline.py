@@ -14,8 +14,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
+from dim_tf import input as input_names
 from dim_tf.errors import UserError
-from dim_tf.input import folders, image_files, sources
+from dim_tf.input import augment, folders, image_files, sources
 
 _EPOCH_GRAPH_SEED = 1
 # The default shuffle buffer when the decoded split is not cached: examples
@@ -53,7 +54,15 @@ def raw_images_to_model_input(
 
 
 def make_train_dataset(
-    data, image_size, global_batch_size, start_step=0, input_context=None, *, seed=0
+    data,
+    image_size,
+    global_batch_size,
+    start_step=0,
+    input_context=None,
+    *,
+    seed=0,
+    augment_config=None,
+    views=1,
 ):
     """The infinite, unlabeled, shuffled image stream DIM trains on.
 
@@ -85,9 +94,13 @@ def make_train_dataset(
       input_context: the `tf.distribute.InputContext` given by
         `strategy.distribute_datasets_from_function`; None = one pipeline.
       seed: the run's seed (`config.train.seed`).
+      augment_config: the `config.augment` section; None = preset "none"
+        (`data.random_crop` / `data.random_flip` decide).
+      views: augmented views per image (`config.objective.views`).
 
     Returns:
-      `tf.data.Dataset` of float32 `[per_replica_batch, S, S, C]` in [-1, 1].
+      `tf.data.Dataset` of float32 `[per_replica_batch, S, S, C]` in [-1, 1],
+      or `[per_replica_batch, views, S, S, C]` when views > 1.
     """
     batch, per_step = _batch_sizes(global_batch_size, input_context)
     images, listed = _train_images(data, image_size, input_context)
@@ -106,8 +119,13 @@ def make_train_dataset(
     buffer = shuffle_buffer_size(data, examples)
     seed = _pipeline_seed(seed, input_context)
     start_epoch, offset = divmod(start_step * per_step, examples)
-    ds = _epochs(images, seed, start_epoch, image_size, data, buffer).skip(offset)
-    ds = _batched_model_input(ds, batch, image_size, False, data.channels, True)
+    make_views = _view_maker(data, augment_config, views, image_size)
+    ds = _epochs(images, seed, start_epoch, image_size, data, buffer, make_views)
+    ds = ds.skip(offset)
+    if make_views is None:
+        ds = _batched_model_input(ds, batch, image_size, False, data.channels, True)
+    else:
+        ds = ds.batch(batch, drop_remainder=True)
     return ds.map(lambda example: example["image"]).prefetch(tf.data.AUTOTUNE)
 
 
@@ -135,6 +153,27 @@ def _train_images(data, image_size, input_context):
     return images.map(lambda example: example[data.image_key]), None
 
 
+def _view_maker(data, augment_config, views, image_size):
+    """`(uint8 [H, W, C], seed) -> model input` for augmented views, or None
+    for the paper's path (one view, crops and flips from the `data` flags),
+    which `_augment` and `_batched_model_input` keep exactly as it was."""
+    if views == 1 and (augment_config is None or augment_config.preset == "none"):
+        return None
+    augmentation = input_names.resolve_augmentation(augment_config, data)
+
+    def to_model_input(image):
+        return raw_images_to_model_input(
+            image[tf.newaxis], image_size, channels=data.channels
+        )[0]
+
+    def make_views(image, seed):
+        return augment.make_views(
+            image, seed, image_size, augmentation, views, to_model_input
+        )
+
+    return make_views
+
+
 def shuffle_buffer_size(data, examples):
     """The shuffle buffer of a pipeline over `examples` examples.
 
@@ -156,7 +195,7 @@ def shuffle_buffer_size(data, examples):
     return examples if data.cache else min(examples, UNCACHED_SHUFFLE_BUFFER)
 
 
-def make_eval_dataset(data, split, image_size, batch_size):
+def make_eval_dataset(data, split, image_size, batch_size, center_crop=None):
     """A split in a fixed order with its labels, for probes and measures.
 
     No augmentation: images are center-cropped when the model was trained on
@@ -170,6 +209,8 @@ def make_eval_dataset(data, split, image_size, batch_size):
         ("train[held_out]", `dim_tf.input.folders`).
       image_size: S, the encoder's input height and width.
       batch_size: b; the last batch may be smaller.
+      center_crop: center-crop images larger than S; None = `data.random_crop`
+        (a run's own choice is `dim_tf.training.runs.Run.center_crop`).
 
     Returns:
       Finite `tf.data.Dataset` of `(images, labels)`: float32 `[b, S, S, C]` in
@@ -179,8 +220,10 @@ def make_eval_dataset(data, split, image_size, batch_size):
         ds, _ = folders.read(data, split, image_size)
     else:
         ds = _tfds_labeled_examples(data, split)
+    if center_crop is None:
+        center_crop = data.random_crop
     ds = _batched_model_input(
-        ds, batch_size, image_size, data.random_crop, data.channels, False
+        ds, batch_size, image_size, center_crop, data.channels, False
     )
     ds = ds.map(lambda example: (example["image"], example["label"]))
     return ds.prefetch(tf.data.AUTOTUNE)
@@ -317,11 +360,12 @@ def _pipeline_seed(seed, input_context):
     )
 
 
-def _epochs(images, seed, start_epoch, image_size, data, buffer):
+def _epochs(images, seed, start_epoch, image_size, data, buffer, make_views=None):
     """`{"image": uint8 [h, w, C]}` over epochs start_epoch, start_epoch + 1, ...
 
     Epoch e is `images` shuffled with a seed from (seed, e); each example is
-    augmented with a seed from (seed, e, its index in epoch e).
+    augmented with a seed from (seed, e, its index in epoch e): by `_augment`,
+    or into model-input views by `make_views(image, seed)` when given.
     """
 
     def epoch(e):
@@ -339,6 +383,8 @@ def _epochs(images, seed, start_epoch, image_size, data, buffer):
 
         def augment(i, image):
             example_seed = tf.random.experimental.stateless_fold_in(epoch_seed, i)
+            if make_views is not None:
+                return {"image": make_views(image, example_seed)}
             return {"image": _augment(image, example_seed, image_size, data)}
 
         return shuffled.enumerate().map(augment, tf.data.AUTOTUNE)
@@ -348,16 +394,9 @@ def _epochs(images, seed, start_epoch, image_size, data, buffer):
 
 def _augment(image, seed, image_size, data):
     """Random crop (to at most S x S) and horizontal flip of uint8 `[H, W, C]`."""
-    if data.random_crop:
-        height = _minimum(_dim(image, 0), image_size)
-        width = _minimum(_dim(image, 1), image_size)
-        size = tf.stack([height, width, _dim(image, 2)])  # Static if the shape is.
-        crop_seed = tf.random.experimental.stateless_fold_in(seed, 0)
-        image = tf.image.stateless_random_crop(image, size, crop_seed)
-    if data.random_flip:
-        flip_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    return image
+    return augment.crop_and_flip(
+        image, seed, image_size, data.random_crop, data.random_flip
+    )
 
 
 def _batched_model_input(
@@ -386,16 +425,10 @@ def _batched_model_input(
 
 def _center_crop(images, size):
     """Central `min(H, S) x min(W, S)` window of `[B, H, W, C]`."""
-    height, width = _dim(images, 1), _dim(images, 2)
-    crop_h, crop_w = _minimum(height, size), _minimum(width, size)
+    height, width = augment.static_dim(images, 1), augment.static_dim(images, 2)
+    crop_h, crop_w = (
+        augment.static_minimum(height, size),
+        augment.static_minimum(width, size),
+    )
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
     return images[:, top : top + crop_h, left : left + crop_w, :]
-
-
-def _dim(x, axis):
-    """Static size of `axis` when known, else the dynamic one."""
-    return x.shape[axis] if x.shape[axis] is not None else tf.shape(x)[axis]
-
-
-def _minimum(a, b):
-    return min(a, b) if isinstance(a, int) else tf.minimum(a, b)

@@ -43,3 +43,14 @@ def local_critic_units(kind, units=None):
             f"unknown critic.kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"
         )
     return PAPER_CRITIC_UNITS[kind]
+
+
+# Encoder name -> its number of convolutional blocks: besides "local" and
+# "conv", the encoder outputs each block's map as "conv1" .. "convK" (the maps
+# `objective.scales` can name).
+ENCODER_CONV_BLOCKS = {
+    "basic28x28": 2,
+    "basic32x32": 3,
+    "basic64x64": 4,
+    "alex64x64": 5,
+}

@@ -9,7 +9,9 @@ the authors' `cortex_DIM/configs/convnets.py`). Each is a functional
   against Y;
 - `"conv"`: the last convolutional block, a tap for probes;
 - `"fc"`: `[B, D_fc]`, the last hidden fully connected layer, a tap for probes;
-- `"y"`: `[B, y_dim]`, the global representation (a linear layer).
+- `"y"`: `[B, y_dim]`, the global representation (a linear layer);
+- `"conv1"` .. `"convK"`: each convolutional block's output (`block_maps`),
+  the maps multi-scale MI can score.
 
 Every convolution and hidden fully connected layer is followed by
 BatchNormalization then ReLU, with no bias before the BatchNorm; taps are taken
@@ -235,4 +237,16 @@ def build_encoder(
         "fc": fc,
         "y": y,
     }
+    outputs.update(block_maps(conv_outputs))
     return keras.Model(images, outputs, name=name)
+
+
+def block_maps(block_outputs):
+    """`{"conv1": ..., "convK": ...}`: every convolutional block's output map.
+
+    Extra encoder outputs beside the four taps, for multi-scale MI
+    (`objective.scales`); export, probes and the SavedModel signature keep
+    to `local`, `conv`, `fc`, `y`. The names and count per encoder are
+    `dim_tf.models.ENCODER_CONV_BLOCKS`.
+    """
+    return {f"conv{i}": x for i, x in enumerate(block_outputs, start=1)}

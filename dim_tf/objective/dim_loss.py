@@ -63,7 +63,9 @@ def critic_mi(critic, features, estimator, replica):
 
     Args:
       critic: a critic from `dim_tf.models.critics` (`embed` / `pair_scores`).
-      features: encoder outputs for this replica's images; uses "local" and "y".
+      features: encoder outputs for this replica's images; uses "local" and "y"
+        (a map-to-map critic takes the target map as "local" and the source
+        map as "y").
       estimator: one of `estimators.ESTIMATORS`.
       replica: `ReplicaContext`.
 
@@ -76,14 +78,25 @@ def critic_mi(critic, features, estimator, replica):
     )
     all_local_emb = replica.gather(local_emb)
     scores = critic.pair_scores(global_emb, all_local_emb)
+    images = tf.shape(global_emb)[0]
     bound = estimators.sharded_mi_bound(
         scores,
         estimator,
-        row_offset=replica.row_offset(tf.shape(global_emb)[0]),
+        row_offset=replica.row_offset(images),
         num_shards=replica.num_replicas,
         sum_across_shards=replica.sum,
+        # A map-to-map critic scores every source location: rows per image.
+        queries_per_image=_queries_per_image(scores, global_emb),
     )
     return bound, scores
+
+
+def _queries_per_image(scores, global_emb):
+    """1 for a critic of global vectors (`global_emb [n, G]`), else the source
+    locations per image (`global_emb [n, L_s, E]`, `scores [n * L_s, N, L]`)."""
+    if global_emb.shape.rank == 2:
+        return 1
+    return tf.shape(scores)[0] // tf.shape(global_emb)[0]
 
 
 def mi_estimates(features, local_critic, global_critic, weights, estimator, replica):

@@ -46,19 +46,27 @@ def mi_bound(scores, estimator):
 
 
 def sharded_mi_bound(
-    scores, estimator, row_offset=0, num_shards=1, sum_across_shards=None
+    scores,
+    estimator,
+    row_offset=0,
+    num_shards=1,
+    sum_across_shards=None,
+    queries_per_image=1,
 ):
     """`mi_bound` of a global batch whose rows are spread over shards.
 
     Args:
-      scores: float tensor `[n, N, L]`: this shard's n rows against all N
-        columns of the global batch.
+      scores: float tensor `[n * q, N, L]`: this shard's rows against all N
+        columns of the global batch; q = `queries_per_image` consecutive rows
+        belong to one image (e.g. the locations of a feature map scored
+        against another map), each row one query with its own positives.
       estimator: one of `ESTIMATORS`.
-      row_offset: global index of this shard's first row (int or int tensor),
-        so that row k's positive is column `row_offset + k`.
+      row_offset: global index of this shard's first image (int or int
+        tensor), so that row k's positive is column `row_offset + k // q`.
       num_shards: how many shards hold rows; all hold the same number.
       sum_across_shards: callable summing a tensor over all shards (e.g. a
         replica context's all-reduce); None for a single shard.
+      queries_per_image: q (int or int scalar tensor), rows per image.
 
     Returns:
       Scalar float32 tensor: the bound of the global batch, equal on all shards.
@@ -70,8 +78,11 @@ def sharded_mi_bound(
         )
     scores = tf.cast(scores, tf.float32)
     n, num_images = tf.shape(scores)[0], tf.shape(scores)[1]
+    row_images = tf.range(n)
+    if not (isinstance(queries_per_image, int) and queries_per_image == 1):
+        row_images //= tf.cast(queries_per_image, tf.int32)
     positive_mask = tf.equal(
-        (row_offset + tf.range(n))[:, None], tf.range(num_images)[None, :]
+        (row_offset + row_images)[:, None], tf.range(num_images)[None, :]
     )
     total = sum_across_shards or (lambda x: x)
     shape = tf.cast(tf.shape(scores), tf.float32)
@@ -80,8 +91,9 @@ def sharded_mi_bound(
         negatives=shape[0] * num_shards * (shape[1] - 1.0) * shape[2],
         candidates=1.0 + (shape[1] - 1.0) * shape[2],
         num_shards=int(num_shards),
-        # All shards hold the same number of rows.
-        shard=tf.cast(row_offset, tf.int32) // tf.maximum(n, 1),
+        # All shards hold the same number of rows (and images).
+        shard=tf.cast(row_offset, tf.int32)
+        // tf.maximum(n // tf.cast(queries_per_image, tf.int32), 1),
     )
     return bound_fn(scores, positive_mask, counts, total)
 

@@ -200,7 +200,9 @@ def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None
     """
     batch = run.train_config.batch_size
     steps = run.train_config.steps_per_call
-    images = tf.random.stateless_uniform((batch, *image_shape), (0, 1), -1.0, 1.0)
+    images = tf.random.stateless_uniform(
+        (batch, *run.example_shape(image_shape)), (0, 1), -1.0, 1.0
+    )
     dataset = tf.data.Dataset.from_tensors(images).repeat()
     iterator = iter(run.strategy.experimental_distribute_dataset(dataset))
 
@@ -233,7 +235,9 @@ def count_step_flops(run, image_shape):
     Returns:
       float, operations per step.
     """
-    spec = tf.TensorSpec((run.train_config.batch_size, *image_shape), tf.float32)
+    spec = tf.TensorSpec(
+        (run.train_config.batch_size, *run.example_shape(image_shape)), tf.float32
+    )
 
     @tf.function(autograph=False)
     def one_step(images):
@@ -263,7 +267,12 @@ def time_pipeline(config, image_size, batches, warmup_batches=5):
     batch = config.train.batch_size
     iterator = iter(
         pipeline.make_train_dataset(
-            config.data, image_size, batch, seed=config.train.seed
+            config.data,
+            image_size,
+            batch,
+            seed=config.train.seed,
+            augment_config=config.augment,
+            views=config.objective.views,
         )
     )
     for _ in range(warmup_batches):

@@ -12,6 +12,7 @@ import os
 import tensorflow as tf
 
 from dim_tf import config as config_lib
+from dim_tf import input as input_names
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
 from dim_tf.input import pipeline, sources
@@ -94,7 +95,14 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     batch = config.train.batch_size
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: pipeline.make_train_dataset(
-            config.data, image_size, batch, step, ctx, seed=config.train.seed
+            config.data,
+            image_size,
+            batch,
+            step,
+            ctx,
+            seed=config.train.seed,
+            augment_config=config.augment,
+            views=config.objective.views,
         )
     )
     iterator = iter(dataset)
@@ -109,7 +117,17 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     # An unlabeled directory's test images are its held-out part.
     eval_split = sources.describe(config.data, with_classes=False).eval_split
     sample_images, _ = next(
-        iter(pipeline.make_eval_dataset(config.data, eval_split, image_size, batch))
+        iter(
+            pipeline.make_eval_dataset(
+                config.data,
+                eval_split,
+                image_size,
+                batch,
+                center_crop=input_names.trains_on_fixed_crops(
+                    config.augment, config.data
+                ),
+            )
+        )
     )
     monitor = health.make_monitor(run.encoder, run.local_critic, run.global_critic)
     time_budget = budget.TimeBudget(

@@ -15,6 +15,7 @@ import tensorflow as tf
 from ml_collections import config_dict
 
 from dim_tf import config as config_lib
+from dim_tf import input as input_names
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
 from dim_tf.input import sources
@@ -69,8 +70,9 @@ class Run:
 
     @property
     def center_crop(self):
-        """Whether model input is center-cropped (runs trained on random crops)."""
-        return bool(self.config.data.random_crop)
+        """Whether model input is center-cropped (runs trained on random crops
+        of the encoder's size: `data.random_crop` or `augment.preset=flip_crop`)."""
+        return input_names.trains_on_fixed_crops(self.config.augment, self.config.data)
 
     def fresh_encoder(self):
         """A float32 encoder of the run's architecture with fresh random weights."""

@@ -15,9 +15,18 @@ One training step has two updates with opposite aims:
 import keras
 import tensorflow as tf
 
+from dim_tf.errors import UserError
 from dim_tf.input import read_errors
-from dim_tf.models import critics, encoders, priors
-from dim_tf.objective import dim_loss, resolve_weights
+from dim_tf.models import coordinate_head, critics, encoders, priors, scale_critics
+from dim_tf.objective import (
+    ENCODER_LOCAL_MAP,
+    GLOBAL_SOURCE,
+    coordinates,
+    dim_loss,
+    parse_scales,
+    resolve_weights,
+    view_terms,
+)
 from dim_tf.training import optimizers
 
 
@@ -27,6 +36,9 @@ class Trainer:
     Attributes:
       encoder, local_critic, global_critic, discriminator: Keras models (the
         critics and discriminator are None when the objective does not use them).
+      pair_critics: list of `(ScalePair, critic)` of `objective.scales`; the
+        pair "y:local" uses `local_critic`.
+      coordinate_head: the head of `objective.coordinates`, or None.
       optimizer: Adam (loss-scaled under mixed_float16) of encoder + critics.
       prior_optimizer: Adam of the discriminator, or None.
       step: int64 variable, training steps done.
@@ -57,6 +69,9 @@ class Trainer:
         self.estimator = objective.estimator
         self.prior_name = objective.prior
         self.gradient_penalty = objective.gradient_penalty
+        self.views = objective.views
+        self.occlusion = objective.occlusion
+        self.coordinates_weight = objective.coordinates
         dtype = train.precision
         # With one replica the batch statistics are already global; Keras's
         # synchronised path would still add a count tensor the size of each
@@ -68,17 +83,22 @@ class Trainer:
         features = self.encoder(tf.zeros((2, *image_shape)), training=False)
         local_shape = features["local"].shape[1:]
         y_shape = features["y"].shape[1:]
-        self.local_critic = self.global_critic = None
+        self.local_critic = self.global_critic = self.coordinate_head = None
+        self.pair_critics = []
         if self.weights.beta > 0:
-            self.local_critic = critics.build_local_critic(
-                critic.kind, critic.units, dtype=dtype, sync_batch_norm=sync
+            self.pair_critics = self._build_pair_critics(
+                parse_scales(objective.scales), features, critic, dtype, sync
             )
-            self.local_critic.build_from_shapes(local_shape, y_shape)
         if self.weights.alpha > 0:
             self.global_critic = critics.build_global_critic(
                 critic.global_units, dtype=dtype
             )
             self.global_critic.build_from_shapes(local_shape, y_shape)
+        if self.coordinates_weight > 0:
+            self.coordinate_head = coordinate_head.CoordinateHead(
+                local_shape[0] * local_shape[1], dtype=dtype
+            )
+            self.coordinate_head.build_from_shapes(local_shape, y_shape)
         self.prior = priors.make_prior(self.prior_name, y_dim)
         self.discriminator = self.prior_optimizer = None
         if self.prior is not None and self.weights.gamma > 0:
@@ -109,6 +129,34 @@ class Trainer:
             )
         self._train_steps = tf.function(self._train_steps_fn)
 
+    def _build_pair_critics(self, pairs, features, critic, dtype, sync):
+        """`[(ScalePair, critic)]`; "y:local" is `self.local_critic`, the paper's."""
+        built = []
+        for pair in pairs:
+            if pair.target not in features or pair.source not in features:
+                maps = sorted(k for k in features if k not in ("fc", "y"))
+                raise UserError(
+                    f"objective.scales pair {pair.source}:{pair.target}: the "
+                    f"encoder has no such map; its maps are {', '.join(maps)}"
+                )
+            model = scale_critics.build_pair_critic(
+                features[pair.target].shape[1:],
+                features[pair.source].shape[1:],
+                critic,
+                dtype,
+                sync,
+                name=f"critic_{pair.source}_{pair.target}",
+            )
+            if (pair.source, pair.target) == (GLOBAL_SOURCE, ENCODER_LOCAL_MAP):
+                self.local_critic = model
+            built.append((pair, model))
+        return built
+
+    def example_shape(self, image_shape):
+        """One training example's shape: `image_shape`, or `(V, *image_shape)`
+        with V > 1 augmented views."""
+        return tuple(image_shape) if self.views == 1 else (self.views, *image_shape)
+
     def _adam(self, learning_rate, loss_scaled):
         adam = optimizers.FusedAdam(
             learning_rate,
@@ -125,16 +173,20 @@ class Trainer:
             "local_critic": self.local_critic,
             "global_critic": self.global_critic,
             "discriminator": self.discriminator,
+            "coordinate_head": self.coordinate_head,
         }
+        for pair, critic in self.pair_critics:
+            if critic is not self.local_critic:
+                named[f"critic_{pair.source}_{pair.target}"] = critic
         return {name: model for name, model in named.items() if model is not None}
 
     @property
     def trainable_variables(self):
         """Variables of the encoder and critics (not the discriminator)."""
         variables = list(self.encoder.trainable_variables)
-        for critic in (self.local_critic, self.global_critic):
-            if critic is not None:
-                variables += critic.trainable_variables
+        for name, model in self.models.items():
+            if name not in ("encoder", "discriminator"):
+                variables += model.trainable_variables
         return variables
 
     # Items of `checkpoint_items` that checkpoints of earlier versions lack:
@@ -158,6 +210,8 @@ class Trainer:
         names = ["loss"]
         if self.weights.beta > 0:
             names.append("mi/local")
+            if len(self.pair_critics) > 1:
+                names += [f"mi/{pair.name}" for pair, _ in self.pair_critics]
         if self.weights.alpha > 0:
             names.append("mi/global")
         if self.discriminator is not None:
@@ -166,6 +220,8 @@ class Trainer:
                 "prior/discriminator_loss",
                 "prior/gradient_penalty",
             ]
+        if self.coordinate_head is not None:
+            names.append("aux/coordinates_loss")
         return names
 
     def losses_and_gradients(self, images, step):
@@ -176,8 +232,9 @@ class Trainer:
         the sum is then the gradient of the global-batch loss.
 
         Args:
-          images: `[n, S, S, C]` float32 in [-1, 1], this replica's share.
-          step: int64 scalar, seeds the prior's samples.
+          images: `[n, S, S, C]` float32 in [-1, 1], this replica's share, or
+            `[n, V, S, S, C]` with V augmented views.
+          step: int64 scalar, seeds the prior's samples and the occlusions.
 
         Returns:
           (metrics dict of scalar float32 global-batch values on this replica,
@@ -186,10 +243,18 @@ class Trainer:
         replica = dim_loss.ReplicaContext()
         scale = 1.0 / replica.num_replicas
         with tf.GradientTape() as tape:
-            features = self.encoder(images, training=True)
-            metrics = dim_loss.mi_estimates(
-                features,
-                self.local_critic,
+            views = view_terms.encode_views(
+                self.encoder,
+                images,
+                self.views,
+                self.occlusion,
+                self._step_seed(step, 1),
+                replica,
+            )
+            features = views[0]
+            metrics = view_terms.mi_terms(
+                views,
+                self.pair_critics,
                 self.global_critic,
                 self.weights,
                 self.estimator,
@@ -201,6 +266,17 @@ class Trainer:
                 prior_loss = priors.encoder_prior_loss(self.discriminator, codes)
                 metrics["prior/encoder_loss"] = prior_loss
             loss = dim_loss.encoder_loss(metrics, prior_loss, self.weights)
+            if self.coordinate_head is not None:
+                aux = tf.add_n(
+                    [
+                        coordinates.coordinate_loss(
+                            self.coordinate_head, view["local"], view["y"], replica
+                        )
+                        for view in views
+                    ]
+                ) / len(views)
+                metrics["aux/coordinates_loss"] = aux
+                loss += self.coordinates_weight * aux
             replica_loss = loss * scale
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
                 replica_loss = self.optimizer.scale_loss(replica_loss)
@@ -208,7 +284,7 @@ class Trainer:
         gradients = tape.gradient(replica_loss, self.trainable_variables)
         prior_gradients = None
         if self.discriminator is not None:
-            real = self._prior_samples(tf.shape(images)[0], step, replica)
+            real = self._prior_samples(tf.shape(codes)[0], step, replica)
             with tf.GradientTape() as prior_tape:
                 prior_loss, prior_metrics = priors.discriminator_loss(
                     self.discriminator,
@@ -229,12 +305,21 @@ class Trainer:
         Sampled for the whole global batch from a seed of (run seed, step), so
         the samples do not depend on the number of replicas.
         """
+        samples = self.prior.sample(
+            rows * replica.num_replicas, seed=self._step_seed(step)
+        )
+        start = replica.row_offset(rows)
+        return tf.cast(samples[start : start + rows], tf.float32)
+
+    def _step_seed(self, step, stream=0):
+        """int32 `[2]` from (run seed, step); stream k > 0 is folded in, so
+        each random use of a step has its own (stream 0: the prior's)."""
         seed = tf.stack(
             [tf.cast(self.train_config.seed, tf.int32), tf.cast(step, tf.int32)]
         )
-        samples = self.prior.sample(rows * replica.num_replicas, seed=seed)
-        start = replica.row_offset(rows)
-        return tf.cast(samples[start : start + rows], tf.float32)
+        if stream:
+            seed = tf.random.experimental.stateless_fold_in(seed, stream)
+        return seed
 
     def _replica_step(self, images, step):
         metrics, gradients, prior_gradients = self._losses_and_gradients(images, step)

@@ -1,0 +1,155 @@
+"""Augmented training views: random (resized) crops, flips, colour jitter, grayscale.
+
+One uint8 image `[H, W, C]` becomes `views` model inputs, each float32
+`[S, S, C]` in [-1, 1]. Every random choice is a stateless op seeded from the
+example's seed (itself from (run seed, epoch, index), see
+`dim_tf.input.pipeline`), so the views are a pure function of the run's seed
+and the position in the stream: a resumed run sees the same views.
+
+Runs inside `tf.data` on the CPU, overlapping the training step. Measured on
+this project's 2-core CPU: see docs/method.md ("Where augmentation runs").
+"""
+
+import tensorflow as tf
+
+# Per-op seeds fold small integers into a view's seed; other views' seeds
+# come from (example seed, _VIEW_SEED_BASE + view), clear of those.
+_VIEW_SEED_BASE = 1000
+
+
+def _fold(seed, k):
+    return tf.random.experimental.stateless_fold_in(seed, k)
+
+
+def crop_and_flip(image, seed, image_size, fixed_crop, flip):
+    """The `data.random_crop` / `data.random_flip` augmentation of uint8 `[H, W, C]`.
+
+    A random crop of at most S x S (no resizing), then a random horizontal
+    flip; seeds `(seed, 0)` and `(seed, 1)`, as the paper's setups always had.
+    """
+    if fixed_crop:
+        height = static_minimum(static_dim(image, 0), image_size)
+        width = static_minimum(static_dim(image, 1), image_size)
+        size = tf.stack(
+            [height, width, static_dim(image, 2)]
+        )  # Static if the shape is.
+        image = tf.image.stateless_random_crop(image, size, _fold(seed, 0))
+    if flip:
+        image = tf.image.stateless_random_flip_left_right(image, _fold(seed, 1))
+    return image
+
+
+def make_views(image, seed, image_size, augmentation, views, to_model_input):
+    """`views` augmented model inputs of one stored image.
+
+    Args:
+      image: uint8 `[H, W, C]`.
+      seed: int64 `[2]`, the example's seed; view 0 uses it, view v > 0 a
+        seed from (seed, 1000 + v).
+      image_size: S, the encoder's input size.
+      augmentation: `dim_tf.input.Augmentation`.
+      views: 1 or 2.
+      to_model_input: uint8 / float `[h, w, C]` in [0, 255] -> float32
+        `[S, S, C]` in [-1, 1] (resize and scale, as for evaluation).
+
+    Returns:
+      float32 `[S, S, C]` for one view, `[views, S, S, C]` for more.
+    """
+    outputs = [
+        _one_view(
+            image, _view_seed(seed, view), image_size, augmentation, to_model_input
+        )
+        for view in range(views)
+    ]
+    return outputs[0] if views == 1 else tf.stack(outputs)
+
+
+def _view_seed(seed, view):
+    """View 0 uses the example's seed (as the one-view stream always did),
+    view v > 0 a seed folded from it out of the range the ops below use."""
+    return seed if view == 0 else _fold(seed, _VIEW_SEED_BASE + view)
+
+
+def _one_view(image, seed, image_size, augmentation, to_model_input):
+    if not augmentation.resized_crop:
+        image = crop_and_flip(
+            image, seed, image_size, augmentation.fixed_crop, augmentation.flip
+        )
+        pixels = to_model_input(image) * 0.5 + 0.5  # [S, S, C] in [0, 1]
+    else:
+        pixels = random_resized_crop(image, _fold(seed, 2), image_size, augmentation)
+        if augmentation.flip:
+            pixels = tf.image.stateless_random_flip_left_right(pixels, _fold(seed, 1))
+    if augmentation.jitter > 0 and augmentation.jitter_probability > 0:
+        jittered = colour_jitter(pixels, _fold(seed, 3), augmentation.jitter)
+        pixels = _maybe(jittered, pixels, augmentation.jitter_probability, seed, 4)
+    if augmentation.grayscale_probability > 0 and pixels.shape[-1] == 3:
+        gray = tf.tile(tf.image.rgb_to_grayscale(pixels), [1, 1, 3])
+        pixels = _maybe(gray, pixels, augmentation.grayscale_probability, seed, 5)
+    return tf.clip_by_value(pixels, 0.0, 1.0) * 2.0 - 1.0
+
+
+def random_resized_crop(image, seed, image_size, augmentation):
+    """A random window (area fraction and aspect ratio from `augmentation`),
+    resized bilinearly to S x S.
+
+    Args:
+      image: uint8 `[H, W, C]`.
+
+    Returns:
+      float32 `[S, S, C]` in [0, 1].
+    """
+    _, _, box = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image),
+        bounding_boxes=tf.constant([[[0.0, 0.0, 1.0, 1.0]]]),
+        seed=seed,
+        min_object_covered=0.0,
+        aspect_ratio_range=augmentation.aspect_ratio,
+        area_range=(augmentation.crop_scale_min, augmentation.crop_scale_max),
+        max_attempts=100,
+        use_image_if_no_bounding_boxes=True,
+    )
+    pixels = tf.cast(image, tf.float32)[tf.newaxis] / 255.0
+    crop = tf.image.crop_and_resize(
+        pixels, tf.reshape(box, [1, 4]), [0], [image_size, image_size]
+    )
+    return crop[0]
+
+
+def colour_jitter(pixels, seed, strength):
+    """Brightness, contrast, saturation and hue jitter of float `[S, S, C]` in [0, 1].
+
+    PyTorch's `ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s)` in a fixed order:
+    brightness scales the pixels by a factor in [1 - 0.8 s, 1 + 0.8 s],
+    contrast and saturation blend towards the mean / the gray image, hue
+    rotates by up to 0.2 s of the colour wheel. One-channel images get the
+    brightness and contrast parts only.
+    """
+    amount = 0.8 * strength
+    low, high = max(0.0, 1.0 - amount), 1.0 + amount
+    factor = tf.random.stateless_uniform([], _fold(seed, 0), low, high)
+    pixels = tf.clip_by_value(pixels * factor, 0.0, 1.0)
+    pixels = tf.image.stateless_random_contrast(pixels, low, high, _fold(seed, 1))
+    if pixels.shape[-1] == 3:
+        pixels = tf.clip_by_value(pixels, 0.0, 1.0)
+        pixels = tf.image.stateless_random_saturation(pixels, low, high, _fold(seed, 2))
+        hue = min(0.5, 0.2 * strength)
+        if hue > 0:
+            pixels = tf.image.stateless_random_hue(pixels, hue, _fold(seed, 3))
+    return tf.clip_by_value(pixels, 0.0, 1.0)
+
+
+def _maybe(changed, original, probability, seed, k):
+    """`changed` with the given probability, else `original` (seeded by (seed, k))."""
+    draw = tf.random.stateless_uniform([], _fold(seed, k))
+    return tf.where(draw < probability, changed, original)
+
+
+def static_dim(x, axis):
+    """Static size of `axis` when known, else the dynamic one."""
+    return x.shape[axis] if x.shape[axis] is not None else tf.shape(x)[axis]
+
+
+def static_minimum(a, b):
+    """`min(a, b)` of Python ints, else `tf.minimum`."""
+    return min(a, b) if isinstance(a, int) else tf.minimum(a, b)

@@ -1,0 +1,116 @@
+"""Critics of multi-scale MI (`objective.scales`): one per SOURCE:TARGET pair.
+
+A pair whose source is Y ("y:conv1") is scored by the run's local critic kind
+(`critics.build_local_critic`) applied to that target map. A pair of two maps
+("conv2:conv2", AMDIM's "5-to-5") is scored by `MapCritic`: every location of
+the source map acts as a query vector against every location of the target
+map, so each source location has its own positives (the target locations of
+the same image) and negatives (those of the other images).
+
+`MapCritic` keeps the two-stage interface of `dim_tf.models.critics` with the
+target map in the "local" role and the source map in the "y" role, so the
+distributed MI code (`dim_tf.objective.dim_loss.critic_mi`) serves both kinds.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from dim_tf.models import critic_layers, critics, local_critic_units
+
+
+class MapCritic(keras.Model):
+    """Encode-and-dot critic of a source map's locations against a target map's.
+
+        target_emb = EncodeBlock(target)  [N, Mt, Mt, Ct] -> [N, Lt, units]
+        source_emb = EncodeBlock(source)  [N, Ms, Ms, Cs] -> [N, Ls, units]
+        scores[i * Ls + s, j, t] = <source_emb[i, s], target_emb[j, t]>
+                                                      [n * Ls, N, Lt] float32
+
+    Args:
+        units: embedding width E.
+        dtype: Keras dtype policy name for every layer, or None.
+        sync_batch_norm: BatchNorm statistics across replicas.
+    """
+
+    def __init__(
+        self, units, dtype=None, sync_batch_norm=False, name="map_critic", **kwargs
+    ):
+        super().__init__(dtype=dtype, name=name, **kwargs)
+        self.units = critic_layers.check_units(units)
+        self.target_net = critic_layers.EncodeBlock(
+            units, True, sync_batch_norm, dtype=dtype, name="target_net"
+        )
+        self.source_net = critic_layers.EncodeBlock(
+            units, True, sync_batch_norm, dtype=dtype, name="source_net"
+        )
+
+    def build_from_shapes(self, target_shape, source_shape):
+        """Creates the variables from `[M, M, C]` (or `[N, M, M, C]`) shapes."""
+        target_shape, source_shape = tuple(target_shape), tuple(source_shape)
+        if len(target_shape) == 3:
+            target_shape = (None, *target_shape)
+        if len(source_shape) == 3:
+            source_shape = (None, *source_shape)
+        self.target_net.build(target_shape)
+        self.source_net.build(source_shape)
+        self.built = True
+
+    def embed(self, local, y, training=None):
+        """`local` = target `[N, Mt, Mt, Ct]`, `y` = source `[N, Ms, Ms, Cs]` ->
+        `(target_emb [N, Lt, units], source_emb [N, Ls, units])`."""
+        if not self.built:
+            self.build_from_shapes(local.shape, y.shape)
+        return self._flat(self.target_net(local, training=training)), self._flat(
+            self.source_net(y, training=training)
+        )
+
+    def _flat(self, maps):
+        return ops.reshape(maps, (-1, maps.shape[1] * maps.shape[2], self.units))
+
+    def pair_scores(self, global_emb, local_emb):
+        """`global_emb` = source `[n, Ls, E]`, `local_emb` = target `[N, Lt, E]`
+        -> `[n * Ls, N, Lt]` float32 (row i * Ls + s: image i, location s)."""
+        queries = tf.reshape(tf.cast(global_emb, tf.float32), (-1, self.units))
+        local_emb = tf.cast(local_emb, tf.float32)
+        shape = tf.shape(local_emb)
+        flat = tf.reshape(local_emb, (-1, self.units))
+        scores = tf.linalg.matmul(queries, flat, transpose_b=True)
+        return tf.reshape(scores, (-1, shape[0], shape[1]))
+
+    def call(self, inputs, training=None):
+        """`{"local": target, "y": source}` -> scores `[N * Ls, N, Lt]`."""
+        target_emb, source_emb = self.embed(inputs["local"], inputs["y"], training)
+        return self.pair_scores(source_emb, target_emb)
+
+
+def build_pair_critic(target_shape, source_shape, critic, dtype, sync, name):
+    """The built critic of one `objective.scales` pair.
+
+    Args:
+      target_shape: the target map's `[M, M, C]`.
+      source_shape: Y's `[D]` (a critic of the `critic.kind`) or the source
+        map's `[M, M, C]` (a `MapCritic`).
+      critic: the `critic` config section (kind, units).
+      dtype: Keras dtype policy name, or None.
+      sync: BatchNorm statistics across replicas.
+      name: the critic's name.
+
+    Returns:
+      A critic with `embed` / `pair_scores`, every variable created.
+    """
+    if len(source_shape) == 1:
+        model = critics.build_local_critic(
+            critic.kind, critic.units, dtype=dtype, sync_batch_norm=sync
+        )
+        model.build_from_shapes(target_shape, source_shape)
+        return model
+    # Map-to-map pairs are always encode-and-dot: a concat critic would score
+    # every (source location, target location) pair with an MLP, Ls times
+    # the concat critic's already large activations.
+    units = local_critic_units("dot", critic.units)
+    model = MapCritic(units, dtype=dtype, sync_batch_norm=sync, name=name)
+    model.build_from_shapes(target_shape, source_shape)
+    return model

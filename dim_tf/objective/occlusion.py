@@ -1,0 +1,46 @@
+"""Occlusion (the paper's Table 4): Y is computed from a partly hidden image.
+
+Each image gets one random square of `fraction` of its area set to 0 (mid
+grey in [-1, 1]); the local features still come from the whole image, so Y
+must predict patches it did not see. The squares are drawn for the whole
+global batch from a seed of (run seed, step) and each replica takes its own
+rows, so they do not depend on the number of replicas.
+"""
+
+import math
+
+import tensorflow as tf
+
+
+def occluded_side(size, fraction):
+    """Side of the hidden square in an S x S image: `round(S * sqrt(fraction))`,
+    at least 1 pixel and at most S - 1."""
+    return min(size - 1, max(1, round(size * math.sqrt(fraction))))
+
+
+def occlude(images, fraction, seed, replica):
+    """`images` with one random square per image set to 0.
+
+    Args:
+      images: float `[n, S, S, C]`, this replica's rows of the global batch.
+      fraction: area fraction hidden, in (0, 1).
+      seed: int32 `[2]`, the same on every replica.
+      replica: `dim_tf.objective.dim_loss.ReplicaContext`.
+
+    Returns:
+      `[n, S, S, C]`, same dtype.
+    """
+    size = images.shape[1]
+    side = occluded_side(size, fraction)
+    rows = tf.shape(images)[0]
+    corners = tf.random.stateless_uniform(
+        [rows * replica.num_replicas, 2], seed, 0, size - side + 1, dtype=tf.int32
+    )
+    start = replica.row_offset(rows)
+    corners = corners[start : start + rows]
+    pixels = tf.range(size)[None, :]
+    top, left = corners[:, :1], corners[:, 1:]
+    in_rows = (pixels >= top) & (pixels < top + side)  # [n, S]
+    in_cols = (pixels >= left) & (pixels < left + side)  # [n, S]
+    hidden = in_rows[:, :, None, None] & in_cols[:, None, :, None]  # [n, S, S, 1]
+    return tf.where(hidden, tf.zeros_like(images), images)
