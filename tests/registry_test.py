@@ -54,6 +54,7 @@ def tiny_run(data_dir, workdir=None, **overrides):
         num_classes=10,
         eval_train_split=config.data.eval_train_split,
         eval_split=config.data.eval_split,
+        center_crop=False,
         fresh_encoder=fresh_encoder,
         encoder_copy=encoder_copy,
     )
