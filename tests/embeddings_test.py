@@ -236,14 +236,16 @@ def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
 
 
 def test_tfrecord_output_and_names_that_need_escaping(tmp_path):
-    names = ["a.png", "tab\there.png", "back\\slash\nline.png"]
-    y = np.arange(6, dtype=np.float32).reshape(3, 2)
+    # A name that is not UTF-8 (byte 0xff, as os.listdir gives it) keeps its bytes.
+    names = ["a.png", "tab\there.png", "back\\slash\nline.png", "b\udcff.png"]
+    y = np.arange(8, dtype=np.float32).reshape(4, 2)
     result = embeddings.Embeddings(names=names, taps={"y": y})
     out = str(tmp_path / "e.npy")
     paths = embeddings.output_paths(out, ("y",))
     assert paths == {"y": out, "names": str(tmp_path / "e.tsv")}
     files.write_embeddings(result, paths)
-    assert len(open(paths["names"]).read().splitlines()) == 3  # One line each.
+    with open(paths["names"], "rb") as f:
+        assert f.read().splitlines()[2:] == [b"back\\\\slash\\nline.png", b"b\xff.png"]
     back = files.read_embeddings(out)
     assert back.names == names
     np.testing.assert_array_equal(back.taps["y"], y)
@@ -257,11 +259,11 @@ def test_tfrecord_output_and_names_that_need_escaping(tmp_path):
         tf.io.parse_single_example(r, spec)
         for r in tf.data.TFRecordDataset(record["tfrecord"])
     ]
-    assert [p["name"].numpy().decode() for p in parsed] == names
+    assert [p["name"].numpy() for p in parsed] == [os.fsencode(n) for n in names]
     np.testing.assert_array_equal(np.stack([p["y"] for p in parsed]), y)
     # A .npy and .tsv that do not match are refused.
     np.save(out, y[:2])
-    _one_line_error(lambda: files.read_embeddings(out), "names 3 images")
+    _one_line_error(lambda: files.read_embeddings(out), "names 4 images")
 
 
 def test_files_are_fitted_as_a_tfds_dataset_stores_its_images(tmp_path):

@@ -14,6 +14,7 @@ Files that cannot be decoded are skipped and named on stderr. Existing
 outputs are kept unless --overwrite; each file appears whole or not at all.
 """
 
+import sys
 import time
 
 from absl import flags
@@ -41,6 +42,8 @@ flags.mark_flags_as_required(["images", "out"])
 
 def _embed(argv):
     cli.reject_extra_arguments(argv)
+    # File names that are not valid UTF-8 print as their own bytes.
+    sys.stdout.reconfigure(errors="surrogateescape")
     # The checks that need no TensorFlow come first, so that they are quick.
     _ENCODER.check()
     embeddings.check_images(_IMAGES.value)

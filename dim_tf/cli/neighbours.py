@@ -11,6 +11,8 @@ path) and writes a PNG grid: the query in a white frame, then its
 neighbours, nearest first.
 """
 
+import sys
+
 from absl import flags
 
 from dim_tf import cli, embeddings
@@ -37,6 +39,8 @@ flags.mark_flags_as_required(["images", "query"])
 
 def _neighbours(argv):
     cli.reject_extra_arguments(argv)
+    # File names that are not valid UTF-8 print as their own bytes.
+    sys.stdout.reconfigure(errors="surrogateescape")
     _ENCODER.check()
     embeddings.check_images(_IMAGES.value)
     if _EMBEDDINGS.value:

@@ -134,7 +134,8 @@ def write_grid(query, neighbours, path):
 
     Each picture is fitted to a square thumbnail as the pipeline fits files.
     """
-    pictures = image_files.load_images([query, *neighbours], 3, _THUMBNAIL).numpy()
+    files = [os.fsencode(path) for path in (query, *neighbours)]  # Any bytes.
+    pictures = image_files.load_images(files, 3, _THUMBNAIL).numpy()
     grid = views.query_grid(pictures[0], pictures[1:])
     with workdir_lib.replaced_file(path) as tmp:
         views.save_png(grid, tmp)
