@@ -174,15 +174,29 @@ def write_json(path, value, sort_keys=False):
 
     The one JSON writer of dim_tf: a reader never sees a half-written file.
     """
+    with replaced_file(path) as tmp, open(tmp, "w") as f:
+        json.dump(value, f, indent=2, sort_keys=sort_keys)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def replaced_file(path):
+    """The path of a new hidden file beside `path` that replaces it when the block ends.
+
+    Write the new content to the yielded path (and close it) inside the
+    block: when the block ends without an exception the file is renamed to
+    `path` (an atomic replace), else it is removed and `path` stays as it
+    was. The directory of `path` is created if missing.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(value, f, indent=2, sort_keys=sort_keys)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         # mkstemp's 0600 would hide the file from others: the umask decides.
         umask = os.umask(0)
         os.umask(umask)

@@ -47,6 +47,7 @@ _SLOW_FILES_FIRST = (
     "export_test",
     "evaluate_test",
     "folders_test",
+    "embeddings_test",
     "bad_input_test",
     "checkpoints_test",
     "mi_test",

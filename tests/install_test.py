@@ -15,7 +15,14 @@ import pytest
 
 from tests import processes
 
-SCRIPTS = ("dim-train", "dim-evaluate", "dim-export", "dim-benchmark")
+SCRIPTS = (
+    "dim-train",
+    "dim-evaluate",
+    "dim-export",
+    "dim-benchmark",
+    "dim-embed",
+    "dim-neighbours",
+)
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,25 @@ def neighbour_grid(images, labels, y, queries=8, k=8):
     return _tile(grid)
 
 
+def query_grid(query, neighbours, per_row=9):
+    """A query picture (white frame), then its neighbours (grey frames), nearest first.
+
+    The grid `dim-neighbours` writes; rows of `per_row` cells, the query's
+    included.
+
+    Args:
+      query: uint8 RGB `[h, w, 3]`.
+      neighbours: uint8 RGB `[k, h, w, 3]`, nearest first.
+      per_row: cells per row.
+
+    Returns:
+      uint8 RGB image `[H, W, 3]`.
+    """
+    cells = [_framed(query, _QUERY_FRAME)]
+    cells += [_framed(image, _UNLABELED_FRAME) for image in neighbours]
+    return _tile([cells[i : i + per_row] for i in range(0, len(cells), per_row)])
+
+
 def heat_overlay(images, maps, alpha=0.6):
     """Heat maps drawn over images.
 

@@ -174,34 +174,41 @@ def stored_size(image_size, random_crop):
 
 
 def fit(images, size):
-    """Aspect-preserving resize (shorter side `size`), then the central square.
+    """Aspect-preserving resize (covering `size`), then the central window.
 
     The same ops for one image and for a batch of images of one size, so
     the exported models fit images exactly as the pipeline did.
 
     Args:
       images: uint8 `[H, W, C]` or `[B, H, W, C]`, any H and W.
-      size: the side of the result.
+      size: the side of the square result (the shorter side becomes
+        `size`), or its `(height, width)` (the image is scaled to cover it).
 
     Returns:
-      uint8 `[size, size, C]` or `[B, size, size, C]`.
+      uint8 `[height, width, C]` or `[B, height, width, C]`.
     """
+    target_h, target_w = size if isinstance(size, (tuple, list)) else (size, size)
     shape = tf.shape(images)
     height, width = shape[-3], shape[-2]
-    scale = size / tf.cast(tf.minimum(height, width), tf.float64)
+    # For a square target this is size / min(H, W), to the last bit.
+    scale = tf.maximum(
+        target_h / tf.cast(height, tf.float64), target_w / tf.cast(width, tf.float64)
+    )
     new_height = tf.maximum(
-        size, tf.cast(tf.round(tf.cast(height, tf.float64) * scale), tf.int32)
+        target_h, tf.cast(tf.round(tf.cast(height, tf.float64) * scale), tf.int32)
     )
     new_width = tf.maximum(
-        size, tf.cast(tf.round(tf.cast(width, tf.float64) * scale), tf.int32)
+        target_w, tf.cast(tf.round(tf.cast(width, tf.float64) * scale), tf.int32)
     )
     # Antialiasing keeps a downscaled photo from aliasing (it matters from
     # megapixels down to 64); it is plain bilinear when enlarging.
     resized = tf.image.resize(images, tf.stack([new_height, new_width]), antialias=True)
     resized = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
-    top, left = (new_height - size) // 2, (new_width - size) // 2
-    cropped = resized[..., top : top + size, left : left + size, :]
-    return tf.ensure_shape(cropped, [*images.shape[:-3], size, size, images.shape[-1]])
+    top, left = (new_height - target_h) // 2, (new_width - target_w) // 2
+    cropped = resized[..., top : top + target_h, left : left + target_w, :]
+    return tf.ensure_shape(
+        cropped, [*images.shape[:-3], target_h, target_w, images.shape[-1]]
+    )
 
 
 def decoded_examples(examples, count, channels, size, skip_bad, name_of):
@@ -212,7 +219,8 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
         image file) or "contents" (its bytes), and any other entries (kept).
       count: examples in `examples`.
       channels: 1 or 3.
-      size: side of the fitted images (`stored_size`).
+      size: side of the fitted images (`stored_size`), or their
+        `(height, width)`.
       skip_bad: True skips examples that fail to read or decode; False
         stops at the first with an error naming it.
       name_of: function from an int64 position in `examples` to a list of
@@ -220,7 +228,7 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
 
     Returns:
       `tf.data.Dataset` of the dicts with "image" (uint8 `[size, size,
-      channels]`) instead of "path" / "contents", in order. Its cardinality is `count`
+      channels]`, or `[height, width, channels]`) instead of "path" / "contents", in order. Its cardinality is `count`
       unless `skip_bad` (then unknown).
     """
 

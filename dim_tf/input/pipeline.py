@@ -10,6 +10,8 @@ SavedModels reuse. The datasets are found and prepared by
 `dim_tf.errors.UserError`.
 """
 
+import os
+
 import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
@@ -245,20 +247,27 @@ def _tfds_labeled_examples(data, split):
     return ds.map(renamed)
 
 
-def make_files_dataset(paths, data, image_size, batch_size):
+def make_files_dataset(paths, data, image_size, batch_size, raw_image_shape=None):
     """Image files in the given order, as a run's encoder takes them.
 
-    Exactly the evaluation pipeline's transform of a directory dataset
-    (decode to `data.channels`, fit, centre crop when the run trained on
-    random crops, [-1, 1]), for any list of files, e.g.
-    `dim_tf.input.image_files.list_images(path)`.
+    Exactly the evaluation pipeline's transform, for any list of files (e.g.
+    `dim_tf.input.image_files.list_images(path)`): each file is decoded and
+    fitted as the run's dataset stores its images (a directory's: to
+    `data.channels` and the stored size; a TFDS dataset's: to its channels
+    and, when fixed, its height and width), then centre-cropped when the run
+    trained on random crops, resized to S, converted to `data.channels` and
+    scaled to [-1, 1]. The exported encoder does the same to a decoded file
+    (`dim_tf.export.serving_transform`).
 
     Args:
-      paths: image file paths.
+      paths: image file paths (str, bytes or path-like).
       data: the run's `config.data` section (`channels`, `random_crop`,
         `skip_bad_images`).
       image_size: S, the encoder's input size.
       batch_size: b; the last batch may be smaller.
+      raw_image_shape: `(H, W, C)` of the images the run's dataset stores
+        (`dim_tf.training.runs.Run.raw_image_shape`); None (or H, W None): a
+        directory dataset's.
 
     Returns:
       Finite `tf.data.Dataset` of `(images, paths)`: float32 `[b, S, S, C]`
@@ -266,20 +275,28 @@ def make_files_dataset(paths, data, image_size, batch_size):
       iteration with an error naming it (`dim_tf.input.read_errors`), or is
       left out with `data.skip_bad_images`.
     """
-    paths = [str(path) for path in paths]
-    names = tf.constant(paths or [""], tf.string)
+    # Bytes: file names need not be valid UTF-8.
+    paths = [os.fsencode(path) for path in paths]
+    height, width, channels = raw_image_shape or (None, None, folders.channels(data))
+    if height and width:
+        size = (height, width)
+    else:
+        size = image_files.stored_size(image_size, data.random_crop)
+    names = tf.constant(paths or [b""], tf.string)
     examples = tf.data.Dataset.from_tensor_slices(
         {"path": tf.constant(paths, tf.string), "file": tf.constant(paths, tf.string)}
     )
     ds = image_files.decoded_examples(
         examples,
         len(paths),
-        folders.channels(data),
-        image_files.stored_size(image_size, data.random_crop),
+        channels,
+        size,
         data.skip_bad_images,
         lambda i: [tf.gather(names, i)],
     )
-    ds = _batched_model_input(ds, batch_size, image_size, data.random_crop, None, False)
+    ds = _batched_model_input(
+        ds, batch_size, image_size, data.random_crop, data.channels, False
+    )
     ds = ds.map(lambda example: (example["image"], example["file"]))
     return ds.prefetch(tf.data.AUTOTUNE)
 

@@ -1,0 +1,269 @@
+"""What embeds image files, and `embed_images` (the whole of dim-embed).
+
+An `Encoder` embeds files from one of two sources, which give the same
+vectors for the same files (to float rounding):
+
+- a trained run (`Encoder.from_workdir`): its latest checkpoint; each file
+  is decoded and transformed exactly as the run's evaluation images
+  (`dim_tf.input.pipeline.make_files_dataset`);
+- an exported encoder SavedModel (`Encoder.from_saved_model`): each file is
+  decoded to the signature's channels; when the signature fixes H x W (the
+  export of a TFDS dataset) it is fitted to H x W first (scaled to cover it,
+  the central window kept: `dim_tf.input.image_files.fit`, as the pipeline
+  fits files), else it goes in at its own size (a directory dataset's
+  export fits it inside, as the pipeline does). Consecutive images of one
+  size go in as one batch, so a folder of equally sized pictures runs
+  batched and one of many sizes runs at whatever size each has.
+
+For a TFDS dataset whose stored images vary in size the two differ: the run
+fits files like a directory's, its export resizes them without keeping the
+aspect ratio. A file that cannot be read or decoded is skipped, and named.
+"""
+
+import copy
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from dim_tf.embeddings import (
+    Embeddings,
+    check_images,
+    check_outputs,
+    check_source,
+    output_paths,
+    parse_taps,
+)
+from dim_tf.embeddings import files as files_lib
+from dim_tf.errors import UserError
+from dim_tf.input import image_files, pipeline
+from dim_tf.training import runs
+
+# Images at their own size (an export that takes any size) are batched up to
+# this many bytes, so that a batch of 12-megapixel photos fits in memory.
+_MAX_BATCH_BYTES = 48 << 20
+_EXPORT_HINT = "pass the encoder SavedModel bin/export wrote (DIR/export/encoder)"
+
+
+class Encoder:
+    """Embeds image files: `batches(paths, batch_size)` -> `(paths, outputs)`.
+
+    Attributes:
+      description: what embeds, for messages ("run DIR at step N").
+    """
+
+    def __init__(self, description, batches, keep=None):
+        self.description = description
+        self._batches = batches
+        self._keep = keep  # What `batches` needs alive (a loaded SavedModel).
+
+    def batches(self, paths, batch_size):
+        """The files that decode, in order, at most `batch_size` at a time.
+
+        Yields:
+          `(paths, outputs)`: bytes paths `[b]` and the encoder's outputs
+          `{"local", "conv", "fc", "y": [b, ...]}`.
+        """
+        return self._batches([os.fsencode(path) for path in paths], batch_size)
+
+    @classmethod
+    def from_workdir(cls, workdir):
+        """The latest checkpoint of the run in `workdir` (`runs.load_run`)."""
+        return cls.from_run(runs.load_run(workdir))
+
+    @classmethod
+    def from_run(cls, run):
+        """A loaded `dim_tf.training.runs.Run`'s encoder."""
+        data = copy.deepcopy(run.config.data)
+        data.skip_bad_images = True  # A bad file is found by its absence.
+        encode = tf.function(
+            lambda images: run.encoder(images, training=False), reduce_retracing=True
+        )
+
+        def batches(paths, batch_size):
+            files = pipeline.make_files_dataset(
+                paths, data, run.image_size, batch_size, run.raw_image_shape
+            )
+            for images, names in files:
+                yield names.numpy(), encode(images)
+
+        return cls(f"run {run.workdir} at step {run.step}", batches)
+
+    @classmethod
+    def from_saved_model(cls, path):
+        """An encoder SavedModel that dim-export wrote (`DIR/export/encoder`)."""
+        loaded, serve, (height, width, channels) = _encoder_signature(path)
+        fixed = bool(height and width)
+
+        def decoded(file):
+            image = image_files.decode(tf.io.read_file(file), channels or 3)
+            return file, image_files.fit(image, (height, width)) if fixed else image
+
+        def batches(paths, batch_size):
+            files = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
+            # A file that fails is dropped here and found by its absence.
+            files = files.map(decoded, tf.data.AUTOTUNE).ignore_errors()
+            if fixed:
+                groups = files.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+                groups = groups.as_numpy_iterator()
+            else:
+                groups = _same_size_runs(files.prefetch(64), batch_size)
+            for names, images in groups:
+                yield names, serve(images=tf.constant(images))
+
+        return cls(f"SavedModel {path}", batches, keep=loaded)
+
+
+def open_encoder(workdir=None, saved_model=None):
+    """The `Encoder` of exactly one of a run directory and an encoder SavedModel."""
+    check_source(workdir, saved_model)
+    if workdir:
+        return Encoder.from_workdir(workdir)
+    return Encoder.from_saved_model(saved_model)
+
+
+def _encoder_signature(path):
+    """`(loaded, serving signature, (H, W, C) of its images input)`, checked."""
+    if not os.path.isdir(path):
+        raise UserError(f"--encoder {path!r} is not a directory; {_EXPORT_HINT}")
+    try:
+        loaded = tf.saved_model.load(path)
+    except (OSError, ValueError, tf.errors.OpError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise UserError(
+            f"--encoder {path} cannot be loaded as a SavedModel ({reason}); "
+            f"{_EXPORT_HINT}"
+        ) from None
+    serve = loaded.signatures.get("serving_default")
+    spec = serve.structured_input_signature[1].get("images") if serve else None
+    outputs = set(serve.structured_outputs) if serve else set()
+    if (
+        spec is None
+        or spec.dtype != tf.uint8
+        or spec.shape.rank != 4
+        or not {"y", "fc", "conv"} <= outputs
+    ):
+        raise UserError(
+            f"--encoder {path} is not an encoder SavedModel (its serving_default "
+            f"signature gives {', '.join(sorted(outputs)) or 'nothing'}); "
+            f"{_EXPORT_HINT}, not a probe"
+        )
+    return loaded, serve, tuple(spec.shape[1:])
+
+
+def _same_size_runs(files, batch_size):
+    """`(paths, images)` batches of consecutive equally sized images, in order."""
+    paths, images = [], []
+    for path, image in files.as_numpy_iterator():
+        if images and (
+            image.shape != images[0].shape
+            or len(images) == batch_size
+            or (len(images) + 1) * image.nbytes > _MAX_BATCH_BYTES
+        ):
+            yield paths, np.stack(images)
+            paths, images = [], []
+        paths.append(path)
+        images.append(image)
+    if images:
+        yield paths, np.stack(images)
+
+
+def list_files(path):
+    """`(paths, names)`: the images under `path`, or `path` itself (a file).
+
+    Sorted and recursive (`dim_tf.input.image_files.list_images`); names are
+    relative to `path` (a single file's: its base name).
+
+    Raises:
+      UserError: `path` is missing or holds no images.
+    """
+    check_images(path)
+    if not os.path.isdir(path):
+        return [path], [os.path.basename(path)]
+    paths = image_files.list_images(path)
+    if not paths:
+        extensions = ", ".join(image_files.IMAGE_EXTENSIONS)
+        raise UserError(
+            f"--images {path} holds no images ({extensions} files, in any subfolder)"
+        )
+    return paths, [os.path.relpath(p, path) for p in paths]
+
+
+def tap_vectors(tap):
+    """One float32 vector per image: `[B, D]` kept, `[B, M, M, C]` averaged over M x M."""
+    tap = np.asarray(tap, np.float32)
+    return tap.mean(axis=(1, 2)) if tap.ndim == 4 else tap.reshape(len(tap), -1)
+
+
+def embed_files(encoder, paths, names, taps, batch_size=128, progress=None):
+    """`Embeddings` of image files; those that cannot be decoded are skipped.
+
+    Args:
+      encoder: `Encoder`.
+      paths: image file paths.
+      names: what to call each file in the result (e.g. its relative path).
+      taps: taps to keep (`dim_tf.embeddings.TAPS`).
+      batch_size: images per encoder call.
+      progress: callable `(done, total)` after each batch, or None.
+    """
+    name_of = {os.fsencode(path): name for path, name in zip(paths, names)}
+    rows, done = {tap: [] for tap in taps}, []
+    for batch_paths, outputs in encoder.batches(paths, batch_size):
+        for tap in taps:
+            rows[tap].append(tap_vectors(outputs[tap]))
+        done.extend(name_of[path] for path in batch_paths)
+        if progress is not None:
+            progress(len(done), len(paths))
+    embedded = set(done)
+    return Embeddings(
+        names=done,
+        taps={
+            tap: np.concatenate(parts) if parts else np.zeros([0, 0], np.float32)
+            for tap, parts in rows.items()
+        },
+        skipped=[name for name in names if name not in embedded],
+        source=encoder.description,
+    )
+
+
+def embed_images(
+    images,
+    out,
+    encoder,
+    taps="y",
+    file_format="npy",
+    overwrite=False,
+    batch_size=128,
+    progress=None,
+):
+    """Embeds every image under `images` and writes the files for `--out=out`.
+
+    The taps, the outputs and the images are checked before the encoder is
+    opened; nothing is written unless at least one image was embedded.
+
+    Args:
+      images: a folder (every image under it, sorted) or one image file.
+      out: FILE of the outputs (`dim_tf.embeddings.output_paths`).
+      encoder: callable returning the `Encoder` (e.g. `open_encoder` with
+        its arguments bound), called once the checks passed.
+      taps: comma-separated taps or a sequence of them.
+      file_format: "npy" or "tfrecord".
+      overwrite: replace existing outputs (else they are an error).
+      batch_size: images per encoder call.
+      progress: callable `(done, total)`, or None.
+
+    Returns:
+      `(Embeddings, {what: path written})`.
+    """
+    taps = parse_taps(taps)
+    paths = output_paths(out, taps, file_format)
+    check_outputs(paths, overwrite)
+    files, names = list_files(images)
+    result = embed_files(encoder(), files, names, taps, batch_size, progress)
+    if not result.names:
+        raise UserError(
+            f"none of the {len(files)} files under --images {images} can be "
+            f"decoded as an image (first: {result.skipped[0]}); nothing written"
+        )
+    files_lib.write_embeddings(result, paths)
+    return result, paths

@@ -1,0 +1,98 @@
+"""The files of `dim-embed`: `.npy` arrays and a `.tsv` of names, or one `.tfrecord`.
+
+Names (`dim_tf.embeddings.output_paths`): `FILE.npy` holds Y (float32
+`[N, D]`), `FILE.TAP.npy` the other taps, `FILE.tsv` the file names, line i
+naming row i. The `.tsv` has one column and no header, which is what the
+TensorBoard projector reads as metadata. A backslash, tab, newline or
+carriage return in a name is written as `\\\\`, `\\t`, `\\n`, `\\r` so that
+each name stays one line; names that are not valid UTF-8 keep their bytes.
+
+Each file is written beside its target under a hidden name and renamed into
+place (`dim_tf.workdir.replaced_file`), the `.tsv` last: a crash leaves the
+previous files or the new ones, never half a file.
+"""
+
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from dim_tf import workdir as workdir_lib
+from dim_tf.embeddings import Embeddings, check_embeddings
+from dim_tf.errors import UserError
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {escaped[1]: raw for raw, escaped in _ESCAPES.items()}
+# Names are str as the file system gave them (undecodable bytes as surrogates).
+_TEXT = {"encoding": "utf-8", "errors": "surrogateescape"}
+
+
+def write_embeddings(embeddings, paths):
+    """Writes `embeddings` to the files `output_paths` named.
+
+    Args:
+      embeddings: `dim_tf.embeddings.Embeddings` with every tap `paths` names.
+      paths: `output_paths(out, taps, file_format)`.
+    """
+    if "tfrecord" in paths:
+        _write_tfrecord(embeddings, paths["tfrecord"])
+        return
+    for tap, rows in embeddings.taps.items():
+        with workdir_lib.replaced_file(paths[tap]) as tmp, open(tmp, "wb") as f:
+            np.save(f, np.asarray(rows, np.float32))
+    with workdir_lib.replaced_file(paths["names"]) as tmp:
+        with open(tmp, "w", **_TEXT) as f:
+            f.writelines(f"{_escape(name)}\n" for name in embeddings.names)
+
+
+def _write_tfrecord(embeddings, path):
+    with workdir_lib.replaced_file(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+        for i, name in enumerate(embeddings.names):
+            name_bytes = name.encode(**_TEXT)
+            feature = {
+                "name": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[name_bytes])
+                )
+            }
+            for tap, rows in embeddings.taps.items():
+                feature[tap] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=rows[i])
+                )
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writer.write(example.SerializeToString())
+
+
+def read_embeddings(out):
+    """The Y rows and names written for `--out=out` (the npy format).
+
+    Returns:
+      `dim_tf.embeddings.Embeddings` with tap "y" only.
+
+    Raises:
+      UserError: a file is missing or damaged, or the two do not match.
+    """
+    paths = check_embeddings(out)
+    try:
+        y = np.load(paths["y"], allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise UserError(
+            f"--embeddings: {paths['y']} is not a .npy array ({reason})"
+        ) from None
+    with open(paths["names"], **_TEXT) as f:
+        names = [_unescape(line.rstrip("\n")) for line in f]
+    if y.ndim != 2 or len(y) != len(names):
+        raise UserError(
+            f"--embeddings: {paths['y']} holds an array of shape {list(y.shape)} but "
+            f"{paths['names']} names {len(names)} images; write both again with "
+            "bin/embed"
+        )
+    return Embeddings(names=names, taps={"y": y.astype(np.float32)})
+
+
+def _escape(name):
+    return re.sub(r"[\\\t\n\r]", lambda m: _ESCAPES[m.group()], name)
+
+
+def _unescape(line):
+    return re.sub(r"\\(.)", lambda m: _UNESCAPES.get(m.group(1), m.group()), line)
