@@ -11,6 +11,14 @@ ENCODER_INPUT_SIZES = {
     "basic32x32": 32,
     "basic64x64": 64,
     "alex64x64": 64,
+    "resnet32x32": 32,
+    "resnet64x64": 64,
+    # The trunk of the named encoder on a 7x7 grid of overlapping crops.
+    "folded_basic32x32": 32,
+    "folded_basic64x64": 64,
+    "folded_alex64x64": 64,
+    "folded_resnet32x32": 32,
+    "folded_resnet64x64": 64,
 }
 ENCODERS = tuple(ENCODER_INPUT_SIZES)
 
