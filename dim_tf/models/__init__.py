@@ -27,6 +27,9 @@ LOCAL_CRITICS = ("dot", "concat")
 # The paper's width of each local critic: 2048-unit embeddings for
 # encode-and-dot, 512-512-1 for concat-and-convolve.
 PAPER_CRITIC_UNITS = {"dot": 2048, "concat": 512}
+# How the dot critic scales its dot product: "none" (the paper) or
+# "sqrt_units" (divided by sqrt(units), as in AMDIM).
+SCORE_SCALES = ("none", "sqrt_units")
 
 PRIORS = ("uniform", "gaussian", "none")
 

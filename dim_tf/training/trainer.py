@@ -44,7 +44,8 @@ class Trainer:
           y_dim: size of the global feature Y.
           objective: the `objective` config section (mode, estimator, weights,
             prior, gradient_penalty).
-          critic: the `critic` config section (kind, units, global_units).
+          critic: the `critic` config section (kind, units, global_units,
+            score_scale, score_clip, score_penalty).
           train: the `train` config section (optimizer, precision, seed,
             batch_size, steps_per_call, jit_compile, sync_batch_norm).
           image_shape: `(S, S, C)` of the images the encoder takes.
@@ -55,6 +56,7 @@ class Trainer:
         self.weights = resolve_weights(objective)
         self.estimator = objective.estimator
         self.prior_name = objective.prior
+        self.score_penalty = float(critic.score_penalty)
         self.gradient_penalty = objective.gradient_penalty
         dtype = train.precision
         # With one replica the batch statistics are already global; Keras's
@@ -70,12 +72,17 @@ class Trainer:
         self.local_critic = self.global_critic = None
         if self.weights.beta > 0:
             self.local_critic = critics.build_local_critic(
-                critic.kind, critic.units, dtype=dtype, sync_batch_norm=sync
+                critic.kind,
+                critic.units,
+                dtype=dtype,
+                sync_batch_norm=sync,
+                score_scale=critic.score_scale,
+                score_clip=critic.score_clip,
             )
             self.local_critic.build_from_shapes(local_shape, y_shape)
         if self.weights.alpha > 0:
             self.global_critic = critics.build_global_critic(
-                critic.global_units, dtype=dtype
+                critic.global_units, dtype=dtype, score_clip=critic.score_clip
             )
             self.global_critic.build_from_shapes(local_shape, y_shape)
         self.prior = priors.make_prior(self.prior_name, y_dim)
@@ -145,6 +152,8 @@ class Trainer:
             names.append("mi/local")
         if self.weights.alpha > 0:
             names.append("mi/global")
+        if self.score_penalty > 0:
+            names.append(dim_loss.SCORE_PENALTY)
         if self.discriminator is not None:
             names += [
                 "prior/encoder_loss",
@@ -179,6 +188,7 @@ class Trainer:
                 self.weights,
                 self.estimator,
                 replica,
+                self.score_penalty,
             )
             prior_loss = None
             if self.discriminator is not None:
