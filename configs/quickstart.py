@@ -8,8 +8,10 @@ Command:
 critic starts with large dot-product scores (a strongly negative JSD
 estimate) and costs more per step; measured here over 400 steps, 128 units
 reached a local JSD estimate of 0.68 nats and 512 units only 0.30, in less
-time. About 3.5 minutes for 400 steps on a busy 2-core CPU (under 2 minutes
-on a quiet one); the local JSD estimate rises from about -0.5 nats at step 50
+time. With `--config.critic.score_scale=sqrt_units --config.critic.score_clip=20`
+the 2048-unit critic's estimate is 0.47 nats at step 50 instead of -11.6
+(docs/method.md, Score regularisation). About 3.5 minutes for 400 steps on a busy 2-core CPU (under
+2 minutes on a quiet one); the local JSD estimate rises from about -0.5 nats at step 50
 to about 0.7 at step 400.
 
 Then `bin/evaluate --workdir=/tmp/dim_quickstart` (about 75 s) prints the

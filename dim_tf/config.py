@@ -10,6 +10,7 @@ TensorFlow-free: the choices come from the constants in the subpackages'
 `__init__.py` files, so a typo is reported in well under a second.
 """
 
+import math
 import numbers
 import os
 
@@ -102,6 +103,14 @@ def default_config():
     # embeddings for dot, 512-512-1 for concat (docs/architectures.md).
     config.critic.units = config_dict.placeholder(int)
     config.critic.global_units = 512  # Width of the global critic's FC layers.
+    # Score regularisation against the large early scores of wide critics
+    # (docs/method.md): none (the paper) | sqrt_units (dot product / sqrt(units)).
+    config.critic.score_scale = "none"
+    # None = off (the paper); c > 0: every critic's scores soft-clipped to
+    # c * tanh(s / c) before the MI estimator, e.g. 20.
+    config.critic.score_clip = config_dict.placeholder(float)
+    # Weight of the mean squared score (before the clip) added to the loss.
+    config.critic.score_penalty = 0.0
 
     # Augmentation of the training images (dim_tf/input/augment.py): a preset
     # and knobs that override its values (None = the preset's).
@@ -206,8 +215,12 @@ def _integer(field, value, minimum=1, optional=False, note=""):
         raise UserError(f"{field} must be an integer >= {minimum}{note}, got {value!r}")
 
 
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _positive_number(field, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
+    if not _is_real(value) or not value > 0:
         raise UserError(f"{field} must be > 0, got {value!r}")
 
 
@@ -259,6 +272,7 @@ def check_config(config):
     check_objective_config(config.objective)
     check_scales(config.objective, config.encoder)
     check_augment_config(config.augment, config.data)
+    check_score_options(config)
     check_train_config(config.train)
     _choice("strategy", config.strategy, training.STRATEGIES)
     if not isinstance(config.tpu, str):
@@ -350,6 +364,38 @@ def check_model_config(config):
         note=" (or None for the kind's paper width)",
     )
     _integer("critic.global_units", config.critic.global_units)
+
+
+def check_score_options(config):
+    """Raises `UserError` for a bad `critic.score_*` field (after the objective's
+    checks: whether the dot critic is used depends on the weights)."""
+    critic = config.critic
+    _choice("critic.score_scale", critic.score_scale, models.SCORE_SCALES)
+    if critic.score_scale != "none":
+        if critic.kind != "dot":
+            raise UserError(
+                f"critic.score_scale={critic.score_scale} divides the dot critic's "
+                f"dot product; critic.kind={critic.kind} has none: set "
+                "critic.score_scale=none or critic.kind=dot"
+            )
+        if objective.resolve_weights(config.objective).beta == 0:
+            raise UserError(
+                f"critic.score_scale={critic.score_scale} scales the local dot "
+                f"critic, which objective.mode={config.objective.mode} with beta=0 "
+                "does not use; set critic.score_scale=none"
+            )
+    if critic.score_clip is not None and not (
+        _is_real(critic.score_clip) and 0 < critic.score_clip < math.inf
+    ):
+        raise UserError(
+            "critic.score_clip must be a finite number > 0 (or None = off), got "
+            f"{critic.score_clip!r}"
+        )
+    if not (_is_real(critic.score_penalty) and 0 <= critic.score_penalty < math.inf):
+        raise UserError(
+            "critic.score_penalty must be a finite number >= 0 (0 = off), got "
+            f"{critic.score_penalty!r}"
+        )
 
 
 def check_objective_config(objective_config):

@@ -83,6 +83,7 @@ def _bad(**overrides):
         ("objective.estimator", "mine", objective.ESTIMATORS),
         ("objective.prior", "laplace", models.PRIORS),
         ("critic.kind", "bilinear", models.LOCAL_CRITICS),
+        ("critic.score_scale", "sqrt", models.SCORE_SCALES),
         ("strategy", "gpu", ("auto", "mirrored", "one_device")),
         ("train.precision", "float16", ("float32", "mixed_bfloat16")),
         ("eval.taps", "y,pool", ("conv", "fc", "y")),
@@ -108,10 +109,36 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("image_size", 64, "encoder basic32x32 takes 32x32 images"),
         ("eval.epochs", 0, "eval.epochs must be an integer >= 1"),
         ("train.max_minutes", -1.0, "train.max_minutes must be > 0, got -1.0"),
+        ("critic.score_clip", -1.0, "critic.score_clip must be a finite number > 0"),
+        ("critic.score_clip", float("inf"), "critic.score_clip must be a finite"),
+        ("critic.score_penalty", -0.5, "critic.score_penalty must be a finite"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field(field, value, fragment):
     assert fragment in _bad(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        ({"critic.kind": "concat"}, "critic.kind=concat has none"),
+        ({"objective.mode": "global"}, "objective.mode=global with beta=0"),
+    ],
+)
+def test_the_sqrt_units_scale_needs_a_local_dot_critic(overrides, fragment):
+    message = _bad(**{"critic.score_scale": "sqrt_units", **overrides})
+    assert message.startswith("critic.score_scale=sqrt_units ")
+    assert fragment in message
+
+
+def test_the_score_options_pass_with_the_local_dot_critic():
+    config = config_lib.default_config()
+    config.objective.mode = "local+global"
+    config.critic.score_scale = "sqrt_units"
+    config.critic.score_clip = 20  # An int is taken as 20.0.
+    config.critic.score_penalty = 0.1
+    config_lib.check_config(config)
+    assert config_lib.to_record(config)["critic"]["score_clip"] == 20.0
 
 
 def test_the_defaults_and_every_shipped_value_pass():
@@ -119,6 +146,9 @@ def test_the_defaults_and_every_shipped_value_pass():
     config_lib.check_config(config)
     assert config.eval.max_train_examples == 50_000
     assert config.critic.units is None and config.data.shuffle_buffer is None
+    # The score options are off: the paper's critic.
+    assert (config.critic.score_scale, config.critic.score_clip) == ("none", None)
+    assert config.critic.score_penalty == 0.0
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from dim_tf import models
 from dim_tf.errors import UserError
-from dim_tf.models import encoders
+from dim_tf.models import encoders, folding
 from tests import strategies
 
 # name -> (local, conv, fc) shapes without the batch dimension (docs/architectures.md).
@@ -16,7 +16,15 @@ TAPS = {
     "basic32x32": ((8, 8, 128), (4, 4, 256), (1024,)),
     "basic64x64": ((8, 8, 256), (4, 4, 512), (1024,)),
     "alex64x64": ((15, 15, 384), (7, 7, 192), (4096,)),
+    "resnet32x32": ((8, 8, 512), (4, 4, 1024), (1024,)),
+    "resnet64x64": ((8, 8, 512), (4, 4, 1024), (1024,)),
+    "folded_basic32x32": ((7, 7, 256), (7, 7, 256), (1024,)),
+    "folded_basic64x64": ((7, 7, 512), (7, 7, 512), (1024,)),
+    "folded_alex64x64": ((7, 7, 192), (7, 7, 192), (4096,)),
+    "folded_resnet32x32": ((7, 7, 1024), (7, 7, 1024), (1024,)),
+    "folded_resnet64x64": ((7, 7, 1024), (7, 7, 1024), (1024,)),
 }
+NEW_ENCODERS = tuple(name for name in TAPS if name.startswith(("resnet", "folded")))
 
 # Parameters for 3-channel images and y_dim=64 (BatchNorm moving statistics
 # included). basic32x32 by hand: convs 4*4*(3*64 + 64*128 + 128*256), fc
@@ -26,6 +34,16 @@ PARAMS_RGB = {
     "basic32x32": 4_924_224,
     "basic64x64": 11_217_728,
     "alex64x64": 58_435_040,
+    # Stem 3*3*3*64; the blocks (downsampling shortcuts included) 3,224,832;
+    # fc 4*4*1024*1024; BatchNorms 4 * 24,256 channels; Y 1024*64 + 64.
+    "resnet32x32": 20_297_728,
+    "resnet64x64": 20_297_728,  # The same layers; only a max-pool is added.
+    # The trunk (without its fc), head conv 3*3*C*384, fc 3*3*384*D_fc.
+    "folded_basic32x32": 5_155_136,
+    "folded_basic64x64": 8_139_072,
+    "folded_alex64x64": 17_927_136,
+    "folded_resnet32x32": 10_599_936,
+    "folded_resnet64x64": 10_599_936,
 }
 
 
@@ -38,12 +56,7 @@ def _images(name, channels, batch=2, seed=0):
 def test_names_and_input_sizes():
     assert encoders.ENCODERS == tuple(TAPS)
     sizes = {name: encoders.encoder_input_size(name) for name in encoders.ENCODERS}
-    assert sizes == {
-        "basic28x28": 28,
-        "basic32x32": 32,
-        "basic64x64": 64,
-        "alex64x64": 64,
-    }
+    assert sizes == {name: int(name[-2:]) for name in TAPS}
 
 
 @pytest.mark.parametrize(
@@ -57,6 +70,8 @@ def test_names_and_input_sizes():
         ("basic64x64", 2, 32),
         ("alex64x64", 3, 64),
         ("alex64x64", 1, 8),
+        *[(name, 3, 64) for name in NEW_ENCODERS],
+        *[(name, 1, 8) for name in NEW_ENCODERS],
     ],
 )
 def test_tap_shapes(name, channels, y_dim):
@@ -186,7 +201,20 @@ def test_bad_y_dim():
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", encoders.ENCODERS)
+# The other new encoders are made of the same parts (a ResNet's stem pool is
+# in resnet64x64's crops, folding over a plain trunk in folded_basic32x32).
+@pytest.mark.parametrize(
+    "name",
+    [
+        "basic28x28",
+        "basic32x32",
+        "basic64x64",
+        "alex64x64",
+        "resnet32x32",
+        "folded_basic32x32",
+        "folded_resnet64x64",
+    ],
+)
 def test_gradients_reach_every_weight(name):
     size = encoders.encoder_input_size(name)
     model = encoders.build_encoder(name, (size, size, 2), y_dim=8)
@@ -232,3 +260,53 @@ def test_sync_batch_norm_uses_global_batch_statistics():
     for key in ("local", "fc", "y"):
         got = tf.concat(strategy.experimental_local_results(out[key]), axis=0)
         np.testing.assert_allclose(got, expected[key], rtol=1e-4, atol=1e-4)
+
+
+def test_resnet_blocks_are_post_activation_bottlenecks():
+    model = encoders.build_encoder("resnet32x32", (32, 32, 3))
+    names = [layer.name for layer in model.layers]
+    # The first block of each width changes the shape: a 1x1 shortcut, strided
+    # like the block's 3x3 convolution; the others add their input unchanged.
+    shortcuts = [n for n in names if n.endswith("_shortcut")]
+    assert shortcuts == ["block1_1_shortcut", "block2_1_shortcut", "block4_1_shortcut"]
+    assert [model.get_layer(n).strides for n in shortcuts] == [(1, 1), (2, 2), (2, 2)]
+    assert model.get_layer("block2_1_conv2").strides == (2, 2)
+    assert model.get_layer("block1_1_conv3").kernel.shape == (1, 1, 64, 256)
+    # Add, then ReLU: the block's output is after the sum.
+    for block in ("block1_2", "block3_1", "block5_1"):
+        assert names.index(f"{block}_relu") == names.index(f"{block}_add") + 1
+    assert "stem_pool" not in names
+    assert "stem_pool" in [
+        layer.name
+        for layer in encoders.build_encoder("resnet64x64", (64, 64, 1)).layers
+    ]
+
+
+def test_extract_crops_are_the_windows_in_grid_order():
+    grid = folding.crop_grid(32)
+    assert (grid.crop, grid.stride, grid.grid) == (8, 4, 7)
+    assert folding.crop_grid(64) == folding.CropGrid(16, 8, 7)
+    images = np.arange(2 * 32 * 32 * 3, dtype="float32").reshape(2, 32, 32, 3)
+    crops = folding.ExtractCrops(8, 4)(images).numpy()
+    assert crops.shape == (2 * 49, 8, 8, 3)
+    for b, r, c in [(0, 0, 0), (0, 2, 5), (1, 6, 6), (1, 3, 0)]:
+        window = images[b, 4 * r : 4 * r + 8, 4 * c : 4 * c + 8]
+        np.testing.assert_array_equal(crops[(b * 7 + r) * 7 + c], window)
+    vectors = np.arange(2 * 49 * 5, dtype="float32").reshape(2 * 49, 1, 1, 5)
+    folded = folding.FoldCrops(7)(vectors).numpy()
+    np.testing.assert_array_equal(folded[1, 3, 0], vectors[(1 * 7 + 3) * 7 + 0, 0, 0])
+
+
+@pytest.mark.parametrize("name", ["folded_basic32x32", "folded_resnet64x64"])
+def test_folded_local_vector_is_the_trunk_on_that_crop(name):
+    """local[b, r, c] = the trunk run alone on image b's crop at grid (r, c)."""
+    size = encoders.encoder_input_size(name)
+    model = encoders.build_encoder(name, (size, size, 2), y_dim=4)
+    images = _images(name, 2)
+    local = model(images, training=False)["local"].numpy()
+    trunk = keras.Model(model.get_layer("crops").output, model.get_layer("fold").input)
+    crop, stride = size // 4, size // 8
+    for b, r, c in [(0, 0, 0), (1, 4, 2), (0, 6, 6)]:
+        window = images[b : b + 1, r * stride :][:, :crop, c * stride :][:, :, :crop]
+        alone = trunk(window, training=False).numpy()  # [1, 1, 1, F]
+        np.testing.assert_allclose(local[b, r, c], alone[0, 0, 0], rtol=1e-4, atol=1e-5)

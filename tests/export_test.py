@@ -12,6 +12,7 @@ import tensorflow_datasets as tfds
 
 from dim_tf import export
 from dim_tf.evaluators import evaluation, probe_store
+from dim_tf.input import pipeline
 from dim_tf.training import loop, runs
 from tests import processes
 from tests.evaluate_test import tiny_eval_config
@@ -190,3 +191,30 @@ def test_export_run_evaluates_first_when_the_probes_are_missing(data_dir, tmp_pa
     # The decoder has no classifier: its row stays without an export.
     assert [p["export"] for p in results["probes"]] == ["export/probe_linear_y", None]
     assert results["step"] == 2
+
+
+def test_a_folded_encoder_trains_restores_and_exports(data_dir, tmp_path):
+    """The crops run inside the SavedModel exactly as in the trained encoder."""
+    workdir = str(tmp_path / "folded")
+    config = tiny_eval_config(
+        data_dir,
+        **{"encoder": "folded_basic32x32", "train.steps": 2, "critic.score_clip": 5.0},
+    )
+    loop.train(config, workdir)
+    run = runs.load_run(workdir)
+    paths = export.export_models(workdir, run, {})
+    assert paths == {"encoder": "export/encoder"}
+    loaded = tf.saved_model.load(os.path.join(workdir, "export", "encoder"))
+    images = np.random.default_rng(0).integers(0, 17, (3, 8, 8, 1), dtype=np.uint8)
+    outputs = loaded.signatures["serving_default"](images=tf.constant(images))
+    shapes = {name: value.shape.as_list() for name, value in outputs.items()}
+    assert shapes == {
+        "local": [3, 7, 7, 256],
+        "conv": [3, 7, 7, 256],
+        "fc": [3, 1024],
+        "y": [3, 8],
+    }
+    model_input = pipeline.raw_images_to_model_input(images, 32, run.center_crop)
+    expected = run.encoder(model_input, training=False)
+    for name in ("local", "y"):
+        np.testing.assert_allclose(outputs[name], expected[name], rtol=1e-4, atol=1e-5)

@@ -48,14 +48,23 @@ _VIEWS = {
 }
 
 
+# The critics' score options, all on (docs/method.md).
+SCORE_OPTIONS = {
+    "critic.score_scale": "sqrt_units",
+    "critic.score_clip": 2.0,
+    "critic.score_penalty": 0.05,
+}
+
+
 @pytest.mark.parametrize(
     "mode,estimator,prior,kind,extra",
     [
         ("local", "jsd", "uniform", "dot", {}),
         ("local", "nce", "none", "concat", {}),
-        ("local+global", "dv", "gaussian", "dot", {}),
+        # The score penalty's mean over the global batch too.
+        ("local+global", "dv", "gaussian", "dot", SCORE_OPTIONS),
         ("global", "jsd", "uniform", "dot", {}),
-        ("local", "nce", "none", "dot", _VIEWS),
+        ("local", "nce", "none", "dot", {**_VIEWS, **SCORE_OPTIONS}),
         ("local+global", "jsd", "uniform", "dot", _VIEWS),
     ],
 )
@@ -139,3 +148,16 @@ def test_non_finite_loss_reports_its_step():
     images = tf.fill((8, *IMAGE_SHAPE), np.nan)
     _, bad = run.train_steps(iter(tf.data.Dataset.from_tensors(images).repeat()), 3)
     assert int(bad) == 0
+
+
+def test_a_resnet_trains_with_the_global_critic_on_its_map():
+    """Both critics on resnet32x32's 8x8x512 local map, under the trainer."""
+    config = tiny_config(**{"encoder": "resnet32x32", "objective.mode": "local+global"})
+    run = build.build_trainer(config, (32, 32, 1), ONE)
+    images = tf.random.stateless_uniform((8, 32, 32, 1), (7, 8), -1.0, 1.0)
+    metrics, bad = run.train_steps(
+        iter(tf.data.Dataset.from_tensors(images).repeat()), 2
+    )
+    assert int(bad) == -1 and int(run.step.numpy()) == 2
+    assert {"mi/local", "mi/global"} <= set(metrics)
+    assert all(np.isfinite(float(value)) for value in metrics.values())

@@ -11,6 +11,14 @@ ENCODER_INPUT_SIZES = {
     "basic32x32": 32,
     "basic64x64": 64,
     "alex64x64": 64,
+    "resnet32x32": 32,
+    "resnet64x64": 64,
+    # The trunk of the named encoder on a 7x7 grid of overlapping crops.
+    "folded_basic32x32": 32,
+    "folded_basic64x64": 64,
+    "folded_alex64x64": 64,
+    "folded_resnet32x32": 32,
+    "folded_resnet64x64": 64,
 }
 ENCODERS = tuple(ENCODER_INPUT_SIZES)
 
@@ -19,6 +27,9 @@ LOCAL_CRITICS = ("dot", "concat")
 # The paper's width of each local critic: 2048-unit embeddings for
 # encode-and-dot, 512-512-1 for concat-and-convolve.
 PAPER_CRITIC_UNITS = {"dot": 2048, "concat": 512}
+# How the dot critic scales its dot product: "none" (the paper) or
+# "sqrt_units" (divided by sqrt(units), as in AMDIM).
+SCORE_SCALES = ("none", "sqrt_units")
 
 PRIORS = ("uniform", "gaussian", "none")
 
@@ -53,4 +64,13 @@ ENCODER_CONV_BLOCKS = {
     "basic32x32": 3,
     "basic64x64": 4,
     "alex64x64": 5,
+    # The stem, then the five block entries (docs/architectures.md).
+    "resnet32x32": 6,
+    "resnet64x64": 6,
+    # A folded trunk runs on crops: no whole-image block maps.
+    "folded_basic32x32": 0,
+    "folded_basic64x64": 0,
+    "folded_alex64x64": 0,
+    "folded_resnet32x32": 0,
+    "folded_resnet64x64": 0,
 }

@@ -24,6 +24,11 @@ them all inside `strategy.scope()` before building its optimizers.
 
 Scores are float32 whatever the dtype policy: the estimators take logs and
 exponentials of them and sum over N*N*L terms.
+
+Score options (`critic_scores`): `DotCritic(score_scale="sqrt_units")`
+divides the dot product by sqrt(units); every critic's `score_clip` c
+soft-clips its scores to `c * tanh(s / c)`. `pair_scores` returns the scores
+after both, `unclipped_pair_scores` before the clip (what `dim_loss` penalises).
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ import tensorflow as tf
 from keras import ops
 
 from dim_tf.errors import UserError
-from dim_tf.models import LOCAL_CRITICS, critic_layers, local_critic_units
+from dim_tf.models import (
+    LOCAL_CRITICS,
+    critic_layers,
+    critic_scores,
+    local_critic_units,
+)
 
 
 def _shapes(input_shape) -> tuple[tuple, tuple]:
@@ -61,7 +71,16 @@ def _shapes(input_shape) -> tuple[tuple, tuple]:
 
 
 class _Critic(keras.Model):
-    """Shared `build_from_shapes` / `call` of the two-stage critic interface."""
+    """Shared `build_from_shapes` / `call` / score clip of the two-stage critics.
+
+    Args:
+        score_clip: None (the paper) or c > 0: scores soft-clipped to
+            `c * tanh(s / c)`.
+    """
+
+    def __init__(self, score_clip=None, **kwargs):
+        super().__init__(**kwargs)
+        self.score_clip = critic_scores.check_clip(score_clip)
 
     def build_from_shapes(self, local_shape, y_shape):
         """Creates every variable without running the critic.
@@ -90,8 +109,18 @@ class _Critic(keras.Model):
     def embed(self, local, y, training=None):
         raise NotImplementedError
 
-    def pair_scores(self, global_emb, local_emb):
+    def unclipped_pair_scores(self, global_emb, local_emb):
+        """`[n, N, L]` float32 scores before `score_clip` (scaled, for the dot)."""
         raise NotImplementedError
+
+    def pair_scores(self, global_emb, local_emb):
+        """`global_emb [n, ...]`, `local_emb [N, L, ...]` -> `[n, N, L]` float32:
+        the scores the MI estimators see (soft-clipped when `score_clip` is set)."""
+        return self.clip_scores(self.unclipped_pair_scores(global_emb, local_emb))
+
+    def clip_scores(self, scores):
+        """`scores` soft-clipped by `score_clip` (unchanged when it is None)."""
+        return critic_scores.soft_clip(scores, self.score_clip)
 
 
 class DotCritic(_Critic):
@@ -106,12 +135,16 @@ class DotCritic(_Critic):
         global_emb = EncodeBlock(y)     [N, D]       -> [N, units]
         scores[i, j, l] = <global_emb[i], local_emb[j, l]>   [n, N, L]
 
-    All scores come from one matrix product in float32.
+    All scores come from one matrix product in float32. With
+    `score_scale="sqrt_units"` they are divided by sqrt(units): the dot product
+    of two LayerNormed E-wide embeddings has a spread that grows like sqrt(E).
 
     Args:
         units: embedding width E (2048 in the official code).
         dtype: Keras dtype policy name for every layer, or None.
         sync_batch_norm: BatchNorm statistics across replicas.
+        score_scale: "none" (the paper) or "sqrt_units".
+        score_clip: None or c > 0, see `_Critic`.
     """
 
     def __init__(
@@ -119,11 +152,15 @@ class DotCritic(_Critic):
         units=2048,
         dtype=None,
         sync_batch_norm=False,
+        score_scale="none",
+        score_clip=None,
         name="dot_critic",
         **kwargs,
     ):
-        super().__init__(dtype=dtype, name=name, **kwargs)
+        super().__init__(score_clip=score_clip, dtype=dtype, name=name, **kwargs)
         self.units = critic_layers.check_units(units)
+        critic_scores.check_scale(score_scale)
+        self.score_scale = score_scale
         self.local_net = critic_layers.EncodeBlock(
             units, True, sync_batch_norm, dtype=dtype, name="local_net"
         )
@@ -146,9 +183,13 @@ class DotCritic(_Critic):
         global_emb = self.global_net(y, training=training)
         return local_emb, global_emb
 
-    def pair_scores(self, global_emb, local_emb):
+    def unclipped_pair_scores(self, global_emb, local_emb):
         """`global_emb [n, E]`, `local_emb [N, L, E]` -> `[n, N, L]` float32."""
         global_emb = ops.cast(global_emb, "float32")
+        scale = critic_scores.scale_factor(self.score_scale, self.units)
+        if scale != 1.0:
+            # On the [n, E] side: n*E multiplications instead of n*N*L.
+            global_emb = global_emb * scale
         local_emb = ops.cast(local_emb, "float32")
         shape = ops.shape(local_emb)
         flat = ops.reshape(local_emb, (-1, self.units))
@@ -168,8 +209,8 @@ class _ConcatScorer(_Critic):
     concatenation would have (rows `[:A]` for `a`, `[A:]` for y).
     """
 
-    def __init__(self, units, dtype=None, name=None, **kwargs):
-        super().__init__(dtype=dtype, name=name, **kwargs)
+    def __init__(self, units, dtype=None, score_clip=None, name=None, **kwargs):
+        super().__init__(score_clip=score_clip, dtype=dtype, name=name, **kwargs)
         self.units = critic_layers.check_units(units)
         self.joint = keras.layers.Dense(self.units, dtype=dtype, name="joint")
         self.hidden = keras.layers.Dense(
@@ -195,7 +236,7 @@ class _ConcatScorer(_Critic):
         global_emb = ops.matmul(ops.cast(y, dtype), kernel[self._split :])
         return local_emb, global_emb
 
-    def pair_scores(self, global_emb, local_emb):
+    def unclipped_pair_scores(self, global_emb, local_emb):
         """`global_emb [n, units]`, `local_emb [N, L, units]` -> `[n, N, L]`
         float32: the remaining layers on `relu(global_emb[i] + local_emb[j, l])`
         for every (i, j, l), broadcast to `[n, N, L, units]`."""
@@ -227,10 +268,13 @@ class ConcatCritic(_ConcatScorer):
         units: hidden width (512 in the paper).
         dtype: Keras dtype policy name for every layer but the float32 score
             layer, or None.
+        score_clip: None or c > 0, see `_Critic`.
     """
 
-    def __init__(self, units=512, dtype=None, name="concat_critic", **kwargs):
-        super().__init__(units, dtype=dtype, name=name, **kwargs)
+    def __init__(
+        self, units=512, dtype=None, score_clip=None, name="concat_critic", **kwargs
+    ):
+        super().__init__(units, dtype=dtype, score_clip=score_clip, name=name, **kwargs)
 
     def build(self, input_shape):
         local_shape, y_shape = _shapes(input_shape)
@@ -265,10 +309,13 @@ class GlobalCritic(_ConcatScorer):
         units: hidden width (512 in the paper).
         dtype: Keras dtype policy name for every layer but the float32 score
             layer, or None.
+        score_clip: None or c > 0, see `_Critic`.
     """
 
-    def __init__(self, units=512, dtype=None, name="global_critic", **kwargs):
-        super().__init__(units, dtype=dtype, name=name, **kwargs)
+    def __init__(
+        self, units=512, dtype=None, score_clip=None, name="global_critic", **kwargs
+    ):
+        super().__init__(units, dtype=dtype, score_clip=score_clip, name=name, **kwargs)
         self.conv1 = keras.layers.Conv2D(
             64, 3, padding="valid", activation="relu", dtype=dtype, name="conv1"
         )
@@ -298,7 +345,14 @@ class GlobalCritic(_ConcatScorer):
         return self._joint_parts(features, y)
 
 
-def build_local_critic(kind, units=None, dtype=None, sync_batch_norm=False):
+def build_local_critic(
+    kind,
+    units=None,
+    dtype=None,
+    sync_batch_norm=False,
+    score_scale="none",
+    score_clip=None,
+):
     """The local DIM critic `kind` ("dot" or "concat").
 
     Args:
@@ -310,9 +364,13 @@ def build_local_critic(kind, units=None, dtype=None, sync_batch_norm=False):
         dtype: Keras dtype policy name, or None for the global policy.
         sync_batch_norm: BatchNorm statistics across replicas ("dot" only; the
             concat critic has no BatchNorm).
+        score_scale: "none" or "sqrt_units" (divides the dot product; "dot"
+            only).
+        score_clip: None or c > 0: scores soft-clipped to `c * tanh(s / c)`.
 
     Raises:
-        UserError: unknown kind or non-positive units.
+        UserError: unknown kind, non-positive units, a bad score option or
+            `score_scale` "sqrt_units" with the concat critic.
     """
     if kind not in LOCAL_CRITICS:
         raise UserError(
@@ -320,10 +378,21 @@ def build_local_critic(kind, units=None, dtype=None, sync_batch_norm=False):
         )
     units = local_critic_units(kind, units)
     if kind == "dot":
-        return DotCritic(units, dtype=dtype, sync_batch_norm=sync_batch_norm)
-    return ConcatCritic(units, dtype=dtype)
+        return DotCritic(
+            units,
+            dtype=dtype,
+            sync_batch_norm=sync_batch_norm,
+            score_scale=score_scale,
+            score_clip=score_clip,
+        )
+    if score_scale != "none":
+        raise UserError(
+            f"critic score_scale {score_scale!r} divides the dot critic's dot "
+            "product; the concat critic has none: use score_scale 'none' or kind 'dot'"
+        )
+    return ConcatCritic(units, dtype=dtype, score_clip=score_clip)
 
 
-def build_global_critic(units=512, dtype=None):
+def build_global_critic(units=512, dtype=None, score_clip=None):
     """The paper's global DIM critic (`GlobalCritic`): scores `[N, N, 1]`."""
-    return GlobalCritic(units, dtype=dtype)
+    return GlobalCritic(units, dtype=dtype, score_clip=score_clip)

@@ -1,9 +1,12 @@
 """Deep InfoMax encoders: images -> local feature map, probe taps and global Y.
 
 The four convolutional encoders of Hjelm et al., ICLR 2019 (appendix A.2 and
-the authors' `cortex_DIM/configs/convnets.py`). Each is a functional
-`keras.Model` named after the encoder, taking float images in [-1, 1]
-`[B, H, W, C]` (any channel count C) and returning a dict:
+the authors' `cortex_DIM/configs/convnets.py`), two ResNets (`resnets`, the
+authors' `resnet19_32x32` and a 64x64 version) and the folded version of
+each 32x32 / 64x64 encoder (`folding`: the trunk on a 7x7 grid of
+overlapping crops). Each is a functional `keras.Model` named after the
+encoder, taking float images in [-1, 1] `[B, H, W, C]` (any channel count
+C) and returning a dict:
 
 - `"local"`: `[B, M, M, C_local]`, the map whose M*M vectors local DIM scores
   against Y;
@@ -17,19 +20,21 @@ Every convolution and hidden fully connected layer is followed by
 BatchNormalization then ReLU, with no bias before the BatchNorm; taps are taken
 after the ReLU (and after the max-pool where a block has one), as in the
 official code. Padding is an explicit `ZeroPadding2D` before a 'valid'
-convolution so the PyTorch arithmetic `(W - K + 2P) // S + 1` holds exactly.
+convolution so the PyTorch arithmetic `(W - K + 2P) // S + 1` holds exactly
+(`encoder_layers`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import numbers
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import keras
 
 from dim_tf.errors import UserError
-from dim_tf.models import ENCODER_INPUT_SIZES, ENCODERS
+from dim_tf.models import ENCODER_INPUT_SIZES, ENCODERS, folding, resnets
+from dim_tf.models.encoder_layers import EncoderLayers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,60 +47,99 @@ class _Conv:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Spec:
+class _ConvTrunk:
+    """Plain convolutional blocks; `outputs` lists each block's output."""
+
     convs: tuple[_Conv, ...]
+
+    def outputs(self, x, layers):
+        outputs = []
+        for i, conv in enumerate(self.convs, start=1):
+            prefix = f"conv{i}"
+            x = layers.conv_bn_relu(
+                x, conv.filters, conv.kernel, conv.stride, conv.padding, prefix
+            )
+            if conv.pool is not None:
+                x = layers.max_pool(x, *conv.pool, name=f"{prefix}_pool")
+            outputs.append(x)
+        return outputs
+
+
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    trunk: Union[_ConvTrunk, resnets.ResNetTrunk]
     fcs: tuple[int, ...]
-    local_idx: int  # index of the conv block whose output is "local"
-    conv_idx: int  # index of the conv block whose output is "conv"
+    local_idx: int  # index of the trunk output that is "local"
+    conv_idx: int  # index of the trunk output that is "conv"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Folded:
+    """The trunk of encoder `base` on a grid of crops (`dim_tf.models.folding`)."""
+
+    base: str
 
 
 _SPECS = {
     "basic28x28": _Spec(
-        convs=(_Conv(64, 5, 2, 2), _Conv(128, 5, 2, 2)),
+        _ConvTrunk((_Conv(64, 5, 2, 2), _Conv(128, 5, 2, 2))),
         fcs=(1024,),
         local_idx=1,
         conv_idx=1,
     ),
     "basic32x32": _Spec(
-        convs=(_Conv(64, 4, 2, 1), _Conv(128, 4, 2, 1), _Conv(256, 4, 2, 1)),
+        _ConvTrunk((_Conv(64, 4, 2, 1), _Conv(128, 4, 2, 1), _Conv(256, 4, 2, 1))),
         fcs=(1024,),
         local_idx=1,
         conv_idx=2,
     ),
     "basic64x64": _Spec(
-        convs=(
-            _Conv(64, 4, 2, 1),
-            _Conv(128, 4, 2, 1),
-            _Conv(256, 4, 2, 1),
-            _Conv(512, 4, 2, 1),
+        _ConvTrunk(
+            (
+                _Conv(64, 4, 2, 1),
+                _Conv(128, 4, 2, 1),
+                _Conv(256, 4, 2, 1),
+                _Conv(512, 4, 2, 1),
+            )
         ),
         fcs=(1024,),
         local_idx=2,
         conv_idx=3,
     ),
     "alex64x64": _Spec(
-        convs=(
-            _Conv(96, 3, 1, 1, pool=(3, 2)),
-            _Conv(192, 3, 1, 1, pool=(3, 2)),
-            _Conv(384, 3, 1, 1),
-            _Conv(384, 3, 1, 1),
-            _Conv(192, 3, 1, 1, pool=(3, 2)),
+        _ConvTrunk(
+            (
+                _Conv(96, 3, 1, 1, pool=(3, 2)),
+                _Conv(192, 3, 1, 1, pool=(3, 2)),
+                _Conv(384, 3, 1, 1),
+                _Conv(384, 3, 1, 1),
+                _Conv(192, 3, 1, 1, pool=(3, 2)),
+            )
         ),
         fcs=(4096, 4096),
         local_idx=2,
         conv_idx=4,
     ),
+    # Trunk outputs: stem, then the five block entries; "local" is the
+    # first 8x8 block's output and "conv" the last, as in the official code.
+    "resnet32x32": _Spec(resnets.RESNET32, fcs=(1024,), local_idx=2, conv_idx=5),
+    "resnet64x64": _Spec(resnets.RESNET64, fcs=(1024,), local_idx=2, conv_idx=5),
+    "folded_basic32x32": _Folded("basic32x32"),
+    "folded_basic64x64": _Folded("basic64x64"),
+    "folded_alex64x64": _Folded("alex64x64"),
+    "folded_resnet32x32": _Folded("resnet32x32"),
+    "folded_resnet64x64": _Folded("resnet64x64"),
 }
+
+# The folded encoders' head over the 7x7 grid: a 3x3 stride-2 convolution
+# (7x7 -> 3x3) of this width, as in the official folded AlexNet (2 x 192),
+# then one fully connected layer as wide as the base encoder's last.
+FOLDED_HEAD_FILTERS = 384
 
 # Input sizes and the list of names: dim_tf/models/__init__.py (TensorFlow-free).
 
-# PyTorch BatchNorm defaults (momentum 0.1 there is 0.9 here), as in the
-# official code; Keras's own defaults (0.99, 1e-3) adapt slower.
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
 
-
-def _spec(name: str) -> _Spec:
+def _spec(name: str):
     if name not in _SPECS:
         raise UserError(
             f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}"
@@ -153,7 +197,9 @@ def build_encoder(
 
     Args:
         name: one of `ENCODERS`: "basic28x28" (MNIST-like), "basic32x32"
-            (CIFAR), "basic64x64", "alex64x64" (STL-10, Tiny ImageNet).
+            (CIFAR), "basic64x64", "alex64x64" (STL-10, Tiny ImageNet),
+            "resnet32x32", "resnet64x64", or "folded_" + one of the 32x32 /
+            64x64 names.
         image_shape: `(H, W, C)`; H = W = `encoder_input_size(name)`, any C.
         y_dim: width of the global representation Y.
         dtype: Keras dtype policy name for every layer ("float32",
@@ -173,6 +219,8 @@ def build_encoder(
         | basic32x32 | 8x8x128    | 4x4x256   | 1024 |
         | basic64x64 | 8x8x256    | 4x4x512   | 1024 |
         | alex64x64  | 15x15x384  | 7x7x192   | 4096 |
+        | resnet32x32, resnet64x64 | 8x8x512 | 4x4x1024 | 1024 |
+        | folded_NAME | 7x7xF (F: NAME's last conv) | = local | NAME's |
 
     Raises:
         UserError: unknown name, or image height/width that the encoder does
@@ -182,71 +230,53 @@ def build_encoder(
     _check_image_shape(name, image_shape)
     if not isinstance(y_dim, numbers.Integral) or isinstance(y_dim, bool) or y_dim < 1:
         raise UserError(f"y_dim must be a positive integer, got {y_dim!r}")
-
-    def bn_relu(x, prefix):
-        x = keras.layers.BatchNormalization(
-            momentum=_BN_MOMENTUM,
-            epsilon=_BN_EPSILON,
-            synchronized=sync_batch_norm,
-            dtype=dtype,
-            name=f"{prefix}_bn",
-        )(x)
-        return keras.layers.ReLU(dtype=dtype, name=f"{prefix}_relu")(x)
-
+    layers = EncoderLayers(dtype, sync_batch_norm)
     images = keras.Input(shape=tuple(int(d) for d in image_shape), name="images")
-    x = images
-    conv_outputs = []
-    for i, conv in enumerate(spec.convs, start=1):
-        prefix = f"conv{i}"
-        if conv.padding:
-            x = keras.layers.ZeroPadding2D(
-                conv.padding, dtype=dtype, name=f"{prefix}_pad"
-            )(x)
-        x = keras.layers.Conv2D(
-            conv.filters,
-            conv.kernel,
-            strides=conv.stride,
-            padding="valid",
-            use_bias=False,
-            dtype=dtype,
-            name=prefix,
-        )(x)
-        x = bn_relu(x, prefix)
-        if conv.pool is not None:
-            pool_size, pool_stride = conv.pool
-            x = keras.layers.MaxPooling2D(
-                pool_size,
-                strides=pool_stride,
-                padding="valid",
-                dtype=dtype,
-                name=f"{prefix}_pool",
-            )(x)
-        conv_outputs.append(x)
-
-    x = keras.layers.Flatten(dtype=dtype, name="flatten")(x)
-    for i, units in enumerate(spec.fcs, start=1):
-        prefix = f"fc{i}"
-        x = keras.layers.Dense(units, use_bias=False, dtype=dtype, name=prefix)(x)
-        x = bn_relu(x, prefix)
-    fc = x
-    y = keras.layers.Dense(int(y_dim), dtype=dtype, name="y")(fc)
-
-    outputs = {
-        "local": conv_outputs[spec.local_idx],
-        "conv": conv_outputs[spec.conv_idx],
-        "fc": fc,
-        "y": y,
-    }
-    outputs.update(block_maps(conv_outputs))
+    if isinstance(spec, _Folded):
+        local, conv, fc = _folded_taps(images, _SPECS[spec.base], layers)
+        blocks = []  # A folded trunk's maps are per crop, not per image.
+    else:
+        blocks = spec.trunk.outputs(images, layers)
+        local, conv = blocks[spec.local_idx], blocks[spec.conv_idx]
+        fc = _fcs(blocks[-1], spec.fcs, layers)
+    y = layers.linear(fc, int(y_dim), "y")
+    outputs = {"local": local, "conv": conv, "fc": fc, "y": y}
+    outputs.update(block_maps(blocks))
     return keras.Model(images, outputs, name=name)
 
 
 def block_maps(block_outputs):
-    """`{"conv1": ..., "convK": ...}`: every convolutional block's output map.
+    """`{"conv1": ..., "convK": ...}`: every block's output map of the trunk.
 
     Extra encoder outputs beside the four taps, for multi-scale MI
     (`objective.scales`); export, probes and the SavedModel signature keep
     to `local`, `conv`, `fc`, `y`. The names and count per encoder are
-    `dim_tf.models.ENCODER_CONV_BLOCKS`.
+    `dim_tf.models.ENCODER_CONV_BLOCKS` (a ResNet's first is its stem).
     """
     return {f"conv{i}": x for i, x in enumerate(block_outputs, start=1)}
+
+
+def _fcs(x, fcs, layers):
+    """Flatten, then the fully connected layers `fc1`, `fc2`, ... (BN, ReLU)."""
+    x = layers.flatten(x)
+    for i, units in enumerate(fcs, start=1):
+        x = layers.fc_bn_relu(x, units, f"fc{i}")
+    return x
+
+
+def _folded_taps(images, base: _Spec, layers):
+    """`images` -> (local, conv, fc) of `base`'s trunk folded over crops.
+
+    The trunk runs on every crop as one batch and must end at 1x1; the grid
+    of its vectors `[B, 7, 7, F]` is both the local map and the conv tap (as
+    in the official code). Head: conv 384 3/2/0 (7x7 -> 3x3), BN, ReLU,
+    flatten, one fully connected layer as wide as `base`'s last, BN, ReLU.
+    """
+    grid = folding.crop_grid(images.shape[1])
+    crops = folding.ExtractCrops(
+        grid.crop, grid.stride, dtype=layers.dtype, name="crops"
+    )(images)
+    vectors = base.trunk.outputs(crops, layers)[-1]
+    local = folding.FoldCrops(grid.grid, dtype=layers.dtype, name="fold")(vectors)
+    head = layers.conv_bn_relu(local, FOLDED_HEAD_FILTERS, 3, 2, 0, "head_conv")
+    return local, local, _fcs(head, base.fcs[-1:], layers)

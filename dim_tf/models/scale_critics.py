@@ -18,7 +18,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dim_tf.models import critic_layers, critics, local_critic_units
+from dim_tf.models import critic_layers, critic_scores, critics, local_critic_units
 
 
 class MapCritic(keras.Model):
@@ -33,13 +33,24 @@ class MapCritic(keras.Model):
         units: embedding width E.
         dtype: Keras dtype policy name for every layer, or None.
         sync_batch_norm: BatchNorm statistics across replicas.
+        score_scale: "none" or "sqrt_units" (the dot product / sqrt(E)).
+        score_clip: None or c > 0: scores soft-clipped to `c * tanh(s / c)`.
     """
 
     def __init__(
-        self, units, dtype=None, sync_batch_norm=False, name="map_critic", **kwargs
+        self,
+        units,
+        dtype=None,
+        sync_batch_norm=False,
+        score_scale="none",
+        score_clip=None,
+        name="map_critic",
+        **kwargs,
     ):
         super().__init__(dtype=dtype, name=name, **kwargs)
         self.units = critic_layers.check_units(units)
+        self.score_factor = critic_scores.scale_factor(score_scale, self.units)
+        self.score_clip = critic_scores.check_clip(score_clip)
         self.target_net = critic_layers.EncodeBlock(
             units, True, sync_batch_norm, dtype=dtype, name="target_net"
         )
@@ -71,9 +82,20 @@ class MapCritic(keras.Model):
         return ops.reshape(maps, (-1, maps.shape[1] * maps.shape[2], self.units))
 
     def pair_scores(self, global_emb, local_emb):
+        """The scores the MI estimators see (soft-clipped when `score_clip` is set)."""
+        return self.clip_scores(self.unclipped_pair_scores(global_emb, local_emb))
+
+    def clip_scores(self, scores):
+        """`scores` soft-clipped by `score_clip` (unchanged when it is None)."""
+        return critic_scores.soft_clip(scores, self.score_clip)
+
+    def unclipped_pair_scores(self, global_emb, local_emb):
         """`global_emb` = source `[n, Ls, E]`, `local_emb` = target `[N, Lt, E]`
-        -> `[n * Ls, N, Lt]` float32 (row i * Ls + s: image i, location s)."""
+        -> `[n * Ls, N, Lt]` float32 (row i * Ls + s: image i, location s),
+        scaled by `score_scale`, before the clip."""
         queries = tf.reshape(tf.cast(global_emb, tf.float32), (-1, self.units))
+        if self.score_factor != 1.0:
+            queries = queries * self.score_factor
         local_emb = tf.cast(local_emb, tf.float32)
         shape = tf.shape(local_emb)
         flat = tf.reshape(local_emb, (-1, self.units))
@@ -103,7 +125,12 @@ def build_pair_critic(target_shape, source_shape, critic, dtype, sync, name):
     """
     if len(source_shape) == 1:
         model = critics.build_local_critic(
-            critic.kind, critic.units, dtype=dtype, sync_batch_norm=sync
+            critic.kind,
+            critic.units,
+            dtype=dtype,
+            sync_batch_norm=sync,
+            score_scale=critic.score_scale,
+            score_clip=critic.score_clip,
         )
         model.build_from_shapes(target_shape, source_shape)
         return model
@@ -111,6 +138,13 @@ def build_pair_critic(target_shape, source_shape, critic, dtype, sync, name):
     # every (source location, target location) pair with an MLP, Ls times
     # the concat critic's already large activations.
     units = local_critic_units("dot", critic.units)
-    model = MapCritic(units, dtype=dtype, sync_batch_norm=sync, name=name)
+    model = MapCritic(
+        units,
+        dtype=dtype,
+        sync_batch_norm=sync,
+        score_scale=critic.score_scale,
+        score_clip=critic.score_clip,
+        name=name,
+    )
     model.build_from_shapes(target_shape, source_shape)
     return model

@@ -118,7 +118,10 @@ def parse_scales(text, conv_blocks=None):
       ValueError: a malformed pair, an unknown map, a duplicate or a weight
         that is not a number > 0 (one line saying what is allowed).
     """
-    maps = "local, conv" + (f", conv1..conv{conv_blocks}" if conv_blocks else ", convK")
+    if conv_blocks is None:
+        maps = "local, conv, convK"
+    else:
+        maps = "local, conv" + (f", conv1..conv{conv_blocks}" if conv_blocks else "")
     form = (
         "objective.scales takes comma-separated SOURCE:TARGET[=WEIGHT] pairs "
         f"such as 'y:local=1,y:conv1=0.5' (SOURCE y or a map, TARGET a map: {maps})"

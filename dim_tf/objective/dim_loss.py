@@ -3,7 +3,8 @@
 `alpha * MI_global + beta * MI_local - gamma * prior_loss` is maximised; its
 negative is the loss. Defaults per mode are the paper's (docs/method.md):
 DIM(G) alpha=1, beta=0, gamma=1; DIM(L) alpha=0, beta=1, gamma=0.1;
-DIM(L+G) alpha=0.5, beta=0.1, gamma=0.1.
+DIM(L+G) alpha=0.5, beta=0.1, gamma=0.1. An optional score penalty
+(`critic.score_penalty`, AMDIM's) adds the weighted mean squared critic score.
 
 The functions here work on one replica's share of the global batch. Negatives
 span the global batch: each critic's local-side embeddings are gathered from
@@ -11,9 +12,14 @@ all replicas and each replica scores its own global vectors against all of
 them, so the result does not depend on how the batch is split.
 """
 
+from typing import NamedTuple, Optional
+
 import tensorflow as tf
 
 from dim_tf.objective import estimators
+
+# The metric (and loss term) name of the critics' score penalty.
+SCORE_PENALTY = "critic/score_penalty"
 
 
 class ReplicaContext:
@@ -58,26 +64,45 @@ class ReplicaContext:
         return tf.cast(self._ctx.replica_id_in_sync_group, tf.int32) * rows
 
 
-def critic_mi(critic, features, estimator, replica):
+class CriticTerms(NamedTuple):
+    """What one critic contributes, for the global batch.
+
+    Attributes:
+      mi: scalar float32 MI estimate in nats, equal on all replicas.
+      scores: float32 `[n, N, L]` scores of this replica's rows, as the
+        estimator saw them (scaled and soft-clipped when the critic is).
+      mean_squared_score: scalar float32, the mean of the squared scores
+        before the soft clip over the global `[N, N, L]`, or None when not
+        asked for.
+    """
+
+    mi: tf.Tensor
+    scores: tf.Tensor
+    mean_squared_score: Optional[tf.Tensor]
+
+
+def critic_mi(critic, features, estimator, replica, mean_squared_score=False):
     """One critic's MI estimate for the global batch.
 
     Args:
-      critic: a critic from `dim_tf.models.critics` (`embed` / `pair_scores`).
+      critic: a critic from `dim_tf.models.critics` (`embed` /
+        `unclipped_pair_scores` / `clip_scores`).
       features: encoder outputs for this replica's images; uses "local" and "y"
         (a map-to-map critic takes the target map as "local" and the source
         map as "y").
       estimator: one of `estimators.ESTIMATORS`.
       replica: `ReplicaContext`.
+      mean_squared_score: also compute `CriticTerms.mean_squared_score`.
 
     Returns:
-      (scalar float32 MI estimate in nats, equal on all replicas;
-       float32 scores `[n, N, L]` of this replica's rows).
+      `CriticTerms`.
     """
     local_emb, global_emb = critic.embed(
         features["local"], features["y"], training=True
     )
     all_local_emb = replica.gather(local_emb)
-    scores = critic.pair_scores(global_emb, all_local_emb)
+    unclipped = critic.unclipped_pair_scores(global_emb, all_local_emb)
+    scores = critic.clip_scores(unclipped)
     images = tf.shape(global_emb)[0]
     bound = estimators.sharded_mi_bound(
         scores,
@@ -88,7 +113,13 @@ def critic_mi(critic, features, estimator, replica):
         # A map-to-map critic scores every source location: rows per image.
         queries_per_image=_queries_per_image(scores, global_emb),
     )
-    return bound, scores
+    mean_square = None
+    if mean_squared_score:
+        # Every replica holds the same number of rows: the global mean is the
+        # mean of the replicas' means.
+        own = tf.reduce_mean(tf.square(tf.cast(unclipped, tf.float32)))
+        mean_square = replica.sum(own) / replica.num_replicas
+    return CriticTerms(bound, scores, mean_square)
 
 
 def _queries_per_image(scores, global_emb):
@@ -99,8 +130,16 @@ def _queries_per_image(scores, global_emb):
     return tf.shape(scores)[0] // tf.shape(global_emb)[0]
 
 
-def mi_estimates(features, local_critic, global_critic, weights, estimator, replica):
-    """The MI terms the weights ask for.
+def mi_estimates(
+    features,
+    local_critic,
+    global_critic,
+    weights,
+    estimator,
+    replica,
+    score_penalty=0.0,
+):
+    """The MI terms the weights ask for, and the critics' score penalty.
 
     Args:
       features: encoder outputs for this replica's images.
@@ -109,15 +148,28 @@ def mi_estimates(features, local_critic, global_critic, weights, estimator, repl
       weights: `Weights`; a term with weight 0 is not computed.
       estimator: one of `estimators.ESTIMATORS`.
       replica: `ReplicaContext`.
+      score_penalty: weight of the mean squared (unclipped) score, summed
+        over the critics used; 0 = off (the paper).
 
     Returns:
-      Dict with "mi/local" and/or "mi/global": scalar float32, global batch.
+      Dict with "mi/local" and/or "mi/global": scalar float32, global batch;
+      with `score_penalty` > 0 also "critic/score_penalty", the weighted
+      penalty `encoder_loss` adds.
     """
     terms = {}
-    if weights.beta > 0:
-        terms["mi/local"], _ = critic_mi(local_critic, features, estimator, replica)
-    if weights.alpha > 0:
-        terms["mi/global"], _ = critic_mi(global_critic, features, estimator, replica)
+    penalties = []
+    for name, weight, critic in (
+        ("mi/local", weights.beta, local_critic),
+        ("mi/global", weights.alpha, global_critic),
+    ):
+        if weight > 0:
+            result = critic_mi(critic, features, estimator, replica, score_penalty > 0)
+            terms[name] = result.mi
+            penalties.append(result.mean_squared_score)
+    if score_penalty > 0:
+        terms[SCORE_PENALTY] = score_penalty * (
+            tf.add_n(penalties) if penalties else tf.constant(0.0)
+        )
     return terms
 
 
@@ -130,9 +182,12 @@ def encoder_loss(mi_terms, prior_loss, weights):
       weights: `Weights`.
 
     Returns:
-      Scalar float32: `-(alpha * MI_global + beta * MI_local) + gamma * prior_loss`.
+      Scalar float32: `-(alpha * MI_global + beta * MI_local) + gamma * prior_loss`,
+      plus the score penalty when `mi_terms` has one.
     """
     loss = tf.constant(0.0)
+    if SCORE_PENALTY in mi_terms:
+        loss += mi_terms[SCORE_PENALTY]
     if "mi/global" in mi_terms:
         loss -= weights.alpha * mi_terms["mi/global"]
     if "mi/local" in mi_terms:

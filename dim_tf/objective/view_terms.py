@@ -58,7 +58,9 @@ def directions(views):
     return ((0, 0),) if views == 1 else ((0, 1), (1, 0))
 
 
-def cross_view_mi(critic, view_features, source, target, estimator, replica):
+def cross_view_mi(
+    critic, view_features, source, target, estimator, replica, mean_squared_score=False
+):
     """MI of `source` features against the `target` map, averaged over directions.
 
     Args:
@@ -68,22 +70,39 @@ def cross_view_mi(critic, view_features, source, target, estimator, replica):
       source: "y" or a map name; target: a map name.
       estimator: one of `dim_tf.objective.ESTIMATORS`.
       replica: `dim_loss.ReplicaContext`.
+      mean_squared_score: also return the mean squared unclipped score.
 
     Returns:
-      Scalar float32 MI estimate for the global batch, in nats.
+      `(mi, mean_squared_score)`: scalar float32 MI estimate for the global
+      batch in nats, and the critic's mean squared score before the clip
+      (None unless asked for), each averaged over the directions.
     """
-    values = []
+    values, squares = [], []
     for source_view, target_view in directions(len(view_features)):
         pair = {
             "local": view_features[target_view][target],
             "y": view_features[source_view][source],
         }
-        values.append(dim_loss.critic_mi(critic, pair, estimator, replica)[0])
+        terms = dim_loss.critic_mi(critic, pair, estimator, replica, mean_squared_score)
+        values.append(terms.mi)
+        squares.append(terms.mean_squared_score)
+    return _mean(values), _mean(squares) if mean_squared_score else None
+
+
+def _mean(values):
     return values[0] if len(values) == 1 else tf.add_n(values) / len(values)
 
 
-def mi_terms(view_features, pair_critics, global_critic, weights, estimator, replica):
-    """The MI terms of one step.
+def mi_terms(
+    view_features,
+    pair_critics,
+    global_critic,
+    weights,
+    estimator,
+    replica,
+    score_penalty=0.0,
+):
+    """The MI terms of one step, and the critics' score penalty.
 
     Args:
       view_features: the output of `encode_views`.
@@ -93,25 +112,42 @@ def mi_terms(view_features, pair_critics, global_critic, weights, estimator, rep
       weights: `dim_tf.objective.Weights`.
       estimator: one of `dim_tf.objective.ESTIMATORS`.
       replica: `dim_loss.ReplicaContext`.
+      score_penalty: weight of the mean squared (unclipped) score, summed
+        over the critics used; 0 = off (the paper).
 
     Returns:
       Dict of scalar float32 global-batch values: "mi/local" (the weighted
       sum of the pairs) and, with several pairs, "mi/SOURCE-TARGET" each;
-      "mi/global" when alpha > 0.
+      "mi/global" when alpha > 0; with `score_penalty` > 0 also
+      `dim_loss.SCORE_PENALTY`, the weighted penalty the loss adds.
     """
     terms = {}
+    penalize = score_penalty > 0
+    squares = []
     if weights.beta > 0:
         weighted = []
         for pair, critic in pair_critics:
-            value = cross_view_mi(
-                critic, view_features, pair.source, pair.target, estimator, replica
+            value, square = cross_view_mi(
+                critic,
+                view_features,
+                pair.source,
+                pair.target,
+                estimator,
+                replica,
+                penalize,
             )
+            squares.append(square)
             if len(pair_critics) > 1:
                 terms[f"mi/{pair.name}"] = value
             weighted.append(value if pair.weight == 1 else pair.weight * value)
         terms["mi/local"] = weighted[0] if len(weighted) == 1 else tf.add_n(weighted)
     if weights.alpha > 0:
-        terms["mi/global"] = cross_view_mi(
-            global_critic, view_features, "y", "local", estimator, replica
+        terms["mi/global"], square = cross_view_mi(
+            global_critic, view_features, "y", "local", estimator, replica, penalize
+        )
+        squares.append(square)
+    if penalize:
+        terms[dim_loss.SCORE_PENALTY] = score_penalty * (
+            tf.add_n(squares) if squares else tf.constant(0.0)
         )
     return terms

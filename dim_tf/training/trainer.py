@@ -57,7 +57,8 @@ class Trainer:
           y_dim: size of the global feature Y.
           objective: the `objective` config section (mode, estimator, weights,
             prior, gradient_penalty).
-          critic: the `critic` config section (kind, units, global_units).
+          critic: the `critic` config section (kind, units, global_units,
+            score_scale, score_clip, score_penalty).
           train: the `train` config section (optimizer, precision, seed,
             batch_size, steps_per_call, jit_compile, sync_batch_norm).
           image_shape: `(S, S, C)` of the images the encoder takes.
@@ -68,6 +69,7 @@ class Trainer:
         self.weights = resolve_weights(objective)
         self.estimator = objective.estimator
         self.prior_name = objective.prior
+        self.score_penalty = float(critic.score_penalty)
         self.gradient_penalty = objective.gradient_penalty
         self.views = objective.views
         self.occlusion = objective.occlusion
@@ -91,7 +93,7 @@ class Trainer:
             )
         if self.weights.alpha > 0:
             self.global_critic = critics.build_global_critic(
-                critic.global_units, dtype=dtype
+                critic.global_units, dtype=dtype, score_clip=critic.score_clip
             )
             self.global_critic.build_from_shapes(local_shape, y_shape)
         if self.coordinates_weight > 0:
@@ -214,6 +216,8 @@ class Trainer:
                 names += [f"mi/{pair.name}" for pair, _ in self.pair_critics]
         if self.weights.alpha > 0:
             names.append("mi/global")
+        if self.score_penalty > 0:
+            names.append(dim_loss.SCORE_PENALTY)
         if self.discriminator is not None:
             names += [
                 "prior/encoder_loss",
@@ -259,6 +263,7 @@ class Trainer:
                 self.weights,
                 self.estimator,
                 replica,
+                self.score_penalty,
             )
             prior_loss = None
             if self.discriminator is not None:

@@ -1,0 +1,108 @@
+"""Folded encoders: the trunk runs on overlapping crops, each crop one local vector.
+
+The official DIM code's `Unfold` / `Fold` modules (`cortex_DIM/nn_modules/
+misc.py`, used by its `foldresnet*` and `foldalex64x64` encoders): an S x S
+image is cut into crops of side S/4 with stride S/8 (half a crop), a G x G
+grid with G = 2 * 4 - 1 = 7; all B * G * G crops run through the trunk as one
+batch, each ends as a 1x1 feature vector, and the vectors are put back on the
+grid `[B, G, G, F]`, the local map. A small head over the grid gives `fc`
+and Y (`dim_tf.models.encoders`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+# Crops per image side = 2 * CROPS_PER_SIDE - 1 at half-crop strides.
+CROPS_PER_SIDE = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class CropGrid:
+    """Where the crops of an S x S image are.
+
+    Attributes:
+        crop: side of each square crop, S / 4.
+        stride: distance between neighbouring crops, crop / 2.
+        grid: crops per side, 7.
+    """
+
+    crop: int
+    stride: int
+    grid: int
+
+
+def crop_grid(image_size: int) -> CropGrid:
+    """The official crops of an `image_size` square image (8 / 4 / 7 at 32).
+
+    Raises:
+        ValueError: `image_size` is not a multiple of 8.
+    """
+    if image_size % (2 * CROPS_PER_SIDE):
+        raise ValueError(
+            f"folded encoders need a side divisible by 8, got {image_size}"
+        )
+    crop = image_size // CROPS_PER_SIDE
+    return CropGrid(crop, crop // 2, 2 * CROPS_PER_SIDE - 1)
+
+
+@keras.saving.register_keras_serializable(package="dim_tf")
+class ExtractCrops(keras.layers.Layer):
+    """`[B, S, S, C]` -> `[B * G * G, crop, crop, C]`, crops in row-major grid order.
+
+    One `tf.image.extract_patches` and a reshape: every crop of the batch is
+    then one batch row for the trunk, with no Python loop. Crop (r, c) of
+    image b is row `(b * G + r) * G + c`, the window
+    `[r * stride : r * stride + crop, c * stride : c * stride + crop]`.
+    """
+
+    def __init__(self, crop, stride, **kwargs):
+        super().__init__(**kwargs)
+        self.crop = int(crop)
+        self.stride = int(stride)
+
+    def call(self, images):
+        channels = images.shape[-1]
+        patches = tf.image.extract_patches(
+            images,
+            sizes=[1, self.crop, self.crop, 1],
+            strides=[1, self.stride, self.stride, 1],
+            rates=[1, 1, 1, 1],
+            padding="VALID",
+        )  # [B, G, G, crop * crop * C], each patch row-major then channels
+        return ops.reshape(patches, (-1, self.crop, self.crop, channels))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.crop, self.crop, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "crop": self.crop, "stride": self.stride}
+
+
+@keras.saving.register_keras_serializable(package="dim_tf")
+class FoldCrops(keras.layers.Layer):
+    """`[B * G * G, 1, 1, F]` (one vector per crop) -> the grid `[B, G, G, F]`.
+
+    The inverse of `ExtractCrops`' row order.
+    """
+
+    def __init__(self, grid, **kwargs):
+        super().__init__(**kwargs)
+        self.grid = int(grid)
+
+    def call(self, vectors):
+        if vectors.shape[1] != 1 or vectors.shape[2] != 1:
+            raise ValueError(
+                f"each crop must end as a 1x1 map, got {vectors.shape[1:3]}"
+            )
+        return ops.reshape(vectors, (-1, self.grid, self.grid, vectors.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.grid, self.grid, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "grid": self.grid}
