@@ -8,6 +8,7 @@ Layout under `DIR/export/`:
 - `probe_{kind}_{tap}/` for each probe: input `images` (uint8), outputs
   `probabilities` (float32 `[None, K]`) and `class_ids` (int64 `[None]`);
   `assets/class_names.txt` holds the class names, line i naming class i.
+  kNN and SVM rows have no model: their `export` in results.json stays null.
 
 Preprocessing (`dim_tf.input.pipeline.raw_images_to_model_input`: resize or center-crop
 to the encoder's size, scale to [-1, 1]) is part of each graph, so callers

@@ -27,12 +27,15 @@ def save(workdir, step, rows, models):
       step: the training step the probes were trained on.
       rows: result rows `{"tap", "kind", "test_accuracy", ...}`, one per probe.
       models: `{(tap, kind): model}`: a frozen probe's head (features ->
-        logits) or a fine-tuned probe's classifier (images -> logits).
+        logits) or a fine-tuned probe's classifier (images -> logits). A row
+        without a model (kNN and SVM rows have none) is not kept.
     """
     staging = workdir_lib.staging_dir(workdir)
     try:
         entries = []
         for row in rows:
+            if models.get((row["tap"], row["kind"])) is None:
+                continue
             file_name = f"{row['kind']}_{row['tap']}.keras"
             models[(row["tap"], row["kind"])].save(os.path.join(staging, file_name))
             head_only = row["kind"] in FROZEN_KINDS

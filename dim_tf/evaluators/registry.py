@@ -8,9 +8,11 @@ new measure is a module here and one line in `_MODULES`.
 
 - `linear`, `mlp`: probes on frozen features (`frozen_probes`);
 - `finetune`: the paper's "SS" probe, trained with a copy of the encoder
-  (`finetune`);
-- `few_labels`: linear probes on a few labeled examples per class
-  (`few_labels`);
+  (`finetune`), and `finetune_label_fractions`, the same on label fractions;
+- `knn`: weighted k-nearest-neighbour classification (`knn`);
+- `svm`: linear SVMs (`svm`);
+- `few_labels`, `label_fractions`: linear probes on a few labeled examples
+  per class or a fraction of each class's labels (`label_subsets`);
 - `mi`: MINE's I(X; Y) and NDM of Y (`mi`).
 
 TensorFlow-free: modules are imported only when an evaluator is built.
@@ -18,6 +20,7 @@ TensorFlow-free: modules are imported only when an evaluator is built.
 
 import importlib
 
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.evaluators import FROZEN_KINDS, KINDS
 
@@ -25,7 +28,11 @@ _MODULES = {
     "linear": "dim_tf.evaluators.frozen_probes",
     "mlp": "dim_tf.evaluators.frozen_probes",
     "finetune": "dim_tf.evaluators.finetune",
-    "few_labels": "dim_tf.evaluators.few_labels",
+    "knn": "dim_tf.evaluators.knn",
+    "svm": "dim_tf.evaluators.svm",
+    "few_labels": "dim_tf.evaluators.label_subsets",
+    "label_fractions": "dim_tf.evaluators.label_subsets",
+    "finetune_label_fractions": "dim_tf.evaluators.finetune",
     "mi": "dim_tf.evaluators.mi",
 }
 NAMES = tuple(_MODULES)
@@ -63,22 +70,35 @@ def plan(eval_config, taps, kinds, random_baseline, measures=True):
       eval_config: the `config.eval` section.
       taps: tuple of taps.
       kinds: tuple of probe kinds (`KINDS` order).
-      random_baseline: also linear (and few-label) probes of a random encoder.
-      measures: also the few-label probes and MINE / NDM.
+      random_baseline: also linear probes (and kNN, when `knn` is a kind, and
+        the label-subset probes, with `measures`) of a random encoder.
+      measures: also the label-subset probes and MINE / NDM.
     """
-    names = list(kinds)
+    subsets = []
     if measures and eval_config.few_labels:
-        names.append("few_labels")
+        subsets.append("few_labels")
+    if measures and config_lib.label_fractions(eval_config):
+        subsets.append("label_fractions")
+    names = [*kinds, *subsets]
+    if "label_fractions" in subsets and "finetune" in kinds:
+        names.append("finetune_label_fractions")
     evaluators = [build(name, eval_config, taps) for name in names]
     if measures:
         evaluators.append(build("mi", eval_config, taps))
     if random_baseline:
-        evaluators.append(build("linear", eval_config, taps, "random"))
-        if measures and eval_config.few_labels:
-            evaluators.append(build("few_labels", eval_config, taps, "random"))
+        # kNN of a random encoder costs as much as the trained one's and is
+        # the classic reference for it.
+        baseline = ["linear", *(["knn"] if "knn" in kinds else []), *subsets]
+        evaluators += [build(name, eval_config, taps, "random") for name in baseline]
     return evaluators
 
 
-def frozen_kinds(kinds):
-    """The kinds of `kinds` probed during training (linear when none is frozen)."""
-    return tuple(kind for kind in kinds if kind in FROZEN_KINDS) or ("linear",)
+def periodic_kinds(kinds):
+    """The kinds of `kinds` measured during training: the frozen ones and knn.
+
+    Linear when there is none of them (the fine-tuned probes and the SVMs
+    take too long to run every few thousand steps).
+    """
+    return tuple(kind for kind in kinds if kind in (*FROZEN_KINDS, "knn")) or (
+        "linear",
+    )
