@@ -18,32 +18,23 @@ import tensorflow as tf
 
 from dim_tf.evaluators import features as features_lib
 from dim_tf.evaluators import label_subsets, probes
-from dim_tf.evaluators.features import Need
+from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
 
-class Evaluator:
+class Evaluator(TapEvaluator):
     """Fine-tunes one classifier per tap (and label subset; "trained" source only).
 
-    Args:
-      name: "finetune" (all labels) or "finetune_label_fractions".
-      eval_config: the `config.eval` section (batch_size, finetune_epochs,
-        finetune_learning_rate, seed, max_train_examples, label_fractions).
-      taps: tuple of taps.
-      source: "trained".
+    Args: see `features.TapEvaluator` (`name`: "finetune" for all labels or
+    "finetune_label_fractions"; `eval_config`: batch_size, finetune_epochs,
+    finetune_learning_rate, seed, max_train_examples, label_fractions). The
+    frozen features set each head's input normalisation.
     """
 
     def __init__(self, name, eval_config, taps, source="trained"):
         if source != "trained":
             raise ValueError("fine-tuned probes start from the trained encoder")
-        self.name, self.eval_config, self.taps, self.source = (
-            name,
-            eval_config,
-            taps,
-            source,
-        )
-        # The frozen features set each head's input normalisation.
-        self.needs = (Need(source, taps),)
+        super().__init__(name, eval_config, taps, source)
 
     def run(self, step):
         """Yields one `Result` per tap and subset (its `model`: images -> logits)."""
@@ -83,18 +74,8 @@ class Evaluator:
                     subset_config,
                     f", {100 * fields['label_fraction']:g}% labels",
                 )
-                row = {
-                    "tap": tap,
-                    "kind": "finetune",
-                    **fields,
-                    "num_train_examples": int(len(rows)),
-                    "test_accuracy": accuracy,
-                }
-                yield Result(
-                    f"{label_subsets.scalar_prefix(fields)}/finetune_{tap}",
-                    accuracy,
-                    label_subsets.section(fields, self.source),
-                    row,
+                yield label_subsets.subset_result(
+                    self, "finetune", tap, fields, rows, accuracy
                 )
 
 

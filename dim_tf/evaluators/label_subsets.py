@@ -26,7 +26,7 @@ import numpy as np
 
 from dim_tf import config as config_lib
 from dim_tf.evaluators import probes
-from dim_tf.evaluators.features import Need
+from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
 
@@ -103,46 +103,48 @@ def subsets(name, eval_config, labels, num_classes):
     ]
 
 
-def scalar_prefix(fields):
-    """TensorBoard prefix of a subset: "few_labels" or e.g. "labels_1pct"."""
-    if "labels_per_class" in fields:
-        return "few_labels"
-    return f"labels_{100 * fields['label_fraction']:g}pct"
-
-
-def section(fields, source):
-    """The results.json list of a subset's rows for encoder `source`."""
-    key = (
-        "few_label_probes" if "labels_per_class" in fields else "label_fraction_probes"
-    )
-    return key if source == "trained" else f"random_encoder/{key}"
-
-
-class Evaluator:
-    """Linear probes on label subsets of the features of encoder `source`.
+def subset_result(evaluator, kind, tap, fields, rows, accuracy):
+    """The `Result` of a `kind` probe on `tap` trained on the label subset `rows`.
 
     Args:
-      name: "few_labels" or "label_fractions".
-      eval_config: the `config.eval` section (few_labels or label_fractions,
-        epochs, batch_size, learning_rate, seed).
-      taps: tuple of taps.
-      source: "trained" or "random".
+      evaluator: the `features.TapEvaluator` that trained it.
+      kind: "linear" or "finetune".
+      tap: the tap.
+      fields: the subset's fields (`subsets`).
+      rows: the subset's row indices.
+      accuracy: the probe's test accuracy.
     """
-
-    def __init__(self, name, eval_config, taps, source="trained"):
-        self.name, self.eval_config, self.taps, self.source = (
-            name,
-            eval_config,
-            taps,
-            source,
+    if "labels_per_class" in fields:
+        tag, key = "few_labels", "few_label_probes"
+    else:
+        tag, key = (
+            f"labels_{100 * fields['label_fraction']:g}pct",
+            "label_fraction_probes",
         )
-        self.needs = (Need(source, taps),)
+    row = {
+        "tap": tap,
+        "kind": kind,
+        **fields,
+        "num_train_examples": int(len(rows)),
+        "test_accuracy": accuracy,
+    }
+    return Result(
+        evaluator.tag(f"{tag}/{kind}_{tap}"), accuracy, evaluator.section(key), row
+    )
+
+
+class Evaluator(TapEvaluator):
+    """Linear probes on label subsets of the features of encoder `source`.
+
+    Args: see `features.TapEvaluator` (`name`: "few_labels" or
+    "label_fractions"; `eval_config`: few_labels or label_fractions, epochs,
+    batch_size, learning_rate, seed).
+    """
 
     def run(self, step):
         """Yields one `Result` per subset and tap; nothing when there is no subset."""
         eval_config = self.eval_config
         train, test = step.features.get(self.source)
-        prefix = "" if self.source == "trained" else "random/"
         for fields, rows in subsets(
             self.name, eval_config, train.labels, step.num_classes
         ):
@@ -163,16 +165,4 @@ class Evaluator:
                     eval_config.seed,
                 )
                 accuracy = probes.accuracy(head, test.taps[tap], test.labels)
-                row = {
-                    "tap": tap,
-                    "kind": "linear",
-                    **fields,
-                    "num_train_examples": int(len(rows)),
-                    "test_accuracy": accuracy,
-                }
-                yield Result(
-                    f"{prefix}{scalar_prefix(fields)}/linear_{tap}",
-                    accuracy,
-                    section(fields, self.source),
-                    row,
-                )
+                yield subset_result(self, "linear", tap, fields, rows, accuracy)

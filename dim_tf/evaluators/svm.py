@@ -26,7 +26,7 @@ from sklearn.utils import parallel
 
 from dim_tf import config as config_lib
 from dim_tf.evaluators import label_subsets
-from dim_tf.evaluators.features import Need
+from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
 _HELD_OUT = 0.2  # Share of the training examples that choose C.
@@ -100,24 +100,12 @@ def choose_c(features, labels, cs, num_classes, seed):
     return max(cs, key=lambda c: (scores[c], -c)), scores
 
 
-class Evaluator:
+class Evaluator(TapEvaluator):
     """Linear SVMs on each tap of the features of encoder `source`.
 
-    Args:
-      kind: "svm".
-      eval_config: the `config.eval` section (svm_cs, svm_max_examples, seed).
-      taps: tuple of taps.
-      source: "trained" or "random".
+    Args: see `features.TapEvaluator` (`eval_config`: svm_cs,
+    svm_max_examples, seed).
     """
-
-    def __init__(self, kind, eval_config, taps, source="trained"):
-        self.kind, self.eval_config, self.taps, self.source = (
-            kind,
-            eval_config,
-            taps,
-            source,
-        )
-        self.needs = (Need(source, taps),)
 
     def run(self, step):
         """Yields one `Result` per tap (no model)."""
@@ -139,11 +127,6 @@ class Evaluator:
                 f"Linear SVMs on {len(rows)} examples, C in "
                 f"{', '.join(f'{c:g}' for c in cs)}: {', '.join(self.taps)}"
             )
-        prefix, section = (
-            ("", "probes")
-            if self.source == "trained"
-            else ("random/", "random_encoder/probes")
-        )
         for tap in self.taps:
             features = train.taps[tap][rows]
             c, _ = choose_c(features, labels, cs, step.num_classes, eval_config.seed)
@@ -152,10 +135,12 @@ class Evaluator:
             accuracy = float(model.score(test.taps[tap], test.labels))
             row = {
                 "tap": tap,
-                "kind": self.kind,
+                "kind": "svm",
                 "test_accuracy": accuracy,
                 "train_accuracy": float(model.score(features, labels)),
                 "C": c,
                 "num_train_examples": int(len(rows)),
             }
-            yield Result(f"{prefix}probe/svm_{tap}", accuracy, section, row)
+            yield Result(
+                self.tag(f"probe/svm_{tap}"), accuracy, self.section("probes"), row
+            )
