@@ -151,9 +151,11 @@ def default_config():
     config.eval = config_dict.ConfigDict()
     config.eval.taps = "conv,fc,y"  # Comma-separated subset of conv, fc, y.
     # linear | mlp (200 hidden, dropout 0.1, BN, ReLU) | finetune (the paper's
-    # "SS": the mlp trained together with a copy of the encoder) | decoder
-    # (images reconstructed from frozen Y, measured by MS-SSIM; Y only).
-    config.eval.kinds = "linear,mlp,finetune"
+    # "SS": the mlp trained together with a copy of the encoder) | knn
+    # (weighted k-nearest neighbours, cosine) | svm (linear SVM, C chosen on a
+    # held-out part of the training features) | decoder (images reconstructed
+    # from frozen Y, measured by MS-SSIM; Y only).
+    config.eval.kinds = "linear,mlp,finetune,knn"
     config.eval.epochs = 20  # Epochs of the probes on cached frozen features.
     config.eval.batch_size = 256
     config.eval.learning_rate = 1e-3  # Adam, for the frozen-feature probes.
@@ -174,6 +176,15 @@ def default_config():
     # Also linear probes on only this many labeled examples per class (0 =
     # off): full-label probes on easy data saturate for any features.
     config.eval.few_labels = 10
+    # Also linear (and, with finetune, fine-tuned) probes on these fractions
+    # of each class's labels, e.g. "0.01,0.1" ("" = off).
+    config.eval.label_fractions = ""
+    config.eval.knn_k = 200  # Neighbours per query (clipped to the memory's size).
+    config.eval.knn_temperature = 0.1  # Votes weigh exp(cosine similarity / T).
+    config.eval.svm_cs = "0.01,0.1,1"  # The SVM's C is chosen among these.
+    # Labeled training examples the SVM uses, a stratified sample (0 = all of
+    # the probes' features): its solver's cost grows with examples x dims.
+    config.eval.svm_max_examples = 1000
     config.eval.seed = 0
     # Probe every N training steps (linear / mlp probes, MINE, NDM as
     # TensorBoard curves under DIR/eval); 0 = only when bin/evaluate runs.
@@ -258,6 +269,36 @@ def parse_names(field, text, allowed):
             f"{', '.join(allowed)} (comma-separated)"
         )
     return tuple(name for name in allowed if name in names)
+
+
+def parse_numbers(field, text, what, maximum=None, empty=False):
+    """`"0.01, 0.1"` -> `(0.01, 0.1)`: positive numbers, sorted, without repeats.
+
+    Args:
+      field: the config field, for the message ("eval.svm_cs").
+      text: comma-separated numbers.
+      what: what the numbers are, for the message ("fractions in (0, 1]").
+      maximum: the largest allowed value, or None.
+      empty: whether "" (no numbers) is allowed.
+
+    Raises:
+      UserError: text that is not such a list.
+    """
+    parts = text.split(",") if isinstance(text, str) else None
+    try:
+        numbers_ = sorted({float(part) for part in parts if part.strip()})
+    except (TypeError, ValueError):
+        numbers_ = None
+    bad = (
+        numbers_ is None
+        or (not numbers_ and not empty)
+        or any(not 0 < n < float("inf") for n in numbers_)
+        or (maximum is not None and any(n > maximum for n in numbers_))
+    )
+    if bad:
+        blank = ', or "" for none' if empty else ""
+        raise UserError(f"{field} is {text!r}; set it to comma-separated {what}{blank}")
+    return tuple(numbers_)
 
 
 def check_config(config):
@@ -546,10 +587,30 @@ def check_eval_config(eval_config):
         _integer(f"eval.{field}", eval_config[field])
     for field in ("learning_rate", "finetune_learning_rate", "decoder_learning_rate"):
         _positive_number(f"eval.{field}", eval_config[field])
-    for field in ("every", "few_labels", "max_train_examples"):
+    for field in ("every", "few_labels", "max_train_examples", "svm_max_examples"):
         _integer(f"eval.{field}", eval_config[field], minimum=0, note=" (0 = off)")
     _integer("eval.seed", eval_config.seed, minimum=0)
     _flag("eval.random_baseline", eval_config.random_baseline)
+    _integer("eval.knn_k", eval_config.knn_k)
+    _positive_number("eval.knn_temperature", eval_config.knn_temperature)
+    svm_cs(eval_config)
+    label_fractions(eval_config)
+
+
+def svm_cs(eval_config):
+    """The C values of `eval.svm_cs`, ascending (`UserError` if malformed)."""
+    return parse_numbers("eval.svm_cs", eval_config.svm_cs, "C values > 0")
+
+
+def label_fractions(eval_config):
+    """The fractions of `eval.label_fractions`, ascending (empty when off)."""
+    return parse_numbers(
+        "eval.label_fractions",
+        eval_config.label_fractions,
+        "fractions in (0, 1]",
+        maximum=1.0,
+        empty=True,
+    )
 
 
 def to_record(config):

@@ -10,6 +10,7 @@ Layout under `DIR/export/`:
   none; its results.json row keeps `"export": null`): input `images` (uint8), outputs
   `probabilities` (float32 `[None, K]`) and `class_ids` (int64 `[None]`);
   `assets/class_names.txt` holds the class names, line i naming class i.
+  kNN and SVM rows have no model: their `export` in results.json stays null.
 
 Preprocessing (`serving_transform`: a directory's images fitted as the
 pipeline fits its files, then `dim_tf.input.pipeline.raw_images_to_model_input`:

@@ -87,7 +87,7 @@ def _bad(**overrides):
         ("strategy", "gpu", ("auto", "mirrored", "one_device")),
         ("train.precision", "float16", ("float32", "mixed_bfloat16")),
         ("eval.taps", "y,pool", ("conv", "fc", "y")),
-        ("eval.kinds", "svm", ("linear", "mlp", "finetune")),
+        ("eval.kinds", "pca", ("linear", "mlp", "finetune", "knn", "svm")),
     ],
 )
 def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed):
@@ -112,6 +112,15 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("critic.score_clip", -1.0, "critic.score_clip must be a finite number > 0"),
         ("critic.score_clip", float("inf"), "critic.score_clip must be a finite"),
         ("critic.score_penalty", -0.5, "critic.score_penalty must be a finite"),
+        ("eval.knn_k", 0, "eval.knn_k must be an integer >= 1"),
+        ("eval.knn_temperature", 0.0, "eval.knn_temperature must be > 0"),
+        ("eval.svm_max_examples", -1, "eval.svm_max_examples must be an integer"),
+        ("eval.svm_cs", "", "eval.svm_cs is ''; set it to comma-separated C values"),
+        ("eval.svm_cs", "0.1,-1", "eval.svm_cs is '0.1,-1'"),
+        ("eval.svm_cs", "0.1;1", "eval.svm_cs is '0.1;1'"),
+        ("eval.label_fractions", "0.1,2", 'fractions in (0, 1], or "" for none'),
+        ("eval.label_fractions", "0", "eval.label_fractions is '0'"),
+        ("eval.label_fractions", "10%", "eval.label_fractions is '10%'"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field(field, value, fragment):
@@ -149,6 +158,17 @@ def test_the_defaults_and_every_shipped_value_pass():
     # The score options are off: the paper's critic.
     assert (config.critic.score_scale, config.critic.score_clip) == ("none", None)
     assert config.critic.score_penalty == 0.0
+
+
+@pytest.mark.parametrize(
+    "text, parsed",
+    [("", ()), ("0.1", (0.1,)), (" 0.1, 0.01 ,0.1", (0.01, 0.1)), ("1", (1.0,))],
+)
+def test_label_fractions_parse_sorted_without_repeats(text, parsed):
+    config = config_lib.default_config()
+    config.eval.label_fractions = text
+    config_lib.check_config(config)
+    assert config_lib.label_fractions(config.eval) == parsed
 
 
 @pytest.mark.parametrize(

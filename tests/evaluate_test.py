@@ -29,6 +29,11 @@ TINY_EVAL = {
     "eval.few_labels": 2,
     "eval.decoder_epochs": 2,
 }
+# The module's evaluated run: every kind, and label fractions.
+EVERY_KIND = {
+    "eval.kinds": "linear,mlp,finetune,knn,svm",
+    "eval.label_fractions": "0.25",
+}
 
 
 def tiny_eval_config(data_dir, **overrides):
@@ -38,7 +43,7 @@ def tiny_eval_config(data_dir, **overrides):
 @pytest.fixture(scope="module")
 def evaluated(data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("run"))
-    loop.train(tiny_eval_config(data_dir), workdir)
+    loop.train(tiny_eval_config(data_dir, **EVERY_KIND), workdir)
     lines = []
     results = evaluation.evaluate(workdir, log=lines.append)
     return workdir, results, lines
@@ -54,7 +59,7 @@ def test_results_follow_the_contract(evaluated):
     assert results["checkpoint"] == os.path.join("checkpoints", "ckpt-4")
     assert [(p["kind"], p["tap"]) for p in results["probes"]] == [
         (kind, tap)
-        for kind in ("linear", "mlp", "finetune")
+        for kind in ("linear", "mlp", "finetune", "knn", "svm")
         for tap in ("conv", "fc", "y")
     ]
     for probe in results["probes"]:
@@ -64,15 +69,31 @@ def test_results_follow_the_contract(evaluated):
             probe["test_accuracy"] * 80, round(probe["test_accuracy"] * 80)
         )
         assert probe["export"] is None  # bin/export fills it in
+    knn = [p for p in results["probes"] if p["kind"] == "knn"]
+    # k = 200 is clipped to the 160 training examples.
+    assert all(p["k"] == 160 and p["temperature"] == 0.1 for p in knn)
+    svm = [p for p in results["probes"] if p["kind"] == "svm"]
+    for probe in svm:
+        assert probe["C"] in (0.01, 0.1, 1.0) and probe["num_train_examples"] == 160
+        assert 0.0 <= probe["train_accuracy"] <= 1.0
     for key in ("mine", "ndm", "ndm_sigmoid"):
         assert isinstance(results[key], float) and math.isfinite(results[key])
     assert results["encoder_export"] is None
     random = results["random_encoder"]
     assert [(p["kind"], p["tap"]) for p in random["probes"]] == [
-        ("linear", tap) for tap in ("conv", "fc", "y")
+        (kind, tap) for kind in ("linear", "knn") for tap in ("conv", "fc", "y")
     ]
     assert all(p["num_train_examples"] == 20 for p in results["few_label_probes"])
     assert len(random["few_label_probes"]) == 3
+    fractions = results["label_fraction_probes"]
+    assert [(p["kind"], p["tap"]) for p in fractions] == [
+        (kind, tap) for kind in ("linear", "finetune") for tap in ("conv", "fc", "y")
+    ]
+    # A quarter of each class of 160 digits (about 16 a class), rounded.
+    counts = {p["num_train_examples"] for p in fractions}
+    assert len(counts) == 1 and 30 <= counts.pop() <= 50
+    assert all(p["label_fraction"] == 0.25 for p in fractions)
+    assert [p["kind"] for p in random["label_fraction_probes"]] == ["linear"] * 3
     assert results["class_names"] == [str(i) for i in range(10)]
     assert results["num_train_examples"] == 160 and results["num_test_examples"] == 80
     assert any("Fine-tuned probe on y" in line for line in lines)
@@ -117,9 +138,23 @@ def test_the_table_is_paper_shaped(evaluated):
     workdir, results, _ = evaluated
     table = report.format_table(results, workdir).splitlines()
     assert table[1].split() == ["conv", "fc", "y"]
-    rows = {line[:24].strip(): line[24:].split() for line in table[2:]}
-    for kind in ("linear", "mlp", "finetune", "random linear"):
-        assert len(rows[kind]) == 3
+    width = len(table[1]) - 3 * 8  # The taps' columns are 8 wide.
+    rows = {line[:width].strip(): line[width:].split() for line in table[2:]}
+    for name in (
+        "linear",
+        "mlp",
+        "finetune",
+        "knn",
+        "svm",
+        "random linear",
+        "random knn",
+        "linear, 2/class",
+        "random linear, 2/class",
+        "linear, 25% labels",
+        "finetune, 25% labels",
+        "random linear, 25% labels",
+    ):
+        assert len(rows[name]) == 3, (name, sorted(rows))
     linear_y = next(
         p for p in results["probes"] if (p["kind"], p["tap"]) == ("linear", "y")
     )
@@ -190,7 +225,7 @@ def test_bad_input_is_a_one_line_user_error(data_dir, evaluated, tmp_path):
         (str(tmp_path), {}, "no config.json"),
         (str(no_checkpoint), {}, "no checkpoint yet"),
         (workdir, {"taps": "y,pool"}, "unknown tap 'pool'"),
-        (workdir, {"kinds": "svm"}, "linear, mlp, finetune"),
+        (workdir, {"kinds": "pca"}, "linear, mlp, finetune, knn, svm"),
     ]
     for path, kwargs, fragment in cases:
         with pytest.raises(UserError) as err:
@@ -216,14 +251,20 @@ def test_probes_run_during_training_when_asked(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     config = tiny_eval_config(
         data_dir,
-        **{"train.steps": 4, "eval.every": 2, "eval.kinds": "linear", "eval.taps": "y"},
+        **{
+            "train.steps": 4,
+            "eval.every": 2,
+            "eval.kinds": "linear,knn,svm",
+            "eval.taps": "y",
+        },
     )
     loop.train(
         config, workdir, actions=[evaluation.periodic_evaluation(config, workdir)]
     )
     tags = event_tags(os.path.join(workdir, "eval"))
-    for tag in ("probe/linear_y", "mi/mine", "ndm", "ndm_sigmoid"):
+    for tag in ("probe/linear_y", "probe/knn_y", "mi/mine", "ndm", "ndm_sigmoid"):
         assert tags.get(tag) == [2, 4], (tag, sorted(tags))
+    assert "probe/svm_y" not in tags  # SVMs only when bin/evaluate runs
 
 
 @pytest.mark.parametrize(
@@ -256,7 +297,7 @@ def test_probes_during_training_are_due_when_a_multiple_is_crossed(
     "field,value,fragment",
     [
         ("eval.taps", "y,pool", "unknown eval.taps 'pool'; choose one or more of"),
-        ("eval.kinds", "svm", "unknown eval.kinds 'svm'; choose one or more of"),
+        ("eval.kinds", "pca", "unknown eval.kinds 'pca'; choose one or more of"),
         ("eval.every", -1, "eval.every must be an integer >= 0"),
     ],
 )

@@ -35,6 +35,8 @@ outputs = encoder.signatures["serving_default"](images=tf.constant(images[:5]))
 report["encoder"] = {name: value.shape.as_list() for name, value in outputs.items()}
 
 for probe in results["probes"]:
+    if probe["export"] is None:  # kNN: no model
+        continue
     path = f"{workdir}/{probe['export']}"
     model = tf.saved_model.load(path)
     serve = model.signatures["serving_default"]
@@ -84,9 +86,10 @@ def _run(*args, timeout=600):
 def exported(data_dir, tmp_path_factory):
     """A tiny run trained, evaluated and exported."""
     workdir = str(tmp_path_factory.mktemp("run"))
-    # A frozen and a fine-tuned kind, on a conv map and a vector tap.
+    # A frozen and a fine-tuned kind, on a conv map and a vector tap, and
+    # kNN, which has no model to export.
     config = tiny_eval_config(
-        data_dir, **{"eval.kinds": "linear,finetune", "eval.taps": "conv,y"}
+        data_dir, **{"eval.kinds": "linear,finetune,knn", "eval.taps": "conv,y"}
     )
     loop.train(config, workdir)
     evaluation.evaluate(workdir)
@@ -101,11 +104,14 @@ def test_export_records_every_path_in_results(exported):
     with open(os.path.join(workdir, "results.json")) as f:
         assert json.load(f) == results
     assert results["encoder_export"] == "export/encoder"
-    for probe in results["probes"]:
+    exported = [p for p in results["probes"] if p["kind"] != "knn"]
+    assert len(exported) == 4
+    for probe in exported:
         assert probe["export"] == f"export/probe_{probe['kind']}_{probe['tap']}"
         assert os.path.exists(os.path.join(workdir, probe["export"], "saved_model.pb"))
+    assert [p["export"] for p in results["probes"] if p["kind"] == "knn"] == [None] * 2
     assert sorted(os.listdir(os.path.join(workdir, "export"))) == sorted(
-        ["encoder"] + [os.path.basename(p["export"]) for p in results["probes"]]
+        ["encoder"] + [os.path.basename(p["export"]) for p in exported]
     )
 
 
@@ -137,7 +143,7 @@ def test_savedmodels_load_with_tensorflow_alone_and_agree_with_results(
         "fc": [5, 1024],
         "y": [5, 8],
     }
-    for probe in results["probes"]:
+    for probe in (p for p in results["probes"] if p["export"]):
         seen = report["probes"][probe["export"]]
         assert seen["accuracy"] == pytest.approx(probe["test_accuracy"], abs=1e-9)
         assert seen["dataset_map_equal"] and seen["keras_layer_equal"]

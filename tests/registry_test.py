@@ -26,6 +26,8 @@ TINY_EVAL = {
     "eval.measure_examples": 20,
     "eval.few_labels": 1,
     "eval.decoder_epochs": 1,
+    "eval.label_fractions": "0.2",
+    "eval.knn_k": 5,
 }
 
 
@@ -63,10 +65,10 @@ def tiny_run(data_dir, workdir=None, **overrides):
 
 def test_an_unknown_evaluator_is_a_one_line_error_naming_the_valid_ones():
     with pytest.raises(UserError) as err:
-        registry.get("knn")
+        registry.get("pca")
     message = str(err.value)
-    assert "'knn'" in message and "\n" not in message
-    for name in (*KINDS, "few_labels", "mi"):
+    assert "'pca'" in message and "\n" not in message
+    for name in (*KINDS, "few_labels", "label_fractions", "mi"):
         assert name in message
 
 

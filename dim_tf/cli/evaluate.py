@@ -1,9 +1,9 @@
 """dim-evaluate (bin/evaluate): measures a trained run.
 
-    dim-evaluate --workdir=DIR [--taps=conv,fc,y] [--kinds=linear,mlp,finetune,decoder]
+    dim-evaluate --workdir=DIR [--taps=conv,fc,y] [--kinds=linear,mlp,finetune,knn,svm,decoder]
 
 Restores DIR's latest checkpoint, trains the probes on each tap, measures a
-random encoder's linear probes, MINE and NDM, writes TensorBoard views to
+random encoder's linear (and kNN) probes, MINE and NDM, writes TensorBoard views to
 DIR/eval and everything to DIR/results.json, and prints the probe table on
 stdout (progress lines go to stderr). Settings come from the run's config
 (`eval` section); the flags override some of them.
@@ -22,7 +22,7 @@ _TAPS = flags.DEFINE_string(
 _KINDS = flags.DEFINE_string(
     "kinds",
     None,
-    "Comma-separated probe kinds: linear, mlp, finetune, decoder (default: config's).",
+    "Comma-separated probe kinds: linear, mlp, finetune, knn, svm, decoder (default: config's).",
 )
 _RANDOM = flags.DEFINE_bool(
     "random_baseline", None, "Also probe a random encoder (default: config's)."

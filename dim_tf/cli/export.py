@@ -26,9 +26,8 @@ def _export(argv):
     results = export_run(_WORKDIR.value, log=cli.progress)
     print(f"SavedModels of step {results['step']} in {_WORKDIR.value}:")
     print(f"  encoder{'':17}{results['encoder_export']}")
-    for probe in results["probes"]:
-        if probe["export"] is None:  # A kind without a classifier (decoder).
-            continue
+    # kNN, SVM and decoder rows have no classifier, hence no SavedModel.
+    for probe in (p for p in results["probes"] if p["export"]):
         name = f"{probe['kind']} {probe['tap']}"
         accuracy = f"test accuracy {100 * probe['test_accuracy']:.2f}%"
         print(f"  {name:24}{probe['export']}  ({accuracy})")

@@ -10,5 +10,5 @@ submodule) here.
 """
 
 TAPS = ("conv", "fc", "y")  # Encoder outputs a probe can read.
-KINDS = ("linear", "mlp", "finetune", "decoder")  # Probe kinds (`eval.kinds`).
+KINDS = ("linear", "mlp", "finetune", "knn", "svm", "decoder")  # `eval.kinds`.
 FROZEN_KINDS = ("linear", "mlp")  # Kinds trained on frozen features.

@@ -6,18 +6,19 @@
    `eval.max_train_examples`) and of the eval split once
    (`dim_tf.evaluators.features`);
 2. runs the evaluators `dim_tf.evaluators.registry.plan` lists: the probes of
-   `eval.kinds` on each tap of `eval.taps`, the few-label probes, the random
-   encoder's linear (and few-label) probes as a baseline, MINE and NDM;
+   `eval.kinds` on each tap of `eval.taps`, the few-label and label-fraction
+   probes, the random encoder's linear (kNN, few-label, label-fraction)
+   probes as a baseline, MINE and NDM;
 3. writes their `(name, value)` pairs as TensorBoard scalars and the views
    (`dim_tf.evaluators.views`) to `DIR/eval`, the trained probes to
    `DIR/probes/` (`dim_tf.evaluators.probe_store`, for `dim_tf.export`) and
    everything to `DIR/results.json` (`dim_tf.evaluators.report`).
 
 `periodic_evaluation(config, workdir)` is the training-loop action that runs
-the same frozen-probe and MINE / NDM evaluators every `eval.every` steps.
+the same frozen-probe, kNN and MINE / NDM evaluators every `eval.every` steps.
 
 On a dataset without labels (a directory of unlabeled images) both run only
-the evaluators whose module says `NEEDS_LABELS = False` (MINE and NDM) and
+the evaluators whose module says `NEEDS_LABELS = False` (MINE, NDM, decoder) and
 the views without label colours.
 """
 
@@ -165,9 +166,9 @@ def periodic_evaluation(config, workdir):
 
     The action measures when the last `steps_done` steps crossed a multiple of
     `config.eval.every`, on the chief only, with the same evaluators as
-    `evaluate` (the frozen kinds of `eval.kinds`, linear when there is none,
-    and `mi`). Scalars go to `DIR/eval`: `probe/{kind}_{tap}` (test accuracy),
-    `mi/mine`, `ndm`, `ndm_sigmoid`.
+    `evaluate` (the frozen kinds and `knn` of `eval.kinds`, linear when there
+    is none of them, and `mi`). Scalars go to `DIR/eval`: `probe/{kind}_{tap}`
+    (test accuracy), `mi/mine`, `ndm`, `ndm_sigmoid`.
 
     Args:
       config: the run's ConfigDict.
@@ -188,7 +189,7 @@ def periodic_evaluation(config, workdir):
         # Parsed here, not earlier: the loop checks the config (with messages
         # naming the field) before the first step.
         taps = config_lib.parse_names("tap", config.eval.taps, TAPS)
-        kinds = registry.frozen_kinds(
+        kinds = registry.periodic_kinds(
             config_lib.parse_names("probe kind", config.eval.kinds, KINDS)
         )
         run = runs.from_trainer(config, trainer, workdir, step)

@@ -6,7 +6,7 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 """
 
 from dim_tf.evaluators import probes
-from dim_tf.evaluators.features import Need
+from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
 # Whether it needs labeled data (the probes train on labels); on a dataset without labels only
@@ -14,25 +14,12 @@ from dim_tf.evaluators.results import Result
 NEEDS_LABELS = True
 
 
-class Evaluator:
-    """Trains one `kind` probe per tap on the features of encoder `source`.
+class Evaluator(TapEvaluator):
+    """Trains one `linear` or `mlp` probe per tap on the features of encoder `source`.
 
-    Args:
-      kind: "linear" or "mlp".
-      eval_config: the `config.eval` section (epochs, batch_size,
-        learning_rate, seed).
-      taps: tuple of taps.
-      source: "trained" or "random".
+    Args: see `features.TapEvaluator` (`eval_config`: epochs, batch_size,
+    learning_rate, seed).
     """
-
-    def __init__(self, kind, eval_config, taps, source="trained"):
-        self.kind, self.eval_config, self.taps, self.source = (
-            kind,
-            eval_config,
-            taps,
-            source,
-        )
-        self.needs = (Need(source, taps),)
 
     def run(self, step):
         """Yields one `Result` per tap (its `model` is the trained head).
@@ -42,15 +29,10 @@ class Evaluator:
         """
         train, test = step.features.get(self.source)
         if self.source == "trained":
-            step.log(f"Probes on frozen features: {self.kind} x {', '.join(self.taps)}")
-        prefix, section = (
-            ("", "probes")
-            if self.source == "trained"
-            else ("random/", "random_encoder/probes")
-        )
+            step.log(f"Probes on frozen features: {self.name} x {', '.join(self.taps)}")
         for tap in self.taps:
             head = probes.train_frozen_probe(
-                self.kind,
+                self.name,
                 (train.taps[tap], train.labels),
                 step.num_classes,
                 self.eval_config,
@@ -59,10 +41,14 @@ class Evaluator:
             accuracy = probes.accuracy(head, test.taps[tap], test.labels)
             row = {
                 "tap": tap,
-                "kind": self.kind,
+                "kind": self.name,
                 "test_accuracy": accuracy,
                 "train_accuracy": probes.accuracy(head, train.taps[tap], train.labels),
             }
             yield Result(
-                f"{prefix}probe/{self.kind}_{tap}", accuracy, section, row, head
+                self.tag(f"probe/{self.name}_{tap}"),
+                accuracy,
+                self.section("probes"),
+                row,
+                head,
             )

@@ -27,9 +27,8 @@ def save(workdir, step, rows, models):
       step: the training step the probes were trained on.
       rows: result rows `{"tap", "kind", "test_accuracy", ...}`, one per probe.
       models: `{(tap, kind): model}`: a frozen probe's head (features ->
-        logits) or a fine-tuned probe's classifier (images -> logits); a row
-        whose model is None or missing (kind `decoder`: no classifier) is
-        not kept.
+        logits) or a fine-tuned probe's classifier (images -> logits). A row
+        without a model (kNN, SVM and decoder rows have none) is not kept.
     """
     staging = workdir_lib.staging_dir(workdir)
     try:

@@ -8,11 +8,13 @@ new measure is a module here and one line in `_MODULES`.
 
 - `linear`, `mlp`: probes on frozen features (`frozen_probes`);
 - `finetune`: the paper's "SS" probe, trained with a copy of the encoder
-  (`finetune`);
+  (`finetune`), and `finetune_label_fractions`, the same on label fractions;
+- `knn`: weighted k-nearest-neighbour classification (`knn`);
+- `svm`: linear SVMs (`svm`);
+- `few_labels`, `label_fractions`: linear probes on a few labeled examples
+  per class or a fraction of each class's labels (`label_subsets`);
 - `decoder`: images reconstructed from frozen Y, measured by MS-SSIM
   (`decoder`);
-- `few_labels`: linear probes on a few labeled examples per class
-  (`few_labels`);
 - `mi`: MINE's I(X; Y) and NDM of Y (`mi`).
 
 TensorFlow-free: modules are imported only when an evaluator is built.
@@ -20,6 +22,7 @@ TensorFlow-free: modules are imported only when an evaluator is built.
 
 import importlib
 
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.evaluators import FROZEN_KINDS, KINDS
 
@@ -28,7 +31,11 @@ _MODULES = {
     "mlp": "dim_tf.evaluators.frozen_probes",
     "finetune": "dim_tf.evaluators.finetune",
     "decoder": "dim_tf.evaluators.decoder",
-    "few_labels": "dim_tf.evaluators.few_labels",
+    "knn": "dim_tf.evaluators.knn",
+    "svm": "dim_tf.evaluators.svm",
+    "few_labels": "dim_tf.evaluators.label_subsets",
+    "label_fractions": "dim_tf.evaluators.label_subsets",
+    "finetune_label_fractions": "dim_tf.evaluators.finetune",
     "mi": "dim_tf.evaluators.mi",
 }
 NAMES = tuple(_MODULES)
@@ -67,19 +74,26 @@ def needs_labels(name):
 def plan_names(eval_config, kinds, random_baseline, measures=True):
     """`(name, source)` of the evaluators of one evaluation, in order.
 
-    The trained encoder's first, then the random baseline's. Arguments as
-    for `plan`.
+    The trained encoder's first, then the random baseline's: linear probes
+    (and kNN, when `knn` is a kind, and the label-subset probes, with
+    `measures`). Arguments as for `plan`.
     """
-    names = list(kinds)
+    subsets = []
     if measures and eval_config.few_labels:
-        names.append("few_labels")
+        subsets.append("few_labels")
+    if measures and config_lib.label_fractions(eval_config):
+        subsets.append("label_fractions")
+    names = [*kinds, *subsets]
+    if "label_fractions" in subsets and "finetune" in kinds:
+        names.append("finetune_label_fractions")
     if measures:
         names.append("mi")
     planned = [(name, "trained") for name in names]
     if random_baseline:
-        planned.append(("linear", "random"))
-        if measures and eval_config.few_labels:
-            planned.append(("few_labels", "random"))
+        # kNN of a random encoder costs as much as the trained one's and is
+        # the classic reference for it.
+        baseline = ["linear", *(["knn"] if "knn" in kinds else []), *subsets]
+        planned += [(name, "random") for name in baseline]
     return planned
 
 
@@ -90,8 +104,9 @@ def plan(eval_config, taps, kinds, random_baseline, measures=True, labeled=True)
       eval_config: the `config.eval` section.
       taps: tuple of taps.
       kinds: tuple of probe kinds (`KINDS` order).
-      random_baseline: also linear (and few-label) probes of a random encoder.
-      measures: also the few-label probes and MINE / NDM.
+      random_baseline: also linear probes (and kNN, when `knn` is a kind, and
+        the label-subset probes, with `measures`) of a random encoder.
+      measures: also the label-subset probes and MINE / NDM.
       labeled: whether the dataset has labels; False leaves out every
         evaluator that `needs_labels`.
     """
@@ -102,6 +117,12 @@ def plan(eval_config, taps, kinds, random_baseline, measures=True, labeled=True)
     ]
 
 
-def frozen_kinds(kinds):
-    """The kinds of `kinds` probed during training (linear when none is frozen)."""
-    return tuple(kind for kind in kinds if kind in FROZEN_KINDS) or ("linear",)
+def periodic_kinds(kinds):
+    """The kinds of `kinds` measured during training: the frozen ones and knn.
+
+    Linear when there is none of them (the fine-tuned probes and the SVMs
+    take too long to run every few thousand steps).
+    """
+    return tuple(kind for kind in kinds if kind in (*FROZEN_KINDS, "knn")) or (
+        "linear",
+    )

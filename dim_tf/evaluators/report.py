@@ -3,9 +3,12 @@
 results.json, written atomically by `bin/evaluate`:
 ```
 {"dataset", "split", "train_split", "step", "checkpoint",
- "probes": [{"tap": "conv"|"fc"|"y", "kind": "linear"|"mlp"|"finetune",
-             "test_accuracy": 0..1, "train_accuracy" (frozen kinds),
-             "export": "export/probe_KIND_TAP" or None until bin/export},
+ "probes": [{"tap": "conv"|"fc"|"y",
+             "kind": "linear"|"mlp"|"finetune"|"knn"|"svm",
+             "test_accuracy": 0..1, "train_accuracy" (linear, mlp, svm),
+             "k", "temperature" (knn), "C", "num_train_examples" (svm),
+             "export": "export/probe_KIND_TAP" or None (until bin/export;
+             always None for knn and svm, which have no model)},
             {"tap": "y", "kind": "decoder", "ms_ssim": 0..1, "mse",
              "export": None (no classifier to export)}],
  "mine", "ndm", "ndm_sigmoid" (nats), "encoder_export",
@@ -13,7 +16,10 @@ results.json, written atomically by `bin/evaluate`:
             decoder only),
  "few_label_probes": [{"tap", "kind", "labels_per_class",
                        "num_train_examples", "test_accuracy"}],
- "random_encoder": {"probes": [...], "few_label_probes": [...]},
+ "label_fraction_probes": [{"tap", "kind", "label_fraction",
+                            "num_train_examples", "test_accuracy"}],
+ "random_encoder": {"probes": [...], "few_label_probes": [...],
+                    "label_fraction_probes": [...]},
  "class_names", "num_train_examples", "num_test_examples",
  "eval" (the config's eval section), "tensorboard": "eval"}
 ```
@@ -30,6 +36,9 @@ from dim_tf.evaluators import KINDS, TAPS
 
 RESULTS_FILE = "results.json"
 EVAL_LOGDIR = "eval"
+# The lists of probe rows, of the trained encoder and under `random_encoder`.
+_PROBE_LISTS = ("probes", "few_label_probes", "label_fraction_probes")
+_NAME_WIDTH = 28  # Width of the table's first column ("random linear, 10% labels").
 
 
 def build_results(run, results, num_train, num_test):
@@ -43,10 +52,9 @@ def build_results(run, results, num_train, num_test):
     """
     config = run.config
     sections = {
-        "probes": [],
-        "few_label_probes": [],
-        "random_encoder/probes": [],
-        "random_encoder/few_label_probes": [],
+        f"{prefix}{key}": []
+        for prefix in ("", "random_encoder/")
+        for key in _PROBE_LISTS
     }
     top = {}
     for result in results:
@@ -66,9 +74,9 @@ def build_results(run, results, num_train, num_test):
         **top,
         "encoder_export": None,
         "few_label_probes": sections["few_label_probes"],
+        "label_fraction_probes": sections["label_fraction_probes"],
         "random_encoder": {
-            "probes": sections["random_encoder/probes"],
-            "few_label_probes": sections["random_encoder/few_label_probes"],
+            key: sections[f"random_encoder/{key}"] for key in _PROBE_LISTS
         },
         "class_names": list(run.class_names),
         "num_train_examples": int(num_train),
@@ -96,19 +104,11 @@ def format_table(results, workdir=None):
     Rows without an accuracy (kind `decoder`) are left out of the grid; the
     decoder's MS-SSIM has a line of its own.
     """
-    cells = {
-        (p["kind"], p["tap"]): p["test_accuracy"]
-        for p in results["probes"]
-        if "test_accuracy" in p
-    }
-    random_cells = {
-        (p["kind"], p["tap"]): p["test_accuracy"]
-        for p in results.get("random_encoder", {}).get("probes", [])
-    }
+    random = results.get("random_encoder", {})
     lines = [
         f"Probe accuracy (top-1 %) on {results['dataset']} '{results['split']}', "
         f"step {results['step']}:",
-        f"{'':24}" + "".join(f"{tap:>8}" for tap in TAPS),
+        f"{'':{_NAME_WIDTH}}" + "".join(f"{tap:>8}" for tap in TAPS),
     ]
     if not results.get("class_names"):
         lines = [
@@ -116,31 +116,38 @@ def format_table(results, workdir=None):
             f"{results['dataset']} '{results['split']}', step {results['step']}:"
         ]
 
-    def row(name, values, kind):
-        text = "".join(
-            f"{100 * values[(kind, tap)]:8.2f}"
-            if (kind, tap) in values
-            else f"{'-':>8}"
-            for tap in TAPS
-        )
-        return f"{name:24}{text}"
+    def add_rows(name, rows, subset=lambda row: ""):
+        """One line per kind (and subset) of `rows`, in `KINDS` order."""
+        cells = {}
+        for row in rows:
+            if "test_accuracy" not in row:
+                continue
+            cells.setdefault((row["kind"], subset(row)), {})[row["tap"]] = row[
+                "test_accuracy"
+            ]
+        for (kind, label), values in sorted(
+            cells.items(), key=lambda item: KINDS.index(item[0][0])
+        ):
+            text = "".join(
+                f"{100 * values[tap]:8.2f}" if tap in values else f"{'-':>8}"
+                for tap in TAPS
+            )
+            lines.append(f"{(name + kind + label)[:_NAME_WIDTH]:{_NAME_WIDTH}}{text}")
 
-    for kind in KINDS:
-        if any(k == kind for k, _ in cells):
-            lines.append(row(kind, cells, kind))
-    if random_cells:
-        lines.append(row("random linear", random_cells, "linear"))
-    for name, few in (
-        ("linear", results.get("few_label_probes", [])),
-        (
-            "random linear",
-            results.get("random_encoder", {}).get("few_label_probes", []),
-        ),
-    ):
-        if few:
-            values = {(p["kind"], p["tap"]): p["test_accuracy"] for p in few}
-            per_class = few[0]["labels_per_class"]
-            lines.append(row(f"{name}, {per_class}/class", values, "linear"))
+    add_rows("", results["probes"])
+    add_rows("random ", random.get("probes", []))
+    for name, source in (("", results), ("random ", random)):
+        add_rows(
+            name,
+            source.get("few_label_probes", []),
+            lambda row: f", {row['labels_per_class']}/class",
+        )
+    for name, source in (("", results), ("random ", random)):
+        add_rows(
+            name,
+            source.get("label_fraction_probes", []),
+            lambda row: f", {100 * row['label_fraction']:g}% labels",
+        )
     lines.append(
         f"MINE I(X; Y) {results['mine']:.3f} nats   NDM {results['ndm']:.3f} nats "
         f"(with sigmoid {results['ndm_sigmoid']:.3f})"
