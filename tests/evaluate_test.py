@@ -85,7 +85,9 @@ def test_results_follow_the_contract(evaluated):
     assert len(random["few_label_probes"]) == 3
     assert results["class_names"] == [str(i) for i in range(10)]
     assert results["num_train_examples"] == 160 and results["num_test_examples"] == 80
-    assert any("Fine-tuned probe on y" in line for line in lines)
+    # A progress line per part of each evaluator, with an ETA after the first.
+    assert "finetune (3/7): tap y, 3/3" in " ".join(lines)
+    assert any(line.startswith("linear (1/7): tap fc, 2/3 ... ETA") for line in lines)
 
 
 def test_trained_probes_are_saved_for_export(evaluated):

@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import pipeline
 
 BATCH = 256  # Images per batch when computing features (memory, not results).
@@ -65,7 +66,9 @@ def compiled(fn, *input_signature):
     return tf.function(fn).get_concrete_function(*input_signature)
 
 
-def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
+def extract_features(
+    encoder, dataset, taps, keep_images=0, max_examples=0, on_batch=None
+):
     """Runs the frozen encoder (inference mode) over a labeled dataset.
 
     Args:
@@ -75,6 +78,7 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
       taps: names of the encoder outputs to keep.
       keep_images: how many of the first images to keep as well.
       max_examples: read at most this many examples (0 = all).
+      on_batch: optional callable, called after each batch.
 
     Returns:
       `Features`.
@@ -106,6 +110,8 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
         if kept < keep_images:
             images_kept.append(images[: keep_images - kept].numpy())
             kept += len(images_kept[-1])
+        if on_batch is not None:
+            on_batch()
     return Features(
         taps={tap: np.concatenate(chunks[tap]) for tap in taps},
         labels=np.concatenate(labels).astype(np.int32),
@@ -115,6 +121,16 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
             else np.zeros((0, *image_spec.shape[1:]), np.float32)
         ),
     )
+
+
+def _batch_count(dataset, max_examples=0):
+    """Batches `extract_features` reads of `dataset` (0 when not known)."""
+    count = int(dataset.cardinality())
+    if count < 0:  # Unknown or infinite.
+        return 0
+    if max_examples:
+        count = min(count, -(-max_examples // BATCH))
+    return count
 
 
 def eval_dataset(run, split):
@@ -128,7 +144,8 @@ class StepFeatures:
     Args:
       run: `dim_tf.training.runs.Run` (its encoder is the "trained" source).
       needs: iterable of `Need`; the union per source is extracted.
-      log: callable taking a progress line.
+      log: callable taking a progress line (a feature pass reports each
+        quarter with an ETA), or None.
     """
 
     def __init__(self, run, needs, log=None):
@@ -161,20 +178,27 @@ class StepFeatures:
         if source == "trained":
             encoder = run.encoder
         else:
-            self._log("Linear probes on a randomly initialised encoder")
             # Seeded so the baseline's weights are the same on every run.
             keras.utils.set_random_seed(eval_config.seed + 1)
             encoder = run.fresh_encoder()
-        data = run.config.data
+        data, limit = run.config.data, eval_config.max_train_examples
+        train_batches = eval_dataset(run, data.eval_train_split)
+        test_batches = eval_dataset(run, data.eval_split)
+        on_batch = PassProgress(
+            self._log,
+            f"features/{source}",
+            _batch_count(train_batches, limit) + _batch_count(test_batches),
+        )
         train = extract_features(
             encoder,
-            eval_dataset(run, data.eval_train_split),
+            train_batches,
             taps,
             keep_images=keep_train,
-            max_examples=eval_config.max_train_examples,
+            max_examples=limit,
+            on_batch=on_batch,
         )
         test = extract_features(
-            encoder, eval_dataset(run, data.eval_split), taps, keep_images=keep_test
+            encoder, test_batches, taps, keep_images=keep_test, on_batch=on_batch
         )
         self.passes += 1
         return train, test

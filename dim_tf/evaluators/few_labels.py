@@ -30,8 +30,11 @@ class Evaluator:
     """
 
     def __init__(self, name, eval_config, taps, source="trained"):
-        self.eval_config, self.taps, self.source = eval_config, taps, source
+        self.name, self.eval_config, self.taps = name, eval_config, taps
+        self.source = source
         self.needs = (Need(source, taps),)
+        # The progress lines' part count: nothing runs without few_labels.
+        self.num_results = len(taps) if eval_config.few_labels else 0
 
     def run(self, step):
         """Yields one `Result` per tap; nothing when `eval.few_labels` is 0."""

@@ -27,12 +27,8 @@ class Evaluator:
     def __init__(self, kind, eval_config, taps, source="trained"):
         if source != "trained":
             raise ValueError("fine-tuned probes start from the trained encoder")
-        self.kind, self.eval_config, self.taps, self.source = (
-            kind,
-            eval_config,
-            taps,
-            source,
-        )
+        self.name = self.kind = kind
+        self.eval_config, self.taps, self.source = eval_config, taps, source
         # The frozen features set each head's input normalisation.
         self.needs = (Need(source, taps),)
 
@@ -49,8 +45,6 @@ class Evaluator:
             images = images.cache()
         test_images = features_lib.eval_dataset(run, data.eval_split)
         for tap in self.taps:
-            epochs = eval_config.finetune_epochs
-            step.log(f"Fine-tuned probe on {tap} ({epochs} epoch{'s' * (epochs != 1)})")
             classifier = probes.train_finetune_probe(
                 run.encoder_copy(),
                 tap,

@@ -22,12 +22,8 @@ class Evaluator:
     """
 
     def __init__(self, kind, eval_config, taps, source="trained"):
-        self.kind, self.eval_config, self.taps, self.source = (
-            kind,
-            eval_config,
-            taps,
-            source,
-        )
+        self.name = self.kind = kind
+        self.eval_config, self.taps, self.source = eval_config, taps, source
         self.needs = (Need(source, taps),)
 
     def run(self, step):
@@ -37,8 +33,6 @@ class Evaluator:
           step: `dim_tf.evaluators.evaluation.Step` (features, classes, log).
         """
         train, test = step.features.get(self.source)
-        if self.source == "trained":
-            step.log(f"Probes on frozen features: {self.kind} x {', '.join(self.taps)}")
         prefix, section = (
             ("", "probes")
             if self.source == "trained"

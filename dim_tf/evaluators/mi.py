@@ -194,14 +194,14 @@ class Evaluator:
     """
 
     def __init__(self, name, eval_config, taps=(), source="trained"):
-        del name, taps
-        self.eval_config, self.source = eval_config, source
+        del taps
+        self.name, self.eval_config, self.source = name, eval_config, source
+        self.num_results = 3  # MINE, NDM, NDM with sigmoid.
         count = eval_config.measure_examples
         self.needs = (Need(source, ("y",), count, count),)
 
     def run(self, step):
         """Yields the three `Result`s."""
-        step.log("MINE and NDM")
         train, test = step.features.get(self.source)
         eval_config = self.eval_config
 
