@@ -24,20 +24,27 @@ class Progress:
     Args:
       log: callable taking a progress line, or None (quiet).
       clock: seconds, monotonic (tests pass a fake one).
+      cpu_clock: this process's CPU seconds (e.g.
+        `dim_tf.tools.machine.process_cpu_seconds`), or None to keep no CPU
+        times.
 
     Attributes:
       seconds: part name -> seconds, in the order the parts ran. Parts are
         "load", "features/SOURCE", "views", "save" and one per `Result`,
         named by its name (e.g. "probe/linear_conv", "random/probe/linear_y").
+      cpu_seconds: part name -> CPU seconds of this process (all threads),
+        with a `cpu_clock`: unlike wall time they barely grow when other
+        processes share the CPU.
       evaluator_seconds: "NAME" (or "random/NAME") -> seconds of all its parts.
       values: `Result` name -> value, in order.
     """
 
-    def __init__(self, log=None, clock=time.monotonic):
+    def __init__(self, log=None, clock=time.monotonic, cpu_clock=None):
         self.log = log or (lambda line: None)
-        self._clock = clock
+        self._clock, self._cpu_clock = clock, cpu_clock or (lambda: 0.0)
         self._start = clock()
         self.seconds = {}
+        self.cpu_seconds = {}
         self.evaluator_seconds = {}
         self.values = {}
 
@@ -50,9 +57,10 @@ class Progress:
     def part(self, name, line):
         """Times the `with` body as part `name`, after logging `line`."""
         self.log(line)
-        start = self._clock()
+        start, cpu_start = self._clock(), self._cpu_clock()
         yield
         self.seconds[name] = self._clock() - start
+        self.cpu_seconds[name] = self._cpu_clock() - cpu_start
 
     def run_all(self, step, evaluators, first=1, count=None):
         """The `Result`s of `evaluators` run in order on `step`, each timed.
@@ -80,7 +88,7 @@ class Progress:
             done = len(results)
             if not done or (parts is not None and done < parts):
                 self.log(_line(label, position, done, parts, taps, spent))
-            start = self._clock()
+            start, cpu_start = self._clock(), self._cpu_clock()
             try:
                 result = next(outputs)
             except StopIteration:
@@ -89,6 +97,7 @@ class Progress:
                 seconds = self._clock() - start
                 spent += seconds
             self.seconds[result.name] = seconds
+            self.cpu_seconds[result.name] = self._cpu_clock() - cpu_start
             self.values[result.name] = result.value
             results.append(result)
         self.evaluator_seconds[label] = self.evaluator_seconds.get(label, 0.0) + spent
