@@ -105,6 +105,7 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("data.dataset", "", "data.dataset is ''"),
         ("image_size", 64, "encoder basic32x32 takes 32x32 images"),
         ("eval.epochs", 0, "eval.epochs must be an integer >= 1"),
+        ("eval.batch_scale", 10, "eval.batch_scale must be an integer from 1 to 9"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field(field, value, fragment):

@@ -21,7 +21,13 @@ import tensorflow as tf
 from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import pipeline
 
-BATCH = 256  # Images per batch when computing features (memory, not results).
+# Images per batch when computing features (memory and speed, not results):
+# about this many input pixels, within the two bounds. Larger batches run
+# the encoder's matrix products faster on a CPU (28x28 digits: 1,024
+# images, a third less CPU time than 256); 64x64 images stay at 256, whose
+# activations are larger.
+_BATCH_PIXELS = 2**20
+MIN_BATCH, MAX_BATCH = 256, 1024
 
 
 @dataclasses.dataclass
@@ -123,19 +129,26 @@ def extract_features(
     )
 
 
-def _batch_count(dataset, max_examples=0):
-    """Batches `extract_features` reads of `dataset` (0 when not known)."""
+def _batch_count(dataset, batch, max_examples=0):
+    """Batches of `batch` `extract_features` reads of `dataset` (0 when not known)."""
     count = int(dataset.cardinality())
     if count < 0:  # Unknown or infinite.
         return 0
     if max_examples:
-        count = min(count, -(-max_examples // BATCH))
+        count = min(count, -(-max_examples // batch))
     return count
+
+
+def feature_batch(image_size):
+    """Images per batch of the feature passes for `image_size` x `image_size` input."""
+    return min(MAX_BATCH, max(MIN_BATCH, _BATCH_PIXELS // image_size**2))
 
 
 def eval_dataset(run, split):
     """Batches `(images, labels)` of `split` as the run's encoder takes them."""
-    return pipeline.make_eval_dataset(run.config.data, split, run.image_size, BATCH)
+    return pipeline.make_eval_dataset(
+        run.config.data, split, run.image_size, feature_batch(run.image_size)
+    )
 
 
 class StepFeatures:
@@ -182,12 +195,14 @@ class StepFeatures:
             keras.utils.set_random_seed(eval_config.seed + 1)
             encoder = run.fresh_encoder()
         data, limit = run.config.data, eval_config.max_train_examples
+        batch = feature_batch(run.image_size)
         train_batches = eval_dataset(run, data.eval_train_split)
         test_batches = eval_dataset(run, data.eval_split)
         on_batch = PassProgress(
             self._log,
             f"features/{source}",
-            _batch_count(train_batches, limit) + _batch_count(test_batches),
+            _batch_count(train_batches, batch, limit)
+            + _batch_count(test_batches, batch),
         )
         train = extract_features(
             encoder,

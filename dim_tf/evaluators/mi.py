@@ -41,6 +41,7 @@ from dim_tf.errors import UserError
 from dim_tf.evaluators.features import Need
 from dim_tf.evaluators.results import Result
 from dim_tf.objective import estimators
+from dim_tf.training import optimizers
 
 _HOLDOUT = 0.2
 _MINE_UNITS = 64
@@ -298,7 +299,7 @@ def _fit(loss_fn, variables, rows, steps, batch_size, seed, learning_rate):
     """Minimises `loss_fn(batch_rows, step)` with Adam for `steps` steps, in one graph."""
     if steps < 1:
         raise UserError(f"steps must be >= 1, got {steps}")
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = optimizers.FusedAdam(learning_rate)  # Keras's Adam, fused.
     optimizer.build(variables)
     rows = tf.constant(rows, tf.int32)
     batch = min(batch_size, int(rows.shape[0]))
