@@ -121,6 +121,23 @@ def test_batches_grow_only_on_large_training_sets(count, scale):
     assert probes.batch_scale(_eval_config(), count) == 1.0
 
 
+def test_epoch_orders_are_the_seeded_shuffles_of_a_tf_data_pipeline():
+    orders = probes.epoch_orders(50, 3, seed=7).numpy()
+    assert orders.shape == (3, 50)
+    for order in orders:
+        assert sorted(order) == list(range(50))
+    assert not np.array_equal(orders[0], orders[1])  # reshuffled every epoch
+    # A pipeline feeding (features, labels) batches visits them in this order.
+    pipeline = (
+        tf.data.Dataset.from_tensor_slices(np.arange(50) * 10)
+        .shuffle(50, seed=7, reshuffle_each_iteration=True)
+        .batch(16)
+        .repeat(3)
+    )
+    fed = np.concatenate([batch.numpy() for batch in pipeline])
+    np.testing.assert_array_equal(fed, orders.reshape(-1) * 10)
+
+
 def test_fit_features_takes_every_batch_of_every_epoch():
     features, labels = _blobs(n=250)
     head = probes.build_head("linear", features, 3)

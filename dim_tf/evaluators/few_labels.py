@@ -3,7 +3,8 @@
 Full-label probes on easy data saturate for any features; trained on only the
 first `eval.few_labels` examples of each class (of the eval train split) they
 tell representations apart. Each takes as many optimizer steps as a
-full-label probe, so the small set is not under-trained. Rows (results.json
+full-label probe at `eval.batch_size` (unscaled, see `probes.batch_scale`),
+so the small set is not under-trained. Rows (results.json
 `few_label_probes`, or `random_encoder/few_label_probes`): `{"tap", "kind":
 "linear", "labels_per_class", "num_train_examples", "test_accuracy"}`;
 scalars `few_labels/linear_{tap}` (`random/few_labels/linear_{tap}`).
