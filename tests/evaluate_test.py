@@ -303,4 +303,5 @@ def test_the_evaluation_benchmark_times_every_part(data_dir, evaluated, tmp_path
     assert timed["values"]["probe/linear_y"] == round(probe["test_accuracy"], 5)
     assert timed["values"]["ndm"] == round(results["ndm"], 5)
     assert timed["num_train_examples"] == 160 and timed["peak_rss_mb"] > 0
+    assert min(timed["matmul_gflops"]) > 0
     assert "linear (1/3): tap y, 1/1" in lines

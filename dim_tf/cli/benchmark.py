@@ -16,9 +16,10 @@ With --workdir: the evaluation bin/evaluate runs on that trained run (its
 `eval` settings; it writes what bin/evaluate writes), timed part by part.
 Keys: seconds (per part: load, features/trained, probe/linear_conv, ...,
 views, features/random, random/probe/linear_conv, ..., save),
-evaluator_seconds, total_s, cpu_s, values (every measured accuracy and
-estimate), peak_rss_mb, load_average, the dataset's sizes and the eval
-settings.
+cpu_seconds, evaluator_seconds, total_s, cpu_s, values (every measured
+accuracy and estimate), peak_rss_mb, load_average and matmul_gflops (the
+machine's float32 rate before and after), the dataset's sizes and the
+eval settings.
 """
 
 import contextlib

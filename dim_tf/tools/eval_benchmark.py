@@ -6,7 +6,10 @@ written) and returns, as one flat JSON-serialisable dict, the seconds of
 each part (`dim_tf.evaluators.progress`): the run's loading, each feature
 pass, each evaluator's results one by one (a probe on one tap, MINE, ...),
 the views and the saving; the seconds per evaluator and in total; every
-measured value; the process's peak memory and the machine's load.
+measured value; the process's peak memory and the machine's load, and
+the float32 matmul rate just before and after (`dim_tf.tools.machine`): on
+a machine shared with other processes it says how much of the CPU the
+evaluation had.
 """
 
 from dim_tf.evaluators import evaluation
@@ -28,13 +31,14 @@ def benchmark_evaluation(workdir, log=None):
       s; "random/NAME" for the random encoder's), "total_s", "cpu_s" (process
       CPU time, all threads), "values" (result name -> value, e.g.
       "probe/linear_conv" -> test accuracy), "peak_rss_mb", the dataset, its
-      sizes, the step, the eval settings, the device and "load_average"
-      (1-minute, before and after).
+      sizes, the step, the eval settings, the device, "load_average"
+      (1-minute) and "matmul_gflops" (float32), before and after.
 
     Raises:
       UserError: as `bin/evaluate` (no run, no checkpoint, bad settings, ...).
     """
     load_before = machine.load_average()
+    matmul_before = _matmul_rate()
     cpu_start = machine.process_cpu_seconds()
     progress = Progress(log, cpu_clock=machine.process_cpu_seconds)
     results = evaluation.evaluate(workdir, progress=progress)
@@ -59,4 +63,10 @@ def benchmark_evaluation(workdir, log=None):
         **machine.device_description(),
         "eval": results["eval"],
         "load_average": [load_before, machine.load_average()],
+        "matmul_gflops": [matmul_before, _matmul_rate()],
     }
+
+
+def _matmul_rate():
+    """float32 GFLOP/s of [2048, 2048] products now (about two seconds)."""
+    return round(machine.matmul_gflops("float32", 2048, repeats=3, min_seconds=0.3), 1)
