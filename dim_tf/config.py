@@ -159,6 +159,11 @@ def default_config():
     config.eval.epochs = 20  # Epochs of the probes on cached frozen features.
     config.eval.batch_size = 256
     config.eval.learning_rate = 1e-3  # Adam, for the frozen-feature probes.
+    # Frozen-feature probes on a large training set batch up to this many
+    # times batch_size (while an epoch keeps >= 100 steps), with Adam scaled
+    # by the square-root rule (lr x sqrt(k), 1 - betas x k): about the same
+    # training in k times fewer steps. 1 = always batch_size. 1 to 9.
+    config.eval.batch_scale = 8
     config.eval.finetune_epochs = 10
     config.eval.finetune_learning_rate = 1e-4  # Adam, encoder and classifier.
     config.eval.mine_steps = 2000  # Steps of MINE's statistics network.
@@ -595,6 +600,13 @@ def check_eval_config(eval_config):
     _positive_number("eval.knn_temperature", eval_config.knn_temperature)
     svm_cs(eval_config)
     label_fractions(eval_config)
+    # Adam's beta_1 = 1 - 0.1 x batch_scale must stay positive.
+    scale = eval_config.batch_scale
+    if not _is_int(scale) or not 1 <= scale <= 9:
+        raise UserError(
+            f"eval.batch_scale must be an integer from 1 to 9 (1 = batches of "
+            f"eval.batch_size), got {scale!r}"
+        )
 
 
 def svm_cs(eval_config):

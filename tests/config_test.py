@@ -121,6 +121,7 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("eval.label_fractions", "0.1,2", 'fractions in (0, 1], or "" for none'),
         ("eval.label_fractions", "0", "eval.label_fractions is '0'"),
         ("eval.label_fractions", "10%", "eval.label_fractions is '10%'"),
+        ("eval.batch_scale", 10, "eval.batch_scale must be an integer from 1 to 9"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field(field, value, fragment):

@@ -86,3 +86,50 @@ def test_load_arrays_scale():
     raw = sk_datasets.load_digits()
     np.testing.assert_array_equal(images[..., 0], np.round(raw.images * 255 / 16))
     np.testing.assert_array_equal(labels, raw.target)
+
+
+def test_expanded_digits_are_seeded_28x28_variations_with_their_labels():
+    images, labels = digits.load_arrays()
+    train, test = digits.split_indices()
+    first, first_labels = digits.expand(images[train], labels[train], 1500, seed=3)
+    again, _ = digits.expand(images[train], labels[train], 1500, seed=3)
+    other, _ = digits.expand(images[train], labels[train], 1500, seed=4)
+    assert first.shape == (1500, 28, 28, 1) and first.dtype == np.uint8
+    np.testing.assert_array_equal(first, again)
+    assert np.mean(first != other) > 0.5
+    np.testing.assert_array_equal(first_labels, labels[train][np.arange(1500) % 1437])
+    # Variations of the held-out digits are recognised from variations of the
+    # train digits (nearest neighbour on pixels): the labels fit the images.
+    queries, query_labels = digits.expand(images[test], labels[test], 200, seed=5)
+    flat = first.reshape(1500, -1).astype(np.float32)
+    distances = (
+        np.sum(flat**2, 1)[None]
+        - 2 * queries.reshape(200, -1).astype(np.float32) @ flat.T
+    )
+    accuracy = np.mean(first_labels[np.argmin(distances, 1)] == query_labels)
+    assert accuracy > 0.6, accuracy
+
+
+def test_the_expanded_builder_writes_variations_of_each_splits_own_digits(
+    tmp_path, monkeypatch
+):
+    sizes = {"train": 120, "test": 40}
+    monkeypatch.setattr(digits, "EXPANDED_SPLITS", sizes)
+    loaded, info = tfds.load(
+        "digits_expanded",
+        data_dir=str(tmp_path),
+        split=["train", "test"],
+        with_info=True,
+    )
+    assert info.features["image"].shape == (28, 28, 1)
+    images, labels = digits.load_arrays()
+    for name, ds, rows in zip(("train", "test"), loaded, digits.split_indices()):
+        assert info.splits[name].num_examples == sizes[name]
+        examples = list(tfds.as_numpy(ds))
+        built = _counter(
+            [ex["image"] for ex in examples], [ex["label"] for ex in examples]
+        )
+        seed = digits._EXPANDED_SEEDS[name]
+        assert built == _counter(
+            *digits.expand(images[rows], labels[rows], sizes[name], seed)
+        )

@@ -9,6 +9,7 @@ import pytest
 
 from dim_tf.errors import UserError
 from dim_tf.evaluators import evaluation, report
+from dim_tf.tools import eval_benchmark
 from dim_tf.training import loop, runs
 from tests.events import event_tags
 from tests.tiny import tiny_config
@@ -96,7 +97,9 @@ def test_results_follow_the_contract(evaluated):
     assert [p["kind"] for p in random["label_fraction_probes"]] == ["linear"] * 3
     assert results["class_names"] == [str(i) for i in range(10)]
     assert results["num_train_examples"] == 160 and results["num_test_examples"] == 80
-    assert any("Fine-tuned probe on y" in line for line in lines)
+    # A progress line per part of each evaluator, with an ETA after the first.
+    assert "finetune (3/7): tap y, 3/3" in " ".join(lines)
+    assert any(line.startswith("linear (1/7): tap fc, 2/3 ... ETA") for line in lines)
 
 
 def test_trained_probes_are_saved_for_export(evaluated):
@@ -309,3 +312,48 @@ def test_train_refuses_bad_eval_settings_before_writing(
         loop.train(tiny_eval_config(data_dir, **{field: value}), workdir)
     assert fragment in str(err.value)
     assert not os.path.exists(workdir)
+
+
+def test_the_evaluation_benchmark_times_every_part(data_dir, evaluated, tmp_path):
+    workdir = evaluated[0]
+    with open(os.path.join(workdir, "config.json")) as f:
+        recorded = json.load(f)
+    recorded["eval"].update(taps="y", kinds="linear", few_labels=0)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(recorded))
+    os.symlink(os.path.join(workdir, "checkpoints"), run / "checkpoints")
+    lines = []
+    timed = eval_benchmark.benchmark_evaluation(str(run), log=lines.append)
+    json.dumps(timed)  # One JSON line.
+    results = report.read_results(str(run))
+    parts = [
+        "load",
+        "features/trained",
+        "probe/linear_y",
+        "mi/mine",
+        "ndm",
+        "ndm_sigmoid",
+        "views",
+        "features/random",
+        "random/probe/linear_y",
+        "save",
+    ]
+    assert list(timed["seconds"]) == parts
+    assert set(timed["cpu_seconds"]) == set(parts)
+    assert all(seconds >= 0 for seconds in timed["seconds"].values())
+    assert sum(timed["seconds"].values()) <= timed["total_s"] + 0.1
+    assert timed["evaluator_seconds"] == {
+        "linear": timed["seconds"]["probe/linear_y"],
+        "mi": pytest.approx(
+            sum(timed["seconds"][k] for k in ("mi/mine", "ndm", "ndm_sigmoid")),
+            abs=0.02,
+        ),
+        "random/linear": timed["seconds"]["random/probe/linear_y"],
+    }
+    (probe,) = results["probes"]
+    assert timed["values"]["probe/linear_y"] == round(probe["test_accuracy"], 5)
+    assert timed["values"]["ndm"] == round(results["ndm"], 5)
+    assert timed["num_train_examples"] == 160 and timed["peak_rss_mb"] > 0
+    assert min(timed["matmul_gflops"]) > 0
+    assert "linear (1/3): tap y, 1/1" in lines

@@ -20,6 +20,7 @@ def _eval_config(**overrides):
         {
             "epochs": 30,
             "batch_size": 32,
+            "batch_scale": 1,
             "learning_rate": 1e-2,
             "finetune_epochs": 1,
             "finetune_learning_rate": 1e-3,
@@ -29,12 +30,18 @@ def _eval_config(**overrides):
     return config
 
 
-def _blobs(n=300, dim=20, classes=3, seed=0, scale=1.0):
-    """Linearly separable classes: class means far apart along random directions."""
+def _blobs(n=300, dim=20, classes=3, seed=0, scale=1.0, noise=1.0, sample_seed=None):
+    """Linearly separable classes: class means far apart along random directions.
+
+    `noise` > 1 makes them overlap; `sample_seed` draws other samples of the
+    same classes (the means come from `seed`).
+    """
     rng = np.random.default_rng(seed)
     means = rng.normal(size=(classes, dim)) * 4
+    if sample_seed is not None:
+        rng = np.random.default_rng(sample_seed)
     labels = rng.integers(0, classes, size=n).astype(np.int32)
-    features = (means[labels] + rng.normal(size=(n, dim))) * scale
+    features = (means[labels] + noise * rng.normal(size=(n, dim))) * scale
     return features.astype(np.float32), labels
 
 
@@ -90,6 +97,63 @@ def test_frozen_probes_learn_separable_features_at_any_scale(kind):
     features, labels = _blobs(scale=1e3)  # the normalisation absorbs the scale
     head = probes.train_frozen_probe(kind, (features, labels), 3, _eval_config(), 0)
     test_features, test_labels = _blobs(seed=0, scale=1e3)
+    assert probes.accuracy(head, test_features, test_labels) > 0.95
+
+
+def test_scaled_adam_follows_the_square_root_rule():
+    optimizer = probes.scaled_adam(1e-3, 4)
+    assert float(optimizer.learning_rate) == pytest.approx(2e-3)
+    assert optimizer.beta_1 == pytest.approx(0.6)
+    assert optimizer.beta_2 == pytest.approx(0.996)
+    assert optimizer.epsilon == pytest.approx(5e-8)
+    unscaled = probes.scaled_adam(1e-3, 1)
+    assert (unscaled.beta_1, unscaled.beta_2) == pytest.approx((0.9, 0.999))
+
+
+@pytest.mark.parametrize(
+    "count, scale",
+    # batch_size 32: an epoch keeps >= 100 steps up to batch_scale 8.
+    [(1_000, 1.0), (3_200, 1.0), (6_400, 2.0), (50_000, 8.0)],
+)
+def test_batches_grow_only_on_large_training_sets(count, scale):
+    config = _eval_config(batch_scale=8)
+    assert probes.batch_scale(config, count) == pytest.approx(scale)
+    assert probes.batch_scale(_eval_config(), count) == 1.0
+
+
+def test_epoch_orders_are_the_seeded_shuffles_of_a_tf_data_pipeline():
+    orders = probes.epoch_orders(50, 3, seed=7).numpy()
+    assert orders.shape == (3, 50)
+    for order in orders:
+        assert sorted(order) == list(range(50))
+    assert not np.array_equal(orders[0], orders[1])  # reshuffled every epoch
+    # A pipeline feeding (features, labels) batches visits them in this order.
+    pipeline = (
+        tf.data.Dataset.from_tensor_slices(np.arange(50) * 10)
+        .shuffle(50, seed=7, reshuffle_each_iteration=True)
+        .batch(16)
+        .repeat(3)
+    )
+    fed = np.concatenate([batch.numpy() for batch in pipeline])
+    np.testing.assert_array_equal(fed, orders.reshape(-1) * 10)
+
+
+def test_fit_features_takes_every_batch_of_every_epoch():
+    features, labels = _blobs(n=250)
+    head = probes.build_head("linear", features, 3)
+    optimizer = probes.scaled_adam(1e-3, 1)
+    probes.fit_features(head, features, labels, 64, 3, optimizer, seed=0)
+    assert int(optimizer.iterations) == 3 * 4  # 250 examples: 64, 64, 64, 58.
+
+
+@pytest.mark.parametrize("kind", FROZEN_KINDS)
+def test_scaled_batches_learn_separable_features(kind):
+    # batch_size 4 on 3,200 examples: batches of 32 (100 steps per epoch).
+    features, labels = _blobs(n=3_200, noise=2.0)
+    config = _eval_config(epochs=3, batch_size=4, batch_scale=8)
+    assert probes.batch_scale(config, len(labels)) == 8.0
+    head = probes.train_frozen_probe(kind, (features, labels), 3, config, 0)
+    test_features, test_labels = _blobs(n=600, noise=2.0, sample_seed=1)
     assert probes.accuracy(head, test_features, test_labels) > 0.95
 
 

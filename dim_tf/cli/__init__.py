@@ -102,7 +102,9 @@ def _parse_flags(argv, flag_values):
             # The config file loads lazily; a missing or broken file must fail
             # here, as one line, not as a traceback from inside main.
             try:
-                flag_values["config"].value.get("data")
+                config = flag_values["config"].value
+                if config is not None:  # Optional for bin/benchmark --workdir.
+                    config.get("data")
             except OSError as err:
                 reason = str(err).strip().splitlines()[-1].strip()
                 _fail(f"the --config file cannot be loaded: {reason}")

@@ -1,13 +1,25 @@
-"""dim-benchmark (bin/benchmark): times a config's training step and input pipeline.
+"""dim-benchmark (bin/benchmark): times a config's training, or a run's evaluation.
 
     dim-benchmark --config=PATH/configs/NAME.py [--config.FIELD=VALUE ...] [--matmul_peak]
+    dim-benchmark --workdir=DIR
 
-Prints one JSON line on stdout (everything else goes to stderr). Keys include
+Prints one JSON line on stdout (everything else goes to stderr).
+
+With --config: the training step and input pipeline. Keys include
 images_per_s, step_ms, gflop_per_image (counted from the step's graph),
 achieved_gflops, pipeline_images_per_s, peak_rss_mb, device, precision and
 xla; --matmul_peak adds this machine's float32 / bfloat16 matmul GFLOP/s and
 the step's fraction of it. Nothing is written to disk except a prepared
 dataset.
+
+With --workdir: the evaluation bin/evaluate runs on that trained run (its
+`eval` settings; it writes what bin/evaluate writes), timed part by part.
+Keys: seconds (per part: load, features/trained, probe/linear_conv, ...,
+views, features/random, random/probe/linear_conv, ..., save),
+cpu_seconds, evaluator_seconds, total_s, cpu_s, values (every measured
+accuracy and estimate), peak_rss_mb, load_average and matmul_gflops (the
+machine's float32 rate before and after), the dataset's sizes and the
+eval settings.
 """
 
 import contextlib
@@ -19,9 +31,15 @@ from ml_collections import config_flags
 
 from dim_tf import cli
 from dim_tf.config import check_config
+from dim_tf.errors import UserError
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. configs/cifar10_local_jsd.py.", lock_config=True
+)
+_WORKDIR = flags.DEFINE_string(
+    "workdir",
+    None,
+    "Time bin/evaluate on this trained run instead of a config's training step.",
 )
 _MATMUL_PEAK = flags.DEFINE_bool(
     "matmul_peak", False, "Also measure float32/bfloat16 matmul GFLOP/s."
@@ -32,12 +50,18 @@ _TIMED_CALLS = flags.DEFINE_integer("timed_calls", 3, "Timed calls (median count
 _PIPELINE_BATCHES = flags.DEFINE_integer(
     "pipeline_batches", 50, "Batches the input pipeline is timed over (0 skips)."
 )
-flags.mark_flag_as_required("config")
 
 
 def _benchmark(argv):
     cli.reject_extra_arguments(argv)
+    if _WORKDIR.value is not None:
+        return _benchmark_evaluation()
     config = _CONFIG.value
+    if config is None:
+        raise UserError(
+            "--config is required: a config file such as configs/quickstart.py "
+            "(or --workdir=DIR to time the evaluation of a trained run)"
+        )
     check_config(config)  # Before TensorFlow is imported, as dim-train does.
     cli.start_tensorflow()
     from dim_tf.tools.benchmark import benchmark
@@ -53,6 +77,20 @@ def _benchmark(argv):
             matmul_size=_MATMUL_SIZE.value,
         )
     result["config"] = config_flags.get_config_filename(flags.FLAGS["config"])
+    print(json.dumps(result, sort_keys=True), flush=True)
+
+
+def _benchmark_evaluation():
+    if _CONFIG.value is not None:
+        raise UserError(
+            "--config and --workdir exclude each other: --workdir times the "
+            "evaluation of a run with the eval settings it recorded"
+        )
+    cli.start_tensorflow()
+    from dim_tf.tools.eval_benchmark import benchmark_evaluation
+
+    with contextlib.redirect_stdout(sys.stderr):
+        result = benchmark_evaluation(_WORKDIR.value, log=cli.progress)
     print(json.dumps(result, sort_keys=True), flush=True)
 
 

@@ -206,10 +206,11 @@ class Evaluator:
     """
 
     def __init__(self, name, eval_config, taps=(), source="trained"):
-        del name, taps
+        del taps
         if source != "trained":
             raise ValueError("the decoder measures the trained encoder")
-        self.eval_config, self.source = eval_config, source
+        self.name, self.eval_config, self.source = name, eval_config, source
+        self.num_results = 2  # MS-SSIM, MSE.
         count = eval_config.decoder_examples
         self.needs = (Need(source, ("y",), count, count),)
 

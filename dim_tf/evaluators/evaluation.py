@@ -8,7 +8,8 @@
 2. runs the evaluators `dim_tf.evaluators.registry.plan` lists: the probes of
    `eval.kinds` on each tap of `eval.taps`, the few-label and label-fraction
    probes, the random encoder's linear (kNN, few-label, label-fraction)
-   probes as a baseline, MINE and NDM;
+   probes as a baseline, MINE and NDM, each reported by a progress line with
+   an ETA (`dim_tf.evaluators.progress`);
 3. writes their `(name, value)` pairs as TensorBoard scalars and the views
    (`dim_tf.evaluators.views`) to `DIR/eval`, the trained probes to
    `DIR/probes/` (`dim_tf.evaluators.probe_store`, for `dim_tf.export`) and
@@ -27,6 +28,7 @@ import dataclasses
 from dim_tf import config as config_lib
 from dim_tf.evaluators import KINDS, TAPS, probe_store, registry, views
 from dim_tf.evaluators.features import Need, StepFeatures
+from dim_tf.evaluators.progress import Progress
 from dim_tf.evaluators.report import build_results, write_results
 from dim_tf.input import read_errors
 from dim_tf.training import runs, strategies
@@ -83,7 +85,15 @@ def run_all(step, evaluators):
     return [result for evaluator in evaluators for result in evaluator.run(step)]
 
 
-def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run=None):
+def evaluate(
+    workdir,
+    taps=None,
+    kinds=None,
+    random_baseline=None,
+    log=None,
+    run=None,
+    progress=None,
+):
     """Measures the run in `workdir` at its latest checkpoint; writes results.json.
 
     Args:
@@ -91,8 +101,10 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
       taps: comma-separated taps to probe (None = `config.eval.taps`).
       kinds: comma-separated probe kinds (None = `config.eval.kinds`).
       random_baseline: also probe a random encoder (None = the config's).
-      log: callable taking a progress line, or None.
+      log: callable taking a progress line, or None (quiet).
       run: an already loaded `dim_tf.training.runs.Run` of `workdir`, or None.
+      progress: the `dim_tf.evaluators.progress.Progress` that times the
+        parts and reports them (None = a new one reporting through `log`).
 
     Returns:
       The results dict written to `DIR/results.json` (`dim_tf.evaluators.report`).
@@ -101,11 +113,14 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
       UserError: missing workdir, no checkpoint, unknown tap or kind, a bad
         `eval` setting, or data that cannot be loaded.
     """
-    log = log or (lambda line: None)
+    progress = progress or Progress(log)
+    log = progress.log
     # Names given by the caller are checked before the (slower) run is loaded.
     taps = taps and config_lib.parse_names("tap", taps, TAPS)
     kinds = kinds and config_lib.parse_names("probe kind", kinds, KINDS)
-    run = run or runs.load_run(workdir)
+    if run is None:
+        with progress.part("load", f"Loading the run in {workdir}"):
+            run = runs.load_run(workdir)
     eval_config = run.config.eval
     config_lib.check_eval_config(eval_config)
     taps = taps or config_lib.parse_names("tap", eval_config.taps, TAPS)
@@ -122,29 +137,37 @@ def evaluate(workdir, taps=None, kinds=None, random_baseline=None, log=None, run
     view_need = Need("trained", ("y",), 0, eval_config.projector_examples)
     trained = [e for e in evaluators if e.source == "trained"]
     baseline = [e for e in evaluators if e.source != "trained"]
+    count = len(evaluators)
     # Damaged files surface while the features or fine-tuned probes read them.
     with read_errors.reading("evaluation data"):
         step = start(run, evaluators, [view_need], log)
-        results = run_all(step, trained)
-        train, test = step.features.get("trained")
+        with progress.part("features/trained", "Features of the trained encoder"):
+            train, test = step.features.get("trained")
+        results = progress.run_all(step, trained, count=count)
         counts = len(train.labels), len(test.labels)
-        log("TensorBoard views")
-        views.write_views(run, test)
+        with progress.part("views", "TensorBoard views"):
+            views.write_views(run, test)
         # The trained encoder's features are done with: freed before the
         # baseline's pass, so the two sets are never in memory together.
         del train, test
         step.features.release("trained")
-        results += run_all(step, baseline)
-    views.write_scalars(workdir, run.step, [(r.name, r.value) for r in results])
-    probes = [r for r in results if r.section == "probes"]
-    probe_store.save(
-        workdir,
-        run.step,
-        [r.row for r in probes],
-        {(r.row["tap"], r.row["kind"]): r.model for r in probes},
-    )
-    summary = build_results(run, results, *counts)
-    write_results(workdir, summary)
+        if baseline:
+            with progress.part(
+                "features/random", "Features of a randomly initialised encoder"
+            ):
+                step.features.get("random")
+        results += progress.run_all(step, baseline, first=len(trained) + 1, count=count)
+    with progress.part("save", "Saving results.json and the trained probes"):
+        views.write_scalars(workdir, run.step, [(r.name, r.value) for r in results])
+        probes = [r for r in results if r.section == "probes"]
+        probe_store.save(
+            workdir,
+            run.step,
+            [r.row for r in probes],
+            {(r.row["tap"], r.row["kind"]): r.model for r in probes},
+        )
+        summary = build_results(run, results, *counts)
+        write_results(workdir, summary)
     return summary
 
 

@@ -18,9 +18,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import pipeline
 
-BATCH = 256  # Images per batch when computing features (memory, not results).
+# Images per batch when computing features (memory and speed, not results):
+# about this many input pixels, within the two bounds. Larger batches run
+# the encoder's matrix products faster on a CPU (28x28 digits: 1,024
+# images, a third less CPU time than 256); 64x64 images stay at 256, whose
+# activations are larger.
+_BATCH_PIXELS = 2**20
+MIN_BATCH, MAX_BATCH = 256, 1024
 
 
 @dataclasses.dataclass
@@ -93,7 +100,9 @@ def compiled(fn, *input_signature):
     return tf.function(fn).get_concrete_function(*input_signature)
 
 
-def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
+def extract_features(
+    encoder, dataset, taps, keep_images=0, max_examples=0, on_batch=None
+):
     """Runs the frozen encoder (inference mode) over a labeled dataset.
 
     Args:
@@ -103,6 +112,7 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
       taps: names of the encoder outputs to keep.
       keep_images: how many of the first images to keep as well.
       max_examples: read at most this many examples (0 = all).
+      on_batch: optional callable, called after each batch.
 
     Returns:
       `Features`.
@@ -134,6 +144,8 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
         if kept < keep_images:
             images_kept.append(images[: keep_images - kept].numpy())
             kept += len(images_kept[-1])
+        if on_batch is not None:
+            on_batch()
     return Features(
         taps={tap: np.concatenate(chunks[tap]) for tap in taps},
         labels=np.concatenate(labels).astype(np.int32),
@@ -145,10 +157,29 @@ def extract_features(encoder, dataset, taps, keep_images=0, max_examples=0):
     )
 
 
+def _batch_count(dataset, batch, max_examples=0):
+    """Batches of `batch` `extract_features` reads of `dataset` (0 when not known)."""
+    count = int(dataset.cardinality())
+    if count < 0:  # Unknown or infinite.
+        return 0
+    if max_examples:
+        count = min(count, -(-max_examples // batch))
+    return count
+
+
+def feature_batch(image_size):
+    """Images per batch of the feature passes for `image_size` x `image_size` input."""
+    return min(MAX_BATCH, max(MIN_BATCH, _BATCH_PIXELS // image_size**2))
+
+
 def eval_dataset(run, split):
     """Batches `(images, labels)` of `split` as the run's encoder takes them."""
     return pipeline.make_eval_dataset(
-        run.config.data, split, run.image_size, BATCH, center_crop=run.center_crop
+        run.config.data,
+        split,
+        run.image_size,
+        feature_batch(run.image_size),
+        center_crop=run.center_crop,
     )
 
 
@@ -158,7 +189,8 @@ class StepFeatures:
     Args:
       run: `dim_tf.training.runs.Run` (its encoder is the "trained" source).
       needs: iterable of `Need`; the union per source is extracted.
-      log: callable taking a progress line.
+      log: callable taking a progress line (a feature pass reports each
+        quarter with an ETA), or None.
     """
 
     def __init__(self, run, needs, log=None):
@@ -191,19 +223,29 @@ class StepFeatures:
         if source == "trained":
             encoder = run.encoder
         else:
-            self._log("Linear probes on a randomly initialised encoder")
             # Seeded so the baseline's weights are the same on every run.
             keras.utils.set_random_seed(eval_config.seed + 1)
             encoder = run.fresh_encoder()
+        limit = eval_config.max_train_examples
+        batch = feature_batch(run.image_size)
+        train_batches = eval_dataset(run, run.eval_train_split)
+        test_batches = eval_dataset(run, run.eval_split)
+        on_batch = PassProgress(
+            self._log,
+            f"features/{source}",
+            _batch_count(train_batches, batch, limit)
+            + _batch_count(test_batches, batch),
+        )
         train = extract_features(
             encoder,
-            eval_dataset(run, run.eval_train_split),
+            train_batches,
             taps,
             keep_images=keep_train,
-            max_examples=eval_config.max_train_examples,
+            max_examples=limit,
+            on_batch=on_batch,
         )
         test = extract_features(
-            encoder, eval_dataset(run, run.eval_split), taps, keep_images=keep_test
+            encoder, test_batches, taps, keep_images=keep_test, on_batch=on_batch
         )
         self.passes += 1
         return train, test

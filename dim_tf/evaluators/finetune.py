@@ -39,6 +39,10 @@ class Evaluator(TapEvaluator):
         if source != "trained":
             raise ValueError("fine-tuned probes start from the trained encoder")
         super().__init__(name, eval_config, taps, source)
+        if name != "finetune":
+            self.num_results = len(taps) * label_subsets.subset_count(
+                "label_fractions", eval_config
+            )
 
     def run(self, step):
         """Yields one `Result` per tap and subset (its `model`: images -> logits)."""

@@ -28,8 +28,6 @@ class Evaluator(TapEvaluator):
           step: `dim_tf.evaluators.evaluation.Step` (features, classes, log).
         """
         train, test = step.features.get(self.source)
-        if self.source == "trained":
-            step.log(f"Probes on frozen features: {self.name} x {', '.join(self.taps)}")
         for tap in self.taps:
             head = probes.train_frozen_probe(
                 self.name,

@@ -107,6 +107,13 @@ def subsets(name, eval_config, labels, num_classes):
     ]
 
 
+def subset_count(name, eval_config):
+    """How many label subsets `subsets(name, ...)` gives (for the progress lines)."""
+    if name == "few_labels":
+        return 1 if eval_config.few_labels else 0
+    return len(config_lib.label_fractions(eval_config))
+
+
 def subset_result(evaluator, kind, tap, fields, rows, accuracy):
     """The `Result` of a `kind` probe on `tap` trained on the label subset `rows`.
 
@@ -144,6 +151,10 @@ class Evaluator(TapEvaluator):
     "label_fractions"; `eval_config`: few_labels or label_fractions, epochs,
     batch_size, learning_rate, seed).
     """
+
+    def __init__(self, name, eval_config, taps, source="trained"):
+        super().__init__(name, eval_config, taps, source)
+        self.num_results = len(taps) * subset_count(name, eval_config)
 
     def run(self, step):
         """Yields one `Result` per subset and tap; nothing when there is no subset."""

@@ -41,6 +41,7 @@ from dim_tf.errors import UserError
 from dim_tf.evaluators.features import Need
 from dim_tf.evaluators.results import Result
 from dim_tf.objective import estimators
+from dim_tf.training import optimizers
 
 # Whether it needs labeled data (MINE and NDM need only images and Y); on a dataset without labels only
 # the evaluators with False run.
@@ -198,14 +199,14 @@ class Evaluator:
     """
 
     def __init__(self, name, eval_config, taps=(), source="trained"):
-        del name, taps
-        self.eval_config, self.source = eval_config, source
+        del taps
+        self.name, self.eval_config, self.source = name, eval_config, source
+        self.num_results = 3  # MINE, NDM, NDM with sigmoid.
         count = eval_config.measure_examples
         self.needs = (Need(source, ("y",), count, count),)
 
     def run(self, step):
         """Yields the three `Result`s."""
-        step.log("MINE and NDM")
         train, test = step.features.get(self.source)
         eval_config = self.eval_config
 
@@ -302,7 +303,7 @@ def _fit(loss_fn, variables, rows, steps, batch_size, seed, learning_rate):
     """Minimises `loss_fn(batch_rows, step)` with Adam for `steps` steps, in one graph."""
     if steps < 1:
         raise UserError(f"steps must be >= 1, got {steps}")
-    optimizer = keras.optimizers.Adam(learning_rate)
+    optimizer = optimizers.FusedAdam(learning_rate)  # Keras's Adam, fused.
     optimizer.build(variables)
     rows = tf.constant(rows, tf.int32)
     batch = min(batch_size, int(rows.shape[0]))

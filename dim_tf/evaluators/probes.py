@@ -16,9 +16,12 @@ stays linear, and it lets one Adam learning rate suit taps whose scales differ
 by orders of magnitude.
 
 Frozen probes train on features computed once
-(`dim_tf.evaluators.features`), so an epoch costs a pass over small matrices,
-not over the encoder. The evaluators that yield their rows are
-`frozen_probes` and `finetune`.
+(`dim_tf.evaluators.features`) and held in one tensor, all epochs in one
+graph call (`fit_features`), so an epoch costs a pass over a matrix, not
+over the encoder. On a large training set they take `eval.batch_scale`
+times larger batches with Adam scaled by the square-root rule
+(`scaled_adam`): about the same training in fewer, cheaper steps. The
+evaluators that yield their rows are `frozen_probes` and `finetune`.
 """
 
 import keras
@@ -27,6 +30,7 @@ import tensorflow as tf
 
 from dim_tf.errors import UserError
 from dim_tf.evaluators.features import compiled
+from dim_tf.training import optimizers
 
 _HIDDEN = 200
 _DROPOUT = 0.1
@@ -34,6 +38,11 @@ _BN_MOMENTUM = 0.9
 # Floor of a feature's variance in the input normalisation, relative to the
 # mean variance of all features.
 _VARIANCE_FLOOR = 1e-2
+# Keras's Adam defaults: the frozen probes' optimiser at the unscaled batch.
+_BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
+# Frozen probes batch up to `eval.batch_scale` times larger only while an
+# epoch keeps this many steps (the scaling rule needs many small steps).
+MIN_STEPS_PER_EPOCH = 100
 
 
 def build_head(kind, train_features, num_classes):
@@ -69,6 +78,27 @@ def build_head(kind, train_features, num_classes):
     return keras.Model(inputs, logits, name=f"{kind}_head")
 
 
+def _cross_entropy_step(model, optimizer):
+    """`step(inputs, labels) -> loss`: one Adam step on softmax cross-entropy."""
+    variables = model.trainable_variables
+    optimizer.build(variables)
+
+    def step(inputs, labels):
+        with tf.GradientTape() as tape:
+            logits = tf.cast(model(inputs, training=True), tf.float32)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            )
+        gradients = tape.gradient(loss, variables)
+        # Layers past the tap (e.g. `y` under a `conv` probe) get no
+        # gradient and stay as they are.
+        used = [(g, v) for g, v in zip(gradients, variables) if g is not None]
+        optimizer.apply([g for g, _ in used], [v for _, v in used])
+        return loss
+
+    return step
+
+
 def fit(model, dataset, learning_rate):
     """Minimises softmax cross-entropy of `model` over every batch of `dataset`.
 
@@ -82,43 +112,129 @@ def fit(model, dataset, learning_rate):
     Returns:
       Scalar float32: the loss of the last batch.
     """
-    variables = model.trainable_variables
-    optimizer = keras.optimizers.Adam(learning_rate)
-    optimizer.build(variables)
+    step = _cross_entropy_step(model, optimizers.FusedAdam(learning_rate))
 
     def train(batches):
         loss = tf.constant(0.0)
         for inputs, labels in batches:
-            with tf.GradientTape() as tape:
-                logits = tf.cast(model(inputs, training=True), tf.float32)
-                loss = tf.reduce_mean(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-                )
-            gradients = tape.gradient(loss, variables)
-            # Layers past the tap (e.g. `y` under a `conv` probe) get no
-            # gradient and stay as they are.
-            used = [(g, v) for g, v in zip(gradients, variables) if g is not None]
-            optimizer.apply([g for g, _ in used], [v for _, v in used])
+            loss = step(inputs, labels)
         return loss
 
     return compiled(train, dataset)(dataset)
 
 
-def feature_batches(features, labels, batch_size, epochs, seed):
-    """`(features [b, D], labels [b])` batches of `epochs` seeded shuffles."""
-    ds = tf.data.Dataset.from_tensor_slices((features, labels))
-    ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).repeat(epochs).prefetch(tf.data.AUTOTUNE)
+def scaled_adam(learning_rate, scale):
+    """Adam for batches `scale` times larger than `learning_rate` was set for.
+
+    The square-root scaling rule for adaptive optimisers (Malladi et al.,
+    "On the SDEs and Scaling Rules for Adaptive Gradient Algorithms",
+    NeurIPS 2022): learning rate x sqrt(scale), 1 - beta_1 and 1 - beta_2 x
+    scale, epsilon / sqrt(scale) follow about the same training trajectory
+    in `scale` times fewer steps. Keras's Adam defaults are the unscaled
+    values (beta_1 0.9, beta_2 0.999, epsilon 1e-7). The updates are Keras's
+    Adam's, one fused kernel per variable (`FusedAdam`).
+
+    Args:
+      learning_rate: Adam's learning rate at the unscaled batch.
+      scale: >= 1, below 10 (beta_1 stays positive).
+    """
+    return optimizers.FusedAdam(
+        learning_rate * scale**0.5,
+        beta_1=1 - (1 - _BETA_1) * scale,
+        beta_2=1 - (1 - _BETA_2) * scale,
+        epsilon=_EPSILON / scale**0.5,
+    )
+
+
+def batch_scale(eval_config, count):
+    """How many times `eval.batch_size` a frozen probe on `count` examples batches.
+
+    Up to `eval.batch_scale`, as long as an epoch keeps at least
+    `MIN_STEPS_PER_EPOCH` steps: a small training set (or a few-label one)
+    trains unscaled, exactly as set.
+
+    Returns:
+      float >= 1.
+    """
+    steps_at_batch = count / (eval_config.batch_size * MIN_STEPS_PER_EPOCH)
+    return max(1.0, min(float(eval_config.batch_scale), steps_at_batch))
+
+
+def epoch_orders(count, epochs, seed):
+    """The order of the examples in each epoch: int32 `[epochs, count]`.
+
+    The orders of a `tf.data` pipeline that shuffles the examples with `seed`
+    (reshuffling every epoch) and repeats them, generated by that same
+    pipeline over the example indices, so that a probe sees the batches it
+    saw when it was fed by such a pipeline.
+    """
+    orders = (
+        tf.data.Dataset.range(count)
+        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        .batch(count)
+        .repeat(epochs)
+        .batch(epochs)
+    )
+    return tf.cast(orders.get_single_element(), tf.int32)
+
+
+def fit_features(model, features, labels, batch_size, epochs, optimizer, seed):
+    """Minimises softmax cross-entropy of `model` on in-memory features, in one graph call.
+
+    Each epoch visits every example once, in a seeded random order
+    (`epoch_orders`), in batches of `batch_size` (the last one smaller):
+    what a shuffled, batched, repeated `tf.data` pipeline feeds, without its
+    per-example work (the rows of each batch are gathered from one tensor).
+
+    Args:
+      model: maps features `[b, D]` to logits `[b, K]`; called with
+        `training=True`.
+      features: float32 `[N, D]`.
+      labels: int32 `[N]`.
+      batch_size: examples per step.
+      epochs: passes over the examples.
+      optimizer: a Keras optimizer (e.g. `scaled_adam`).
+      seed: seeds the order of each epoch.
+
+    Returns:
+      Scalar float32: the loss of the last batch.
+    """
+    step = _cross_entropy_step(model, optimizer)
+    count = len(labels)
+    steps_per_epoch = -(-count // batch_size)
+
+    def train(features, labels, orders):
+        loss = tf.constant(0.0)
+        for order in orders:
+            for i in tf.range(steps_per_epoch):
+                rows = order[i * batch_size : (i + 1) * batch_size]
+                loss = step(tf.gather(features, rows), tf.gather(labels, rows))
+        return loss
+
+    features = tf.convert_to_tensor(features, tf.float32)
+    labels = tf.convert_to_tensor(labels, tf.int32)
+    orders = epoch_orders(count, epochs, seed)
+    return compiled(
+        train,
+        tf.TensorSpec(features.shape, tf.float32),
+        tf.TensorSpec(labels.shape, tf.int32),
+        tf.TensorSpec(orders.shape, tf.int32),
+    )(features, labels, orders)
 
 
 def train_frozen_probe(kind, train, num_classes, eval_config, seed):
     """Trains a `linear` or `mlp` head on cached features.
 
+    `eval.epochs` passes of Adam at `eval.learning_rate` for batches of
+    `eval.batch_size`; on a large training set the batches are
+    `batch_scale` times larger, with Adam scaled to match (`scaled_adam`).
+
     Args:
       kind: "linear" or "mlp".
       train: `(features [N, D] float32, labels [N] int32)`.
       num_classes: K.
-      eval_config: the `config.eval` section (epochs, batch_size, learning_rate).
+      eval_config: the `config.eval` section (epochs, batch_size,
+        batch_scale, learning_rate).
       seed: seeds the head's initialisation, dropout and shuffling.
 
     Returns:
@@ -127,11 +243,28 @@ def train_frozen_probe(kind, train, num_classes, eval_config, seed):
     features, labels = train
     keras.utils.set_random_seed(seed)
     head = build_head(kind, features, num_classes)
-    batches = feature_batches(
-        features, labels, eval_config.batch_size, eval_config.epochs, seed
+    scale = batch_scale(eval_config, len(labels))
+    # The input normalisation is fixed: applied once to every example here
+    # instead of to every batch of every epoch (the same arithmetic), the
+    # layers after it train on the normalised features.
+    normalize = head.get_layer("normalize")
+    fit_features(
+        keras.Model(normalize.output, head.output),
+        _apply_in_chunks(normalize, features),
+        labels,
+        round(eval_config.batch_size * scale),
+        eval_config.epochs,
+        scaled_adam(eval_config.learning_rate, scale),
+        seed,
     )
-    fit(head, batches, eval_config.learning_rate)
     return head
+
+
+def _apply_in_chunks(layer, inputs, rows=8192):
+    """`layer(inputs)` as float32 NumPy, `rows` rows at a time (bounded memory)."""
+    return np.concatenate(
+        [np.asarray(layer(inputs[i : i + rows])) for i in range(0, len(inputs), rows)]
+    )
 
 
 def classify_fn(model, input_shape):

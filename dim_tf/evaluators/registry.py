@@ -4,7 +4,10 @@ Each name maps to a module with an `Evaluator` class (big_vision's
 `evaluators/` shape): `Evaluator(name, eval_config, taps, source)` declares
 the features it needs (`needs`) and its `run(step)` yields `results.Result`s, whose
 `(name, value)` pairs go to results.json, the table and TensorBoard alike. A
-new measure is a module here and one line in `_MODULES`.
+new measure is a module here and one line in `_MODULES`. For the progress
+lines (`dim_tf.evaluators.progress`) an `Evaluator` may also say its `name`
+(else its module's) and `num_results`, how many `Result`s it yields (else
+one per tap of `taps`).
 
 - `linear`, `mlp`: probes on frozen features (`frozen_probes`);
 - `finetune`: the paper's "SS" probe, trained with a copy of the encoder

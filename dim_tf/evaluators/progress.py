@@ -1,0 +1,155 @@
+"""Progress lines and timings of an evaluation: one line per part, with an ETA.
+
+An evaluation is a sequence of parts: the run's loading, a feature pass per
+encoder, each `Result` an evaluator yields (one probe on one tap, MINE, ...),
+the TensorBoard views, the saving. `Progress` times every part, keeps the
+seconds and values it saw (what `bin/benchmark --workdir=DIR` prints) and
+says what is running through `log`, e.g.
+
+    linear (1/6): tap fc, 2/3 ... ETA 4 s
+
+The ETA of an evaluator's remaining parts is its seconds per part so far
+times the parts left; an evaluator's part count is its `num_results` when it
+defines one, else the number of its `taps`. With `log=None` nothing is
+printed (library use); the timings are kept all the same.
+"""
+
+import contextlib
+import time
+
+
+class Progress:
+    """Times the parts of one evaluation and reports them through `log`.
+
+    Args:
+      log: callable taking a progress line, or None (quiet).
+      clock: seconds, monotonic (tests pass a fake one).
+      cpu_clock: this process's CPU seconds (e.g.
+        `dim_tf.tools.machine.process_cpu_seconds`), or None to keep no CPU
+        times.
+
+    Attributes:
+      seconds: part name -> seconds, in the order the parts ran. Parts are
+        "load", "features/SOURCE", "views", "save" and one per `Result`,
+        named by its name (e.g. "probe/linear_conv", "random/probe/linear_y").
+      cpu_seconds: part name -> CPU seconds of this process (all threads),
+        with a `cpu_clock`: unlike wall time they barely grow when other
+        processes share the CPU.
+      evaluator_seconds: "NAME" (or "random/NAME") -> seconds of all its parts.
+      values: `Result` name -> value, in order.
+    """
+
+    def __init__(self, log=None, clock=time.monotonic, cpu_clock=None):
+        self.log = log or (lambda line: None)
+        self._clock, self._cpu_clock = clock, cpu_clock or (lambda: 0.0)
+        self._start = clock()
+        self.seconds = {}
+        self.cpu_seconds = {}
+        self.evaluator_seconds = {}
+        self.values = {}
+
+    @property
+    def total_seconds(self):
+        """Seconds since this `Progress` was made."""
+        return self._clock() - self._start
+
+    @contextlib.contextmanager
+    def part(self, name, line):
+        """Times the `with` body as part `name`, after logging `line`."""
+        self.log(line)
+        start, cpu_start = self._clock(), self._cpu_clock()
+        yield
+        self.seconds[name] = self._clock() - start
+        self.cpu_seconds[name] = self._cpu_clock() - cpu_start
+
+    def run_all(self, step, evaluators, first=1, count=None):
+        """The `Result`s of `evaluators` run in order on `step`, each timed.
+
+        Args:
+          step: `dim_tf.evaluators.evaluation.Step`.
+          evaluators: registry `Evaluator`s.
+          first: the number of the first in the evaluation's count.
+          count: evaluators in the whole evaluation (None = len(evaluators)).
+        """
+        count = count or len(evaluators)
+        results = []
+        for number, evaluator in enumerate(evaluators, start=first):
+            results += self._run(step, evaluator, f"({number}/{count})")
+        return results
+
+    def _run(self, step, evaluator, position):
+        name = evaluator_name(evaluator)
+        label = name if evaluator.source == "trained" else f"random/{name}"
+        parts = expected_parts(evaluator)
+        taps = tuple(getattr(evaluator, "taps", ()))
+        results, spent = [], 0.0
+        outputs = evaluator.run(step)
+        while True:
+            done = len(results)
+            if not done or (parts is not None and done < parts):
+                self.log(_line(label, position, done, parts, taps, spent))
+            start, cpu_start = self._clock(), self._cpu_clock()
+            try:
+                result = next(outputs)
+            except StopIteration:
+                break
+            finally:
+                seconds = self._clock() - start
+                spent += seconds
+            self.seconds[result.name] = seconds
+            self.cpu_seconds[result.name] = self._cpu_clock() - cpu_start
+            self.values[result.name] = result.value
+            results.append(result)
+        self.evaluator_seconds[label] = self.evaluator_seconds.get(label, 0.0) + spent
+        return results
+
+
+def _line(label, position, done, parts, taps, spent):
+    """E.g. "linear (1/6): tap fc, 2/3 ... ETA 4 s" (no ETA before a part is done)."""
+    if not parts:
+        return f"{label} {position}"
+    tap = f"tap {taps[done]}, " if parts == len(taps) else ""
+    eta = f" ... ETA {spent / done * (parts - done):.0f} s" if done else ""
+    return f"{label} {position}: {tap}{done + 1}/{parts}{eta}"
+
+
+def evaluator_name(evaluator):
+    """The registry name of `evaluator` (its `name`, else its module's name)."""
+    name = getattr(evaluator, "name", None)
+    return name or type(evaluator).__module__.rsplit(".", 1)[-1]
+
+
+def expected_parts(evaluator):
+    """How many `Result`s `evaluator` will yield, or None when it cannot say."""
+    parts = getattr(evaluator, "num_results", None)
+    if parts is None and getattr(evaluator, "taps", None):
+        parts = len(evaluator.taps)
+    return parts
+
+
+class PassProgress:
+    """Lines at each quarter of a feature pass over `batches` batches, with an ETA.
+
+    Args:
+      log: callable taking a progress line.
+      label: what the pass is, e.g. "features/trained".
+      batches: batches of the whole pass, or None when unknown (then silent).
+      clock: seconds, monotonic.
+    """
+
+    def __init__(self, log, label, batches, clock=time.monotonic):
+        self._log, self._label, self._batches = log, label, batches
+        self._clock, self._start = clock, clock()
+        self._done, self._quarter = 0, 0
+
+    def __call__(self):
+        """Counts one batch done."""
+        self._done += 1
+        if not self._batches or self._done >= self._batches:
+            return
+        quarter = 4 * self._done // self._batches
+        if quarter > self._quarter:
+            self._quarter = quarter
+            elapsed = self._clock() - self._start
+            eta = elapsed / self._done * (self._batches - self._done)
+            self._log(f"{self._label}: {25 * quarter}% ... ETA {eta:.0f} s")

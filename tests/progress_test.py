@@ -1,0 +1,114 @@
+"""Progress lines of an evaluation: one per part, an ETA from the parts done, timings."""
+
+import types
+
+from dim_tf.evaluators import progress as progress_lib
+from dim_tf.evaluators.results import Result
+
+
+class FakeClock:
+    """Seconds that advance only when a test says so."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class TimedEvaluator:
+    """Yields one result per tap; each takes `seconds[i]` on the fake clock."""
+
+    def __init__(self, clock, seconds, taps=("conv", "fc", "y"), source="trained"):
+        self.name, self.taps, self.source = "linear", taps, source
+        self._clock, self._seconds = clock, seconds
+
+    def run(self, step):
+        del step
+        prefix = "" if self.source == "trained" else "random/"
+        for tap, seconds in zip(self.taps, self._seconds):
+            self._clock.now += seconds
+            yield Result(f"{prefix}probe/linear_{tap}", 0.5)
+
+
+def test_a_line_per_part_with_the_eta_of_the_evaluators_remaining_parts():
+    clock, lines = FakeClock(), []
+    progress = progress_lib.Progress(lines.append, clock=clock)
+    results = progress.run_all(None, [TimedEvaluator(clock, [4.0, 2.0, 3.0])], count=6)
+    assert [r.name for r in results] == [
+        f"probe/linear_{t}" for t in ("conv", "fc", "y")
+    ]
+    assert lines == [
+        "linear (1/6): tap conv, 1/3",
+        "linear (1/6): tap fc, 2/3 ... ETA 8 s",  # 4 s per part so far, 2 left
+        "linear (1/6): tap y, 3/3 ... ETA 3 s",  # (4 + 2) / 2 s, 1 left
+    ]
+    assert progress.seconds == {
+        "probe/linear_conv": 4.0,
+        "probe/linear_fc": 2.0,
+        "probe/linear_y": 3.0,
+    }
+    assert progress.evaluator_seconds == {"linear": 9.0}
+    assert progress.values == dict.fromkeys(progress.seconds, 0.5)
+
+
+def test_the_random_baseline_is_numbered_after_the_trained_encoders_evaluators():
+    clock, lines = FakeClock(), []
+    progress = progress_lib.Progress(lines.append, clock=clock)
+    evaluator = TimedEvaluator(clock, [1.0], taps=("y",), source="random")
+    progress.run_all(None, [evaluator], first=5, count=5)
+    assert lines == ["random/linear (5/5): tap y, 1/1"]
+    assert progress.evaluator_seconds == {"random/linear": 1.0}
+
+
+def test_an_evaluator_that_cannot_count_its_parts_gets_one_line():
+    clock, lines = FakeClock(), []
+
+    class Measure:
+        source = "trained"
+        num_results = None
+
+        def run(self, step):
+            clock.now += 2.0
+            yield Result("mi/mine", 1.5)
+            clock.now += 1.0
+            yield Result("ndm", 0.5)
+
+    progress = progress_lib.Progress(lines.append, clock=clock)
+    progress.run_all(None, [Measure()])
+    assert lines == [f"{Measure.__module__.rsplit('.', 1)[-1]} (1/1)"]
+    assert progress.seconds == {"mi/mine": 2.0, "ndm": 1.0}
+
+
+def test_parts_are_timed_in_wall_and_cpu_seconds_and_quiet_without_log():
+    clock, cpu = FakeClock(), FakeClock()
+    progress = progress_lib.Progress(clock=clock, cpu_clock=cpu)
+    with progress.part("features/trained", "Features of the trained encoder"):
+        clock.now += 10.0
+        cpu.now += 18.0
+    assert progress.seconds == {"features/trained": 10.0}
+    assert progress.cpu_seconds == {"features/trained": 18.0}
+    assert progress.total_seconds == 10.0
+
+
+def test_a_feature_pass_reports_each_quarter_with_an_eta():
+    clock, lines = FakeClock(), []
+    on_batch = progress_lib.PassProgress(lines.append, "features/trained", 8, clock)
+    for _ in range(8):
+        clock.now += 1.5
+        on_batch()
+    assert lines == [
+        "features/trained: 25% ... ETA 9 s",
+        "features/trained: 50% ... ETA 6 s",
+        "features/trained: 75% ... ETA 3 s",
+    ]
+    silent = progress_lib.PassProgress(lines.append, "features/random", 0, clock)
+    silent()
+    assert len(lines) == 3
+
+
+def test_expected_parts_come_from_num_results_or_taps():
+    with_taps = types.SimpleNamespace(taps=("conv", "y"))
+    assert progress_lib.expected_parts(with_taps) == 2
+    assert progress_lib.expected_parts(types.SimpleNamespace(num_results=3)) == 3
+    assert progress_lib.expected_parts(types.SimpleNamespace()) is None
