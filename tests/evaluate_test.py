@@ -98,8 +98,8 @@ def test_results_follow_the_contract(evaluated):
     assert results["class_names"] == [str(i) for i in range(10)]
     assert results["num_train_examples"] == 160 and results["num_test_examples"] == 80
     # A progress line per part of each evaluator, with an ETA after the first.
-    assert "finetune (3/7): tap y, 3/3" in " ".join(lines)
-    assert any(line.startswith("linear (1/7): tap fc, 2/3 ... ETA") for line in lines)
+    assert "finetune (3/13): tap y, 3/3" in " ".join(lines)
+    assert any(line.startswith("linear (1/13): tap fc, 2/3 ... ETA") for line in lines)
 
 
 def test_trained_probes_are_saved_for_export(evaluated):
@@ -318,7 +318,7 @@ def test_the_evaluation_benchmark_times_every_part(data_dir, evaluated, tmp_path
     workdir = evaluated[0]
     with open(os.path.join(workdir, "config.json")) as f:
         recorded = json.load(f)
-    recorded["eval"].update(taps="y", kinds="linear", few_labels=0)
+    recorded["eval"].update(taps="y", kinds="linear", few_labels=0, label_fractions="")
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps(recorded))
