@@ -11,8 +11,10 @@ stratified (`stratified_rows`):
   round(f x n_c) examples of each class c (at least one), drawn with
   `eval.seed`.
 
-Each probe takes as many optimizer steps as a full-label probe
-(`matched_epochs`), so a small set is not under-trained. Rows (results.json
+Each probe takes as many optimizer steps as the full-label probe takes
+(`matched_epochs`; on a large training set, whose probe batches are larger,
+that is fewer than at `eval.batch_size`), so a small set is not
+under-trained. Rows (results.json
 `few_label_probes` / `label_fraction_probes`, or under `random_encoder/`):
 `{"tap", "kind": "linear", "labels_per_class" | "label_fraction",
 "num_train_examples", "test_accuracy"}`; scalars `few_labels/linear_{tap}`
@@ -63,24 +65,33 @@ def stratified_rows(
     return np.concatenate(chosen).astype(np.int64)
 
 
-def matched_epochs(full_examples, subset_examples, batch_size, epochs, drop_remainder):
+def matched_epochs(
+    full_examples,
+    subset_examples,
+    batch_size,
+    epochs,
+    drop_remainder,
+    subset_batch_size=None,
+):
     """Epochs over a subset that take as many optimizer steps as `epochs` over all.
 
     Args:
       full_examples, subset_examples: examples of the full set and the subset.
-      batch_size: examples per step (capped at the set's size when
-        `drop_remainder`, as the fine-tuned probes batch).
+      batch_size: examples per step over the full set (capped at the set's
+        size when `drop_remainder`, as the fine-tuned probes batch).
       epochs: epochs over the full set.
       drop_remainder: whether a partial last batch is dropped.
+      subset_batch_size: examples per step over the subset (None: `batch_size`).
     """
 
-    def steps_per_epoch(count):
+    def steps_per_epoch(count, batch):
         if drop_remainder:
-            return max(1, count // min(batch_size, count))
-        return math.ceil(count / batch_size)
+            return max(1, count // min(batch, count))
+        return math.ceil(count / batch)
 
-    steps = epochs * steps_per_epoch(full_examples)
-    return math.ceil(steps / steps_per_epoch(subset_examples))
+    steps = epochs * steps_per_epoch(full_examples, batch_size)
+    subset_steps = steps_per_epoch(subset_examples, subset_batch_size or batch_size)
+    return math.ceil(steps / subset_steps)
 
 
 def subsets(name, eval_config, labels, num_classes):
@@ -105,6 +116,11 @@ def subsets(name, eval_config, labels, num_classes):
         )
         for fraction in config_lib.label_fractions(eval_config)
     ]
+
+
+def _frozen_probe_batch(eval_config, count):
+    """The batch of a frozen probe trained on `count` examples (`probes.train_frozen_probe`)."""
+    return round(eval_config.batch_size * probes.batch_scale(eval_config, count))
 
 
 def subset_count(name, eval_config):
@@ -164,12 +180,15 @@ class Evaluator(TapEvaluator):
             self.name, eval_config, train.labels, step.num_classes
         ):
             subset_config = eval_config.copy_and_resolve_references()
+            # As many steps as the full-label probe takes, at its batch
+            # (larger on a large training set, `probes.batch_scale`).
             subset_config.epochs = matched_epochs(
                 len(train.labels),
                 len(rows),
-                eval_config.batch_size,
+                _frozen_probe_batch(eval_config, len(train.labels)),
                 eval_config.epochs,
                 drop_remainder=False,
+                subset_batch_size=_frozen_probe_batch(eval_config, len(rows)),
             )
             for tap in self.taps:
                 head = probes.train_frozen_probe(
