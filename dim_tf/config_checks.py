@@ -1,0 +1,433 @@
+"""Every check of a run's config, each a one-line `UserError` naming the field.
+
+`check_config(config)` runs before anything is built or written, so a
+mistyped value costs nothing and its message says what is allowed; the
+section checks (`check_data_config`, `check_eval_config`, ...) are also
+called on their own, e.g. by `bin/evaluate` on a recorded run. Also the
+parsers of the comma-separated fields (`parse_names`, `parse_numbers`,
+`label_fractions`, `svm_cs`) and `dataset_path`.
+
+TensorFlow-free: the choices come from the constants in the subpackages'
+`__init__.py` files, so a typo is reported in well under a second.
+"""
+
+import math
+import numbers
+import os
+
+from dim_tf import evaluators, models, objective, training
+from dim_tf import input as input_names
+from dim_tf.errors import UserError
+
+
+def _choice(field, value, allowed):
+    if value not in allowed:
+        raise UserError(
+            f"unknown {field} {value!r}; choose one of {', '.join(allowed)}"
+        )
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _integer(field, value, minimum=1, optional=False, note=""):
+    """Raises unless `value` is an int >= `minimum` (or None when `optional`)."""
+    if optional and value is None:
+        return
+    if not _is_int(value) or value < minimum:
+        raise UserError(f"{field} must be an integer >= {minimum}{note}, got {value!r}")
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _positive_number(field, value):
+    if not _is_real(value) or not value > 0:
+        raise UserError(f"{field} must be > 0, got {value!r}")
+
+
+def _text(field, value, optional=False, what="a non-empty string"):
+    if optional and value is None:
+        return
+    if not isinstance(value, str) or not value.strip():
+        unset = " or leave it unset (None)" if optional else ""
+        raise UserError(f"{field} is {value!r}; set it to {what}{unset}")
+
+
+def _flag(field, value):
+    if not isinstance(value, bool):
+        raise UserError(f"{field} must be True or False, got {value!r}")
+
+
+def parse_names(field, text, allowed):
+    """`"conv, y"` -> `("conv", "y")`, in the order of `allowed`.
+
+    Args:
+      field: the config field, for the message ("eval.taps").
+      text: comma-separated names (or a list / tuple of names).
+      allowed: the valid names.
+
+    Raises:
+      UserError: an unknown or missing name.
+    """
+    names = text.split(",") if isinstance(text, str) else list(text or ())
+    names = [name.strip() for name in names if name.strip()]
+    unknown = [name for name in names if name not in allowed]
+    if unknown or not names:
+        shown = ",".join(unknown) if unknown else ""
+        raise UserError(
+            f"unknown {field} {shown!r}; choose one or more of "
+            f"{', '.join(allowed)} (comma-separated)"
+        )
+    return tuple(name for name in allowed if name in names)
+
+
+def parse_numbers(field, text, what, maximum=None, empty=False):
+    """`"0.01, 0.1"` -> `(0.01, 0.1)`: positive numbers, sorted, without repeats.
+
+    Args:
+      field: the config field, for the message ("eval.svm_cs").
+      text: comma-separated numbers.
+      what: what the numbers are, for the message ("fractions in (0, 1]").
+      maximum: the largest allowed value, or None.
+      empty: whether "" (no numbers) is allowed.
+
+    Raises:
+      UserError: text that is not such a list.
+    """
+    parts = text.split(",") if isinstance(text, str) else None
+    try:
+        numbers_ = sorted({float(part) for part in parts if part.strip()})
+    except (TypeError, ValueError):
+        numbers_ = None
+    bad = (
+        numbers_ is None
+        or (not numbers_ and not empty)
+        or any(not 0 < n < float("inf") for n in numbers_)
+        or (maximum is not None and any(n > maximum for n in numbers_))
+    )
+    if bad:
+        blank = ', or "" for none' if empty else ""
+        raise UserError(f"{field} is {text!r}; set it to comma-separated {what}{blank}")
+    return tuple(numbers_)
+
+
+def check_config(config):
+    """Raises `UserError` for the first invalid field of `config`, eval included.
+
+    Every check of a config is here (except the replica split, which needs
+    the strategy: `check_replicas`); nothing is imported but the names the
+    subpackages allow.
+    """
+    check_data_config(config.data)
+    check_model_config(config)
+    check_objective_config(config.objective)
+    check_scales(config.objective, config.encoder)
+    check_augment_config(config.augment, config.data)
+    check_score_options(config)
+    check_train_config(config.train)
+    _choice("strategy", config.strategy, training.STRATEGIES)
+    if not isinstance(config.tpu, str):
+        raise UserError(f"tpu is {config.tpu!r}; set it to a TPU address or ''")
+    check_eval_config(config.eval)
+
+
+def dataset_path(dataset):
+    """The absolute path of a directory dataset, or None for a TFDS name.
+
+    `data.dataset` names a directory when it exists on disk or starts with
+    `/`, `./`, `../` or `~`; anything else is a TFDS name (those may hold `/`
+    and `:`, as in "imagenet_resized/64x64" or "mnist:3.*.*").
+
+    Args:
+      dataset: the `data.dataset` value.
+
+    Returns:
+      str, `~` expanded and made absolute; None for a TFDS name.
+    """
+    if not isinstance(dataset, str) or not dataset.strip():
+        return None
+    looks_like_path = dataset.startswith(("/", "./", "../", "~")) or dataset in (
+        ".",
+        "..",
+    )
+    expanded = os.path.expanduser(dataset)
+    if looks_like_path or os.path.exists(expanded):
+        return os.path.abspath(expanded)
+    return None
+
+
+def check_data_config(data):
+    """Raises `UserError` for the first invalid field of `config.data`."""
+    _text(
+        "data.dataset", data.dataset, what="a TFDS name such as 'digits' or a directory"
+    )
+    path = dataset_path(data.dataset)
+    if path is not None and not os.path.isdir(path):
+        state = "is not a directory" if os.path.exists(path) else "does not exist"
+        raise UserError(
+            f"data.dataset {data.dataset!r} {state}; set it to a directory of "
+            "images (or of .tfrecord files) or to a TFDS name such as 'digits'"
+        )
+    _text("data.data_dir", data.data_dir, optional=True, what="a directory")
+    _text("data.manual_dir", data.manual_dir, optional=True, what="a directory")
+    for field in ("train_split", "eval_train_split", "eval_split"):
+        _text(f"data.{field}", data[field], what="a split such as 'train'")
+    for field in ("image_key", "label_key"):
+        _text(f"data.{field}", data[field], what="a feature name")
+    _integer(
+        "data.shuffle_buffer",
+        data.shuffle_buffer,
+        optional=True,
+        note=" (or None for a full shuffle)",
+    )
+    for field in ("random_crop", "random_flip", "cache", "skip_bad_images"):
+        _flag(f"data.{field}", data[field])
+    if data.channels is not None and data.channels not in (1, 3):
+        raise UserError(
+            f"data.channels must be 1 (grey) or 3 (RGB), or None for the "
+            f"dataset's own, got {data.channels!r}"
+        )
+
+
+def check_model_config(config):
+    """Raises `UserError` for the encoder, image size, `y_dim` or `critic` fields."""
+    _choice("encoder", config.encoder, models.ENCODERS)
+    size = models.ENCODER_INPUT_SIZES[config.encoder]
+    if config.image_size is not None and config.image_size != size:
+        takes = [
+            n for n, s in models.ENCODER_INPUT_SIZES.items() if s == config.image_size
+        ]
+        hint = (
+            f"choose encoder {' or '.join(takes)}"
+            if takes
+            else "leave image_size unset"
+        )
+        raise UserError(
+            f"encoder {config.encoder} takes {size}x{size} images, not image_size="
+            f"{config.image_size}; {hint}"
+        )
+    _integer("y_dim", config.y_dim)
+    _choice("critic.kind", config.critic.kind, models.LOCAL_CRITICS)
+    _integer(
+        "critic.units",
+        config.critic.units,
+        optional=True,
+        note=" (or None for the kind's paper width)",
+    )
+    _integer("critic.global_units", config.critic.global_units)
+
+
+def check_score_options(config):
+    """Raises `UserError` for a bad `critic.score_*` field (after the objective's
+    checks: whether the dot critic is used depends on the weights)."""
+    critic = config.critic
+    _choice("critic.score_scale", critic.score_scale, models.SCORE_SCALES)
+    if critic.score_scale != "none":
+        if critic.kind != "dot":
+            raise UserError(
+                f"critic.score_scale={critic.score_scale} divides the dot critic's "
+                f"dot product; critic.kind={critic.kind} has none: set "
+                "critic.score_scale=none or critic.kind=dot"
+            )
+        if objective.resolve_weights(config.objective).beta == 0:
+            raise UserError(
+                f"critic.score_scale={critic.score_scale} scales the local dot "
+                f"critic, which objective.mode={config.objective.mode} with beta=0 "
+                "does not use; set critic.score_scale=none"
+            )
+    if critic.score_clip is not None and not (
+        _is_real(critic.score_clip) and 0 < critic.score_clip < math.inf
+    ):
+        raise UserError(
+            "critic.score_clip must be a finite number > 0 (or None = off), got "
+            f"{critic.score_clip!r}"
+        )
+    if not (_is_real(critic.score_penalty) and 0 <= critic.score_penalty < math.inf):
+        raise UserError(
+            "critic.score_penalty must be a finite number >= 0 (0 = off), got "
+            f"{critic.score_penalty!r}"
+        )
+
+
+def check_objective_config(objective_config):
+    """Raises `UserError` for the first invalid field of `config.objective`."""
+    _choice("objective.mode", objective_config.mode, objective.MODES)
+    _choice("objective.estimator", objective_config.estimator, objective.ESTIMATORS)
+    _choice("objective.prior", objective_config.prior, models.PRIORS)
+    for field in ("alpha", "beta", "gamma"):
+        value = objective_config[field]
+        if value is not None and not value >= 0:
+            raise UserError(
+                f"objective.{field} must be >= 0 (or None for the mode's paper "
+                f"weight), got {value!r}"
+            )
+    check_objective_extras(objective_config)
+    if not objective_config.gradient_penalty >= 0:
+        raise UserError(
+            "objective.gradient_penalty must be >= 0, got "
+            f"{objective_config.gradient_penalty!r}"
+        )
+
+
+def _fraction(field, value, top=1.0, closed=True):
+    """Raises unless `value` is a number in [0, top] ([0, top) unless `closed`)."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not number or not (0 <= value <= top if closed else 0 <= value < top):
+        bracket = "]" if closed else ")"
+        raise UserError(f"{field} must be in [0, {top:g}{bracket}, got {value!r}")
+
+
+def check_objective_extras(objective_config):
+    """Raises `UserError` for `objective.views`, `occlusion` or `coordinates`."""
+    if objective_config.views not in objective.VIEWS:
+        raise UserError(
+            f"objective.views must be 1 (the paper) or 2 (two augmented views), "
+            f"got {objective_config.views!r}"
+        )
+    _fraction("objective.occlusion", objective_config.occlusion, closed=False)
+    value = objective_config.coordinates
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value < 0:
+        raise UserError(
+            f"objective.coordinates must be a weight >= 0 (0 = off), got {value!r}"
+        )
+
+
+def check_scales(objective_config, encoder):
+    """Raises `UserError` for a malformed `objective.scales` or one the mode ignores."""
+    text = objective_config.scales
+    if not isinstance(text, str):
+        raise UserError(
+            f"objective.scales must be a string such as 'y:local', got {text!r}"
+        )
+    try:
+        objective.parse_scales(text, models.ENCODER_CONV_BLOCKS.get(encoder))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    weights = objective.resolve_weights(objective_config)
+    if weights.beta == 0 and text.replace(" ", "") != objective.PAPER_SCALES:
+        raise UserError(
+            f"objective.scales={text!r} needs a local weight: objective.mode "
+            f"{objective_config.mode!r} has beta=0; set --config.objective.beta "
+            "or choose mode local or local+global"
+        )
+
+
+def check_augment_config(augment, data):
+    """Raises `UserError` for the first invalid field of `config.augment`."""
+    _choice("augment.preset", augment.preset, input_names.PRESETS)
+    for field in ("crop_scale_min", "crop_scale_max"):
+        if augment[field] is not None:
+            number = isinstance(augment[field], numbers.Real)
+            if not number or not 0 < augment[field] <= 1:
+                raise UserError(
+                    f"augment.{field} must be in (0, 1] (or None for the "
+                    f"preset's), got {augment[field]!r}"
+                )
+    if augment.flip is not None:
+        _flag("augment.flip", augment.flip)
+    if augment.jitter is not None:
+        _fraction("augment.jitter", augment.jitter, top=2.5)
+    for field in ("jitter_probability", "grayscale_probability"):
+        if augment[field] is not None:
+            _fraction(f"augment.{field}", augment[field])
+    resolved = input_names.resolve_augmentation(augment, data)
+    if resolved.crop_scale_min > resolved.crop_scale_max:
+        raise UserError(
+            f"augment.crop_scale_min {resolved.crop_scale_min:g} is above "
+            f"augment.crop_scale_max {resolved.crop_scale_max:g}; set min <= max"
+        )
+
+
+def check_train_config(train):
+    """Raises `UserError` for the first invalid field of `config.train`."""
+    _integer("train.batch_size", train.batch_size, minimum=2)
+    _integer("train.steps", train.steps, minimum=0)
+    for field in (
+        "steps_per_call",
+        "log_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+    ):
+        _integer(f"train.{field}", train[field])
+    _integer("train.seed", train.seed, minimum=0)
+    for field in ("learning_rate", "prior_learning_rate"):
+        _positive_number(f"train.{field}", train[field])
+    for field in ("beta1", "beta2"):
+        if not 0 <= train[field] < 1:
+            raise UserError(f"train.{field} must be in [0, 1), got {train[field]!r}")
+    if train.max_minutes is not None:
+        _positive_number("train.max_minutes", train.max_minutes)
+    _choice("train.precision", train.precision, training.PRECISIONS)
+    for field in ("sync_batch_norm", "jit_compile"):
+        _flag(f"train.{field}", train[field])
+
+
+def check_replicas(config, num_replicas):
+    """Raises `UserError` unless the global batch splits evenly over the replicas."""
+    if config.train.batch_size % num_replicas:
+        raise UserError(
+            f"train.batch_size {config.train.batch_size} cannot be split over "
+            f"{num_replicas} replicas; use a multiple of {num_replicas}"
+        )
+    if config.train.jit_compile and num_replicas > 1:
+        raise UserError(
+            f"train.jit_compile=True needs one replica per process, found {num_replicas}; "
+            "set --config.train.jit_compile=False or --config.strategy=one_device"
+        )
+
+
+def check_eval_config(eval_config):
+    """Raises `UserError` for the first invalid field of `config.eval`."""
+    parse_names("eval.taps", eval_config.taps, evaluators.TAPS)
+    parse_names("eval.kinds", eval_config.kinds, evaluators.KINDS)
+    for field in (
+        "epochs",
+        "batch_size",
+        "finetune_epochs",
+        "mine_steps",
+        "ndm_steps",
+        "measure_examples",
+        "neighbour_queries",
+        "neighbours",
+        "map_images",
+        "projector_examples",
+        "decoder_epochs",
+        "decoder_examples",
+    ):
+        _integer(f"eval.{field}", eval_config[field])
+    for field in ("learning_rate", "finetune_learning_rate", "decoder_learning_rate"):
+        _positive_number(f"eval.{field}", eval_config[field])
+    for field in ("every", "few_labels", "max_train_examples", "svm_max_examples"):
+        _integer(f"eval.{field}", eval_config[field], minimum=0, note=" (0 = off)")
+    _integer("eval.seed", eval_config.seed, minimum=0)
+    _flag("eval.random_baseline", eval_config.random_baseline)
+    _integer("eval.knn_k", eval_config.knn_k)
+    _positive_number("eval.knn_temperature", eval_config.knn_temperature)
+    svm_cs(eval_config)
+    label_fractions(eval_config)
+    # Adam's beta_1 = 1 - 0.1 x batch_scale must stay positive.
+    scale = eval_config.batch_scale
+    if not _is_int(scale) or not 1 <= scale <= 9:
+        raise UserError(
+            f"eval.batch_scale must be an integer from 1 to 9 (1 = batches of "
+            f"eval.batch_size), got {scale!r}"
+        )
+
+
+def svm_cs(eval_config):
+    """The C values of `eval.svm_cs`, ascending (`UserError` if malformed)."""
+    return parse_numbers("eval.svm_cs", eval_config.svm_cs, "C values > 0")
+
+
+def label_fractions(eval_config):
+    """The fractions of `eval.label_fractions`, ascending (empty when off)."""
+    return parse_numbers(
+        "eval.label_fractions",
+        eval_config.label_fractions,
+        "fractions in (0, 1]",
+        maximum=1.0,
+        empty=True,
+    )
