@@ -58,11 +58,15 @@ def build_head(kind, train_features, num_classes):
     """
     dim = train_features.shape[1]
     inputs = keras.Input((dim,), name="features")
-    variance = train_features.var(axis=0)
+    # tf.nn.moments uses every core (NumPy's var one, and a temporary copy).
+    mean, variance = (
+        np.asarray(moment)
+        for moment in tf.nn.moments(tf.convert_to_tensor(train_features), axes=[0])
+    )
     # A feature that is (nearly) constant on the training split would be
     # scaled by up to 1/epsilon; once fine-tuning moves it, the head blows up.
     normalize = keras.layers.Normalization(
-        mean=train_features.mean(axis=0),
+        mean=mean,
         variance=np.maximum(variance, _VARIANCE_FLOOR * variance.mean() + 1e-12),
         name="normalize",
     )
@@ -241,6 +245,9 @@ def train_frozen_probe(kind, train, num_classes, eval_config, seed):
       The trained head (see `build_head`).
     """
     features, labels = train
+    # One float32 tensor: the moments, the normalisation and the training
+    # read it without further copies of the (possibly GB-sized) features.
+    features = tf.convert_to_tensor(features, tf.float32)
     keras.utils.set_random_seed(seed)
     head = build_head(kind, features, num_classes)
     scale = batch_scale(eval_config, len(labels))
@@ -261,9 +268,10 @@ def train_frozen_probe(kind, train, num_classes, eval_config, seed):
 
 
 def _apply_in_chunks(layer, inputs, rows=8192):
-    """`layer(inputs)` as float32 NumPy, `rows` rows at a time (bounded memory)."""
-    return np.concatenate(
-        [np.asarray(layer(inputs[i : i + rows])) for i in range(0, len(inputs), rows)]
+    """`layer(inputs)` as one float32 tensor, `rows` rows per call (bounded temporaries)."""
+    return tf.concat(
+        [layer(inputs[i : i + rows]) for i in range(0, int(inputs.shape[0]), rows)],
+        axis=0,
     )
 
 
