@@ -16,12 +16,10 @@ The embedded `digits` at 28x28 with the quick start's basic28x28 encoder and
   the 7x7 map of the other (AMDIM's 1-to-7, 1-to-14 and 7-to-7 pairs);
 - InfoNCE, AMDIM's estimator, and no prior matching.
 
-Cost (bin/benchmark, batch 64, measured on this project's 2-core CPU while
-it was shared, load average 18-19): 0.39 GFLOP per image per step against
-0.15 for configs/quickstart.py; 1.84 s per step, about 31 minutes per 1,000
-steps, against 0.89 s (15 minutes) for configs/quickstart.py in the same
-conditions (process CPU time per step 0.72 s against 0.25 s). On a quiet
-machine divide by about 4.
+Cost (bin/benchmark, batch 64, float32, a quiet 2-core CPU): 0.39 GFLOP
+per image per step against 0.15 for configs/quickstart.py; 357 ms per step,
+about 6 minutes per 1,000 steps, against 150 ms (2.5 minutes) for
+configs/quickstart.py measured beside it.
 
 A first check, both trained side by side for the same 20 minutes of wall
 clock on that shared CPU (160 steps here, 460 for configs/quickstart.py),
