@@ -1,8 +1,10 @@
 """TimeBudget: what is counted, and whose clock decides."""
 
+import io
+
 import tensorflow as tf
 
-from dim_tf.training import budget
+from dim_tf.training import budget, summaries
 
 
 class _Clock:
@@ -39,3 +41,20 @@ def test_only_the_chief_asks_to_stop_and_no_budget_never_does():
     assert budget.TimeBudget(seconds, 1.0, is_chief=True).used_up(strategy)
     assert not budget.TimeBudget(seconds, 1.0, is_chief=False).used_up(strategy)
     assert not budget.TimeBudget(seconds, None).used_up(strategy)
+
+
+def test_the_eta_is_the_budgets_end_when_that_comes_first():
+    seconds = tf.Variable(540.0, dtype=tf.float64)  # 9 of 10 minutes trained.
+    assert budget.TimeBudget(seconds, 10.0).seconds_left() == 60.0
+    assert budget.TimeBudget(seconds, None).seconds_left() is None
+    stream = io.StringIO()
+    reporter = summaries.Reporter("unused", 1000, 10, enabled=False, stream=stream)
+    reporter.enabled = True  # Lines only: no event file.
+    # 900 steps left at 100 images/s (10 per step) is 90 s; the budget ends sooner.
+    reporter.progress(100, {}, 100.0, log=True, budget_left=60.0)
+    reporter.progress(100, {}, 100.0, log=True, budget_left=None)
+    reporter.progress(100, {}, 100.0, log=True, budget_left=120.0)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("100 img/s  ETA 1m00s (train.max_minutes)")
+    assert lines[1].endswith("100 img/s  ETA 1m30s")
+    assert lines[2].endswith("100 img/s  ETA 1m30s")

@@ -64,6 +64,12 @@ class TimeBudget:
         finally:
             self._mark += time.monotonic() - start
 
+    def seconds_left(self):
+        """Seconds of the budget not yet trained (None without a budget)."""
+        if self.max_minutes is None:
+            return None
+        return max(self.max_minutes * 60.0 - float(self.seconds.numpy()), 0.0)
+
     def used_up(self, strategy):
         """Whether the chief has trained for `max_minutes` (every worker must call this)."""
         if self.max_minutes is None:

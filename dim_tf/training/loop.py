@@ -160,7 +160,13 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
                 _write_summaries(
                     reporter, run, step, metrics, images_per_s, monitor, sample_images
                 )
-                reporter.progress(step, metrics, images_per_s, log=True)
+                reporter.progress(
+                    step,
+                    metrics,
+                    images_per_s,
+                    log=True,
+                    budget_left=time_budget.seconds_left(),
+                )
             else:
                 reporter.progress(step, metrics, None)
             checkpointer.save(force=step == total)  # At multiples of checkpoint_every.

@@ -52,14 +52,26 @@ class Reporter:
         self._last_time, self._last_step = now, step
         return rate
 
-    def progress(self, step, metrics, images_per_s, log=False):
-        """Shows step, loss, MI estimates, images/s and ETA; logs when `log`."""
+    def progress(self, step, metrics, images_per_s, log=False, budget_left=None):
+        """Shows step, loss, MI estimates, images/s and ETA; logs when `log`.
+
+        Args:
+          step: steps done.
+          metrics: name -> float, shown sorted.
+          images_per_s: the recent rate, or None (no ETA shown).
+          log: also log the line (and print it when not on a terminal).
+          budget_left: seconds left of `train.max_minutes`, or None. The ETA
+            is the sooner of the steps' end and the budget's.
+        """
         if not self.enabled:
             return
         eta = ""
         if images_per_s:
             remaining = (self.total_steps - step) * self.global_batch / images_per_s
-            eta = f"  {images_per_s:.0f} img/s  ETA {format_duration(remaining)}"
+            until = ""
+            if budget_left is not None and budget_left < remaining:
+                remaining, until = budget_left, " (train.max_minutes)"
+            eta = f"  {images_per_s:.0f} img/s  ETA {format_duration(remaining)}{until}"
         line = f"step {step}/{self.total_steps}  {format_metrics(metrics)}{eta}"
         if self._live:
             self.stream.write("\r\033[K" + line)
