@@ -14,7 +14,6 @@ Files that cannot be decoded are skipped and named on stderr. Existing
 outputs are kept unless --overwrite; each file appears whole or not at all.
 """
 
-import sys
 import time
 
 from absl import flags
@@ -41,12 +40,8 @@ flags.mark_flags_as_required(["images", "out"])
 
 
 def _embed(argv):
-    cli.reject_extra_arguments(argv)
-    # File names that are not valid UTF-8 print as their own bytes.
-    sys.stdout.reconfigure(errors="surrogateescape")
     # The checks that need no TensorFlow come first, so that they are quick.
-    _ENCODER.check()
-    embeddings.check_images(_IMAGES.value)
+    _ENCODER.start_command(argv, _IMAGES.value)
     taps = embeddings.parse_taps(_TAPS.value)
     outputs = embeddings.output_paths(_OUT.value, taps, _FORMAT.value)
     embeddings.check_outputs(outputs, _OVERWRITE.value)
@@ -66,8 +61,7 @@ def _embed(argv):
         progress=progress,
     )
     progress.finish()
-    for name in result.skipped:
-        cli.progress(f"skipped {name}: cannot be decoded as an image")
+    encoder_flags.report_skipped(result.skipped)
     count = len(result.names)
     speed = f", {progress.rate:.0f} images/s" if progress.rate else ""
     print(

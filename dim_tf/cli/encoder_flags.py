@@ -5,6 +5,7 @@ own process, so the two never define them twice) and returns `EncoderFlags`.
 """
 
 import dataclasses
+import sys
 
 from absl import flags
 
@@ -21,6 +22,18 @@ class EncoderFlags:
         """Exactly one of --workdir and --encoder (no TensorFlow needed)."""
         embeddings.check_source(self.workdir.value, self.encoder.value)
 
+    def start_command(self, argv, images):
+        """The checks both commands make first, before TensorFlow starts.
+
+        Rejects extra arguments, checks --workdir / --encoder and the images
+        at `images`, and lets file names that are not valid UTF-8 print as
+        their own bytes.
+        """
+        cli.reject_extra_arguments(argv)
+        sys.stdout.reconfigure(errors="surrogateescape")
+        self.check()
+        embeddings.check_images(images)
+
     def opener(self):
         """A callable that prints "Loading ..." and opens the chosen `Encoder`.
 
@@ -32,6 +45,12 @@ class EncoderFlags:
             self.workdir.value or self.encoder.value,
             lambda: encoders.open_encoder(self.workdir.value, self.encoder.value),
         )
+
+
+def report_skipped(names):
+    """Names each image file that could not be decoded, one stderr line each."""
+    for name in names:
+        cli.progress(f"skipped {name}: cannot be decoded as an image")
 
 
 def define():

@@ -11,8 +11,6 @@ path) and writes a PNG grid: the query in a white frame, then its
 neighbours, nearest first.
 """
 
-import sys
-
 from absl import flags
 
 from dim_tf import cli, embeddings
@@ -38,11 +36,8 @@ flags.mark_flags_as_required(["images", "query"])
 
 
 def _neighbours(argv):
-    cli.reject_extra_arguments(argv)
-    # File names that are not valid UTF-8 print as their own bytes.
-    sys.stdout.reconfigure(errors="surrogateescape")
-    _ENCODER.check()
-    embeddings.check_images(_IMAGES.value)
+    # The checks that need no TensorFlow come first, so that they are quick.
+    _ENCODER.start_command(argv, _IMAGES.value)
     if _EMBEDDINGS.value:
         embeddings.check_embeddings(_EMBEDDINGS.value)
     cli.start_tensorflow()
@@ -59,8 +54,7 @@ def _neighbours(argv):
         progress=progress,
     )
     progress.finish()
-    for name in found.skipped:
-        cli.progress(f"skipped {name}: cannot be decoded as an image")
+    encoder_flags.report_skipped(found.skipped)
     search.write_grid(_QUERY.value, found.paths, _OUT.value)
     print(
         f"Nearest to {_QUERY.value} among {_IMAGES.value} "
