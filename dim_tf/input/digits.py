@@ -70,6 +70,23 @@ def split_indices():
     )
 
 
+def _digits_info(builder, side, description):
+    """The `DatasetInfo` of a digits builder: `side` x `side` grayscale images, 10 classes."""
+    return tfds.core.DatasetInfo(
+        builder=builder,
+        description=description,
+        features=tfds.features.FeaturesDict(
+            {
+                "image": tfds.features.Image(shape=(side, side, 1)),
+                "label": tfds.features.ClassLabel(names=[str(i) for i in range(10)]),
+            }
+        ),
+        supervised_keys=("image", "label"),
+        homepage="https://archive.ics.uci.edu/dataset/80",
+        citation=_CITATION,
+    )
+
+
 class Digits(tfds.core.GeneratorBasedBuilder):
     """scikit-learn's 8x8 handwritten digits; builds offline."""
 
@@ -77,21 +94,7 @@ class Digits(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release."}
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(shape=(8, 8, 1)),
-                    "label": tfds.features.ClassLabel(
-                        names=[str(i) for i in range(10)]
-                    ),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://archive.ics.uci.edu/dataset/80",
-            citation=_CITATION,
-        )
+        return _digits_info(self, 8, _DESCRIPTION)
 
     def _split_generators(self, dl_manager):
         del dl_manager  # The data ships with scikit-learn.
@@ -200,23 +203,7 @@ class DigitsExpanded(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release."}
 
     def _info(self):
-        return tfds.core.DatasetInfo(
-            builder=self,
-            description=_EXPANDED_DESCRIPTION,
-            features=tfds.features.FeaturesDict(
-                {
-                    "image": tfds.features.Image(
-                        shape=(EXPANDED_SIZE, EXPANDED_SIZE, 1)
-                    ),
-                    "label": tfds.features.ClassLabel(
-                        names=[str(i) for i in range(10)]
-                    ),
-                }
-            ),
-            supervised_keys=("image", "label"),
-            homepage="https://archive.ics.uci.edu/dataset/80",
-            citation=_CITATION,
-        )
+        return _digits_info(self, EXPANDED_SIZE, _EXPANDED_DESCRIPTION)
 
     def _split_generators(self, dl_manager):
         del dl_manager  # Made from the digits that ship with scikit-learn.
