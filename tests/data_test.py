@@ -510,6 +510,35 @@ def test_failed_build_is_one_line_and_uses_manual_dir(tmp_path, monkeypatch):
     assert "nested" not in message
 
 
+def test_a_run_that_loses_the_race_to_build_uses_the_winners_copy(
+    tmp_path, monkeypatch
+):
+    # Two runs building `digits` at once: the other one renames its copy into
+    # place first, this one's rename then fails as TFDS's does.
+    data_dir = str(tmp_path / "tfds")
+    real_download_and_prepare = vars(tfds.core.DatasetBuilder)["download_and_prepare"]
+
+    def beaten_download_and_prepare(self, download_config=None, **kwargs):
+        real_download_and_prepare(tfds.builder("digits", data_dir=data_dir))
+        raise FileExistsError("Cannot rename incomplete.X_1.0.0: 1.0.0 exists")
+
+    monkeypatch.setattr(
+        tfds.core.DatasetBuilder, "download_and_prepare", beaten_download_and_prepare
+    )
+    builder = sources.prepared_builder("digits", data_dir, None)
+    assert builder.is_prepared()
+    assert builder.info.splits["test"].num_examples == 360
+
+
+def test_a_failed_build_that_nobody_finished_is_still_an_error(tmp_path, monkeypatch):
+    def failing(self, download_config=None, **kwargs):
+        raise FileExistsError("Cannot rename incomplete.X_1.0.0: 1.0.0 exists")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", failing)
+    message = _user_error(sources.dataset_info, "digits", str(tmp_path / "tfds"))
+    assert "cannot be built (FileExistsError" in message
+
+
 def test_bad_directories(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")

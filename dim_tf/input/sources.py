@@ -160,7 +160,15 @@ def prepared_builder(name, data_dir, manual_dir):
     manual_dir = _checked_dir("manual_dir", manual_dir, create=False)
     builder = _builder(name, data_dir)
     if not builder.is_prepared():
-        _prepare(builder, manual_dir)
+        try:
+            _prepare(builder, manual_dir)
+        except UserError:
+            # Two runs started together both build a dataset that is not
+            # prepared yet; the second to finish cannot rename its copy into
+            # place (FileExistsError) but finds the first one's there.
+            builder = _builder(name, data_dir)
+            if not builder.is_prepared():
+                raise
     return builder
 
 
