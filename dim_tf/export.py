@@ -13,7 +13,7 @@ Layout under `DIR/export/`:
   kNN and SVM rows have no model: their `export` in results.json stays null.
 
 Preprocessing (`serving_transform`: a directory's images fitted as the
-pipeline fits its files, then `dim_tf.input.pipeline.raw_images_to_model_input`:
+pipeline fits its files, then `dim_tf.input.model_input.raw_images_to_model_input`:
 resize or center-crop to the encoder's size, channels, scale to [-1, 1]) is
 part of each graph, so callers pass raw images. Models run in inference
 mode (BatchNorm moving statistics, no dropout).
@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import evaluation, probe_store, report
-from dim_tf.input import image_files, pipeline, sources
+from dim_tf.input import image_files, model_input, sources
 from dim_tf.training import runs
 
 EXPORT_DIR = "export"
@@ -74,7 +74,7 @@ def serving_transform(run):
             images = image_files.fit(images, stored)
         else:
             images = tf.ensure_shape(images, spec.shape)
-        return pipeline.raw_images_to_model_input(images, size, crop, data.channels)
+        return model_input.raw_images_to_model_input(images, size, crop, data.channels)
 
     return transform
 

@@ -1,4 +1,4 @@
-"""dim_tf.input.sources (finding, preparing, metadata) and dim_tf.input.pipeline (pipelines):
+"""dim_tf.input.sources (finding, preparing, metadata), pipeline, eval_sets and model_input:
 the real TFDS loading code on `digits` and on tfds.testing.mock_data."""
 
 import collections
@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from dim_tf.errors import UserError
-from dim_tf.input import pipeline, sources
+from dim_tf.input import eval_sets, model_input, pipeline, sources
 from tests import strategies
 
 _BASE_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "base.py"
@@ -41,7 +41,7 @@ def _train_dataset(config, *args, **kwargs):
 
 
 def _eval_dataset(config, *args):
-    return pipeline.make_eval_dataset(config.data, *args)
+    return eval_sets.make_eval_dataset(config.data, *args)
 
 
 def _numpy(ds, n):
@@ -437,33 +437,35 @@ def test_model_input_scaling_and_resizing():
     images = np.array([0, 255], np.uint8).reshape(2, 1, 1, 1) * np.ones(
         (1, 4, 4, 3), np.uint8
     )
-    same = pipeline.raw_images_to_model_input(images, 4).numpy()
+    same = model_input.raw_images_to_model_input(images, 4).numpy()
     np.testing.assert_array_equal(same[0], -np.ones((4, 4, 3)))
     np.testing.assert_array_equal(same[1], np.ones((4, 4, 3)))
-    bigger = pipeline.raw_images_to_model_input(images, 9)
+    bigger = model_input.raw_images_to_model_input(images, 9)
     assert bigger.shape == (2, 9, 9, 3) and bigger.dtype == tf.float32
     np.testing.assert_allclose(bigger.numpy()[1], 1.0)
 
 
 def test_model_input_center_crop():
     images = np.arange(2 * 6 * 6 * 1, dtype=np.uint8).reshape(2, 6, 6, 1)
-    crop = pipeline.raw_images_to_model_input(images, 4, center_crop=True).numpy()
+    crop = model_input.raw_images_to_model_input(images, 4, center_crop=True).numpy()
     np.testing.assert_array_equal(crop, _scaled(images[:, 1:5, 1:5]))
     # Smaller than S: nothing to crop, so it is resized like without cropping.
-    small = pipeline.raw_images_to_model_input(images, 8, center_crop=True)
-    np.testing.assert_array_equal(small, pipeline.raw_images_to_model_input(images, 8))
+    small = model_input.raw_images_to_model_input(images, 8, center_crop=True)
+    np.testing.assert_array_equal(
+        small, model_input.raw_images_to_model_input(images, 8)
+    )
 
 
 @pytest.mark.parametrize("center_crop", [False, True])
 def test_model_input_with_unknown_sizes(center_crop):
     fn = tf.function(
-        lambda x: pipeline.raw_images_to_model_input(x, 5, center_crop),
+        lambda x: model_input.raw_images_to_model_input(x, 5, center_crop),
         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)],
     )
     images = np.random.default_rng(0).integers(0, 256, (2, 7, 9, 3), np.uint8)
     out = fn(images)
     assert out.shape == (2, 5, 5, 3)
-    static = pipeline.raw_images_to_model_input(images, 5, center_crop)
+    static = model_input.raw_images_to_model_input(images, 5, center_crop)
     np.testing.assert_allclose(out, static, atol=1e-6)
 
 

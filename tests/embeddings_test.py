@@ -16,7 +16,7 @@ from dim_tf import cli, embeddings, export
 from dim_tf.embeddings import encoders, files, search
 from dim_tf.errors import UserError
 from dim_tf.evaluators import views
-from dim_tf.input import image_files, pipeline
+from dim_tf.input import eval_sets, image_files, model_input
 from dim_tf.training import loop, runs
 from tests import image_folders, processes
 from tests.tiny import tiny_config
@@ -88,7 +88,7 @@ def test_rows_are_the_encoders_taps_of_the_evaluation_pipeline(trained, tmp_path
     with open(f"{out}.tsv") as f:
         assert f.read().splitlines() == names
     # What the evaluation pipeline gives the encoder for these files.
-    ds = pipeline.make_files_dataset(
+    ds = eval_sets.make_files_dataset(
         listed, run.config.data, run.image_size, 64, run.raw_image_shape
     )
     images, _ = next(iter(ds))
@@ -272,10 +272,10 @@ def test_files_are_fitted_as_a_tfds_dataset_stores_its_images(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, [30, 20, 3], np.uint8)
     path = image_folders.write_image(str(tmp_path / "p.png"), pixels)
     data = tiny_config().data
-    images, _ = next(iter(pipeline.make_files_dataset([path], data, 28, 4, (8, 8, 1))))
+    images, _ = next(iter(eval_sets.make_files_dataset([path], data, 28, 4, (8, 8, 1))))
     decoded = image_files.decode(tf.io.read_file(path), 1)
     stored = image_files.fit(decoded, (8, 8))
-    expected = pipeline.raw_images_to_model_input(stored[None], 28)
+    expected = model_input.raw_images_to_model_input(stored[None], 28)
     np.testing.assert_array_equal(images, expected)
     # A (height, width) target is covered, then its central window kept.
     assert image_files.fit(decoded, (6, 12)).shape == (6, 12, 1)

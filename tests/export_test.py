@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 
 from dim_tf import export
 from dim_tf.evaluators import evaluation, probe_store
-from dim_tf.input import pipeline
+from dim_tf.input import model_input
 from dim_tf.training import loop, runs
 from tests import processes
 from tests.evaluate_test import tiny_eval_config
@@ -220,7 +220,7 @@ def test_a_folded_encoder_trains_restores_and_exports(data_dir, tmp_path):
         "fc": [3, 1024],
         "y": [3, 8],
     }
-    model_input = pipeline.raw_images_to_model_input(images, 32, run.center_crop)
-    expected = run.encoder(model_input, training=False)
+    inputs = model_input.raw_images_to_model_input(images, 32, run.center_crop)
+    expected = run.encoder(inputs, training=False)
     for name in ("local", "y"):
         np.testing.assert_allclose(outputs[name], expected[name], rtol=1e-4, atol=1e-5)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.input import pipeline
+from dim_tf.input import eval_sets
 from dim_tf.training import runs
 from tests import image_folders, processes
 
@@ -88,7 +88,7 @@ def test_train_evaluate_export_a_folder_then_embed_a_jpeg(tmp_path):
     data = run.config.data
     assert data.random_crop  # Centre crops in evaluation and export alike.
     images, paths = next(
-        iter(pipeline.make_files_dataset([jpeg], data, run.image_size, 1))
+        iter(eval_sets.make_files_dataset([jpeg], data, run.image_size, 1))
     )
     assert paths.numpy().tolist() == [jpeg.encode()]
     expected = run.encoder(images, training=False)["y"].numpy()

@@ -11,7 +11,7 @@ import tensorflow as tf
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.evaluators import evaluation, registry, report
-from dim_tf.input import folders, image_files, pipeline, sources
+from dim_tf.input import eval_sets, folders, image_files, pipeline, sources
 from dim_tf.training import loop
 from tests import image_folders
 from tests.evaluate_test import event_tags
@@ -95,7 +95,7 @@ def test_a_labeled_folder_has_its_class_folders_as_classes(tree, tmp_path):
     assert description.raw_image_shape == (None, None, 3)
     assert description.class_names == tuple(str(c) for c in range(10))
     assert (description.eval_train_split, description.eval_split) == ("train", "test")
-    ds = pipeline.make_eval_dataset(data, "test", S, 16)
+    ds = eval_sets.make_eval_dataset(data, "test", S, 16)
     labels = np.concatenate([batch_labels.numpy() for _, batch_labels in ds])
     expected = [label for _, label in labeled["test"]]
     assert sorted(labels) == sorted(expected)  # Every file once, with its class.
@@ -106,7 +106,7 @@ def test_a_labeled_folder_has_its_class_folders_as_classes(tree, tmp_path):
     image_folders.write_image(f"{partial}/test/dog/a.png", np.zeros([5, 5]))
     partial_data = _config(partial).data
     assert sources.describe(partial_data).class_names == ("cat", "dog")
-    _, test_labels = next(iter(pipeline.make_eval_dataset(partial_data, "test", S, 4)))
+    _, test_labels = next(iter(eval_sets.make_eval_dataset(partial_data, "test", S, 4)))
     assert test_labels.numpy().tolist() == [1]
 
 
@@ -120,9 +120,9 @@ def test_a_flat_folder_is_one_unlabeled_split_with_held_out_part(tree):
     directory = folders.open_directory(data)
     assert sorted(directory.files["train"]) == flat  # Recursive, every format.
     assert image_files.list_images(str(root / "flat")) == flat  # Sorted.
-    fit = _images(pipeline.make_eval_dataset(data, "train[fit]", S, 64))
+    fit = _images(eval_sets.make_eval_dataset(data, "train[fit]", S, 64))
     held_out, labels = next(
-        iter(pipeline.make_eval_dataset(data, "train[held_out]", S, 64))
+        iter(eval_sets.make_eval_dataset(data, "train[held_out]", S, 64))
     )
     assert len(fit) == 48 and len(held_out) == 12  # Every 5th held out.
     assert not _fingerprints(fit) & _fingerprints(held_out.numpy())
@@ -134,12 +134,12 @@ def test_tfrecord_folders_labeled_and_not(tree):
     data = _config(root / "records").data
     description = sources.describe(data)
     assert description.class_names == tuple(str(c) for c in range(10))
-    images, labels = next(iter(pipeline.make_eval_dataset(data, "test", S, 64)))
+    images, labels = next(iter(eval_sets.make_eval_dataset(data, "test", S, 64)))
     assert images.shape == (10, S, S, 3)
     assert labels.numpy().tolist() == image_folders.digits(10)[1].tolist()
     unlabeled = _config(root / "unlabeled_records").data
     assert sources.describe(unlabeled).class_names == ()
-    held_out = _images(pipeline.make_eval_dataset(unlabeled, "train[held_out]", S, 64))
+    held_out = _images(eval_sets.make_eval_dataset(unlabeled, "train[held_out]", S, 64))
     assert len(held_out) == 6
 
 
@@ -147,7 +147,7 @@ def test_mixed_sizes_formats_and_channels_decode_to_the_configured_channels(tree
     root, _, _ = tree
     for channels in (1, 3):
         data = _config(root / "labeled", **{"data.channels": channels}).data
-        images = _images(pipeline.make_eval_dataset(data, "train", S, 64))
+        images = _images(eval_sets.make_eval_dataset(data, "train", S, 64))
         assert images.shape == (45, S, S, channels)  # 40 PNGs + the 5 extras.
         assert images.min() >= -1.0 and images.max() <= 1.0
     # A grey image asked for as RGB has three equal channels.

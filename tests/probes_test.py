@@ -10,7 +10,7 @@ from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.evaluators import FROZEN_KINDS, TAPS, probes
 from dim_tf.evaluators import features as features_lib
-from dim_tf.input import pipeline
+from dim_tf.input import eval_sets
 from dim_tf.models import encoders
 from tests.tiny import tiny_config
 
@@ -177,7 +177,7 @@ def test_frozen_probe_training_is_reproducible():
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     config = tiny_config(data_dir=str(tmp_path_factory.mktemp("tfds")))
-    return config, pipeline.make_eval_dataset(config.data, "train[:96]", 28, 32)
+    return config, eval_sets.make_eval_dataset(config.data, "train[:96]", 28, 32)
 
 
 def test_extract_features_flattens_every_tap_and_keeps_images(digits):

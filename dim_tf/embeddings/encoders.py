@@ -5,7 +5,7 @@ vectors for the same files (to float rounding):
 
 - a trained run (`Encoder.from_workdir`): its latest checkpoint; each file
   is decoded and transformed exactly as the run's evaluation images
-  (`dim_tf.input.pipeline.make_files_dataset`);
+  (`dim_tf.input.eval_sets.make_files_dataset`);
 - an exported encoder SavedModel (`Encoder.from_saved_model`): each file is
   decoded to the signature's channels; when the signature fixes H x W (the
   export of a TFDS dataset) it is fitted to H x W first (scaled to cover it,
@@ -36,7 +36,7 @@ from dim_tf.embeddings import (
 )
 from dim_tf.embeddings import files as files_lib
 from dim_tf.errors import UserError
-from dim_tf.input import image_files, pipeline
+from dim_tf.input import eval_sets, image_files
 from dim_tf.training import runs
 
 # Images at their own size (an export that takes any size) are batched up to
@@ -81,7 +81,7 @@ class Encoder:
         )
 
         def batches(paths, batch_size):
-            files = pipeline.make_files_dataset(
+            files = eval_sets.make_files_dataset(
                 paths, data, run.image_size, batch_size, run.raw_image_shape
             )
             for images, names in files:

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf.evaluators.progress import PassProgress
-from dim_tf.input import pipeline
+from dim_tf.input import eval_sets
 
 # Images per batch when computing features (memory and speed, not results):
 # about this many input pixels, within the two bounds. Larger batches run
@@ -108,7 +108,7 @@ def extract_features(
     Args:
       encoder: model from `dim_tf.models.encoders.build_encoder`.
       dataset: batches `(images [b, S, S, C], labels [b])`, e.g. from
-        `dim_tf.input.pipeline.make_eval_dataset`.
+        `dim_tf.input.eval_sets.make_eval_dataset`.
       taps: names of the encoder outputs to keep.
       keep_images: how many of the first images to keep as well.
       max_examples: read at most this many examples (0 = all).
@@ -174,7 +174,7 @@ def feature_batch(image_size):
 
 def eval_dataset(run, split):
     """Batches `(images, labels)` of `split` as the run's encoder takes them."""
-    return pipeline.make_eval_dataset(
+    return eval_sets.make_eval_dataset(
         run.config.data,
         split,
         run.image_size,

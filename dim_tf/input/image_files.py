@@ -278,7 +278,7 @@ def load_images(paths, channels, size):
 
     The pipeline's transform for a batch of files (e.g. to embed them with an
     exported encoder or a `dim_tf.training.runs.Run`; then
-    `dim_tf.input.pipeline.raw_images_to_model_input`).
+    `dim_tf.input.model_input.raw_images_to_model_input`).
 
     Raises:
       UserError: a file cannot be read or decoded (it is named).

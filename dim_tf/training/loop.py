@@ -15,7 +15,7 @@ from dim_tf import config as config_lib
 from dim_tf import input as input_names
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
-from dim_tf.input import pipeline, sources
+from dim_tf.input import eval_sets, pipeline, sources
 from dim_tf.models import priors
 from dim_tf.training import budget, health
 from dim_tf.training.build import build
@@ -118,7 +118,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     eval_split = sources.describe(config.data, with_classes=False).eval_split
     sample_images, _ = next(
         iter(
-            pipeline.make_eval_dataset(
+            eval_sets.make_eval_dataset(
                 config.data,
                 eval_split,
                 image_size,

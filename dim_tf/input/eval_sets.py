@@ -1,0 +1,119 @@
+"""Labeled eval sets and lists of image files, as a run's encoder takes them.
+
+A split in a fixed order with its labels (`make_eval_dataset`: probes,
+MINE, NDM) and any list of image files (`make_files_dataset`: embeddings
+and search), without augmentation, through the same transform as training
+(`dim_tf.input.model_input`). A bad split, feature or file raises a
+one-line `dim_tf.errors.UserError`.
+"""
+
+import os
+
+import tensorflow as tf
+
+from dim_tf.input import folders, image_files, sources, tfds_read
+from dim_tf.input.model_input import batched_model_input
+
+
+def make_eval_dataset(data, split, image_size, batch_size, center_crop=None):
+    """A split in a fixed order with its labels, for probes and measures.
+
+    No augmentation: images are center-cropped when the model was trained on
+    random crops (`data.random_crop`) and larger than S, else resized.
+
+    Args:
+      data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
+        `image_key`, `label_key`, `random_crop`, `channels`).
+      split: TFDS split expression, e.g. "test" or "train[:10%]"; for a
+        directory a split name, or an unlabeled split's part
+        ("train[held_out]", `dim_tf.input.folders`).
+      image_size: S, the encoder's input height and width.
+      batch_size: b; the last batch may be smaller.
+      center_crop: center-crop images larger than S; None = `data.random_crop`
+        (a run's own choice is `dim_tf.training.runs.Run.center_crop`).
+
+    Returns:
+      Finite `tf.data.Dataset` of `(images, labels)`: float32 `[b, S, S, C]` in
+      [-1, 1] and int32 `[b]` (-1 for an unlabeled directory).
+    """
+    if sources.is_directory(data.dataset):
+        ds, _ = folders.read(data, split, image_size)
+    else:
+        ds = _tfds_labeled_examples(data, split)
+    if center_crop is None:
+        center_crop = data.random_crop
+    ds = batched_model_input(
+        ds, batch_size, image_size, center_crop, data.channels, False
+    )
+    ds = ds.map(lambda example: (example["image"], example["label"]))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _tfds_labeled_examples(data, split):
+    """`{"image": uint8 [H, W, C], "label": int32 []}` of a TFDS split, in order."""
+    builder = sources.prepared_builder(data.dataset, data.data_dir, data.manual_dir)
+    sources.image_shape(builder.info, data.image_key)
+    sources.feature(builder.info, data.label_key, "label_key")
+    ds = tfds_read.read(builder, split, [data.image_key, data.label_key])
+
+    def renamed(example):
+        return {
+            "image": example[data.image_key],
+            "label": tf.cast(example[data.label_key], tf.int32),
+        }
+
+    return ds.map(renamed)
+
+
+def make_files_dataset(paths, data, image_size, batch_size, raw_image_shape=None):
+    """Image files in the given order, as a run's encoder takes them.
+
+    Exactly the evaluation pipeline's transform, for any list of files (e.g.
+    `dim_tf.input.image_files.list_images(path)`): each file is decoded and
+    fitted as the run's dataset stores its images (a directory's: to
+    `data.channels` and the stored size; a TFDS dataset's: to its channels
+    and, when fixed, its height and width), then centre-cropped when the run
+    trained on random crops, resized to S, converted to `data.channels` and
+    scaled to [-1, 1]. The exported encoder does the same to a decoded file
+    (`dim_tf.export.serving_transform`).
+
+    Args:
+      paths: image file paths (str, bytes or path-like).
+      data: the run's `config.data` section (`channels`, `random_crop`,
+        `skip_bad_images`).
+      image_size: S, the encoder's input size.
+      batch_size: b; the last batch may be smaller.
+      raw_image_shape: `(H, W, C)` of the images the run's dataset stores
+        (`dim_tf.training.runs.Run.raw_image_shape`); None (or H, W None): a
+        directory dataset's.
+
+    Returns:
+      Finite `tf.data.Dataset` of `(images, paths)`: float32 `[b, S, S, C]`
+      in [-1, 1] and string `[b]`. A file that cannot be decoded stops the
+      iteration with an error naming it (`dim_tf.input.read_errors`), or is
+      left out with `data.skip_bad_images`.
+    """
+    # Bytes: file names need not be valid UTF-8.
+    paths = [os.fsencode(path) for path in paths]
+    height, width, channels = raw_image_shape or (None, None, folders.channels(data))
+    if height and width:
+        size = (height, width)
+    else:
+        size = image_files.stored_size(image_size, data.random_crop)
+    names = tf.constant(paths or [b""], tf.string)
+    examples = tf.data.Dataset.from_tensor_slices(
+        {"path": tf.constant(paths, tf.string), "file": tf.constant(paths, tf.string)}
+    )
+    ds = image_files.decoded_examples(
+        examples,
+        len(paths),
+        channels,
+        size,
+        data.skip_bad_images,
+        lambda i: [tf.gather(names, i)],
+    )
+    ds = batched_model_input(
+        ds, batch_size, image_size, data.random_crop, data.channels, False
+    )
+    ds = ds.map(lambda example: (example["image"], example["file"]))
+    return ds.prefetch(tf.data.AUTOTUNE)

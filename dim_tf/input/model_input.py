@@ -1,0 +1,76 @@
+"""The deterministic transform from stored images to model input.
+
+Images reach the encoder as float32 in [-1, 1] at its input size S: the
+training stream (`dim_tf.input.pipeline`), the eval sets
+(`dim_tf.input.eval_sets`) and the exported SavedModels (`dim_tf.export`)
+all apply `raw_images_to_model_input`, so a model sees the same pixels
+everywhere.
+"""
+
+import tensorflow as tf
+
+from dim_tf.input import augment, image_files
+
+
+def raw_images_to_model_input(
+    images_uint8, image_size, center_crop=False, channels=None
+):
+    """The deterministic transform from stored images to model input.
+
+    Pure TensorFlow ops, so exported SavedModels can embed it.
+
+    Args:
+      images_uint8: uint8 `[B, H, W, c]`, as the dataset stores them (a
+        directory's: decoded and fitted, `dim_tf.input.image_files`).
+      image_size: S, the encoder's input height and width.
+      center_crop: first crop the central `min(H, S) x min(W, S)` window (for
+        models trained on random crops); whatever is not S x S is then resized.
+      channels: C, the encoder's channels (`data.channels`): grey <-> RGB
+        conversion when c differs; None keeps c.
+
+    Returns:
+      float32 `[B, S, S, C]` in [-1, 1].
+    """
+    images = image_files.convert_channels(tf.convert_to_tensor(images_uint8), channels)
+    if center_crop:
+        images = _center_crop(images, image_size)
+    if images.shape[1] != image_size or images.shape[2] != image_size:
+        images = tf.image.resize(images, [image_size, image_size], "bilinear")
+        # Float rounding can push an interpolated pixel a hair past 255.
+        images = tf.clip_by_value(images, 0.0, 255.0)
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def batched_model_input(
+    ds, batch_size, image_size, center_crop, channels, drop_remainder
+):
+    """Batches `{"image": uint8 [H, W, c], ...}` examples into model input.
+
+    Transforms whole batches when every image has the same static size, else
+    one image at a time (images of varying size cannot be batched raw).
+    """
+
+    def transform(example, batched):
+        images = example["image"] if batched else example["image"][tf.newaxis]
+        images = raw_images_to_model_input(images, image_size, center_crop, channels)
+        return {**example, "image": images if batched else images[0]}
+
+    height, width = ds.element_spec["image"].shape[:2]
+    if height is not None and width is not None:
+        ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        return ds.map(
+            lambda example: transform(example, batched=True), tf.data.AUTOTUNE
+        )
+    ds = ds.map(lambda example: transform(example, batched=False), tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def _center_crop(images, size):
+    """Central `min(H, S) x min(W, S)` window of `[B, H, W, C]`."""
+    height, width = augment.static_dim(images, 1), augment.static_dim(images, 2)
+    crop_h, crop_w = (
+        augment.static_minimum(height, size),
+        augment.static_minimum(width, size),
+    )
+    top, left = (height - crop_h) // 2, (width - crop_w) // 2
+    return images[:, top : top + crop_h, left : left + crop_w, :]
