@@ -164,10 +164,11 @@ def default_config():
     config.eval.epochs = 20  # Epochs of the probes on cached frozen features.
     config.eval.batch_size = 256
     config.eval.learning_rate = 1e-3  # Adam, for the frozen-feature probes.
-    # Frozen-feature probes on a large training set batch up to this many
+    # Frozen `mlp` probes on a large training set batch up to this many
     # times batch_size (while an epoch keeps >= 100 steps), with Adam scaled
     # by the square-root rule (lr x sqrt(k), 1 - betas x k): about the same
     # training in k times fewer steps. 1 = always batch_size. 1 to 9.
+    # Linear probes always train at batch_size.
     config.eval.batch_scale = 8
     config.eval.finetune_epochs = 10
     config.eval.finetune_learning_rate = 1e-4  # Adam, encoder and classifier.

@@ -65,7 +65,8 @@ def test_evaluate_prints_the_table_then_export_prints_the_paths(workdir):
     assert any(line.startswith("random linear") for line in lines)
     assert any("MINE" in line and "NDM" in line for line in lines)
     assert f"bin/export --workdir={workdir}" in evaluated.stdout
-    assert "] linear (1/8): tap y, 2/2 ... ETA" in evaluated.stderr  # progress
+    assert "] linear (1/8): tap fc, 1/2 (2 side by side)" in evaluated.stderr
+    assert "] linear (1/8): tap y, 2/2\n" in evaluated.stderr  # progress
 
     exported = _run("bin/export", f"--workdir={workdir}")
     assert exported.returncode == 0, exported.stderr[-3000:]

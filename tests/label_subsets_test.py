@@ -45,9 +45,3 @@ def test_subset_probes_take_as_many_steps_as_full_ones(
     full, subset, batch, epochs, drop, expected
 ):
     assert label_subsets.matched_epochs(full, subset, batch, epochs, drop) == expected
-
-
-def test_subset_steps_match_the_full_probes_larger_batches():
-    # 50,000 examples at batches of 448: 112 steps an epoch, 2,240 in all;
-    # 100 examples at 64: 2 an epoch.
-    assert label_subsets.matched_epochs(50_000, 100, 448, 20, False, 64) == 1120

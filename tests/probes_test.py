@@ -157,6 +157,19 @@ def test_scaled_batches_learn_separable_features(kind):
     assert probes.accuracy(head, test_features, test_labels) > 0.95
 
 
+def test_only_mlp_probes_take_larger_batches():
+    features, labels = _blobs(n=3_200, noise=2.0)
+    unscaled = _eval_config(epochs=1, batch_size=4)
+    scaled = _eval_config(epochs=1, batch_size=4, batch_scale=8)
+    for kind, same in (("linear", True), ("mlp", False)):
+        heads = [
+            probes.train_frozen_probe(kind, (features, labels), 3, config, 0)
+            for config in (unscaled, scaled)
+        ]
+        kernels = [np.asarray(head.get_layer("logits").kernel) for head in heads]
+        assert np.allclose(*kernels) == same
+
+
 def test_frozen_probe_cannot_learn_random_labels_it_has_not_seen():
     features, _ = _blobs(n=200)
     labels = np.random.default_rng(5).integers(0, 3, size=200).astype(np.int32)
@@ -172,6 +185,26 @@ def test_frozen_probe_training_is_reproducible():
     second = probes.train_frozen_probe("mlp", (features, labels), 3, _eval_config(), 7)
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", FROZEN_KINDS)
+def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind):
+    wide, labels = _blobs(n=200, dim=64)
+    narrow = wide[:, :5] * 10.0
+    few_rows = np.arange(0, 200, 7)
+    jobs = [
+        ((wide, labels), _eval_config(epochs=3)),
+        ((narrow, labels), _eval_config(epochs=3)),
+        ((narrow[few_rows], labels[few_rows]), _eval_config(epochs=9)),
+    ]
+    together = list(probes.train_frozen_probes(kind, jobs, 3, seed=4, workers=3))
+    for (train, config), head in zip(jobs, together):
+        alone = probes.train_frozen_probe(kind, train, 3, config, 4)
+        for a, b in zip(head.get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Each job trained its own head: the two on the narrow features differ.
+    second, third = (np.asarray(h.get_layer("logits").kernel) for h in together[1:])
+    assert not np.allclose(second, third)
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +231,31 @@ def test_extract_features_flattens_every_tap_and_keeps_images(digits):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def test_extract_features_are_the_same_whether_the_batch_count_is_known(digits):
+    _, dataset = digits
+    encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
+    unknown = dataset.filter(lambda images, labels: True)
+    assert int(unknown.cardinality()) < 0
+    for max_examples in (0, 70):
+        known = features_lib.extract_features(
+            encoder, dataset, ("fc", "y"), max_examples=max_examples
+        )
+        gathered = features_lib.extract_features(
+            encoder, unknown, ("fc", "y"), max_examples=max_examples
+        )
+        assert len(known.labels) == (max_examples or 96)
+        for tap in ("fc", "y"):
+            np.testing.assert_array_equal(known.taps[tap], gathered.taps[tap])
+
+
+def test_rows_outgrowing_the_first_batch_are_still_all_kept():
+    rows = features_lib._Rows(batches=2)
+    batches = [np.full((2, 3), 1.0), np.full((5, 3), 2.0), np.full((1, 3), 3.0)]
+    for batch in batches:
+        rows.append(batch.astype(np.float32))
+    np.testing.assert_array_equal(rows.array(), np.concatenate(batches))
 
 
 def test_finetune_probe_trains_the_encoder_copy_and_stops_at_the_tap(digits):

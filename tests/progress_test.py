@@ -52,6 +52,19 @@ def test_a_line_per_part_with_the_eta_of_the_evaluators_remaining_parts():
     assert progress.values == dict.fromkeys(progress.seconds, 0.5)
 
 
+def test_parts_run_side_by_side_are_said_so_and_get_no_eta():
+    clock, lines = FakeClock(), []
+    progress = progress_lib.Progress(lines.append, clock=clock)
+    evaluator = TimedEvaluator(clock, [4.0, 0.0, 0.0])
+    evaluator.side_by_side = True
+    progress.run_all(None, [evaluator], count=2)
+    assert lines == [
+        "linear (1/2): tap conv, 1/3 (3 side by side)",
+        "linear (1/2): tap fc, 2/3",
+        "linear (1/2): tap y, 3/3",
+    ]
+
+
 def test_the_random_baseline_is_numbered_after_the_trained_encoders_evaluators():
     clock, lines = FakeClock(), []
     progress = progress_lib.Progress(lines.append, clock=clock)

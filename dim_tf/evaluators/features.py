@@ -129,7 +129,9 @@ def extract_features(
         }
 
     features_of = compiled(features_of, tf.TensorSpec([None, *image_spec.shape[1:]]))
-    chunks = {tap: [] for tap in taps}
+    batches = int(dataset.cardinality())
+    batches = batches if batches >= 0 else None  # Unknown or infinite.
+    columns = {tap: _Rows(batches, max_examples) for tap in taps}
     labels, images_kept, kept, seen = [], [], 0, 0
     for images, batch_labels in dataset:
         if max_examples:
@@ -139,7 +141,7 @@ def extract_features(
             batch_labels = batch_labels[: max_examples - seen]
         seen += len(batch_labels)
         for tap, value in features_of(images).items():
-            chunks[tap].append(value.numpy())
+            columns[tap].append(value.numpy())
         labels.append(batch_labels.numpy())
         if kept < keep_images:
             images_kept.append(images[: keep_images - kept].numpy())
@@ -147,7 +149,7 @@ def extract_features(
         if on_batch is not None:
             on_batch()
     return Features(
-        taps={tap: np.concatenate(chunks[tap]) for tap in taps},
+        taps={tap: rows.array() for tap, rows in columns.items()},
         labels=np.concatenate(labels).astype(np.int32),
         images=(
             np.concatenate(images_kept)
@@ -155,6 +157,47 @@ def extract_features(
             else np.zeros((0, *image_spec.shape[1:]), np.float32)
         ),
     )
+
+
+class _Rows:
+    """Batches of rows gathered into one float32 array.
+
+    When the number of batches is known, the array is allocated once, empty,
+    at the first batch (every batch but the last is as large) and each batch
+    is copied into it: the features are written once, not kept in pieces and
+    then concatenated (a second pass over fresh memory as large as them).
+
+    Args:
+      batches: how many batches will come, or None when not known (then
+        the batches are concatenated at the end).
+      max_examples: at most this many rows will come (0 = no limit).
+    """
+
+    def __init__(self, batches, max_examples=0):
+        self._batches, self._max = batches, max_examples
+        self._array, self._pieces, self._count = None, [], 0
+
+    def append(self, batch):
+        """Adds float32 `[b, D]` rows."""
+        if self._batches is not None and self._array is None:
+            bound = self._batches * len(batch)
+            bound = min(bound, self._max) if self._max else bound
+            self._array = np.empty((bound, batch.shape[1]), np.float32)
+        if self._array is not None and self._count + len(batch) > len(self._array):
+            # More rows than the first batch promised: gather pieces instead.
+            self._pieces, self._array = [self._array[: self._count]], None
+            self._batches = None
+        if self._array is None:
+            self._pieces.append(batch)
+        else:
+            self._array[self._count : self._count + len(batch)] = batch
+        self._count += len(batch)
+
+    def array(self):
+        """The rows so far: float32 `[N, D]`."""
+        if self._array is None:
+            return np.concatenate(self._pieces)
+        return self._array[: self._count]
 
 
 def _batch_count(dataset, batch, max_examples=0):

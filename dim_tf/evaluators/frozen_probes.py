@@ -21,6 +21,8 @@ class Evaluator(TapEvaluator):
     learning_rate, seed).
     """
 
+    side_by_side = True  # The taps' probes train concurrently.
+
     def run(self, step):
         """Yields one `Result` per tap (its `model` is the trained head).
 
@@ -28,14 +30,14 @@ class Evaluator(TapEvaluator):
           step: `dim_tf.evaluators.evaluation.Step` (features, classes, log).
         """
         train, test = step.features.get(self.source)
-        for tap in self.taps:
-            head = probes.train_frozen_probe(
-                self.name,
-                (train.taps[tap], train.labels),
-                step.num_classes,
-                self.eval_config,
-                self.eval_config.seed,
-            )
+        # The taps' probes train side by side; each is yielded when done.
+        heads = probes.train_frozen_probes(
+            self.name,
+            [((train.taps[tap], train.labels), self.eval_config) for tap in self.taps],
+            step.num_classes,
+            self.eval_config.seed,
+        )
+        for tap, head in zip(self.taps, heads):
             accuracy = probes.accuracy(head, test.taps[tap], test.labels)
             row = {
                 "tap": tap,

@@ -51,8 +51,9 @@ def knn_predict(
 ):
     """Weighted kNN class of each query, by cosine similarity.
 
-    Memory use besides the inputs: a float32 copy of the queries, one chunk
-    of memory rows (64 MiB) and one block of `max_block` similarities.
+    Memory use besides the inputs: a normalised float32 copy of the
+    queries, one chunk of memory rows (64 MiB) and one block of `max_block`
+    similarities.
 
     Args:
       memory: float `[M, D]` features of labeled examples.
@@ -80,8 +81,9 @@ def knn_predict(
     labels = np.asarray(memory_labels, np.int32)
     nearest = _nearest_fn(dim, k)
     queries = np.asarray(queries, np.float32)
+    # Normalised once here, not again against every memory chunk.
     blocks = [
-        tf.constant(queries[start : start + query_chunk])
+        tf.math.l2_normalize(tf.constant(queries[start : start + query_chunk]), axis=1)
         for start in range(0, len(queries), query_chunk)
     ]
     # Per query block: the similarities and labels of the k nearest memory
@@ -107,13 +109,13 @@ def knn_predict(
 def _nearest_fn(dim, k):
     """Graph function merging one block's nearest neighbours into the best so far.
 
-    `(best_similarities [q, k], best_labels [q, k], queries [q, D], memory
-    [m, D], inverse_norms [m], labels [m])` -> the k most similar of the k + m
-    candidates: `(similarities [q, k], labels [q, k])`, most similar first.
+    `(best_similarities [q, k], best_labels [q, k], queries [q, D] (L2
+    normalised), memory [m, D], inverse_norms [m], labels [m])` -> the k most
+    similar of the k + m candidates: `(similarities [q, k], labels [q, k])`,
+    most similar first.
     """
 
     def nearest(best_similarities, best_labels, queries, memory, inverse_norms, labels):
-        queries = tf.math.l2_normalize(queries, axis=1)
         similarities = tf.matmul(queries, memory, transpose_b=True) * inverse_norms
         top = tf.minimum(k, tf.shape(memory)[0])
         similarities, rows = tf.math.top_k(similarities, top)

@@ -10,7 +10,12 @@ says what is running through `log`, e.g.
 
 The ETA of an evaluator's remaining parts is its seconds per part so far
 times the parts left; an evaluator's part count is its `num_results` when it
-defines one, else the number of its `taps`. With `log=None` nothing is
+defines one, else the number of its `taps`. An evaluator whose parts run
+side by side (`side_by_side = True`: its probes train concurrently and
+finish close together) says so on its first line and gives no ETA, which
+its first part's time would overstate, e.g.
+
+    linear (1/6): tap conv, 1/3 (3 side by side) With `log=None` nothing is
 printed (library use); the timings are kept all the same.
 """
 
@@ -82,12 +87,13 @@ class Progress:
         label = name if evaluator.source == "trained" else f"random/{name}"
         parts = expected_parts(evaluator)
         taps = tuple(getattr(evaluator, "taps", ()))
+        side_by_side = getattr(evaluator, "side_by_side", False)
         results, spent = [], 0.0
         outputs = evaluator.run(step)
         while True:
             done = len(results)
             if not done or (parts is not None and done < parts):
-                self.log(_line(label, position, done, parts, taps, spent))
+                self.log(_line(label, position, done, parts, taps, spent, side_by_side))
             start, cpu_start = self._clock(), self._cpu_clock()
             try:
                 result = next(outputs)
@@ -104,12 +110,15 @@ class Progress:
         return results
 
 
-def _line(label, position, done, parts, taps, spent):
+def _line(label, position, done, parts, taps, spent, side_by_side=False):
     """E.g. "linear (1/6): tap fc, 2/3 ... ETA 4 s" (no ETA before a part is done)."""
     if not parts:
         return f"{label} {position}"
     tap = f"tap {taps[done]}, " if parts == len(taps) else ""
-    eta = f" ... ETA {spent / done * (parts - done):.0f} s" if done else ""
+    if side_by_side:
+        eta = f" ({parts} side by side)" if not done and parts > 1 else ""
+    else:
+        eta = f" ... ETA {spent / done * (parts - done):.0f} s" if done else ""
     return f"{label} {position}: {tap}{done + 1}/{parts}{eta}"
 
 
