@@ -48,6 +48,11 @@ def get_config():
     # a class (measured on conv / fc: 96.11 / 96.11 % with 20, 94.44 / 94.44
     # with 200).
     config.eval.knn_k = 20
+    # On a large training set the kNN of the 6,272 conv features is the
+    # costliest evaluation; bfloat16 products where the CPU runs them faster
+    # (measured on 50,000 x 6,272: 38 s -> 23 s, 71 of 10,000 test
+    # predictions changed, accuracy -0.02 points).
+    config.eval.knn_precision = "auto"
     config.eval.batch_size = 64
     config.eval.finetune_epochs = 2
     config.eval.finetune_learning_rate = 1e-3

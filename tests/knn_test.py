@@ -76,3 +76,27 @@ def test_votes_are_weighted_by_similarity():
     query = np.array([[1.0, 0.0]], np.float32)
     assert knn.knn_predict(memory, labels, query, 2, k=5, temperature=0.1)[0] == 0
     assert knn.knn_predict(memory, labels, query, 2, k=5, temperature=100.0)[0] == 1
+
+
+def test_bfloat16_products_find_about_the_same_neighbours():
+    # Similarities rounded to bfloat16 (within ~1e-3) may swap near-ties only.
+    every, every_label, _ = _features(600, 0, 64, 5, seed=3)
+    features, labels = every[:400], every_label[:400]
+    queries, query_labels = every[400:], every_label[400:]
+    exact = knn.knn_predict(features, labels, queries, 5, k=10)
+    rounded = knn.knn_predict(features, labels, queries, 5, k=10, dtype="bfloat16")
+    assert rounded.dtype == np.int32
+    assert np.mean(exact == query_labels) > 0.9
+    assert np.mean(rounded == exact) >= 0.98
+    chunked = knn.knn_predict(
+        features, labels, queries, 5, k=10, memory_chunk=64, dtype="bfloat16"
+    )
+    np.testing.assert_array_equal(chunked, rounded)
+
+
+@pytest.mark.parametrize("speedup, expected", [(1.8, "bfloat16"), (0.5, "float32")])
+def test_auto_takes_bfloat16_only_where_it_is_faster(monkeypatch, speedup, expected):
+    monkeypatch.setattr(knn, "_bfloat16_speedup", lambda: speedup)
+    assert knn.product_dtype("auto") == expected
+    assert knn.product_dtype("float32") == "float32"
+    assert knn.product_dtype("bfloat16") == "bfloat16"
