@@ -47,6 +47,7 @@ def _eval_config(**overrides):
             "seed": 0,
             "knn_k": 200,
             "knn_temperature": 0.1,
+            "knn_precision": "float32",
         }
     )
     config.update(overrides)
@@ -103,4 +104,5 @@ def test_knn_rows_clip_k_and_name_the_random_baseline():
     assert result.name == "random/probe/knn_y"
     assert result.section == "random_encoder/probes"
     assert result.row["k"] == 50 and result.row["temperature"] == 0.1
+    assert result.row["precision"] == "float32"
     assert result.row["test_accuracy"] > 0.9 and result.model is None
