@@ -15,8 +15,10 @@ side by side (`side_by_side = True`: its probes train concurrently and
 finish close together) says so on its first line and gives no ETA, which
 its first part's time would overstate, e.g.
 
-    linear (1/6): tap conv, 1/3 (3 side by side) With `log=None` nothing is
-printed (library use); the timings are kept all the same.
+    linear (1/6): tap conv, 1/3 (3 side by side)
+
+With `log=None` nothing is printed (library use); the timings are kept all
+the same.
 """
 
 import contextlib
