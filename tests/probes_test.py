@@ -138,6 +138,12 @@ def test_epoch_orders_are_the_seeded_shuffles_of_a_tf_data_pipeline():
     np.testing.assert_array_equal(fed, orders.reshape(-1) * 10)
 
 
+def test_epoch_orders_are_made_once_per_set_of_arguments():
+    orders = probes.epoch_orders(40, 2, seed=3)
+    assert probes.epoch_orders(40, 2, seed=3) is orders
+    assert probes.epoch_orders(40, 2, seed=4) is not orders
+
+
 def test_fit_features_takes_every_batch_of_every_epoch():
     features, labels = _blobs(n=250)
     head = probes.build_head("linear", features, 3)
