@@ -53,6 +53,10 @@ def get_config():
     # (measured on 50,000 x 6,272: 38 s -> 23 s, 71 of 10,000 test
     # predictions changed, accuracy -0.02 points).
     config.eval.knn_precision = "auto"
+    # The mlp probes' hidden layer likewise, on conv (measured on those conv
+    # features, 3 seeds: 40 s -> 25 s of training, test accuracy within the
+    # seeds' spread).
+    config.eval.mlp_precision = "auto"
     config.eval.batch_size = 64
     config.eval.finetune_epochs = 2
     config.eval.finetune_learning_rate = 1e-3

@@ -170,6 +170,12 @@ def default_config():
     # training in k times fewer steps. 1 = always batch_size. 1 to 9.
     # Linear probes always train at batch_size.
     config.eval.batch_scale = 8
+    # The frozen mlp probes' hidden layer (most of their cost on conv):
+    # float32, bfloat16 (its inputs and matrix products; float32 weights,
+    # Adam, batch norm and loss; the saved head computes in float32) or auto
+    # (bfloat16 on taps of >= 4,096 dims where a quick measurement finds it
+    # 1.5 times faster).
+    config.eval.mlp_precision = "float32"
     config.eval.finetune_epochs = 10
     config.eval.finetune_learning_rate = 1e-4  # Adam, encoder and classifier.
     config.eval.mine_steps = 2000  # Steps of MINE's statistics network.

@@ -406,7 +406,8 @@ def check_eval_config(eval_config):
     _flag("eval.random_baseline", eval_config.random_baseline)
     _integer("eval.knn_k", eval_config.knn_k)
     _positive_number("eval.knn_temperature", eval_config.knn_temperature)
-    _choice("eval.knn_precision", eval_config.knn_precision, evaluators.KNN_PRECISIONS)
+    _choice("eval.knn_precision", eval_config.knn_precision, evaluators.PRECISIONS)
+    _choice("eval.mlp_precision", eval_config.mlp_precision, evaluators.PRECISIONS)
     svm_cs(eval_config)
     label_fractions(eval_config)
     # Adam's beta_1 = 1 - 0.1 x batch_scale must stay positive.

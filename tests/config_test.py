@@ -115,6 +115,7 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("eval.knn_k", 0, "eval.knn_k must be an integer >= 1"),
         ("eval.knn_temperature", 0.0, "eval.knn_temperature must be > 0"),
         ("eval.knn_precision", "float16", "choose one of float32, bfloat16, auto"),
+        ("eval.mlp_precision", "fp32", "choose one of float32, bfloat16, auto"),
         ("eval.svm_max_examples", -1, "eval.svm_max_examples must be an integer"),
         ("eval.svm_cs", "", "eval.svm_cs is ''; set it to comma-separated C values"),
         ("eval.svm_cs", "0.1,-1", "eval.svm_cs is '0.1,-1'"),

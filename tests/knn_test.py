@@ -92,11 +92,3 @@ def test_bfloat16_products_find_about_the_same_neighbours():
         features, labels, queries, 5, k=10, memory_chunk=64, dtype="bfloat16"
     )
     np.testing.assert_array_equal(chunked, rounded)
-
-
-@pytest.mark.parametrize("speedup, expected", [(1.8, "bfloat16"), (0.5, "float32")])
-def test_auto_takes_bfloat16_only_where_it_is_faster(monkeypatch, speedup, expected):
-    monkeypatch.setattr(knn, "_bfloat16_speedup", lambda: speedup)
-    assert knn.product_dtype("auto") == expected
-    assert knn.product_dtype("float32") == "float32"
-    assert knn.product_dtype("bfloat16") == "bfloat16"

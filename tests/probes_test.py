@@ -8,7 +8,7 @@ from ml_collections import config_dict
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import FROZEN_KINDS, TAPS, probes
+from dim_tf.evaluators import FROZEN_KINDS, TAPS, precision, probes
 from dim_tf.evaluators import features as features_lib
 from dim_tf.input import eval_sets
 from dim_tf.models import encoders
@@ -24,6 +24,7 @@ def _eval_config(**overrides):
             "learning_rate": 1e-2,
             "finetune_epochs": 1,
             "finetune_learning_rate": 1e-3,
+            "mlp_precision": "float32",
         }
     )
     config.update(overrides)
@@ -176,6 +177,40 @@ def test_only_mlp_probes_take_larger_batches():
         assert np.allclose(*kernels) == same
 
 
+def test_mlp_probe_trains_in_bfloat16_and_keeps_a_float32_head():
+    features, labels = _blobs(n=600, noise=2.0)
+    config = _eval_config(epochs=5, mlp_precision="bfloat16")
+    keras.utils.set_random_seed(3)
+    untrained = probes.build_head("mlp", features, 3)
+    head = probes.train_frozen_probe("mlp", (features, labels), 3, config, 3)
+    test_features, test_labels = _blobs(n=600, noise=2.0, sample_seed=1)
+    assert probes.accuracy(head, test_features, test_labels) > 0.95
+    # The trained weights were copied into the head, which computes in float32.
+    for name in ("hidden", "bn", "logits"):
+        layer, before = head.get_layer(name), untrained.get_layer(name)
+        assert layer.dtype_policy.name == "float32"
+        assert not np.allclose(layer.get_weights()[0], before.get_weights()[0])
+    assert head(features[:2]).dtype == "float32"
+
+
+@pytest.mark.parametrize(
+    "setting, speedup, dim, expected",
+    [
+        ("auto", 1.8, 6272, "bfloat16"),
+        ("auto", 1.8, 1024, "float32"),  # A narrow tap stays exact.
+        ("auto", 0.5, 6272, "float32"),  # No bfloat16 units.
+        ("bfloat16", 0.5, 64, "bfloat16"),
+        ("float32", 1.8, 6272, "float32"),
+    ],
+)
+def test_mlp_precision_auto_rounds_only_wide_features_where_faster(
+    monkeypatch, setting, speedup, dim, expected
+):
+    monkeypatch.setattr(precision, "bfloat16_speedup", lambda: speedup)
+    config = _eval_config(mlp_precision=setting)
+    assert probes.mlp_dtype(config, dim) == expected
+
+
 def test_frozen_probe_cannot_learn_random_labels_it_has_not_seen():
     features, _ = _blobs(n=200)
     labels = np.random.default_rng(5).integers(0, 3, size=200).astype(np.int32)
@@ -193,15 +228,21 @@ def test_frozen_probe_training_is_reproducible():
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("kind", FROZEN_KINDS)
-def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind):
+@pytest.mark.parametrize(
+    "kind, precision",
+    [("linear", "float32"), ("mlp", "float32"), ("mlp", "bfloat16")],
+)
+def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind, precision):
     wide, labels = _blobs(n=200, dim=64)
     narrow = wide[:, :5] * 10.0
     few_rows = np.arange(0, 200, 7)
     jobs = [
-        ((wide, labels), _eval_config(epochs=3)),
-        ((narrow, labels), _eval_config(epochs=3)),
-        ((narrow[few_rows], labels[few_rows]), _eval_config(epochs=9)),
+        ((wide, labels), _eval_config(epochs=3, mlp_precision=precision)),
+        ((narrow, labels), _eval_config(epochs=3, mlp_precision=precision)),
+        (
+            (narrow[few_rows], labels[few_rows]),
+            _eval_config(epochs=9, mlp_precision=precision),
+        ),
     ]
     together = list(probes.train_frozen_probes(kind, jobs, 3, seed=4, workers=3))
     for (train, config), head in zip(jobs, together):

@@ -20,8 +20,8 @@ so memory use does not grow with the product of the two sizes: measured,
 `eval.knn_precision` sets the products' precision: `float32`, or
 `bfloat16` (the normalised features rounded to bfloat16, the products
 accumulated in float32 and rounded to bfloat16: similarities within about
-1e-3), or `auto`: bfloat16 when a quick measurement (`product_dtype`) finds
-its products at least `BFLOAT16_SPEEDUP` times faster. Measured on a 2-core
+1e-3), or `auto`: bfloat16 where this CPU computes it faster
+(`dim_tf.evaluators.precision`). Measured on a 2-core
 AVX-512 BF16 CPU, 50,000 x 6,272 conv features and 10,000 queries (k = 20):
 38 s in float32, 23 s in bfloat16, 71 predictions changed, accuracy -0.02
 points; a CPU without bfloat16 units runs them at about half the float32
@@ -33,14 +33,12 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 `probe/knn_{tap}` (`random/probe/knn_{tap}`). There is no model to export.
 """
 
-import functools
-
 import numpy as np
 import tensorflow as tf
 
+from dim_tf.evaluators import precision
 from dim_tf.evaluators.features import TapEvaluator, compiled
 from dim_tf.evaluators.results import Result
-from dim_tf.tools import machine
 
 # Whether it needs labeled data; on a dataset without labels only the
 # evaluators with False run.
@@ -51,32 +49,6 @@ MAX_BLOCK = 2**25
 # Memory rows are turned into tensors this many bytes at a time (one chunk
 # in memory besides the features, not a copy of them all).
 _MEMORY_CHUNK_BYTES = 2**26
-# `auto` takes bfloat16 products only when they are at least this much faster.
-BFLOAT16_SPEEDUP = 1.5
-
-
-@functools.cache
-def _bfloat16_speedup():
-    """bfloat16 over float32 matmul GFLOP/s on this machine (measured once, ~1 s)."""
-    rates = {
-        dtype: machine.matmul_gflops(dtype, size=1024, repeats=2, min_seconds=0.1)
-        for dtype in ("float32", "bfloat16")
-    }
-    return rates["bfloat16"] / rates["float32"]
-
-
-def product_dtype(precision):
-    """The dtype of the similarities' products for `eval.knn_precision`.
-
-    Args:
-      precision: "float32", "bfloat16" or "auto".
-
-    Returns:
-      "float32" or "bfloat16".
-    """
-    if precision == "auto":
-        return "bfloat16" if _bfloat16_speedup() >= BFLOAT16_SPEEDUP else "float32"
-    return precision
 
 
 def knn_predict(
@@ -225,7 +197,7 @@ class Evaluator(TapEvaluator):
         """Yields one `Result` per tap (no model)."""
         train, test = step.features.get(self.source)
         k, temperature = self.eval_config.knn_k, self.eval_config.knn_temperature
-        dtype = product_dtype(self.eval_config.knn_precision)
+        dtype = precision.compute_dtype(self.eval_config.knn_precision)
         if self.source == "trained":
             step.log(f"kNN (k={k}, T={temperature}, {dtype}) x {', '.join(self.taps)}")
         for tap in self.taps:

@@ -20,7 +20,10 @@ Frozen probes train on features computed once
 graph call (`fit_features`), so an epoch costs a pass over a matrix, not
 over the encoder. On a large training set the `mlp` probes take
 `eval.batch_scale` times larger batches with Adam scaled by the square-root
-rule (`scaled_adam`): about the same training in fewer, cheaper steps. The
+rule (`scaled_adam`): about the same training in fewer, cheaper steps; with
+`eval.mlp_precision` bfloat16 (or `auto` on a CPU with bfloat16 units) their
+hidden layer's matrix products, the bulk of their cost on `conv`, train in
+bfloat16 (`_trained_layers`; the head stays float32). The
 probes of one evaluator train side by side (`train_frozen_probes`). The
 evaluators that yield their rows are `frozen_probes` and `finetune`.
 """
@@ -33,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import row_chunks
+from dim_tf.evaluators import precision, row_chunks
 from dim_tf.evaluators.features import compiled
 from dim_tf.training import optimizers
 
@@ -52,6 +55,11 @@ MIN_STEPS_PER_EPOCH = 100
 # two cores busy with probes whose steps are mostly overhead, few enough
 # that the normalised copies of their features stay a small multiple.
 MAX_CONCURRENT_PROBES = 4
+# `eval.mlp_precision=auto` rounds only features this wide to bfloat16:
+# there the hidden layer's products are most of a step (`conv`'s 6,272
+# dims: 40 s -> 25 s of training); on narrow taps the step is cheap anyway
+# and is left exact.
+AUTO_BFLOAT16_MIN_DIM = 4096
 
 
 def build_head(kind, train_features, num_classes):
@@ -225,12 +233,15 @@ def fit_features(model, features, labels, batch_size, epochs, optimizer, seed):
     )(features)
 
 
-def _features_fit(model, features_shape, labels, batch_size, epochs, optimizer, seed):
+def _features_fit(
+    model, features_shape, labels, batch_size, epochs, optimizer, seed, dtype="float32"
+):
     """`fit_features` traced now, run later: a callable `features -> last loss`.
 
     Tracing builds Keras's graph of `model` and the optimizer's variables, so
     it happens in the calling thread; the returned callable only runs the
-    traced graph, which may then happen in another thread.
+    traced graph, which may then happen in another thread. `dtype` is the
+    features' (float32, or bfloat16 for `_trained_layers`' copies).
     """
     step = _cross_entropy_step(model, optimizer)
     count = len(labels)
@@ -248,7 +259,7 @@ def _features_fit(model, features_shape, labels, batch_size, epochs, optimizer, 
     orders = epoch_orders(count, epochs, seed)
     traced = compiled(
         train,
-        tf.TensorSpec(features_shape, tf.float32),
+        tf.TensorSpec(features_shape, dtype),
         tf.TensorSpec(labels.shape, tf.int32),
         tf.TensorSpec(orders.shape, tf.int32),
     )
@@ -267,7 +278,7 @@ def train_frozen_probe(kind, train, num_classes, eval_config, seed):
       train: `(features [N, D] float32, labels [N] int32)`.
       num_classes: K.
       eval_config: the `config.eval` section (epochs, batch_size,
-        batch_scale, learning_rate).
+        batch_scale, learning_rate, mlp_precision).
       seed: seeds the head's initialisation, dropout and shuffling.
 
     Returns:
@@ -325,20 +336,82 @@ def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed):
     # and side by side (`train_frozen_probes`) the unscaled ones take about
     # as long.
     scale = batch_scale(eval_config, len(labels)) if kind == "mlp" else 1.0
+    dtype = mlp_dtype(eval_config, features.shape[1]) if kind == "mlp" else "float32"
     # The input normalisation is fixed: applied once to every example
     # (inside `fit`) instead of to every batch of every epoch (the same
     # arithmetic), the layers after it train on the normalised features.
     normalize = head.get_layer("normalize")
+    trained, copy_back = _trained_layers(head, dtype)
     train_normalized = _features_fit(
-        keras.Model(normalize.output, head.output),
+        trained,
         features.shape,
         labels,
         round(eval_config.batch_size * scale),
         eval_config.epochs,
         scaled_adam(eval_config.learning_rate, scale),
         seed,
+        dtype,
     )
-    return head, lambda: train_normalized(row_chunks.map_rows(normalize, features))
+
+    def fit():
+        train_normalized(
+            row_chunks.map_rows(lambda rows: tf.cast(normalize(rows), dtype), features)
+        )
+        copy_back()
+
+    return head, fit
+
+
+def mlp_dtype(eval_config, dim):
+    """What an `mlp` probe on `dim` features trains its hidden layer in.
+
+    `eval.mlp_precision` float32 or bfloat16 as set; `auto` bfloat16 only
+    where this CPU computes it faster (`dim_tf.evaluators.precision`) and
+    the features have at least `AUTO_BFLOAT16_MIN_DIM` dimensions.
+
+    Returns:
+      "float32" or "bfloat16".
+    """
+    if eval_config.mlp_precision == "auto" and dim < AUTO_BFLOAT16_MIN_DIM:
+        return "float32"
+    return precision.compute_dtype(eval_config.mlp_precision)
+
+
+def _trained_layers(head, dtype):
+    """The layers of `head` after its normalisation, as the model that trains them.
+
+    float32: a model of those very layers. bfloat16 (an `mlp` head): a copy
+    of them, with the head's initial weights, whose hidden layer takes
+    bfloat16 inputs and computes its matrix products in bfloat16 (Keras's
+    `mixed_bfloat16`: float32 weights, Adam, batch norm and loss); the
+    head itself stays float32, so what is saved and exported computes in
+    float32 everywhere.
+
+    Returns:
+      `(model, copy_back)`: the model to train (normalised features `[B, D]`
+      of `dtype` -> logits) and a callable that sets the head's weights to
+      the trained ones (nothing to do for float32).
+    """
+    normalize = head.get_layer("normalize")
+    if dtype == "float32":
+        return keras.Model(normalize.output, head.output), lambda: None
+    layers = head.layers[head.layers.index(normalize) + 1 :]
+    copies = []
+    x = inputs = keras.Input(normalize.output.shape[1:], dtype=dtype)
+    for layer in layers:
+        config = layer.get_config()
+        if layer.name == "hidden":
+            config["dtype"] = f"mixed_{dtype}"
+        copy = layer.__class__.from_config(config)
+        x = copy(x)
+        copy.set_weights(layer.get_weights())
+        copies.append(copy)
+
+    def copy_back():
+        for layer, copy in zip(layers, copies):
+            layer.set_weights(copy.get_weights())
+
+    return keras.Model(inputs, x), copy_back
 
 
 def classify_fn(model, input_shape):

@@ -1,0 +1,41 @@
+"""Which dtype an evaluator's `..._precision` setting means on this machine.
+
+`eval.knn_precision` (the kNN similarities' products) and
+`eval.mlp_precision` (the `mlp` probes' hidden layer) are `float32`,
+`bfloat16` or `auto`: bfloat16 where a quick measurement finds this CPU's
+bfloat16 matrix products at least `BFLOAT16_SPEEDUP` times faster than its
+float32 ones (a CPU with bfloat16 units, e.g. AVX-512 BF16 or AMX), float32
+where not (a CPU without them runs bfloat16 products at about half the
+float32 rate).
+"""
+
+import functools
+
+from dim_tf.tools import machine
+
+# `auto` takes bfloat16 only when its products are at least this much faster.
+BFLOAT16_SPEEDUP = 1.5
+
+
+@functools.cache
+def bfloat16_speedup():
+    """bfloat16 over float32 matmul GFLOP/s on this machine (measured once, ~1 s)."""
+    rates = {
+        dtype: machine.matmul_gflops(dtype, size=1024, repeats=2, min_seconds=0.1)
+        for dtype in ("float32", "bfloat16")
+    }
+    return rates["bfloat16"] / rates["float32"]
+
+
+def compute_dtype(precision):
+    """The dtype a precision setting computes in here.
+
+    Args:
+      precision: "float32", "bfloat16" or "auto".
+
+    Returns:
+      "float32" or "bfloat16".
+    """
+    if precision == "auto":
+        return "bfloat16" if bfloat16_speedup() >= BFLOAT16_SPEEDUP else "float32"
+    return precision
