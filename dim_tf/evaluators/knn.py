@@ -92,7 +92,16 @@ def knn_predict(
     query_chunk = max(1, max_block // memory_chunk)
     # Dividing the similarities by the memory's norms spares a normalised
     # copy of the memory.
-    inverse_norms = 1.0 / np.maximum(np.linalg.norm(memory, axis=1), 1e-12)
+    # A chunk of rows at a time: the norms of all rows at once square them
+    # into a temporary as large as the memory (1.25 GB of conv features,
+    # slow to map on a VM), for the same values.
+    norms = [
+        np.linalg.norm(memory[start : start + memory_chunk], axis=1)
+        for start in range(0, num_memory, memory_chunk)
+    ]
+    inverse_norms = 1.0 / np.maximum(
+        np.concatenate([*norms, np.zeros(0, np.float32)]), 1e-12
+    )
     labels = np.asarray(memory_labels, np.int32)
     nearest = _nearest_fn(dim, k, dtype)
     queries = np.asarray(queries, np.float32)
