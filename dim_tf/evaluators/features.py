@@ -129,9 +129,7 @@ def extract_features(
         }
 
     features_of = compiled(features_of, tf.TensorSpec([None, *image_spec.shape[1:]]))
-    batches = int(dataset.cardinality())
-    batches = batches if batches >= 0 else None  # Unknown or infinite.
-    columns = {tap: _Rows(batches, max_examples) for tap in taps}
+    columns = {tap: _Rows(_cardinality(dataset), max_examples) for tap in taps}
     labels, images_kept, kept, seen = [], [], 0, 0
     for images, batch_labels in dataset:
         if max_examples:
@@ -200,10 +198,16 @@ class _Rows:
         return self._array[: self._count]
 
 
+def _cardinality(dataset):
+    """How many elements `dataset` has, or None when unknown or infinite."""
+    count = int(dataset.cardinality())
+    return count if count >= 0 else None
+
+
 def _batch_count(dataset, batch, max_examples=0):
     """Batches of `batch` `extract_features` reads of `dataset` (0 when not known)."""
-    count = int(dataset.cardinality())
-    if count < 0:  # Unknown or infinite.
+    count = _cardinality(dataset)
+    if count is None:
         return 0
     if max_examples:
         count = min(count, -(-max_examples // batch))
