@@ -8,7 +8,7 @@ from ml_collections import config_dict
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import FROZEN_KINDS, TAPS, precision, probes
+from dim_tf.evaluators import FROZEN_KINDS, TAPS, frozen_training, precision, probes
 from dim_tf.evaluators import features as features_lib
 from dim_tf.input import eval_sets
 from dim_tf.models import encoders
@@ -96,18 +96,20 @@ def test_normalization_floors_the_variance_of_constant_features():
 @pytest.mark.parametrize("kind", FROZEN_KINDS)
 def test_frozen_probes_learn_separable_features_at_any_scale(kind):
     features, labels = _blobs(scale=1e3)  # the normalisation absorbs the scale
-    head = probes.train_frozen_probe(kind, (features, labels), 3, _eval_config(), 0)
+    head = frozen_training.train_frozen_probe(
+        kind, (features, labels), 3, _eval_config(), 0
+    )
     test_features, test_labels = _blobs(seed=0, scale=1e3)
     assert probes.accuracy(head, test_features, test_labels) > 0.95
 
 
 def test_scaled_adam_follows_the_square_root_rule():
-    optimizer = probes.scaled_adam(1e-3, 4)
+    optimizer = frozen_training.scaled_adam(1e-3, 4)
     assert float(optimizer.learning_rate) == pytest.approx(2e-3)
     assert optimizer.beta_1 == pytest.approx(0.6)
     assert optimizer.beta_2 == pytest.approx(0.996)
     assert optimizer.epsilon == pytest.approx(5e-8)
-    unscaled = probes.scaled_adam(1e-3, 1)
+    unscaled = frozen_training.scaled_adam(1e-3, 1)
     assert (unscaled.beta_1, unscaled.beta_2) == pytest.approx((0.9, 0.999))
 
 
@@ -118,12 +120,12 @@ def test_scaled_adam_follows_the_square_root_rule():
 )
 def test_batches_grow_only_on_large_training_sets(count, scale):
     config = _eval_config(batch_scale=8)
-    assert probes.batch_scale(config, count) == pytest.approx(scale)
-    assert probes.batch_scale(_eval_config(), count) == 1.0
+    assert frozen_training.batch_scale(config, count) == pytest.approx(scale)
+    assert frozen_training.batch_scale(_eval_config(), count) == 1.0
 
 
 def test_epoch_orders_are_the_seeded_shuffles_of_a_tf_data_pipeline():
-    orders = probes.epoch_orders(50, 3, seed=7).numpy()
+    orders = frozen_training.epoch_orders(50, 3, seed=7).numpy()
     assert orders.shape == (3, 50)
     for order in orders:
         assert sorted(order) == list(range(50))
@@ -140,16 +142,16 @@ def test_epoch_orders_are_the_seeded_shuffles_of_a_tf_data_pipeline():
 
 
 def test_epoch_orders_are_made_once_per_set_of_arguments():
-    orders = probes.epoch_orders(40, 2, seed=3)
-    assert probes.epoch_orders(40, 2, seed=3) is orders
-    assert probes.epoch_orders(40, 2, seed=4) is not orders
+    orders = frozen_training.epoch_orders(40, 2, seed=3)
+    assert frozen_training.epoch_orders(40, 2, seed=3) is orders
+    assert frozen_training.epoch_orders(40, 2, seed=4) is not orders
 
 
 def test_fit_features_takes_every_batch_of_every_epoch():
     features, labels = _blobs(n=250)
     head = probes.build_head("linear", features, 3)
-    optimizer = probes.scaled_adam(1e-3, 1)
-    probes.fit_features(head, features, labels, 64, 3, optimizer, seed=0)
+    optimizer = frozen_training.scaled_adam(1e-3, 1)
+    frozen_training.fit_features(head, features, labels, 64, 3, optimizer, seed=0)
     assert int(optimizer.iterations) == 3 * 4  # 250 examples: 64, 64, 64, 58.
 
 
@@ -158,8 +160,8 @@ def test_scaled_batches_learn_separable_features(kind):
     # batch_size 4 on 3,200 examples: batches of 32 (100 steps per epoch).
     features, labels = _blobs(n=3_200, noise=2.0)
     config = _eval_config(epochs=3, batch_size=4, batch_scale=8)
-    assert probes.batch_scale(config, len(labels)) == 8.0
-    head = probes.train_frozen_probe(kind, (features, labels), 3, config, 0)
+    assert frozen_training.batch_scale(config, len(labels)) == 8.0
+    head = frozen_training.train_frozen_probe(kind, (features, labels), 3, config, 0)
     test_features, test_labels = _blobs(n=600, noise=2.0, sample_seed=1)
     assert probes.accuracy(head, test_features, test_labels) > 0.95
 
@@ -170,7 +172,7 @@ def test_only_mlp_probes_take_larger_batches():
     scaled = _eval_config(epochs=1, batch_size=4, batch_scale=8)
     for kind, same in (("linear", True), ("mlp", False)):
         heads = [
-            probes.train_frozen_probe(kind, (features, labels), 3, config, 0)
+            frozen_training.train_frozen_probe(kind, (features, labels), 3, config, 0)
             for config in (unscaled, scaled)
         ]
         kernels = [np.asarray(head.get_layer("logits").kernel) for head in heads]
@@ -182,7 +184,7 @@ def test_mlp_probe_trains_in_bfloat16_and_keeps_a_float32_head():
     config = _eval_config(epochs=5, mlp_precision="bfloat16")
     keras.utils.set_random_seed(3)
     untrained = probes.build_head("mlp", features, 3)
-    head = probes.train_frozen_probe("mlp", (features, labels), 3, config, 3)
+    head = frozen_training.train_frozen_probe("mlp", (features, labels), 3, config, 3)
     test_features, test_labels = _blobs(n=600, noise=2.0, sample_seed=1)
     assert probes.accuracy(head, test_features, test_labels) > 0.95
     # The trained weights were copied into the head, which computes in float32.
@@ -208,13 +210,13 @@ def test_mlp_precision_auto_rounds_only_wide_features_where_faster(
 ):
     monkeypatch.setattr(precision, "bfloat16_speedup", lambda: speedup)
     config = _eval_config(mlp_precision=setting)
-    assert probes.mlp_dtype(config, dim) == expected
+    assert frozen_training.mlp_dtype(config, dim) == expected
 
 
 def test_frozen_probe_cannot_learn_random_labels_it_has_not_seen():
     features, _ = _blobs(n=200)
     labels = np.random.default_rng(5).integers(0, 3, size=200).astype(np.int32)
-    head = probes.train_frozen_probe(
+    head = frozen_training.train_frozen_probe(
         "linear", (features[:100], labels[:100]), 3, _eval_config(), 0
     )
     assert probes.accuracy(head, features[100:], labels[100:]) < 0.6
@@ -222,8 +224,12 @@ def test_frozen_probe_cannot_learn_random_labels_it_has_not_seen():
 
 def test_frozen_probe_training_is_reproducible():
     features, labels = _blobs()
-    first = probes.train_frozen_probe("mlp", (features, labels), 3, _eval_config(), 7)
-    second = probes.train_frozen_probe("mlp", (features, labels), 3, _eval_config(), 7)
+    first = frozen_training.train_frozen_probe(
+        "mlp", (features, labels), 3, _eval_config(), 7
+    )
+    second = frozen_training.train_frozen_probe(
+        "mlp", (features, labels), 3, _eval_config(), 7
+    )
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -244,9 +250,11 @@ def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind, preci
             _eval_config(epochs=9, mlp_precision=precision),
         ),
     ]
-    together = list(probes.train_frozen_probes(kind, jobs, 3, seed=4, workers=3))
+    together = list(
+        frozen_training.train_frozen_probes(kind, jobs, 3, seed=4, workers=3)
+    )
     for (train, config), head in zip(jobs, together):
-        alone = probes.train_frozen_probe(kind, train, 3, config, 4)
+        alone = frozen_training.train_frozen_probe(kind, train, 3, config, 4)
         for a, b in zip(head.get_weights(), alone.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # Each job trained its own head: the two on the narrow features differ.

@@ -5,7 +5,7 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 `probe/{kind}_{tap}` (`random/probe/{kind}_{tap}`): test accuracy.
 """
 
-from dim_tf.evaluators import probes
+from dim_tf.evaluators import frozen_training, probes
 from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
@@ -31,7 +31,7 @@ class Evaluator(TapEvaluator):
         """
         train, test = step.features.get(self.source)
         # The taps' probes train side by side; each is yielded when done.
-        heads = probes.train_frozen_probes(
+        heads = frozen_training.train_frozen_probes(
             self.name,
             [((train.taps[tap], train.labels), self.eval_config) for tap in self.taps],
             step.num_classes,

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from dim_tf import config as config_lib
-from dim_tf.evaluators import probes
+from dim_tf.evaluators import frozen_training, probes
 from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
@@ -175,7 +175,7 @@ class Evaluator(TapEvaluator):
         ):
             subset_config = eval_config.copy_and_resolve_references()
             # As many steps as a full-label linear probe: matched to the
-            # fewer, larger batches of an `mlp` probe (`probes.batch_scale`)
+            # fewer, larger batches of an `mlp` probe (`frozen_training.batch_scale`)
             # instead, 10 labels per class of a 50,000-image set measured
             # 0.5-1 point lower.
             subset_config.epochs = matched_epochs(
@@ -192,7 +192,7 @@ class Evaluator(TapEvaluator):
                 names.append((tap, fields, rows))
         # Every subset's probe on every tap trains side by side (they are
         # small: their steps are mostly overhead); each is yielded when done.
-        heads = probes.train_frozen_probes(
+        heads = frozen_training.train_frozen_probes(
             "linear", jobs, step.num_classes, eval_config.seed
         )
         for (tap, fields, rows), head in zip(names, heads):
