@@ -1,5 +1,6 @@
 """Real bin/train processes killed, signalled and doubled up on one workdir."""
 
+import glob
 import os
 import random
 import re
@@ -18,7 +19,21 @@ def _steps_logged(text):
 
 
 def _latest_step(workdir):
-    path = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints"))
+    """The step of the checkpoint a rerun resumes from, or None.
+
+    The one the `checkpoint` state file names; before the first state file
+    is written (a kill right after the first save's files were renamed into
+    place) the newest complete `ckpt-N`, as the trainer restores.
+    """
+    directory = os.path.join(workdir, "checkpoints")
+    path = tf.train.latest_checkpoint(directory)
+    if path is None:
+        complete = [
+            index[: -len(".index")]
+            for index in glob.glob(os.path.join(directory, "ckpt-*.index"))
+            if glob.glob(index[: -len(".index")] + ".data-*")
+        ]
+        path = max(complete, key=lambda p: int(p.rsplit("-", 1)[1]), default=None)
     return None if path is None else int(path.rsplit("-", 1)[1])
 
 
