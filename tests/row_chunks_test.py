@@ -17,17 +17,21 @@ def test_rows_per_chunk_fits_the_budget_and_takes_at_least_one_row():
     assert row_chunks.rows_per_chunk(10**6, chunk_bytes=16) == 1
 
 
+@pytest.mark.parametrize("as_numpy", [False, True])
 @pytest.mark.parametrize("chunk_bytes", [4 * 7 * 10, 4 * 7 * 103, 2**24])
-def test_map_rows_equals_one_call_on_every_row(chunk_bytes):
+def test_map_rows_equals_one_call_on_every_row(chunk_bytes, as_numpy):
     features = _features()
-    mapped = row_chunks.map_rows(lambda x: 2.0 * x[:, :3] + 1.0, features, chunk_bytes)
+    inputs = features.numpy() if as_numpy else features
+    mapped = row_chunks.map_rows(lambda x: 2.0 * x[:, :3] + 1.0, inputs, chunk_bytes)
     np.testing.assert_array_equal(mapped.numpy(), 2.0 * features.numpy()[:, :3] + 1.0)
 
 
+@pytest.mark.parametrize("as_numpy", [False, True])
 @pytest.mark.parametrize("chunk_bytes", [4 * 7 * 10, 2**24])
-def test_column_moments_equal_tf_nn_moments(chunk_bytes):
+def test_column_moments_equal_tf_nn_moments(chunk_bytes, as_numpy):
     features = _features()
-    mean, variance = row_chunks.column_moments(features, chunk_bytes)
+    inputs = features.numpy() if as_numpy else features
+    mean, variance = row_chunks.column_moments(inputs, chunk_bytes)
     expected_mean, expected_variance = tf.nn.moments(features, axes=[0])
     np.testing.assert_allclose(mean.numpy(), expected_mean.numpy(), rtol=1e-6)
     np.testing.assert_allclose(variance.numpy(), expected_variance.numpy(), rtol=1e-5)

@@ -17,6 +17,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from dim_tf.evaluators import precision, row_chunks
@@ -220,9 +221,9 @@ def train_frozen_probes(kind, jobs, num_classes, seed, workers=MAX_CONCURRENT_PR
 def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed):
     """`(head, fit)`: the initialised head and a callable that trains it in place."""
     features, labels = train
-    # One float32 tensor: the moments, the normalisation and the training
-    # read it without further copies of the (possibly GB-sized) features.
-    features = tf.convert_to_tensor(features, tf.float32)
+    # Read chunk by chunk where they are (`row_chunks`): a float32 tensor of
+    # all of them would copy 1.25 GB of conv features per probe.
+    features = np.asarray(features, np.float32)
     keras.utils.set_random_seed(seed)
     head = build_head(kind, features, num_classes)
     # Only `mlp` heads batch larger: a linear probe's step is cheap, the

@@ -50,12 +50,11 @@ def build_head(kind, train_features, num_classes):
     """
     dim = train_features.shape[1]
     inputs = keras.Input((dim,), name="features")
-    # In TensorFlow (every core; NumPy's var uses one), chunk by chunk.
+    # In TensorFlow (every core; NumPy's var uses one), chunk by chunk, each
+    # chunk converted on its own (no float32 copy of all the features).
     mean, variance = (
         np.asarray(moment)
-        for moment in row_chunks.column_moments(
-            tf.convert_to_tensor(train_features, tf.float32)
-        )
+        for moment in row_chunks.column_moments(np.asarray(train_features, np.float32))
     )
     # A feature that is (nearly) constant on the training split would be
     # scaled by up to 1/epsilon; once fine-tuning moves it, the head blows up.

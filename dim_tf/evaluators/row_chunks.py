@@ -27,7 +27,8 @@ def map_rows(fn, inputs, chunk_bytes=CHUNK_BYTES):
     Args:
       fn: maps float32 `[n, D]` to `[n, ...]`, each row independently
         (e.g. a `keras.layers.Normalization`).
-      inputs: float32 `[N, D]` tensor.
+      inputs: float32 `[N, D]` tensor or NumPy array (then each chunk is
+        converted on its own).
       chunk_bytes: bytes of rows per chunk.
 
     Returns:
@@ -45,7 +46,7 @@ def column_moments(inputs, chunk_bytes=CHUNK_BYTES):
     squared deviations from the mean (no `[N, D]` temporary).
 
     Args:
-      inputs: float32 `[N, D]` tensor, N >= 1.
+      inputs: float32 `[N, D]` tensor or NumPy array, N >= 1.
       chunk_bytes: bytes of rows per chunk.
 
     Returns:
