@@ -262,6 +262,44 @@ def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind, preci
     assert not np.allclose(second, third)
 
 
+def test_one_pool_trains_the_probes_of_several_submits_as_each_alone():
+    features, labels = _blobs(n=120, dim=12)
+    config = _eval_config(epochs=2)
+    pool = frozen_training.ProbePool(workers=2)
+    # Both queued before either's heads are taken, as evaluators started
+    # in the background are.
+    linear = pool.submit("linear", [((features, labels), config)], 3, seed=1)
+    mlp = pool.submit("mlp", [((features[:60], labels[:60]), config)], 3, seed=2)
+    pairs = [
+        (next(mlp), "mlp", (features[:60], labels[:60]), 2),
+        (next(linear), "linear", (features, labels), 1),
+    ]
+    pool.close()
+    for head, kind, train, seed in pairs:
+        alone = frozen_training.train_frozen_probe(kind, train, 3, config, seed)
+        for a, b in zip(head.get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # A closed pool takes new probes (the evaluation's next step).
+    (again,) = pool.submit("linear", [((features, labels), config)], 3, seed=1)
+    pool.close()
+    np.testing.assert_allclose(again.get_weights()[-1], pairs[1][0].get_weights()[-1])
+
+
+def test_a_probe_that_fails_in_the_pool_raises_when_its_head_is_taken(monkeypatch):
+    features, labels = _blobs(n=60, dim=4)
+    with frozen_training.ProbePool(workers=1) as pool:
+        monkeypatch.setattr(
+            frozen_training, "_features_fit", lambda *args: _raise_in_training
+        )
+        heads = pool.submit("linear", [((features, labels), _eval_config())], 3, 0)
+        with pytest.raises(RuntimeError, match="out of memory"):
+            next(heads)
+
+
+def _raise_in_training(features):
+    raise RuntimeError("out of memory")
+
+
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     config = tiny_config(data_dir=str(tmp_path_factory.mktemp("tfds")))

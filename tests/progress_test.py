@@ -65,6 +65,53 @@ def test_parts_run_side_by_side_are_said_so_and_get_no_eta():
     ]
 
 
+class BackgroundEvaluator(TimedEvaluator):
+    """A `TimedEvaluator` that can start: its start takes `start_seconds`."""
+
+    def __init__(self, clock, seconds, events, start_seconds=1.0, **kwargs):
+        super().__init__(clock, seconds, **kwargs)
+        self._events, self._start_seconds = events, start_seconds
+
+    def start(self, step):
+        self._events.append(f"start {self.name}")
+        self._clock.now += self._start_seconds
+        return self.run(step)
+
+
+def test_evaluators_that_can_start_are_started_before_any_runs():
+    clock, lines, events = FakeClock(), [], []
+    first = BackgroundEvaluator(clock, [2.0], events, taps=("y",))
+    plain = TimedEvaluator(clock, [3.0], taps=("fc",))
+    plain.name = "knn"
+    second = BackgroundEvaluator(clock, [0.5], events, taps=("conv",))
+    second.name = "few_labels"
+    progress = progress_lib.Progress(
+        lambda line: lines.append(line) or events.append(line), clock=clock
+    )
+    results = progress.run_all(None, [first, plain, second])
+    assert events == [
+        "Starting linear, few_labels in the background",
+        "start linear",
+        "start few_labels",
+        "linear (1/3): tap y, 1/1",
+        "knn (2/3): tap fc, 1/1",
+        "few_labels (3/3): tap conv, 1/1",
+    ]
+    assert [r.name for r in results] == [
+        "probe/linear_y",
+        "probe/linear_fc",
+        "probe/linear_conv",
+    ]
+    # A started evaluator's seconds are its start and the waits for its results.
+    assert progress.evaluator_seconds == {
+        "linear": 3.0,
+        "knn": 3.0,
+        "few_labels": 1.5,
+    }
+    assert progress.seconds["start/few_labels"] == 1.0
+    assert sum(progress.seconds.values()) == progress.total_seconds
+
+
 def test_the_random_baseline_is_numbered_after_the_trained_encoders_evaluators():
     clock, lines = FakeClock(), []
     progress = progress_lib.Progress(lines.append, clock=clock)

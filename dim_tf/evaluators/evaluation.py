@@ -23,11 +23,13 @@ the evaluators whose module says `NEEDS_LABELS = False` (MINE, NDM, decoder) and
 the views without label colours.
 """
 
+import contextlib
 import dataclasses
 
 from dim_tf import config as config_lib
 from dim_tf.evaluators import KINDS, TAPS, probe_store, registry, views
 from dim_tf.evaluators.features import Need, StepFeatures
+from dim_tf.evaluators.frozen_training import ProbePool
 from dim_tf.evaluators.progress import Progress
 from dim_tf.evaluators.report import build_results, write_results
 from dim_tf.input import read_errors
@@ -44,11 +46,19 @@ class Step:
       run: the `dim_tf.training.runs.Run` measured.
       features: its `StepFeatures`, extracted once for all evaluators.
       log: callable taking a progress line.
+      probe_pool: the `frozen_training.ProbePool` that trains the frozen
+        probes of every evaluator of the step in the background; `close()`
+        the step when done with it.
     """
 
     run: object
     features: StepFeatures
     log: object
+    probe_pool: ProbePool = dataclasses.field(default_factory=ProbePool)
+
+    def close(self):
+        """Waits for (or cancels) the probes still training in the background."""
+        self.probe_pool.close()
 
     @property
     def num_classes(self):
@@ -76,13 +86,17 @@ def measure(run, evaluators, log=None):
       `(step, results)`: the `Step` (its features stay available) and the list
       of `results.Result`s.
     """
-    step = start(run, evaluators, log=log)
-    return step, run_all(step, evaluators)
+    with contextlib.closing(start(run, evaluators, log=log)) as step:
+        return step, run_all(step, evaluators)
 
 
 def run_all(step, evaluators):
-    """The `results.Result`s of `evaluators`, run in order on `step`."""
-    return [result for evaluator in evaluators for result in evaluator.run(step)]
+    """The `results.Result`s of `evaluators` on `step`, in order.
+
+    Those that can (`start`) are started first, to work in the background
+    while the others run (`dim_tf.evaluators.progress.Progress.run_all`).
+    """
+    return Progress().run_all(step, evaluators)
 
 
 def evaluate(
@@ -139,8 +153,10 @@ def evaluate(
     baseline = [e for e in evaluators if e.source != "trained"]
     count = len(evaluators)
     # Damaged files surface while the features or fine-tuned probes read them.
-    with read_errors.reading("evaluation data"):
-        step = start(run, evaluators, [view_need], log)
+    with (
+        read_errors.reading("evaluation data"),
+        contextlib.closing(start(run, evaluators, [view_need], log)) as step,
+    ):
         with progress.part("features/trained", "Features of the trained encoder"):
             train, test = step.features.get("trained")
         results = progress.run_all(step, trained, count=count)

@@ -5,7 +5,7 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 `probe/{kind}_{tap}` (`random/probe/{kind}_{tap}`): test accuracy.
 """
 
-from dim_tf.evaluators import frozen_training, probes
+from dim_tf.evaluators import probes
 from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
@@ -27,16 +27,27 @@ class Evaluator(TapEvaluator):
         """Yields one `Result` per tap (its `model` is the trained head).
 
         Args:
-          step: `dim_tf.evaluators.evaluation.Step` (features, classes, log).
+          step: `dim_tf.evaluators.evaluation.Step` (features, classes,
+            probe pool).
+        """
+        yield from self.start(step)
+
+    def start(self, step):
+        """Queues the taps' probes in `step.probe_pool`; returns `run`'s iterator.
+
+        The probes train side by side in the background, behind any queued
+        before them; each tap's `Result` is made once its probe is trained.
         """
         train, test = step.features.get(self.source)
-        # The taps' probes train side by side; each is yielded when done.
-        heads = frozen_training.train_frozen_probes(
+        heads = step.probe_pool.submit(
             self.name,
             [((train.taps[tap], train.labels), self.eval_config) for tap in self.taps],
             step.num_classes,
             self.eval_config.seed,
         )
+        return self._results(heads, train, test)
+
+    def _results(self, heads, train, test):
         for tap, head in zip(self.taps, heads):
             accuracy = probes.accuracy(head, test.taps[tap], test.labels)
             row = {

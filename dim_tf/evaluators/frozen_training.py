@@ -8,8 +8,10 @@ over the encoder. On a large training set the `mlp` probes take
 rule (`scaled_adam`): about the same training in fewer, cheaper steps; with
 `eval.mlp_precision` bfloat16 (or `auto` on a CPU with bfloat16 units) their
 hidden layer's matrix products, the bulk of their cost on `conv`, train in
-bfloat16 (`_trained_layers`; the head stays float32). The probes of one
-evaluator train side by side (`train_frozen_probes`). The heads are
+bfloat16 (`_trained_layers`; the head stays float32). Probes train side by
+side in a `ProbePool`: those of one call (`train_frozen_probes`), or those
+of every frozen-probe evaluator of an evaluation step, queued one behind
+another while other evaluators run. The heads are
 `dim_tf.evaluators.probes.build_head`'s.
 """
 
@@ -187,10 +189,8 @@ def train_frozen_probes(kind, jobs, num_classes, seed, workers=MAX_CONCURRENT_PR
     """Trains one `linear` or `mlp` head per job, up to `workers` at a time.
 
     Each head is what `train_frozen_probe` gives for its job, weight for
-    weight: the heads are built (initialised, traced) one after another in
-    this thread with the same seeding, and only the traced training graphs
-    run concurrently. A small probe's step is mostly per-operation overhead
-    on one core; several run side by side use the CPU's other cores.
+    weight (see `ProbePool`). A small probe's step is mostly per-operation
+    overhead on one core; several run side by side use the CPU's other cores.
 
     Args:
       kind: "linear" or "mlp".
@@ -204,18 +204,71 @@ def train_frozen_probes(kind, jobs, num_classes, seed, workers=MAX_CONCURRENT_PR
       The trained heads, in the order of `jobs`, each as soon as it and
       the ones before it are trained.
     """
-    with ThreadPoolExecutor(max(1, min(workers, len(jobs)))) as pool:
-        # Each job starts training as soon as it is prepared: the next one
-        # is built and traced here meanwhile.
+    with ProbePool(max(1, min(workers, len(jobs)))) as pool:
+        yield from pool.submit(kind, jobs, num_classes, seed)
+
+
+class ProbePool:
+    """Background threads that train frozen probes, up to `workers` at a time.
+
+    One pool can serve several evaluators (`dim_tf.evaluators.evaluation.Step`
+    keeps one per evaluation step): the probes each submits queue behind the
+    ones before, so the CPU stays busy while the calling thread does other
+    work (waits for earlier results, runs another evaluator). Heads are
+    built (initialised, traced) in the submitting thread, one after
+    another with the same seeding as alone; only the traced training graphs
+    run in the pool's threads. `close()` it when done (or use it as a
+    context manager).
+
+    Args:
+      workers: probes trained at once.
+    """
+
+    def __init__(self, workers=MAX_CONCURRENT_PROBES):
+        self._workers = workers
+        self._executor = None  # Threads start with the first probe.
+
+    def submit(self, kind, jobs, num_classes, seed):
+        """Prepares each job's head here and queues its training in the pool.
+
+        Each job is queued as soon as it is prepared: it may train while the
+        next one is built and traced. Arguments as for `train_frozen_probes`.
+
+        Returns:
+          An iterator over the trained heads, in the order of `jobs`; taking
+          the next one waits for its training (and raises its error).
+        """
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self._workers)
         running = []
         for train, eval_config in jobs:
             head, fit = _prepare_frozen_probe(
                 kind, train, num_classes, eval_config, seed
             )
-            running.append((head, pool.submit(fit)))
-        for head, future in running:
-            future.result()
-            yield head
+            running.append((head, self._executor.submit(fit)))
+        return _when_trained(running)
+
+    def close(self):
+        """Cancels the probes not started yet and waits for the running ones.
+
+        The pool stays usable: a later `submit` starts new threads.
+        """
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def _when_trained(running):
+    """Yields the head of each `(head, future)` once its training future is done."""
+    for head, future in running:
+        future.result()
+        yield head
 
 
 def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed):

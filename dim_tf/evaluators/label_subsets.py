@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from dim_tf import config as config_lib
-from dim_tf.evaluators import frozen_training, probes
+from dim_tf.evaluators import probes
 from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
@@ -167,6 +167,17 @@ class Evaluator(TapEvaluator):
 
     def run(self, step):
         """Yields one `Result` per subset and tap; nothing when there is no subset."""
+        yield from self.start(step)
+
+    def start(self, step):
+        """Queues every subset's probe on every tap in `step.probe_pool`.
+
+        They are small (their steps are mostly overhead) and train side by
+        side in the background, behind any queued before them.
+
+        Returns:
+          `run`'s iterator: each `Result` is made once its probe is trained.
+        """
         eval_config = self.eval_config
         train, test = step.features.get(self.source)
         jobs, names = [], []
@@ -190,11 +201,12 @@ class Evaluator(TapEvaluator):
                     ((train.taps[tap][rows], train.labels[rows]), subset_config)
                 )
                 names.append((tap, fields, rows))
-        # Every subset's probe on every tap trains side by side (they are
-        # small: their steps are mostly overhead); each is yielded when done.
-        heads = frozen_training.train_frozen_probes(
+        heads = step.probe_pool.submit(
             "linear", jobs, step.num_classes, eval_config.seed
         )
+        return self._results(names, heads, test)
+
+    def _results(self, names, heads, test):
         for (tap, fields, rows), head in zip(names, heads):
             accuracy = probes.accuracy(head, test.taps[tap], test.labels)
             yield subset_result(self, "linear", tap, fields, rows, accuracy)

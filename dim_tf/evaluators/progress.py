@@ -17,6 +17,16 @@ its first part's time would overstate, e.g.
 
     linear (1/6): tap conv, 1/3 (3 side by side)
 
+Evaluators that can work in the background (a `start(step)`: the frozen
+probes, whose training runs in the step's probe pool) are started before
+the others, with one line, e.g.
+
+    Starting linear, mlp, few_labels in the background
+
+then every evaluator's results are taken in turn: the probes of later
+evaluators train while earlier ones run (the kNN, SVM, ... beside the
+few-label probes).
+
 With `log=None` nothing is printed (library use); the timings are kept all
 the same.
 """
@@ -37,12 +47,16 @@ class Progress:
 
     Attributes:
       seconds: part name -> seconds, in the order the parts ran. Parts are
-        "load", "features/SOURCE", "views", "save" and one per `Result`,
-        named by its name (e.g. "probe/linear_conv", "random/probe/linear_y").
+        "load", "features/SOURCE", "views", "save", "start/NAME" (or
+        "start/random/NAME") for an evaluator started in the background, and
+        one per `Result`, named by its name (e.g. "probe/linear_conv",
+        "random/probe/linear_y"): the wait for it.
       cpu_seconds: part name -> CPU seconds of this process (all threads),
         with a `cpu_clock`: unlike wall time they barely grow when other
         processes share the CPU.
-      evaluator_seconds: "NAME" (or "random/NAME") -> seconds of all its parts.
+      evaluator_seconds: "NAME" (or "random/NAME") -> seconds of all its
+        parts (its start and the waits for its results, when started in the
+        background: less than it worked, since others ran meanwhile).
       values: `Result` name -> value, in order.
     """
 
@@ -70,7 +84,13 @@ class Progress:
         self.cpu_seconds[name] = self._cpu_clock() - cpu_start
 
     def run_all(self, step, evaluators, first=1, count=None):
-        """The `Result`s of `evaluators` run in order on `step`, each timed.
+        """The `Result`s of `evaluators` on `step`, in order, each timed.
+
+        The evaluators that can work in the background (those with a
+        `start(step)`, e.g. the frozen probes) are started first, in order;
+        then each evaluator's results are taken in turn (a started one's
+        seconds are its start plus the waits for its results), while the
+        background work goes on.
 
         Args:
           step: `dim_tf.evaluators.evaluation.Step`.
@@ -79,19 +99,40 @@ class Progress:
           count: evaluators in the whole evaluation (None = len(evaluators)).
         """
         count = count or len(evaluators)
+        started = self._start_background(step, evaluators)
         results = []
         for number, evaluator in enumerate(evaluators, start=first):
-            results += self._run(step, evaluator, f"({number}/{count})")
+            outputs = started.get(id(evaluator)) or evaluator.run(step)
+            results += self._run(evaluator, outputs, f"({number}/{count})")
         return results
 
-    def _run(self, step, evaluator, position):
-        name = evaluator_name(evaluator)
-        label = name if evaluator.source == "trained" else f"random/{name}"
+    def _start_background(self, step, evaluators):
+        """Starts the evaluators with a `start`: `{id(evaluator): outputs}`."""
+        background = [e for e in evaluators if hasattr(e, "start")]
+        if not background:
+            return {}
+        self.log(
+            f"Starting {', '.join(_label(e) for e in background)} in the background"
+        )
+        started = {}
+        for evaluator in background:
+            label = _label(evaluator)
+            start, cpu_start = self._clock(), self._cpu_clock()
+            started[id(evaluator)] = evaluator.start(step)
+            seconds = self._clock() - start
+            self.seconds[f"start/{label}"] = seconds
+            self.cpu_seconds[f"start/{label}"] = self._cpu_clock() - cpu_start
+            self.evaluator_seconds[label] = (
+                self.evaluator_seconds.get(label, 0.0) + seconds
+            )
+        return started
+
+    def _run(self, evaluator, outputs, position):
+        label = _label(evaluator)
         parts = expected_parts(evaluator)
         taps = tuple(getattr(evaluator, "taps", ()))
         side_by_side = getattr(evaluator, "side_by_side", False)
         results, spent = [], 0.0
-        outputs = evaluator.run(step)
         while True:
             done = len(results)
             if not done or (parts is not None and done < parts):
@@ -122,6 +163,12 @@ def _line(label, position, done, parts, taps, spent, side_by_side=False):
     else:
         eta = f" ... ETA {spent / done * (parts - done):.0f} s" if done else ""
     return f"{label} {position}: {tap}{done + 1}/{parts}{eta}"
+
+
+def _label(evaluator):
+    """E.g. "linear", or "random/linear" for the random encoder's."""
+    name = evaluator_name(evaluator)
+    return name if evaluator.source == "trained" else f"random/{name}"
 
 
 def evaluator_name(evaluator):

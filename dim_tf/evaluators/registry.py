@@ -7,7 +7,10 @@ the features it needs (`needs`) and its `run(step)` yields `results.Result`s, wh
 new measure is a module here and one line in `_MODULES`. For the progress
 lines (`dim_tf.evaluators.progress`) an `Evaluator` may also say its `name`
 (else its module's) and `num_results`, how many `Result`s it yields (else
-one per tap of `taps`).
+one per tap of `taps`). One whose work can run in the background (the
+frozen probes, trained in the step's `probe_pool`) also has `start(step)`:
+it begins that work and returns the iterator `run(step)` would give; an
+evaluation starts every such evaluator before running the others.
 
 - `linear`, `mlp`: probes on frozen features (`frozen_probes`);
 - `finetune`: the paper's "SS" probe, trained with a copy of the encoder
