@@ -1,5 +1,7 @@
 """`auto` precision: bfloat16 only where this CPU computes it faster."""
 
+import types
+
 import pytest
 
 from dim_tf.evaluators import precision
@@ -17,3 +19,19 @@ def test_the_speedup_is_a_measured_ratio():
     speedup = precision.bfloat16_speedup()
     assert speedup > 0
     assert precision.bfloat16_speedup() is speedup  # Measured once.
+
+
+@pytest.mark.parametrize(
+    "knn, mlp, measured",
+    [
+        ("auto", "float32", True),
+        ("float32", "auto", True),
+        ("float32", "bfloat16", False),
+    ],
+)
+def test_an_auto_precision_is_measured_up_front(monkeypatch, knn, mlp, measured):
+    calls = []
+    monkeypatch.setattr(precision, "bfloat16_speedup", lambda: calls.append(1))
+    config = types.SimpleNamespace(knn_precision=knn, mlp_precision=mlp)
+    precision.measure_if_auto(config)
+    assert calls == ([1] if measured else [])

@@ -27,7 +27,7 @@ import contextlib
 import dataclasses
 
 from dim_tf import config as config_lib
-from dim_tf.evaluators import KINDS, TAPS, probe_store, registry, views
+from dim_tf.evaluators import KINDS, TAPS, precision, probe_store, registry, views
 from dim_tf.evaluators.features import Need, StepFeatures
 from dim_tf.evaluators.frozen_training import ProbePool
 from dim_tf.evaluators.progress import Progress
@@ -76,6 +76,9 @@ def start(run, evaluators, extra_needs=(), log=None):
     """
     log = log or (lambda line: None)
     needs = [need for evaluator in evaluators for need in evaluator.needs]
+    # `auto` precisions time this CPU's matrix products: measured now, on
+    # an idle CPU, not beside probes already training in the background.
+    precision.measure_if_auto(run.config.eval)
     return Step(run, StepFeatures(run, [*needs, *extra_needs], log), log)
 
 

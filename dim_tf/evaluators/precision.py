@@ -39,3 +39,14 @@ def compute_dtype(precision):
     if precision == "auto":
         return "bfloat16" if bfloat16_speedup() >= BFLOAT16_SPEEDUP else "float32"
     return precision
+
+
+def measure_if_auto(eval_config):
+    """Measures `bfloat16_speedup` now if a precision of `eval_config` is `auto`.
+
+    The measurement times matrix products: taken while other work runs
+    (e.g. probes training in the background) it would be disturbed, so an
+    evaluation takes it before starting any.
+    """
+    if "auto" in (eval_config.knn_precision, eval_config.mlp_precision):
+        bfloat16_speedup()
