@@ -35,3 +35,21 @@ def test_an_auto_precision_is_measured_up_front(monkeypatch, knn, mlp, measured)
     config = types.SimpleNamespace(knn_precision=knn, mlp_precision=mlp)
     precision.measure_if_auto(config)
     assert calls == ([1] if measured else [])
+
+
+def test_the_speedup_takes_each_dtypes_best_of_interleaved_rounds(monkeypatch):
+    rates = {"float32": iter([100.0, 200.0, 150.0]), "bfloat16": iter([50, 390, 380])}
+    calls = []
+
+    def measured(dtype, **kwargs):
+        calls.append(dtype)
+        return next(rates[dtype])
+
+    monkeypatch.setattr(precision.machine, "matmul_gflops", measured)
+    precision.bfloat16_speedup.cache_clear()
+    try:
+        # One round of each slowed by other work does not decide it.
+        assert precision.bfloat16_speedup() == pytest.approx(390 / 200)
+    finally:
+        precision.bfloat16_speedup.cache_clear()
+    assert calls == ["float32", "bfloat16"] * 3
