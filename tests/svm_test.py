@@ -56,8 +56,20 @@ def _eval_config(**overrides):
 
 def test_a_linear_svm_separates_separable_classes():
     train, test = _train_and_test(300, 200)
-    model = svm.fit_svm(*train, 1.0)
+    model = svm.fit_svm(*train, 1.0, seed=0)
     assert model.score(*test) > 0.95
+
+
+def test_an_svm_stopped_at_its_iteration_cap_is_the_same_for_the_same_seed():
+    # Fewer examples than dimensions (the dual solver) and overlapping
+    # classes: it stops at the cap, where the order of its passes shows.
+    features, labels = _blobs(150, dim=400, spread=8.0)
+    with svm._iteration_cap_accepted():
+        first, again, other = (
+            svm.fit_svm(features, labels, 1.0, seed)[-1].coef_ for seed in (0, 0, 1)
+        )
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
 
 
 def test_c_is_the_candidate_best_on_held_out_examples():
