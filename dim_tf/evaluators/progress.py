@@ -75,9 +75,10 @@ class Progress:
         return self._clock() - self._start
 
     @contextlib.contextmanager
-    def part(self, name, line):
-        """Times the `with` body as part `name`, after logging `line`."""
-        self.log(line)
+    def part(self, name, line=None):
+        """Times the `with` body as part `name`, after logging `line` (if any)."""
+        if line is not None:
+            self.log(line)
         start, cpu_start = self._clock(), self._cpu_clock()
         yield
         self.seconds[name] = self._clock() - start
@@ -117,13 +118,10 @@ class Progress:
         started = {}
         for evaluator in background:
             label = _label(evaluator)
-            start, cpu_start = self._clock(), self._cpu_clock()
-            started[id(evaluator)] = evaluator.start(step)
-            seconds = self._clock() - start
-            self.seconds[f"start/{label}"] = seconds
-            self.cpu_seconds[f"start/{label}"] = self._cpu_clock() - cpu_start
+            with self.part(f"start/{label}"):
+                started[id(evaluator)] = evaluator.start(step)
             self.evaluator_seconds[label] = (
-                self.evaluator_seconds.get(label, 0.0) + seconds
+                self.evaluator_seconds.get(label, 0.0) + self.seconds[f"start/{label}"]
             )
         return started
 
