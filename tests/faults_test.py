@@ -1,6 +1,5 @@
 """Real bin/train processes killed, signalled and doubled up on one workdir."""
 
-import glob
 import os
 import random
 import re
@@ -9,6 +8,7 @@ import time
 
 import tensorflow as tf
 
+from dim_tf.training import checkpoints
 from tests import processes
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)", re.MULTILINE)
@@ -28,12 +28,8 @@ def _latest_step(workdir):
     directory = os.path.join(workdir, "checkpoints")
     path = tf.train.latest_checkpoint(directory)
     if path is None:
-        complete = [
-            index[: -len(".index")]
-            for index in glob.glob(os.path.join(directory, "ckpt-*.index"))
-            if glob.glob(index[: -len(".index")] + ".data-*")
-        ]
-        path = max(complete, key=lambda p: int(p.rsplit("-", 1)[1]), default=None)
+        complete = checkpoints._complete_checkpoints(directory)  # Newest first.
+        path = complete[0] if complete else None
     return None if path is None else int(path.rsplit("-", 1)[1])
 
 
