@@ -1,6 +1,7 @@
 """Directory datasets in-process: path rules, layouts, decoding, sharding,
 resume, bad input, and an unlabeled folder trained and evaluated."""
 
+import collections
 import hashlib
 import os
 
@@ -28,6 +29,13 @@ def _images(dataset):
     """Every image of a batched `(images, labels)` or images dataset, as NumPy."""
     batches = [b[0] if isinstance(b, tuple) else b for b in dataset]
     return np.concatenate([b.numpy() for b in batches])
+
+
+def _counted(images):
+    """How many times each distinct image occurs (some images repeat)."""
+    return collections.Counter(
+        hashlib.md5(image.tobytes()).hexdigest() for image in images
+    )
 
 
 def _fingerprints(images):
@@ -127,6 +135,13 @@ def test_a_flat_folder_is_one_unlabeled_split_with_held_out_part(tree):
     assert len(fit) == 48 and len(held_out) == 12  # Every 5th held out.
     assert not _fingerprints(fit) & _fingerprints(held_out.numpy())
     assert set(labels.numpy()) == {-1}
+    # Half of it: the parts are those of the slice.
+    half = _config(root / "flat", **{"data.train_split": "train[:50%]"}).data
+    assert sources.describe(half).eval_split == "train[:50%][held_out]"
+    half_held_out = _images(
+        eval_sets.make_eval_dataset(half, "train[:50%][held_out]", S, 64)
+    )
+    assert len(half_held_out) == 6
 
 
 def test_tfrecord_folders_labeled_and_not(tree):
@@ -141,6 +156,48 @@ def test_tfrecord_folders_labeled_and_not(tree):
     assert sources.describe(unlabeled).class_names == ()
     held_out = _images(eval_sets.make_eval_dataset(unlabeled, "train[held_out]", S, 64))
     assert len(held_out) == 6
+
+
+def test_split_settings_slice_and_join_split_folders_as_tfds_splits(tree):
+    root, _, _ = tree
+    overrides = {
+        "data.eval_train_split": "train[:80%]",
+        "data.eval_split": "train[80%:]",
+    }
+    data = _config(root / "labeled", **overrides).data
+    description = sources.describe(data)
+    assert description.class_names == tuple(str(c) for c in range(10))
+    assert (description.eval_train_split, description.eval_split) == (
+        "train[:80%]",
+        "train[80%:]",
+    )
+    whole = _images(eval_sets.make_eval_dataset(data, "train", S, 64))
+    fit = _images(eval_sets.make_eval_dataset(data, "train[:80%]", S, 64))
+    held_out, labels = next(
+        iter(eval_sets.make_eval_dataset(data, "train[80%:]", S, 64))
+    )
+    assert (len(whole), len(fit), len(held_out)) == (45, 36, 9)
+    # The two slices part the split: every image in exactly one of them.
+    assert _counted(fit) + _counted(held_out.numpy()) == _counted(whole)
+    assert set(labels.numpy()) <= set(range(10))
+    # Joined: both folders' images, labeled.
+    joined = _config(root / "labeled", **{"data.eval_split": "train+test"}).data
+    test = _images(eval_sets.make_eval_dataset(joined, "test", S, 64))
+    both = _images(eval_sets.make_eval_dataset(joined, "train+test", S, 64))
+    assert _counted(both) == _counted(whole) + _counted(test)
+    # TFRecord splits slice the same way.
+    records = _config(root / "records", **{"data.eval_split": "train[20:]"}).data
+    tail, tail_labels = next(
+        iter(eval_sets.make_eval_dataset(records, "train[20:]", S, 64))
+    )
+    assert tail_labels.numpy().tolist() == image_folders.digits(30)[1][20:].tolist()
+    # A slice beyond the examples, or a setting that is not a split.
+    beyond = _config(root / "labeled", **{"data.eval_split": "train[:1000]"}).data
+    message = _error(beyond)  # Before anything is read or written.
+    assert "split 'train[:1000]' does not fit the examples there (train: 45)" in message
+    assert "cannot be read" in _error(
+        _config(root / "labeled", **{"data.eval_split": "train[abc]"}).data
+    )
 
 
 def test_mixed_sizes_formats_and_channels_decode_to_the_configured_channels(tree):

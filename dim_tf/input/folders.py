@@ -22,7 +22,9 @@ split then mix the classes (the probes' `eval.max_train_examples`, MINE's
 file does not reorder the others. An unlabeled dataset has no eval splits of
 its own: evaluation fits MINE and NDM on the split's `[fit]` part (4 of
 every 5 examples, in order) and measures them on its `[held_out]` part
-(every 5th), e.g. "train[held_out]".
+(every 5th), e.g. "train[held_out]". Split settings slice and join split
+folders as TFDS splits do ("train[:80%]", "train+extra";
+`dim_tf.input.split_specs`).
 
 `open_directory` finds the layout and lists the files, checking everything a
 user can get wrong (a one-line `UserError` each) before anything is decoded;
@@ -33,20 +35,19 @@ user can get wrong (a one-line `UserError` each) before anything is decoded;
 import dataclasses
 import hashlib
 import os
-import re
 
 import tensorflow as tf
 from absl import logging
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.input import image_files, tfrecords
+from dim_tf.input import image_files, split_specs, tfrecords
 
 DEFAULT_CHANNELS = 3  # data.channels=None for a directory: RGB.
 HELD_OUT_EVERY = 5  # Every 5th example of an unlabeled split is held out.
 FIT, HELD_OUT = "fit", "held_out"  # The parts of an unlabeled split.
 UNLABELED_SPLIT = "train"  # The one split of the `images` layout.
-_PART = re.compile(r"^(.*)\[(fit|held_out)\]$")
+_SPLIT_FIELDS = ("train_split", "eval_train_split", "eval_split")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,9 +114,7 @@ def open_directory(data):
             f"data.dataset {data.dataset!r} is not a directory; set it to a "
             "directory of images (or of .tfrecord files) or to a TFDS name"
         )
-    splits = tuple(
-        dict.fromkeys([data.train_split, data.eval_train_split, data.eval_split])
-    )
+    splits = split_specs.folders_of(data[field] for field in _SPLIT_FIELDS)
     records = tfrecords.tfrecord_files(path)
     if records:
         return _tfrecord_directory(path, records, data)
@@ -123,8 +122,17 @@ def open_directory(data):
     folders = [e for e in entries if _visible_dir(path, e)]
     has_images = any(image_files.is_image_name(e) for e in entries)
     if not has_images and any(split in folders for split in splits):
-        return _classes_directory(path, folders, splits, data)
-    return _images_directory(path, data)
+        directory = _classes_directory(path, folders, splits, data)
+    else:
+        directory = _images_directory(path, data)
+    # Slices checked against the listed files before anything is written
+    # (a TFRecord split's records are counted only when it is read).
+    counts = {split: len(files) for split, files in directory.files.items()}
+    for field in _SPLIT_FIELDS:
+        spec = split_specs.parse(data[field])
+        if all(folder in counts for folder in spec.folders):
+            spec.ranges(counts)
+    return directory
 
 
 def read(data, split, image_size, input_context=None):
@@ -132,7 +140,9 @@ def read(data, split, image_size, input_context=None):
 
     Args:
       data: the `config.data` section.
-      split: a split name, or an unlabeled split's part ("train[held_out]").
+      split: a split setting (`dim_tf.input.split_specs`: a split name,
+        sliced or joined, e.g. "train[:80%]"), or an unlabeled split's part
+        ("train[held_out]").
       image_size: S, the encoder's input size; images are fitted to
         `image_files.stored_size(S, data.random_crop)`.
       input_context: a `tf.distribute.InputContext`; pipeline i of n keeps
@@ -146,15 +156,33 @@ def read(data, split, image_size, input_context=None):
       `data.skip_bad_images` skipped some).
     """
     directory = open_directory(data)
-    name, part = _split_and_part(split, directory, data)
+    spec = _checked_spec(split, directory, data)
     pipelines = input_context.num_input_pipelines if input_context else 1
     index = input_context.input_pipeline_id if input_context else 0
     size = image_files.stored_size(image_size, data.random_crop)
     if directory.layout == "tfrecord":
         label_key = data.label_key if directory.labeled else None
-        examples = tfrecords.examples(directory.files[name], data.image_key, label_key)
-        if part is not None:
-            examples = examples.enumerate().filter(lambda i, example: _in_part(i, part))
+        pieces = [
+            tfrecords.examples(directory.files[folder], data.image_key, label_key)
+            for folder in spec.folders
+        ]
+        if spec.instruction is not None:
+            counts = {
+                folder: int(piece.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+                for folder, piece in zip(spec.folders, pieces)
+            }
+            by_folder = dict(zip(spec.folders, pieces))
+            pieces = [
+                by_folder[folder].skip(start).take(stop - start)
+                for folder, start, stop in spec.ranges(counts)
+            ]
+        examples = pieces[0]
+        for piece in pieces[1:]:
+            examples = examples.concatenate(piece)
+        if spec.part is not None:
+            examples = examples.enumerate().filter(
+                lambda i, example: _in_part(i, spec.part)
+            )
             examples = examples.map(lambda i, example: example)
         examples = examples.shard(pipelines, index)
         listed = int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
@@ -163,10 +191,16 @@ def read(data, split, image_size, input_context=None):
             return ["record", position, f"of split {split!r} in {directory.path}"]
 
     else:
-        paths = list(directory.files[name])
-        labels = list(directory.labels.get(name, [-1] * len(paths)))
-        if part is not None:
-            kept = [i for i in range(len(paths)) if _in_part(i, part)]
+        counts = {folder: len(directory.files[folder]) for folder in spec.folders}
+        paths, labels = [], []
+        for folder, start, stop in spec.ranges(counts):
+            paths += directory.files[folder][start:stop]
+            folder_labels = directory.labels.get(folder)
+            labels += (
+                folder_labels[start:stop] if folder_labels else [-1] * (stop - start)
+            )
+        if spec.part is not None:
+            kept = [i for i in range(len(paths)) if _in_part(i, spec.part)]
             paths, labels = [paths[i] for i in kept], [labels[i] for i in kept]
         paths, labels = paths[index::pipelines], labels[index::pipelines]
         listed = len(paths)
@@ -192,27 +226,29 @@ def _in_part(index, part):
     return held_out if part == HELD_OUT else not held_out
 
 
-def _split_and_part(split, directory, data):
-    """`"train[fit]"` -> `("train", "fit")`; checks the split exists."""
-    match = _PART.match(split)
-    name, part = (match.group(1), match.group(2)) if match else (split, None)
-    if part is not None and directory.labeled:
+def _checked_spec(split, directory, data):
+    """The `split_specs.SplitSpec` of `split`; checks its folders exist here."""
+    spec = split_specs.parse(split)
+    if spec.part is not None and directory.labeled:
         raise UserError(
             f"split {split!r}: the [fit] / [held_out] parts are the eval splits of "
             f"unlabeled datasets; {directory.path} is labeled, name a split folder"
         )
-    if name not in directory.files:
-        raise UserError(
-            _missing_split_message(name, directory.path, list(directory.files), data)
-        )
-    return name, part
+    for folder in spec.folders:
+        if folder not in directory.files:
+            raise UserError(
+                _missing_split_message(
+                    folder, directory.path, list(directory.files), data
+                )
+            )
+    return spec
 
 
 def _missing_split_message(split, path, present, data):
     fields = [
         f"data.{field}"
-        for field in ("train_split", "eval_train_split", "eval_split")
-        if data[field] == split
+        for field in _SPLIT_FIELDS
+        if split in split_specs.parse(data[field]).folders
     ]
     named_by = f" ({', '.join(fields)})" if fields else ""
     return (
@@ -227,7 +263,7 @@ def _visible_dir(path, name):
 
 def _images_directory(path, data):
     """The `images` layout: every image under `path`, one unlabeled split."""
-    if data.train_split != UNLABELED_SPLIT:
+    if split_specs.parse(data.train_split).folders != (UNLABELED_SPLIT,):
         raise UserError(
             f"{path} holds images without a SPLIT/CLASS folder layout, one "
             f"unlabeled split {UNLABELED_SPLIT!r}; set data.train_split="
@@ -317,22 +353,24 @@ def _checked(paths, where, skip_bad):
 
 def _tfrecord_directory(path, records, data):
     """The `tfrecord` layout: the files of each configured split, checked."""
+    train, eval_train, evaluated = (
+        split_specs.parse(data[field]).folders for field in _SPLIT_FIELDS
+    )
     files = {
         split: tuple(f for f in records if tfrecords.belongs_to(f, split))
-        for split in dict.fromkeys(
-            [data.train_split, data.eval_train_split, data.eval_split]
-        )
+        for split in dict.fromkeys(train + eval_train + evaluated)
     }
     present = tfrecords.split_names(records)
-    if not files[data.train_split]:
-        raise UserError(_missing_split_message(data.train_split, path, present, data))
+    for split in train:
+        if not files[split]:
+            raise UserError(_missing_split_message(split, path, present, data))
     labeled = False
-    if files[data.eval_train_split]:
-        first = tfrecords.first_example(files[data.eval_train_split][0])
+    if files[eval_train[0]]:
+        first = tfrecords.first_example(files[eval_train[0]][0])
         labeled = first is not None and tfrecords.check_example(
-            first, files[data.eval_train_split][0], data.image_key, data.label_key
+            first, files[eval_train[0]][0], data.image_key, data.label_key
         )
-    splits = [data.train_split]
+    splits = list(train)
     if labeled:
         splits = list(files)
         missing = [split for split in splits if not files[split]]
@@ -346,7 +384,9 @@ def _tfrecord_directory(path, records, data):
             )
     class_names = ()
     if labeled:
-        eval_files = sorted(set(files[data.eval_train_split] + files[data.eval_split]))
+        eval_files = sorted(
+            {f for split in eval_train + evaluated for f in files[split]}
+        )
         count = tfrecords.label_count(eval_files, data.label_key)
         class_names = tuple(str(i) for i in range(count))
     return Directory(
