@@ -1,5 +1,7 @@
 """Probe heads, their training on cached features, fine-tuning and feature extraction."""
 
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -283,6 +285,31 @@ def test_one_pool_trains_the_probes_of_several_submits_as_each_alone():
     (again,) = pool.submit("linear", [((features, labels), config)], 3, seed=1)
     pool.close()
     np.testing.assert_allclose(again.get_weights()[-1], pairs[1][0].get_weights()[-1])
+
+
+@pytest.mark.parametrize("stopped, steps", [(False, 3 * 4), (True, 0)])
+def test_a_set_stop_variable_skips_the_epochs_left(stopped, steps):
+    features, labels = _blobs(n=250)
+    head = probes.build_head("linear", features, 3)
+    optimizer = frozen_training.scaled_adam(1e-3, 1)
+    fit = frozen_training._features_fit(
+        head, features.shape, labels, 64, 3, optimizer, 0, stop=tf.Variable(stopped)
+    )
+    fit(tf.constant(features))
+    assert int(optimizer.iterations) == steps
+
+
+def test_closing_the_pool_ends_a_probe_still_training():
+    features, labels = _blobs(n=1_000, dim=4)
+    # A million steps of one example: minutes, were it not ended.
+    config = _eval_config(epochs=1_000, batch_size=1)
+    pool = frozen_training.ProbePool(workers=1)
+    pool.submit("linear", [((features, labels), config)], 3, seed=0)
+    time.sleep(1.0)  # Training by now.
+    started = time.monotonic()
+    pool.close()
+    # Ended within an epoch (1,000 steps), not after the million.
+    assert time.monotonic() - started < 30
 
 
 def test_a_probe_that_fails_in_the_pool_raises_when_its_head_is_taken(monkeypatch):

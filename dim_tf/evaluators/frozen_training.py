@@ -131,25 +131,38 @@ def fit_features(model, features, labels, batch_size, epochs, optimizer, seed):
 
 
 def _features_fit(
-    model, features_shape, labels, batch_size, epochs, optimizer, seed, dtype="float32"
+    model,
+    features_shape,
+    labels,
+    batch_size,
+    epochs,
+    optimizer,
+    seed,
+    dtype="float32",
+    stop=None,
 ):
     """`fit_features` traced now, run later: a callable `features -> last loss`.
 
     Tracing builds Keras's graph of `model` and the optimizer's variables, so
     it happens in the calling thread; the returned callable only runs the
     traced graph, which may then happen in another thread. `dtype` is the
-    features' (float32, or bfloat16 for `_trained_layers`' copies).
+    features' (float32, or bfloat16 for `_trained_layers`' copies). `stop`:
+    a boolean `tf.Variable`; once it is True the epochs left are skipped
+    (a `ProbePool` closed early, e.g. on Ctrl-C, ends its running probes).
     """
     step = cross_entropy_step(model, optimizer)
     count = len(labels)
     steps_per_epoch = -(-count // batch_size)
 
+    stop = tf.constant(False) if stop is None else stop
+
     def train(features, labels, orders):
         loss = tf.constant(0.0)
         for order in orders:
-            for i in tf.range(steps_per_epoch):
-                rows = order[i * batch_size : (i + 1) * batch_size]
-                loss = step(tf.gather(features, rows), tf.gather(labels, rows))
+            if not stop:
+                for i in tf.range(steps_per_epoch):
+                    rows = order[i * batch_size : (i + 1) * batch_size]
+                    loss = step(tf.gather(features, rows), tf.gather(labels, rows))
         return loss
 
     labels = tf.convert_to_tensor(labels, tf.int32)
@@ -227,6 +240,8 @@ class ProbePool:
     def __init__(self, workers=MAX_CONCURRENT_PROBES):
         self._workers = workers
         self._executor = None  # Threads start with the first probe.
+        # Set by `close()`: the running probes skip their epochs left.
+        self._stop = tf.Variable(False, trainable=False)
 
     def submit(self, kind, jobs, num_classes, seed):
         """Prepares each job's head here and queues its training in the pool.
@@ -240,20 +255,25 @@ class ProbePool:
         """
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self._workers)
+            self._stop.assign(False)
         running = []
         for train, eval_config in jobs:
             head, fit = _prepare_frozen_probe(
-                kind, train, num_classes, eval_config, seed
+                kind, train, num_classes, eval_config, seed, self._stop
             )
             running.append((head, self._executor.submit(fit)))
         return _when_trained(running)
 
     def close(self):
-        """Cancels the probes not started yet and waits for the running ones.
+        """Cancels the probes not started yet and ends the running ones.
 
-        The pool stays usable: a later `submit` starts new threads.
+        A probe still training (when the pool is closed before its head was
+        taken: an error elsewhere, Ctrl-C) stops at the end of its current
+        epoch, a second or so, and is left part-trained. The pool stays
+        usable: a later `submit` starts new threads.
         """
         if self._executor is not None:
+            self._stop.assign(True)
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
 
@@ -271,8 +291,11 @@ def _when_trained(running):
         yield head
 
 
-def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed):
-    """`(head, fit)`: the initialised head and a callable that trains it in place."""
+def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed, stop=None):
+    """`(head, fit)`: the initialised head and a callable that trains it in place.
+
+    `stop`: as `_features_fit`'s.
+    """
     features, labels = train
     # Read chunk by chunk where they are (`row_chunks`): a float32 tensor of
     # all of them would copy 1.25 GB of conv features per probe.
@@ -299,6 +322,7 @@ def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed):
         scaled_adam(eval_config.learning_rate, scale),
         seed,
         dtype,
+        stop,
     )
 
     def fit():
