@@ -22,18 +22,21 @@ def test_the_speedup_is_a_measured_ratio():
 
 
 @pytest.mark.parametrize(
-    "knn, mlp, measured",
+    "knn, mlp, kinds, measured",
     [
-        ("auto", "float32", True),
-        ("float32", "auto", True),
-        ("float32", "bfloat16", False),
+        ("auto", "float32", {"knn", "linear"}, True),
+        ("float32", "auto", {"mlp"}, True),
+        ("float32", "bfloat16", {"knn", "mlp"}, False),
+        # An auto precision of an evaluator that does not run.
+        ("auto", "auto", {"linear", "svm"}, False),
+        ("auto", "float32", {"mlp"}, False),
     ],
 )
-def test_an_auto_precision_is_measured_up_front(monkeypatch, knn, mlp, measured):
+def test_an_auto_precision_is_measured_up_front(monkeypatch, knn, mlp, kinds, measured):
     calls = []
     monkeypatch.setattr(precision, "bfloat16_speedup", lambda: calls.append(1))
     config = types.SimpleNamespace(knn_precision=knn, mlp_precision=mlp)
-    precision.measure_if_auto(config)
+    precision.measure_if_auto(config, kinds)
     assert calls == ([1] if measured else [])
 
 

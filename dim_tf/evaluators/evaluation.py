@@ -30,7 +30,7 @@ from dim_tf import config as config_lib
 from dim_tf.evaluators import KINDS, TAPS, precision, probe_store, registry, views
 from dim_tf.evaluators.features import Need, StepFeatures
 from dim_tf.evaluators.frozen_training import ProbePool
-from dim_tf.evaluators.progress import Progress
+from dim_tf.evaluators.progress import Progress, evaluator_name
 from dim_tf.evaluators.report import build_results, write_results
 from dim_tf.input import read_errors
 from dim_tf.training import runs, strategies
@@ -78,7 +78,8 @@ def start(run, evaluators, extra_needs=(), log=None):
     needs = [need for evaluator in evaluators for need in evaluator.needs]
     # `auto` precisions time this CPU's matrix products: measured now, on
     # an idle CPU, not beside probes already training in the background.
-    precision.measure_if_auto(run.config.eval)
+    kinds = {evaluator_name(e) for e in evaluators}
+    precision.measure_if_auto(run.config.eval, kinds)
     return Step(run, StepFeatures(run, [*needs, *extra_needs], log), log)
 
 

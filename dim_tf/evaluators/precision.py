@@ -53,12 +53,18 @@ def compute_dtype(precision):
     return precision
 
 
-def measure_if_auto(eval_config):
-    """Measures `bfloat16_speedup` now if a precision of `eval_config` is `auto`.
+def measure_if_auto(eval_config, kinds):
+    """Measures `bfloat16_speedup` now if an evaluator of `kinds` runs at `auto`.
 
     The measurement times matrix products: taken while other work runs
     (e.g. probes training in the background) it would be disturbed, so an
-    evaluation takes it before starting any.
+    evaluation takes it before starting any. Only `knn` (`eval.knn_precision`)
+    and `mlp` (`eval.mlp_precision`) read a precision.
+
+    Args:
+      eval_config: the `config.eval` section.
+      kinds: the names of the evaluators that will run (e.g. "knn").
     """
-    if "auto" in (eval_config.knn_precision, eval_config.mlp_precision):
+    settings = {"knn": eval_config.knn_precision, "mlp": eval_config.mlp_precision}
+    if any(settings[kind] == "auto" for kind in settings if kind in kinds):
         bfloat16_speedup()
