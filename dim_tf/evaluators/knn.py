@@ -131,11 +131,7 @@ def knn_predict(
         )
         if dtype != "float32":
             # Normalised before rounding: bfloat16 keeps 8 bits of each value.
-            chunk = (
-                tf.cast(chunk[0] * chunk[1][:, None], dtype),
-                tf.ones_like(chunk[1]),
-                chunk[2],
-            )
+            chunk = (tf.cast(chunk[0] * chunk[1][:, None], dtype), *chunk[1:])
         best = [nearest(*pair, block, *chunk) for pair, block in zip(best, blocks)]
     vote = _vote_fn(num_classes, temperature)
     predicted = [vote(*pair).numpy() for pair in best]
@@ -149,12 +145,15 @@ def _nearest_fn(dim, k, dtype="float32"):
     normalised), memory [m, D], inverse_norms [m], labels [m])` -> the k most
     similar of the k + m candidates: `(similarities [q, k], labels [q, k])`,
     most similar first. Queries and memory are in `dtype`; similarities are
-    float32.
+    float32. A bfloat16 memory comes normalised (`knn_predict`): its
+    `inverse_norms` are not applied again.
     """
 
     def nearest(best_similarities, best_labels, queries, memory, inverse_norms, labels):
         products = tf.matmul(queries, memory, transpose_b=True)
-        similarities = tf.cast(products, tf.float32) * inverse_norms
+        similarities = tf.cast(products, tf.float32)
+        if dtype == "float32":
+            similarities *= inverse_norms
         top = tf.minimum(k, tf.shape(memory)[0])
         similarities, rows = tf.math.top_k(similarities, top)
         similarities = tf.concat([best_similarities, similarities], axis=1)
