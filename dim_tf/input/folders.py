@@ -162,16 +162,15 @@ def read(data, split, image_size, input_context=None):
     size = image_files.stored_size(image_size, data.random_crop)
     if directory.layout == "tfrecord":
         label_key = data.label_key if directory.labeled else None
-        pieces = [
-            tfrecords.examples(directory.files[folder], data.image_key, label_key)
+        by_folder = {
+            folder: tfrecords.examples(
+                directory.files[folder], data.image_key, label_key
+            )
             for folder in spec.folders
-        ]
+        }
+        pieces = list(by_folder.values())
         if spec.instruction is not None:
-            counts = {
-                folder: int(piece.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
-                for folder, piece in zip(spec.folders, pieces)
-            }
-            by_folder = dict(zip(spec.folders, pieces))
+            counts = {folder: _count(ds) for folder, ds in by_folder.items()}
             pieces = [
                 by_folder[folder].skip(start).take(stop - start)
                 for folder, start, stop in spec.ranges(counts)
@@ -185,7 +184,7 @@ def read(data, split, image_size, input_context=None):
             )
             examples = examples.map(lambda i, example: example)
         examples = examples.shard(pipelines, index)
-        listed = int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        listed = _count(examples)
 
         def name_of(position):
             return ["record", position, f"of split {split!r} in {directory.path}"]
@@ -219,6 +218,11 @@ def read(data, split, image_size, input_context=None):
         examples, listed, channels(data), size, data.skip_bad_images, name_of
     )
     return ds, listed
+
+
+def _count(dataset):
+    """The number of elements of `dataset`, read through once."""
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
 
 
 def _in_part(index, part):
