@@ -187,7 +187,7 @@ def test_split_settings_slice_and_join_split_folders_as_tfds_splits(tree):
     assert _counted(both) == _counted(whole) + _counted(test)
     # TFRecord splits slice the same way.
     records = _config(root / "records", **{"data.eval_split": "train[20:]"}).data
-    tail, tail_labels = next(
+    _, tail_labels = next(
         iter(eval_sets.make_eval_dataset(records, "train[20:]", S, 64))
     )
     assert tail_labels.numpy().tolist() == image_folders.digits(30)[1][20:].tolist()

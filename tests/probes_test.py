@@ -301,7 +301,7 @@ def test_a_set_stop_variable_skips_the_epochs_left(stopped, steps):
 
 def test_closing_the_pool_ends_a_probe_still_training():
     features, labels = _blobs(n=1_000, dim=4)
-    # A million steps of one example: minutes, were it not ended.
+    # A million steps of one example: about a minute here, were it not ended.
     config = _eval_config(epochs=1_000, batch_size=1)
     pool = frozen_training.ProbePool(workers=1)
     pool.submit("linear", [((features, labels), config)], 3, seed=0)
