@@ -72,6 +72,20 @@ def test_an_svm_stopped_at_its_iteration_cap_is_the_same_for_the_same_seed():
     assert not np.array_equal(first, other)
 
 
+def test_the_c_candidates_are_the_svms_each_c_gives_alone():
+    # Stopped at the iteration cap, each fit's result depends on the order
+    # of its passes; fits sharing liblinear's random generator (in threads
+    # side by side) changed each other's: not the same twice.
+    features, labels = _blobs(200, dim=2000, spread=8.0)
+    cs = (0.01, 0.1, 1.0)
+    with svm._iteration_cap_accepted():
+        alone = [svm.fit_svm(features, labels, c, 0)[-1].coef_ for c in cs]
+    for _ in range(3):
+        together = svm.fit_candidates(features, labels, cs, 0)
+        for model, coef in zip(together, alone):
+            np.testing.assert_array_equal(model[-1].coef_, coef)
+
+
 def test_c_is_the_candidate_best_on_held_out_examples():
     # Overlapping classes: the C values give different held-out accuracies.
     features, labels = _blobs(400, dim=30, spread=6.0)
