@@ -3,6 +3,8 @@
 import pytest
 
 from dim_tf import cli
+from dim_tf import config as config_lib
+from dim_tf.cli import none_overrides
 
 ARGV = ["bin/train", "--config=configs/quickstart.py", "--config.train.seed=1"]
 
@@ -56,3 +58,34 @@ def test_hints_name_the_command_the_user_ran(monkeypatch):
     assert cli.command("export") == "dim-export"
     monkeypatch.setattr("sys.argv", ["bin/evaluate", "--workdir=x"])
     assert cli.command("export") == "bin/export"
+
+
+def test_none_overrides_are_taken_out_of_argv_and_the_last_override_wins():
+    argv = [
+        *ARGV,
+        "--config.train.max_minutes=None",
+        "--config.data.data_dir=none",
+        "--config.data.channels=None",
+        "--config.data.channels=3",
+    ]
+    kept, paths = none_overrides.split(argv)
+    assert paths == ["train.max_minutes", "data.data_dir"]
+    assert kept == [*ARGV, "--config.data.channels=None", "--config.data.channels=3"]
+
+
+def test_none_overrides_set_the_fields_or_name_the_unknown_one():
+    config = config_lib.default_config()
+    config.train.max_minutes = 5.0
+    config.lock()
+    assert none_overrides.apply(config, ["train.max_minutes"]) is None
+    assert config.train.max_minutes is None
+    config.train.max_minutes = 5.0
+    message = none_overrides.apply(config, ["train.max_minutes", "train.max_minutez"])
+    assert message == (
+        "unknown config field 'train.max_minutez' in --config.train.max_minutez=None "
+        "(see the config file for its fields)"
+    )
+    assert config.train.max_minutes == 5.0  # Nothing set when one is unknown.
+    assert none_overrides.apply(config, ["trian.steps"]).startswith(
+        "unknown config field 'trian.steps'"
+    )

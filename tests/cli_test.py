@@ -33,6 +33,7 @@ def _train(*args, data_dir):
     "args,fragments",
     [
         (["--config.train.stepz=3"], ["unknown config field 'stepz'", '"steps"']),
+        (["--config.train.stepz=None"], ["unknown config field 'train.stepz'"]),
         (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
         (["--config.data.dataset=cifar11"], ["cifar11"]),
         ([], ["--workdir"]),
@@ -130,3 +131,19 @@ def test_an_old_field_name_works_with_a_note_naming_the_new_one(tmp_path):
     assert "note: --config.dataset is deprecated" in result.stderr
     assert "use --config.data.dataset" in result.stderr
     assert "unknown objective.estimator 'mine'" in result.stderr
+
+
+def test_a_field_can_be_set_to_none(tmp_path):
+    # A float field takes None (no time limit); the run then stops at the
+    # next check, the bad estimator, before any training.
+    result = processes.run(
+        [
+            sys.executable,
+            "bin/train",
+            "--config=configs/quickstart.py",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.train.max_minutes=None",
+            "--config.objective.estimator=mine",
+        ]
+    )
+    processes.assert_one_line_error(result, "unknown objective.estimator 'mine'")

@@ -7,6 +7,7 @@ progress lines. Only the entry points read absl flags; the library takes
 plain values.
 """
 
+import contextlib
 import os
 import re
 import sys
@@ -14,7 +15,7 @@ import time
 
 from absl import app, flags, logging
 
-from dim_tf.cli import quiet_start
+from dim_tf.cli import none_overrides, quiet_start
 from dim_tf.errors import Interrupted, TrainingError, UserError
 
 # Progress lines count from the entry point's start (this import).
@@ -96,8 +97,31 @@ def _adopt_help(module, flag_values):
 
 
 def _parse_flags(argv, flag_values):
+    none_paths = []
+    if "config" in flag_values:
+        # absl would parse "None" with the field's type (float, int, ...).
+        parsed_argv, none_paths = none_overrides.split(argv)
+    else:
+        parsed_argv = argv
+    # The config flag finds its overrides in sys.argv itself, when the config
+    # is first loaded (here).
+    with _argv(parsed_argv):
+        return _parse_flags_in(argv, parsed_argv, none_paths, flag_values)
+
+
+@contextlib.contextmanager
+def _argv(argv):
+    """`sys.argv` is `argv` inside the `with` body."""
+    saved, sys.argv = sys.argv, list(argv)
     try:
-        remaining = flag_values(argv)
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _parse_flags_in(argv, parsed_argv, none_paths, flag_values):
+    try:
+        remaining = flag_values(parsed_argv)
         if "config" in flag_values:
             # The config file loads lazily; a missing or broken file must fail
             # here, as one line, not as a traceback from inside main.
@@ -108,6 +132,11 @@ def _parse_flags(argv, flag_values):
             except OSError as err:
                 reason = str(err).strip().splitlines()[-1].strip()
                 _fail(f"the --config file cannot be loaded: {reason}")
+            if none_paths and config is None:
+                _fail(f"--config.{none_paths[0]}=None needs a --config file")
+            message = none_paths and none_overrides.apply(config, none_paths)
+            if message:
+                _fail(message)
         _note_deprecated_fields(argv)
         return remaining
     except flags.Error as err:
