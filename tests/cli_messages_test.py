@@ -64,13 +64,14 @@ def test_none_overrides_are_taken_out_of_argv_and_the_last_override_wins():
     argv = [
         *ARGV,
         "--config.train.max_minutes=None",
-        "--config.data.data_dir=none",
+        "--config.data.data_dir=None",
         "--config.data.channels=None",
         "--config.data.channels=3",
+        "--config.augment.preset=none",  # A string value, not None.
     ]
     kept, paths = none_overrides.split(argv)
     assert paths == ["train.max_minutes", "data.data_dir"]
-    assert kept == [*ARGV, "--config.data.channels=None", "--config.data.channels=3"]
+    assert kept == [*ARGV, "--config.data.channels=3", "--config.augment.preset=none"]
 
 
 def test_none_overrides_set_the_fields_or_name_the_unknown_one():

@@ -9,7 +9,8 @@ last override of a field wins, as with absl: `--config.x=None
 """
 
 _PREFIX = "--config."
-_NONE = ("None", "none")
+# Python's spelling only: "none" is a value of string fields (augment.preset).
+_NONE = ("None",)
 
 
 def split(argv):
@@ -30,15 +31,15 @@ def split(argv):
             path, value = arg[len(_PREFIX) :].split("=", 1)
             last[path] = value
     paths = [path for path, value in last.items() if value in _NONE]
-    kept = [arg for arg in argv if not _is_none_override(arg, paths)]
+    # Every None override goes: one overridden later is simply not applied.
+    kept = [arg for arg in argv if not _is_none_override(arg)]
     return kept, paths
 
 
-def _is_none_override(arg, paths):
+def _is_none_override(arg):
     if not arg.startswith(_PREFIX) or "=" not in arg:
         return False
-    path, value = arg[len(_PREFIX) :].split("=", 1)
-    return path in paths and value in _NONE
+    return arg.split("=", 1)[1] in _NONE
 
 
 def apply(config, paths):
