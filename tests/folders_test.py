@@ -118,6 +118,28 @@ def test_a_labeled_folder_has_its_class_folders_as_classes(tree, tmp_path):
     assert test_labels.numpy().tolist() == [1]
 
 
+def test_a_listing_is_reused_until_the_folders_images_change(tmp_path, monkeypatch):
+    checks = []
+    check = image_files.checked_images
+    monkeypatch.setattr(
+        image_files, "checked_images", lambda *a: checks.append(1) or check(*a)
+    )
+    for name in ("a", "b"):
+        image_folders.write_image(f"{tmp_path}/train/cat/{name}.png", np.zeros([5, 5]))
+    image_folders.write_image(f"{tmp_path}/test/cat/a.png", np.zeros([5, 5]))
+    data = _config(tmp_path).data
+    first = folders.open_directory(data)
+    assert folders.open_directory(data) is first and len(checks) == 2  # 2 splits.
+    # Other settings are another listing.
+    other = _config(tmp_path, **{"data.eval_split": "train"}).data
+    assert folders.open_directory(other).files.keys() == {"train"}
+    # A new image, and a new (empty) class folder, are seen.
+    image_folders.write_image(f"{tmp_path}/train/cat/c.png", np.zeros([5, 5]))
+    assert len(folders.open_directory(data).files["train"]) == 3
+    os.makedirs(tmp_path / "train" / "dog")
+    assert folders.open_directory(data).class_names == ("cat", "dog")
+
+
 def test_a_flat_folder_is_one_unlabeled_split_with_held_out_part(tree):
     root, _, flat = tree
     data = _config(root / "flat").data

@@ -48,6 +48,14 @@ HELD_OUT_EVERY = 5  # Every 5th example of an unlabeled split is held out.
 FIT, HELD_OUT = "fit", "held_out"  # The parts of an unlabeled split.
 UNLABELED_SPLIT = "train"  # The one split of the `images` layout.
 _SPLIT_FIELDS = ("train_split", "eval_train_split", "eval_split")
+# The directories listed by this process: a start opens a directory several
+# times (its description, each split read, each feature pass), and on
+# 22,000 PNGs the headers' check and the mixing took 0.7 s a time, the walk
+# that tells whether anything changed 0.07 s. Key: the path and the settings
+# the listing depends on; value: (`_snapshot`, `Directory`). A file whose
+# content changes in place is not checked again (decoding it names it).
+_LISTED = {}
+_MAX_LISTED = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,10 +122,40 @@ def open_directory(data):
             f"data.dataset {data.dataset!r} is not a directory; set it to a "
             "directory of images (or of .tfrecord files) or to a TFDS name"
         )
-    splits = split_specs.folders_of(data[field] for field in _SPLIT_FIELDS)
     records = tfrecords.tfrecord_files(path)
     if records:
         return _tfrecord_directory(path, records, data)
+    key = (path, *(data[field] for field in _SPLIT_FIELDS), data.skip_bad_images)
+    snapshot = _snapshot(path)
+    listed = _LISTED.get(key)
+    if listed is not None and listed[0] == snapshot:
+        return listed[1]
+    directory = _image_directory(path, data)
+    _LISTED.pop(key, None)
+    while len(_LISTED) >= _MAX_LISTED:
+        _LISTED.pop(next(iter(_LISTED)))
+    _LISTED[key] = (snapshot, directory)
+    return directory
+
+
+def _snapshot(path):
+    """What a listing of `path` depends on: its visible folders and image files.
+
+    Returns:
+      A tuple of `(folder, tuple of visible subfolder names, tuple of image
+      file names)`, walking as `image_files.list_images` does.
+    """
+    found = []
+    for root, subfolders, files in os.walk(path, followlinks=True):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        images = sorted(name for name in files if image_files.is_image_name(name))
+        found.append((root, tuple(subfolders), tuple(images)))
+    return tuple(found)
+
+
+def _image_directory(path, data):
+    """The `classes` or `images` `Directory` of `path`, listed and checked."""
+    splits = split_specs.folders_of(data[field] for field in _SPLIT_FIELDS)
     entries = sorted(os.listdir(path))
     folders = [e for e in entries if _visible_dir(path, e)]
     has_images = any(image_files.is_image_name(e) for e in entries)
