@@ -357,6 +357,35 @@ def test_an_image_that_fails_to_decode_is_named_or_skipped(tmp_path, caplog):
 # --- Evaluation without labels ----------------------------------------------
 
 
+def test_a_damaged_test_image_stops_training_with_its_name(tmp_path):
+    # The run reads the first test images (for its Y histograms) before it
+    # trains: the damaged one is named there, not in a traceback.
+    folder = tmp_path / "photos"
+    for split, count in (("train", 4), ("test", 2)):
+        for i in range(count):
+            image_folders.write_image(f"{folder}/{split}/cat/{i}.png", np.zeros([9, 9]))
+    broken = folder / "test" / "cat" / "1.png"
+    good = broken.read_bytes()
+    broken.write_bytes(good[:40])  # A PNG header, no image.
+    with pytest.raises(UserError, match="1.png cannot be decoded.*evaluation data"):
+        loop.train(_config(folder), str(tmp_path / "run"))
+    # The same from the evaluation every `eval.every` steps, which reads the
+    # test images after the first batch.
+    broken.write_bytes(good)
+    for i in range(2, 12):
+        image_folders.write_image(f"{folder}/test/cat/{i}.png", np.zeros([9, 9]))
+    config = _config(folder, **{"eval.kinds": "linear", "eval.every": 2})
+    last = folders.open_directory(config.data).files["test"][-1]  # Not in batch 1.
+    with open(last, "rb") as f:
+        head = f.read(40)
+    with open(last, "wb") as f:
+        f.write(head)
+    periodic = evaluation.periodic_evaluation(config, str(tmp_path / "run2"))
+    name = os.path.basename(last)
+    with pytest.raises(UserError, match=f"{name} cannot be decoded.*evaluation data"):
+        loop.train(config, str(tmp_path / "run2"), actions=[periodic])
+
+
 def test_only_label_free_evaluators_run_without_labels():
     assert [registry.needs_labels(n) for n in ("linear", "mlp", "finetune")] == [
         True

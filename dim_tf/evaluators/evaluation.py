@@ -241,7 +241,9 @@ def periodic_evaluation(config, workdir):
             for name in (*kinds, "mi")
             if run.labeled or not registry.needs_labels(name)
         ]
-        _, results = measure(run, evaluators)
+        # A damaged test file is named in one line, as in `evaluate`.
+        with read_errors.reading("evaluation data"):
+            _, results = measure(run, evaluators)
         pairs = [(r.name, r.value) for r in results]
         views.write_scalars(workdir, step, pairs)
         return dict(pairs)

@@ -15,7 +15,7 @@ from dim_tf import config as config_lib
 from dim_tf import input as input_names
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
-from dim_tf.input import eval_sets, pipeline, sources
+from dim_tf.input import eval_sets, pipeline, read_errors, sources
 from dim_tf.models import priors
 from dim_tf.training import budget, health
 from dim_tf.training.build import build
@@ -116,19 +116,21 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     # (a batch from the training stream would fill its shuffle buffer first).
     # An unlabeled directory's test images are its held-out part.
     eval_split = sources.describe(config.data, with_classes=False).eval_split
-    sample_images, _ = next(
-        iter(
-            eval_sets.make_eval_dataset(
-                config.data,
-                eval_split,
-                image_size,
-                batch,
-                center_crop=input_names.trains_on_fixed_crops(
-                    config.augment, config.data
-                ),
+    # A damaged file among them is a one-line error, as in the training steps.
+    with read_errors.reading("evaluation data"):
+        sample_images, _ = next(
+            iter(
+                eval_sets.make_eval_dataset(
+                    config.data,
+                    eval_split,
+                    image_size,
+                    batch,
+                    center_crop=input_names.trains_on_fixed_crops(
+                        config.augment, config.data
+                    ),
+                )
             )
         )
-    )
     monitor = health.make_monitor(run.encoder, run.local_critic, run.global_critic)
     time_budget = budget.TimeBudget(
         run.train_seconds, config.train.max_minutes, is_chief=chief
