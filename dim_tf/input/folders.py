@@ -52,8 +52,9 @@ _SPLIT_FIELDS = ("train_split", "eval_train_split", "eval_split")
 # times (its description, each split read, each feature pass), and on
 # 22,000 PNGs the headers' check and the mixing took 0.7 s a time, the walk
 # that tells whether anything changed 0.07 s. Key: the path and the settings
-# the listing depends on; value: (`_snapshot`, `Directory`). A file whose
-# content changes in place is not checked again (decoding it names it).
+# the listing depends on; value: (`image_files.walk_images` of the path,
+# `Directory`). A file whose content changes in place is not checked again
+# (decoding it names it).
 _LISTED = {}
 _MAX_LISTED = 4
 
@@ -126,7 +127,8 @@ def open_directory(data):
     if records:
         return _tfrecord_directory(path, records, data)
     key = (path, *(data[field] for field in _SPLIT_FIELDS), data.skip_bad_images)
-    snapshot = _snapshot(path)
+    # What a listing depends on: the visible folders and image file names.
+    snapshot = tuple(image_files.walk_images(path))
     listed = _LISTED.get(key)
     if listed is not None and listed[0] == snapshot:
         return listed[1]
@@ -136,21 +138,6 @@ def open_directory(data):
         _LISTED.pop(next(iter(_LISTED)))
     _LISTED[key] = (snapshot, directory)
     return directory
-
-
-def _snapshot(path):
-    """What a listing of `path` depends on: its visible folders and image files.
-
-    Returns:
-      A tuple of `(folder, tuple of visible subfolder names, tuple of image
-      file names)`, walking as `image_files.list_images` does.
-    """
-    found = []
-    for root, subfolders, files in os.walk(path, followlinks=True):
-        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
-        images = sorted(name for name in files if image_files.is_image_name(name))
-        found.append((root, tuple(subfolders), tuple(images)))
-    return tuple(found)
 
 
 def _image_directory(path, data):

@@ -57,11 +57,26 @@ def list_images(path):
     Returns:
       Sorted list of file paths (`path` joined with the relative path).
     """
-    found = []
+    return sorted(
+        os.path.join(root, name)
+        for root, _, images in walk_images(path)
+        for name in images
+    )
+
+
+def walk_images(path):
+    """`os.walk` of `path` without hidden folders, keeping only image files.
+
+    Args:
+      path: a directory.
+
+    Yields:
+      `(folder, sorted visible subfolder names, sorted image file names)`,
+      top-down, following symbolic links.
+    """
     for root, folders, files in os.walk(path, followlinks=True):
-        folders[:] = [name for name in folders if not name.startswith(".")]
-        found.extend(os.path.join(root, name) for name in files if is_image_name(name))
-    return sorted(found)
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        yield root, tuple(folders), tuple(sorted(filter(is_image_name, files)))
 
 
 def not_images(paths):
