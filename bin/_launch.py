@@ -3,7 +3,7 @@
 Runs the entry point under the repository's `.venv` interpreter when the
 current one lacks the dependencies (so `bin/train ...` works without
 activating the venv), quiets TensorFlow's start-up logging, turns on oneDNN's
-CPU kernels and puts the repository on `sys.path`, so a checkout runs
+CPU kernels, turns off NumPy's huge pages and puts the repository on `sys.path`, so a checkout runs
 without `pip install`. The entry points themselves live in dim_tf/cli/.
 """
 
@@ -45,8 +45,10 @@ def _use_repository_venv():
 
 _use_repository_venv()
 # The defaults of dim_tf.cli.set_environment_defaults (why: see there), set
-# here too because they must be in place before anything imports TensorFlow.
+# here too because they must be in place before anything imports TensorFlow
+# or NumPy.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 if REPO not in sys.path:
     sys.path.insert(0, REPO)

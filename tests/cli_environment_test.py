@@ -1,0 +1,45 @@
+"""The entry points' environment defaults, as a fresh interpreter sees them."""
+
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Prints whether NumPy would ask for huge pages (the setter returns the
+# value it replaces).
+_NUMPY_HUGEPAGES = (
+    "import numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
+)
+
+
+def _run(prelude, **env):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("NUMPY_MADVISE_HUGEPAGE", "TF_ENABLE_ONEDNN_OPTS")
+    }
+    environment.update(env)
+    result = subprocess.run(
+        [sys.executable, "-c", f"{prelude}; {_NUMPY_HUGEPAGES}"],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_entry_point_defaults_turn_numpy_huge_pages_off():
+    prelude = "from dim_tf import cli; cli.set_environment_defaults()"
+    assert _run(prelude) == "False"
+
+
+def test_bin_wrappers_turn_numpy_huge_pages_off():
+    assert _run("import sys; sys.path.insert(0, 'bin'); import _launch") == "False"
+
+
+def test_a_users_setting_wins():
+    prelude = "from dim_tf import cli; cli.set_environment_defaults()"
+    assert _run(prelude, NUMPY_MADVISE_HUGEPAGE="1") == "True"
