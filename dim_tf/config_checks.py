@@ -76,9 +76,11 @@ def parse_names(field, text, allowed):
     names = [name.strip() for name in names if name.strip()]
     unknown = [name for name in names if name not in allowed]
     if unknown or not names:
-        shown = ",".join(unknown) if unknown else ""
+        # What was given when it names nothing (e.g. None from
+        # `--config.eval.kinds=None`), else the names not allowed.
+        given = f"names none ({text!r})" if not names else repr(",".join(unknown))
         raise UserError(
-            f"unknown {field} {shown!r}; choose one or more of "
+            f"{'unknown ' if names else ''}{field} {given}; choose one or more of "
             f"{', '.join(allowed)} (comma-separated)"
         )
     return tuple(name for name in allowed if name in names)

@@ -56,10 +56,20 @@ def test_parse_names_keeps_the_canonical_order(text, expected):
     assert config_lib.parse_names("tap", text, TAPS) == expected
 
 
-@pytest.mark.parametrize("text", ["pool", "y,local", "", " , "])
-def test_parse_names_rejects_unknown_or_empty(text):
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("pool", "unknown tap 'pool'"),
+        ("y,local", "unknown tap 'local'"),
+        ("", "tap names none ('')"),
+        (" , ", "tap names none (' , ')"),
+        (None, "tap names none (None)"),
+    ],
+)
+def test_parse_names_rejects_unknown_or_empty(text, fragment):
     with pytest.raises(UserError) as err:
         config_lib.parse_names("tap", text, TAPS)
+    assert fragment in str(err.value)
     assert "conv, fc, y" in str(err.value)
     assert "\n" not in str(err.value)
 
