@@ -3,8 +3,9 @@
 Runs the entry point under the repository's `.venv` interpreter when the
 current one lacks the dependencies (so `bin/train ...` works without
 activating the venv), quiets TensorFlow's start-up logging, turns on oneDNN's
-CPU kernels, turns off NumPy's huge pages and puts the repository on `sys.path`, so a checkout runs
-without `pip install`. The entry points themselves live in dim_tf/cli/.
+CPU kernels, turns off NumPy's huge pages and puts the repository on
+`sys.path`, so a checkout runs without `pip install`. The entry points
+themselves live in dim_tf/cli/.
 """
 
 import importlib.util

@@ -6,19 +6,16 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# Prints whether NumPy would ask for huge pages (the setter returns the
-# value it replaces).
+# Prints whether NumPy would ask for huge pages: its (private) setter
+# returns the value it replaces.
 _NUMPY_HUGEPAGES = (
     "import numpy; print(numpy._core.multiarray._set_madvise_hugepage(True))"
 )
 
 
 def _run(prelude, **env):
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("NUMPY_MADVISE_HUGEPAGE", "TF_ENABLE_ONEDNN_OPTS")
-    }
+    environment = dict(os.environ)
+    environment.pop("NUMPY_MADVISE_HUGEPAGE", None)
     environment.update(env)
     result = subprocess.run(
         [sys.executable, "-c", f"{prelude}; {_NUMPY_HUGEPAGES}"],

@@ -23,7 +23,7 @@ _START = time.monotonic()
 
 
 def set_environment_defaults():
-    """TensorFlow's and NumPy's environment defaults for the entry points (a user's values win).
+    """The entry points' environment defaults (a user's values win).
 
     TF_CPP_MIN_LOG_LEVEL=2 hides TensorFlow's C++ INFO and WARNING lines.
     TF_ENABLE_ONEDNN_OPTS=1: TensorFlow enables oneDNN's CPU kernels (matmul,
@@ -35,8 +35,8 @@ def set_environment_defaults():
     memory as the array is first written (THP `defrag` set to `madvise`,
     common on VMs), a fresh GB-sized array, such as an evaluation's features,
     takes seconds of system time to fill (measured: 1.25 GB in 7.5 s instead
-    of 0.5 s with ordinary pages; an MNIST-sized evaluation 338-364 s ->
-    302 s). Must run before NumPy is imported.
+    of 0.5 s with ordinary pages; an MNIST-sized evaluation 335-364 s ->
+    280-322 s, BUILD.md). Must run before NumPy is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
