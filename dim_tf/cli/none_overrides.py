@@ -25,21 +25,24 @@ def split(argv):
       "train.max_minutes")`: a path appears only when its last override
       in argv is None.
     """
-    last = {}
-    for arg in argv:
-        if arg.startswith(_PREFIX) and "=" in arg:
-            path, value = arg[len(_PREFIX) :].split("=", 1)
-            last[path] = value
+    overrides = [_override(arg) for arg in argv]
+    last = dict(override for override in overrides if override)
     paths = [path for path, value in last.items() if value in _NONE]
     # Every None override goes: one overridden later is simply not applied.
-    kept = [arg for arg in argv if not _is_none_override(arg)]
+    kept = [
+        arg
+        for arg, override in zip(argv, overrides)
+        if not override or override[1] not in _NONE
+    ]
     return kept, paths
 
 
-def _is_none_override(arg):
+def _override(arg):
+    """`(path, value)` of a `--config.PATH=VALUE` argument, else None."""
     if not arg.startswith(_PREFIX) or "=" not in arg:
-        return False
-    return arg.split("=", 1)[1] in _NONE
+        return None
+    path, value = arg[len(_PREFIX) :].split("=", 1)
+    return path, value
 
 
 def apply(config, paths):
