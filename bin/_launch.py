@@ -45,11 +45,10 @@ def _use_repository_venv():
 
 
 _use_repository_venv()
-# The defaults of dim_tf.cli.set_environment_defaults (why: see there), set
-# here too because they must be in place before anything imports TensorFlow
-# or NumPy.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
+# Here, not only when the entry point runs: the defaults must be in place
+# before anything imports TensorFlow or NumPy (dim_tf.cli imports neither).
+from dim_tf.cli import set_environment_defaults  # noqa: E402
+
+set_environment_defaults()
