@@ -7,8 +7,10 @@ import shutil
 
 import pytest
 
+from dim_tf import config as config_lib
+from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import evaluation, report
+from dim_tf.evaluators import cpu_threads, evaluation, report
 from dim_tf.tools import eval_benchmark
 from dim_tf.training import loop, runs
 from tests.events import event_tags
@@ -251,6 +253,35 @@ def test_bad_eval_settings_are_refused(data_dir, evaluated, tmp_path):
     os.symlink(os.path.join(workdir, "checkpoints"), run / "checkpoints")
     with pytest.raises(UserError, match="eval.epochs must be an integer >= 1"):
         evaluation.evaluate(str(run))
+
+
+@pytest.mark.parametrize(
+    "kinds, recorded, one_thread",
+    [
+        (None, "linear,knn", True),
+        (None, "linear,finetune", False),
+        ("mlp,finetune", "linear", False),
+        ("knn", "linear,finetune", True),
+    ],
+)
+def test_the_entry_points_run_ops_on_one_thread_unless_fine_tuning(
+    tmp_path, monkeypatch, kinds, recorded, one_thread
+):
+    workdir = str(tmp_path)
+    workdir_lib.write_config(
+        workdir, config_lib.to_record(tiny_config(**{"eval.kinds": recorded}))
+    )
+    calls = []
+    monkeypatch.setattr(
+        cpu_threads, "use_one_thread_per_op", lambda: calls.append("one thread")
+    )
+    evaluation.use_cores_for(workdir, kinds)
+    assert calls == (["one thread"] if one_thread else [])
+    # What `evaluate` refuses is left for it to report.
+    calls.clear()
+    evaluation.use_cores_for(workdir, "linear,knm")
+    evaluation.use_cores_for(str(tmp_path / "missing"), kinds)
+    assert calls == []
 
 
 def test_probes_run_during_training_when_asked(data_dir, tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dim_tf.evaluators import knn
+from dim_tf.evaluators import cpu_threads, knn
 
 
 def reference_knn(memory, memory_labels, queries, num_classes, k, temperature):
@@ -64,6 +64,27 @@ def test_chunked_blocks_give_the_unchunked_answer():
     )
     np.testing.assert_array_equal(chunked, whole)
     assert len(set(whole)) > 1
+
+
+@pytest.mark.parametrize("calls", [2, 3])
+def test_queries_split_over_parallel_calls_give_the_same_answer(monkeypatch, calls):
+    features, labels, query_features = _features(101, 37, 6, 4, seed=2)
+    whole = knn.knn_predict(features, labels, query_features, 4, k=9, memory_chunk=16)
+    concurrent_blocks = []
+    map_concurrently = cpu_threads.map_concurrently
+
+    def counting(fn, items):
+        items = list(items)
+        concurrent_blocks.append(len(items))
+        return map_concurrently(fn, items)
+
+    monkeypatch.setattr(cpu_threads, "parallel_calls", lambda: calls)
+    monkeypatch.setattr(cpu_threads, "map_concurrently", counting)
+    split = knn.knn_predict(features, labels, query_features, 4, k=9, memory_chunk=16)
+    np.testing.assert_array_equal(split, whole)
+    assert len(set(whole)) > 1
+    # Every memory chunk (7 of 16 rows) updated `calls` query blocks.
+    assert concurrent_blocks == [calls] * 7
 
 
 def test_votes_are_weighted_by_similarity():

@@ -10,7 +10,14 @@ from ml_collections import config_dict
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import FROZEN_KINDS, TAPS, frozen_training, precision, probes
+from dim_tf.evaluators import (
+    FROZEN_KINDS,
+    TAPS,
+    cpu_threads,
+    frozen_training,
+    precision,
+    probes,
+)
 from dim_tf.evaluators import features as features_lib
 from dim_tf.input import eval_sets
 from dim_tf.models import encoders
@@ -378,6 +385,32 @@ def test_extract_features_are_the_same_whether_the_batch_count_is_known(digits):
         assert len(known.labels) == (max_examples or 96)
         for tap in ("fc", "y"):
             np.testing.assert_array_equal(known.taps[tap], gathered.taps[tap])
+
+
+def test_extract_features_split_over_parallel_calls_keep_the_rows_order(
+    digits, monkeypatch
+):
+    _, dataset = digits
+    encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
+    whole = features_lib.extract_features(encoder, dataset, ("conv", "y"))
+    parts = []
+    map_concurrently = cpu_threads.map_concurrently
+
+    def counting(fn, items):
+        items = list(items)
+        parts.append([len(item) for item in items])
+        return map_concurrently(fn, items)
+
+    monkeypatch.setattr(cpu_threads, "parallel_calls", lambda: 3)
+    monkeypatch.setattr(cpu_threads, "map_concurrently", counting)
+    split = features_lib.extract_features(encoder, dataset, ("conv", "y"))
+    # Three batches of 32 images, each in parts of 11, 11 and 10.
+    assert parts == [[11, 11, 10]] * 3
+    np.testing.assert_array_equal(split.labels, whole.labels)
+    for tap in ("conv", "y"):
+        np.testing.assert_allclose(
+            split.taps[tap], whole.taps[tap], rtol=1e-5, atol=1e-6
+        )
 
 
 def test_rows_outgrowing_the_first_batch_are_still_all_kept():

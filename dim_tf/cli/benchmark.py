@@ -87,8 +87,10 @@ def _benchmark_evaluation():
             "evaluation of a run with the eval settings it recorded"
         )
     cli.start_tensorflow()
+    from dim_tf.evaluators.evaluation import use_cores_for
     from dim_tf.tools.eval_benchmark import benchmark_evaluation
 
+    use_cores_for(_WORKDIR.value)  # As bin/evaluate runs it.
     with contextlib.redirect_stdout(sys.stderr):
         result = benchmark_evaluation(_WORKDIR.value, log=cli.progress)
     print(json.dumps(result, sort_keys=True), flush=True)

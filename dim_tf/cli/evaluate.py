@@ -34,9 +34,10 @@ def _evaluate(argv):
     cli.reject_extra_arguments(argv)
     cli.start_tensorflow()
     # Imported after the quiet start, which must come before TensorFlow's.
-    from dim_tf.evaluators.evaluation import evaluate
+    from dim_tf.evaluators.evaluation import evaluate, use_cores_for
     from dim_tf.evaluators.report import format_table
 
+    use_cores_for(_WORKDIR.value, _KINDS.value)
     results = evaluate(
         _WORKDIR.value,
         taps=_TAPS.value,

@@ -18,6 +18,10 @@
 `periodic_evaluation(config, workdir)` is the training-loop action that runs
 the same frozen-probe, kNN and MINE / NDM evaluators every `eval.every` steps.
 
+`use_cores_for(workdir, kinds)` is what the entry points (bin/evaluate,
+bin/benchmark --workdir) call first: one thread per TensorFlow operation,
+the cores shared by concurrent work instead (`cpu_threads`).
+
 On a dataset without labels (a directory of unlabeled images) both run only
 the evaluators whose module says `NEEDS_LABELS = False` (MINE, NDM, decoder) and
 the views without label colours.
@@ -27,7 +31,16 @@ import contextlib
 import dataclasses
 
 from dim_tf import config as config_lib
-from dim_tf.evaluators import KINDS, TAPS, precision, probe_store, registry, views
+from dim_tf.errors import UserError
+from dim_tf.evaluators import (
+    KINDS,
+    TAPS,
+    cpu_threads,
+    precision,
+    probe_store,
+    registry,
+    views,
+)
 from dim_tf.evaluators.features import Need, StepFeatures
 from dim_tf.evaluators.frozen_training import ProbePool
 from dim_tf.evaluators.progress import Progress, evaluator_name
@@ -35,7 +48,15 @@ from dim_tf.evaluators.report import build_results, write_results
 from dim_tf.input import read_errors
 from dim_tf.training import runs, strategies
 
-__all__ = ["Step", "evaluate", "measure", "periodic_evaluation", "run_all", "start"]
+__all__ = [
+    "Step",
+    "evaluate",
+    "measure",
+    "periodic_evaluation",
+    "run_all",
+    "start",
+    "use_cores_for",
+]
 
 
 @dataclasses.dataclass
@@ -189,6 +210,30 @@ def evaluate(
         summary = build_results(run, results, *counts)
         write_results(workdir, summary)
     return summary
+
+
+def use_cores_for(workdir, kinds=None):
+    """Sets up this process's threads for `evaluate(workdir, kinds=kinds)`.
+
+    For the evaluation entry points (bin/evaluate, bin/benchmark --workdir),
+    before TensorFlow runs anything: each operation runs on one thread
+    (`cpu_threads.use_one_thread_per_op`), which the side-by-side probes,
+    the feature passes and kNN turn into less CPU time. Not with `finetune`
+    among the kinds: its probes train the encoder in one loop of large
+    operations, which needs TensorFlow's threads.
+
+    Args:
+      workdir, kinds: as `evaluate`'s. Where `evaluate` would refuse them
+        (no run in `workdir`, an unknown kind), nothing is set: `evaluate`
+        says what is wrong, in its usual order.
+    """
+    try:
+        eval_config = runs.load_config(workdir).eval
+        names = config_lib.parse_names("probe kind", kinds or eval_config.kinds, KINDS)
+    except UserError:
+        return
+    if "finetune" not in names:
+        cpu_threads.use_one_thread_per_op()
 
 
 def _skipped_without_labels(eval_config, kinds, random_baseline):

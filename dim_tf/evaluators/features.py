@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dim_tf.evaluators import cpu_threads
 from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import eval_sets
 
@@ -138,8 +139,14 @@ def extract_features(
             images = images[: max_examples - seen]
             batch_labels = batch_labels[: max_examples - seen]
         seen += len(batch_labels)
-        for tap, value in features_of(images).items():
-            columns[tap].append(value.numpy())
+        # The batch's rows in `parallel_calls()` parts, computed concurrently
+        # where each operation runs on one thread (`cpu_threads`).
+        parts = cpu_threads.map_concurrently(
+            features_of, _row_parts(images, cpu_threads.parallel_calls())
+        )
+        for tap, rows in columns.items():
+            values = [part[tap].numpy() for part in parts]
+            rows.append(values[0] if len(values) == 1 else np.concatenate(values))
         labels.append(batch_labels.numpy())
         if kept < keep_images:
             images_kept.append(images[: keep_images - kept].numpy())
@@ -155,6 +162,12 @@ def extract_features(
             else np.zeros((0, *image_spec.shape[1:]), np.float32)
         ),
     )
+
+
+def _row_parts(batch, count):
+    """`batch` split along its first axis into up to `count` parts of about equal size."""
+    size = -(-len(batch) // count)
+    return [batch[start : start + size] for start in range(0, len(batch), size)]
 
 
 class _Rows:

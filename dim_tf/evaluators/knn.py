@@ -36,7 +36,7 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import precision
+from dim_tf.evaluators import cpu_threads, precision
 from dim_tf.evaluators.features import TapEvaluator, compiled
 from dim_tf.evaluators.results import Result
 
@@ -89,7 +89,6 @@ def knn_predict(
     k = min(k, num_memory)
     memory_chunk = memory_chunk or _MEMORY_CHUNK_BYTES // (4 * dim)
     memory_chunk = max(k, min(memory_chunk, num_memory))
-    query_chunk = max(1, max_block // memory_chunk)
     # Dividing the similarities by the memory's norms spares a normalised
     # copy of the memory.
     # A chunk of rows at a time: the norms of all rows at once square them
@@ -105,6 +104,10 @@ def knn_predict(
     labels = np.asarray(memory_labels, np.int32)
     nearest = _nearest_fn(dim, k, dtype)
     queries = np.asarray(queries, np.float32)
+    # At least one query block per parallel call: a memory chunk updates
+    # the blocks concurrently (`cpu_threads`).
+    calls = cpu_threads.parallel_calls()
+    query_chunk = max(1, min(max_block // memory_chunk, -(-len(queries) // calls)))
     # Normalised (and rounded) once here, not again against every memory chunk.
     blocks = [
         tf.cast(
@@ -132,7 +135,12 @@ def knn_predict(
         if dtype != "float32":
             # Normalised before rounding: bfloat16 keeps 8 bits of each value.
             chunk = (tf.cast(chunk[0] * chunk[1][:, None], dtype), *chunk[1:])
-        best = [nearest(*pair, block, *chunk) for pair, block in zip(best, blocks)]
+
+        def update(best_and_block, chunk=chunk):
+            (best_similarities, best_labels), block = best_and_block
+            return nearest(best_similarities, best_labels, block, *chunk)
+
+        best = cpu_threads.map_concurrently(update, zip(best, blocks))
     vote = _vote_fn(num_classes, temperature)
     predicted = [vote(*pair).numpy() for pair in best]
     return np.concatenate(predicted or [np.zeros(0)]).astype(np.int32)

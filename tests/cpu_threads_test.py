@@ -1,0 +1,68 @@
+"""How evaluation work is spread over the cores: one thread per op, parallel calls."""
+
+import threading
+
+import pytest
+
+from dim_tf.evaluators import cpu_threads
+
+
+@pytest.mark.parametrize(
+    "cores, per_op, calls", [(2, 1, 2), (2, 2, 1), (8, 2, 4), (1, 1, 1), (2, 4, 1)]
+)
+def test_parallel_calls_fill_the_cores(monkeypatch, cores, per_op, calls):
+    monkeypatch.setattr(cpu_threads, "cores", lambda: cores)
+    monkeypatch.setattr(cpu_threads, "threads_per_op", lambda: per_op)
+    assert cpu_threads.parallel_calls() == calls
+
+
+def test_threads_per_op_reads_the_users_variable(monkeypatch):
+    monkeypatch.setattr(
+        cpu_threads.tf.config.threading,
+        "get_intra_op_parallelism_threads",
+        lambda: 0,
+    )
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
+    assert cpu_threads.threads_per_op() == 3
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
+    monkeypatch.setattr(cpu_threads, "cores", lambda: 6)
+    assert cpu_threads.threads_per_op() == 6
+
+
+def test_map_concurrently_runs_the_calls_at_once_and_keeps_their_order(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "parallel_calls", lambda: 2)
+    # Each call waits for another to arrive: one after another, they never would.
+    meeting = threading.Barrier(2, timeout=30)
+
+    def call(item):
+        meeting.wait()
+        return item * 10, threading.get_ident()
+
+    results = cpu_threads.map_concurrently(call, [1, 2, 3, 4])
+    assert [value for value, _ in results] == [10, 20, 30, 40]
+    assert threading.get_ident() not in {thread for _, thread in results}
+
+
+def test_one_parallel_call_runs_in_the_calling_thread(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "parallel_calls", lambda: 1)
+    results = cpu_threads.map_concurrently(lambda item: threading.get_ident(), [1, 2])
+    assert results == [threading.get_ident()] * 2
+
+
+def test_one_thread_per_op_leaves_a_users_setting_and_a_single_core(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        cpu_threads.tf.config.threading,
+        "set_intra_op_parallelism_threads",
+        calls.append,
+    )
+    monkeypatch.setattr(cpu_threads, "cores", lambda: 2)
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")
+    assert not cpu_threads.use_one_thread_per_op()
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
+    monkeypatch.setattr(cpu_threads, "cores", lambda: 1)
+    assert not cpu_threads.use_one_thread_per_op()
+    assert calls == []
+    monkeypatch.setattr(cpu_threads, "cores", lambda: 2)
+    assert cpu_threads.use_one_thread_per_op()
+    assert calls == [1]
