@@ -66,3 +66,12 @@ def test_one_thread_per_op_leaves_a_users_setting_and_a_single_core(monkeypatch)
     monkeypatch.setattr(cpu_threads, "cores", lambda: 2)
     assert cpu_threads.use_one_thread_per_op()
     assert calls == [1]
+
+
+def test_one_thread_per_op_once_tensorflow_has_started_changes_nothing(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setattr(cpu_threads, "cores", lambda: 2)
+    before = cpu_threads.tf.config.threading.get_intra_op_parallelism_threads()
+    cpu_threads.tf.constant(1.0) + 1.0  # TensorFlow's threads are fixed from here.
+    assert not cpu_threads.use_one_thread_per_op()
+    assert cpu_threads.tf.config.threading.get_intra_op_parallelism_threads() == before

@@ -5,6 +5,7 @@ import types
 import pytest
 
 from dim_tf.evaluators import precision
+from dim_tf.tools import machine
 
 
 @pytest.mark.parametrize("speedup, expected", [(1.8, "bfloat16"), (0.5, "float32")])
@@ -56,3 +57,14 @@ def test_the_speedup_takes_each_dtypes_best_of_interleaved_rounds(monkeypatch):
     finally:
         precision.bfloat16_speedup.cache_clear()
     assert calls == ["float32", "bfloat16"] * 3
+
+
+def test_measuring_again_traces_nothing_new():
+    # A new graph function per measurement was traced every time, and after
+    # five traces TensorFlow printed a warning in bin/evaluate's output.
+    for dtype in ("float32", "bfloat16", "float32"):
+        assert machine.matmul_gflops(dtype, size=64, repeats=1, min_seconds=0.001) > 0
+    traced = machine._products.experimental_get_tracing_count()
+    for dtype in ("float32", "bfloat16"):
+        machine.matmul_gflops(dtype, size=64, repeats=1, min_seconds=0.001)
+    assert machine._products.experimental_get_tracing_count() == traced

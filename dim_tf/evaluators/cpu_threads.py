@@ -35,16 +35,20 @@ def cores():
 def use_one_thread_per_op():
     """Makes TensorFlow run each operation on one thread, for this process.
 
-    Call it before TensorFlow runs its first operation. It does nothing
-    when `TF_NUM_INTRAOP_THREADS` is set (the user's choice) or there is
-    one core.
+    Call it before TensorFlow runs its first operation; afterwards
+    TensorFlow's threads are fixed and it does nothing. Nor when
+    `TF_NUM_INTRAOP_THREADS` is set (the user's choice) or there is one
+    core.
 
     Returns:
       Whether it took effect.
     """
     if os.environ.get(_INTRA_OP_VARIABLE) or cores() < 2:
         return False
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow has started: its threads stay.
+        return False
     return True
 
 

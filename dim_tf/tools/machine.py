@@ -17,6 +17,23 @@ import tensorflow as tf
 DEFAULT_MATMUL_SIZE = 4096
 
 
+@tf.function
+def _products(a, b, count):
+    """`count` products `a @ b`, chained so that none can be skipped; one call.
+
+    One graph function for every measurement: a new one per call would be
+    traced every time, and TensorFlow warns about frequent retracing.
+    """
+
+    def body(i, acc):
+        return i + 1, acc + tf.reduce_sum(tf.matmul(a, b)[:1, :1])
+
+    _, acc = tf.while_loop(
+        lambda i, acc: i < count, body, (tf.constant(0), tf.constant(0.0, a.dtype))
+    )
+    return acc
+
+
 def matmul_gflops(dtype, size=DEFAULT_MATMUL_SIZE, repeats=5, min_seconds=0.5):
     """The best GFLOP/s of `[size, size] x [size, size]` products in `dtype`.
 
@@ -32,27 +49,15 @@ def matmul_gflops(dtype, size=DEFAULT_MATMUL_SIZE, repeats=5, min_seconds=0.5):
     """
     a = tf.cast(tf.random.stateless_normal((size, size), (1, 2)), dtype)
     b = tf.cast(tf.random.stateless_normal((size, size), (3, 4)), dtype)
-
-    @tf.function
-    def products(a, b, count):
-        # Chained so no product can be skipped; one call, so no Python per product.
-        def body(i, acc):
-            return i + 1, acc + tf.reduce_sum(tf.matmul(a, b)[:1, :1])
-
-        _, acc = tf.while_loop(
-            lambda i, acc: i < count, body, (tf.constant(0), tf.constant(0.0, dtype))
-        )
-        return acc
-
     flop = 2.0 * size**3
-    products(a, b, tf.constant(1)).numpy()  # Trace and warm up.
+    _products(a, b, tf.constant(1)).numpy()  # Trace (once per dtype and size), warm up.
     start = time.perf_counter()
-    products(a, b, tf.constant(1)).numpy()
+    _products(a, b, tf.constant(1)).numpy()
     count = max(1, int(min_seconds / max(time.perf_counter() - start, 1e-6)))
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
-        products(a, b, tf.constant(count)).numpy()
+        _products(a, b, tf.constant(count)).numpy()
         rates.append(count * flop / (time.perf_counter() - start) / 1e9)
     return max(rates)
 
