@@ -267,8 +267,11 @@ def shuffle_dimensions(y, seed):
       `[N, D]` tensor.
     """
     keys = tf.random.stateless_uniform(tf.shape(y), seed)
-    order = tf.argsort(keys, axis=0)  # A random permutation per column.
-    columns = tf.gather(tf.transpose(y), tf.transpose(order), batch_dims=1)
+    # A random permutation per column, sorted along rows of the transposed
+    # keys: the same permutations as sorting the columns, without
+    # transposing int32 indices (oneDNN logs an error line for those).
+    order = tf.argsort(tf.transpose(keys), axis=1)
+    columns = tf.gather(tf.transpose(y), order, batch_dims=1)
     return tf.transpose(columns)
 
 
