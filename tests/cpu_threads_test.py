@@ -22,10 +22,13 @@ def test_threads_per_op_reads_the_users_variable(monkeypatch):
         "get_intra_op_parallelism_threads",
         lambda: 0,
     )
+    monkeypatch.setattr(cpu_threads, "cores", lambda: 6)
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "3")
     assert cpu_threads.threads_per_op() == 3
+    # 0 is TensorFlow's default: one thread per core.
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "0")
+    assert cpu_threads.threads_per_op() == 6
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
-    monkeypatch.setattr(cpu_threads, "cores", lambda: 6)
     assert cpu_threads.threads_per_op() == 6
 
 

@@ -58,7 +58,10 @@ def threads_per_op():
     if configured:
         return configured
     from_environment = os.environ.get(_INTRA_OP_VARIABLE, "")
-    return int(from_environment) if from_environment.isdigit() else cores()
+    # Unset, not a count, or 0 (TensorFlow's "choose for me"): one per core.
+    if from_environment.isdigit() and int(from_environment) > 0:
+        return int(from_environment)
+    return cores()
 
 
 def parallel_calls():
