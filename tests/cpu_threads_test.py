@@ -52,7 +52,28 @@ def test_one_parallel_call_runs_in_the_calling_thread(monkeypatch):
     assert results == [threading.get_ident()] * 2
 
 
-def test_one_thread_per_op_leaves_a_users_setting_and_a_single_core(monkeypatch):
+@pytest.mark.parametrize(
+    "cores, threads", [(2, 1), (4, 1), (7, 1), (8, 2), (16, 4), (64, 16)]
+)
+def test_share_cores_gives_each_op_a_share_beside_four_probes(
+    monkeypatch, cores, threads
+):
+    calls = []
+    monkeypatch.setattr(
+        cpu_threads.tf.config.threading,
+        "set_intra_op_parallelism_threads",
+        calls.append,
+    )
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.setattr(cpu_threads, "cores", lambda: cores)
+    assert cpu_threads.share_cores(4) == threads
+    assert calls == [threads]
+    # Then as many calls at once as fill the cores: as many as the probes.
+    monkeypatch.setattr(cpu_threads, "threads_per_op", lambda: threads)
+    assert cpu_threads.parallel_calls() == cores // threads
+
+
+def test_share_cores_leaves_a_users_setting_and_a_single_core(monkeypatch):
     calls = []
     monkeypatch.setattr(
         cpu_threads.tf.config.threading,
@@ -61,20 +82,20 @@ def test_one_thread_per_op_leaves_a_users_setting_and_a_single_core(monkeypatch)
     )
     monkeypatch.setattr(cpu_threads, "cores", lambda: 2)
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "2")
-    assert not cpu_threads.use_one_thread_per_op()
+    assert cpu_threads.share_cores(4) is None
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
     monkeypatch.setattr(cpu_threads, "cores", lambda: 1)
-    assert not cpu_threads.use_one_thread_per_op()
-    assert calls == []
+    assert cpu_threads.share_cores(4) is None
+    # One computation at a time: every core is its share, TensorFlow's default.
     monkeypatch.setattr(cpu_threads, "cores", lambda: 2)
-    assert cpu_threads.use_one_thread_per_op()
-    assert calls == [1]
+    assert cpu_threads.share_cores(1) is None
+    assert calls == []
 
 
-def test_one_thread_per_op_once_tensorflow_has_started_changes_nothing(monkeypatch):
+def test_share_cores_once_tensorflow_has_started_changes_nothing(monkeypatch):
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
     monkeypatch.setattr(cpu_threads, "cores", lambda: 2)
     before = cpu_threads.tf.config.threading.get_intra_op_parallelism_threads()
     cpu_threads.tf.constant(1.0) + 1.0  # TensorFlow's threads are fixed from here.
-    assert not cpu_threads.use_one_thread_per_op()
+    assert cpu_threads.share_cores(4) is None
     assert cpu_threads.tf.config.threading.get_intra_op_parallelism_threads() == before

@@ -256,7 +256,7 @@ def test_bad_eval_settings_are_refused(data_dir, evaluated, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kinds, recorded, one_thread",
+    "kinds, recorded, shared",
     [
         (None, "linear,knn", True),
         (None, "linear,finetune", False),
@@ -264,19 +264,18 @@ def test_bad_eval_settings_are_refused(data_dir, evaluated, tmp_path):
         ("knn", "linear,finetune", True),
     ],
 )
-def test_the_entry_points_run_ops_on_one_thread_unless_fine_tuning(
-    tmp_path, monkeypatch, kinds, recorded, one_thread
+def test_the_entry_points_share_the_cores_unless_fine_tuning(
+    tmp_path, monkeypatch, kinds, recorded, shared
 ):
     workdir = str(tmp_path)
     workdir_lib.write_config(
         workdir, config_lib.to_record(tiny_config(**{"eval.kinds": recorded}))
     )
     calls = []
-    monkeypatch.setattr(
-        cpu_threads, "use_one_thread_per_op", lambda: calls.append("one thread")
-    )
+    monkeypatch.setattr(cpu_threads, "share_cores", calls.append)
     evaluation.use_cores_for(workdir, kinds)
-    assert calls == (["one thread"] if one_thread else [])
+    # Shared with the four probes trained side by side.
+    assert calls == ([4] if shared else [])
     # What `evaluate` refuses is left for it to report.
     calls.clear()
     evaluation.use_cores_for(workdir, "linear,knm")

@@ -66,8 +66,19 @@ def test_chunked_blocks_give_the_unchunked_answer():
     assert len(set(whole)) > 1
 
 
-@pytest.mark.parametrize("calls", [2, 3])
-def test_queries_split_over_parallel_calls_give_the_same_answer(monkeypatch, calls):
+@pytest.mark.parametrize(
+    "calls, max_block, blocks",
+    [
+        (2, knn.MAX_BLOCK, 2),
+        (3, knn.MAX_BLOCK, 3),
+        # At most 5 queries a block against 16 memory rows: 8 blocks of 5
+        # or fewer, four rounds of two calls (not 8 of 5 and one of 2).
+        (2, 80, 8),
+    ],
+)
+def test_queries_split_over_parallel_calls_give_the_same_answer(
+    monkeypatch, calls, max_block, blocks
+):
     features, labels, query_features = _features(101, 37, 6, 4, seed=2)
     whole = knn.knn_predict(features, labels, query_features, 4, k=9, memory_chunk=16)
     concurrent_blocks = []
@@ -80,11 +91,19 @@ def test_queries_split_over_parallel_calls_give_the_same_answer(monkeypatch, cal
 
     monkeypatch.setattr(cpu_threads, "parallel_calls", lambda: calls)
     monkeypatch.setattr(cpu_threads, "map_concurrently", counting)
-    split = knn.knn_predict(features, labels, query_features, 4, k=9, memory_chunk=16)
+    split = knn.knn_predict(
+        features,
+        labels,
+        query_features,
+        4,
+        k=9,
+        max_block=max_block,
+        memory_chunk=16,
+    )
     np.testing.assert_array_equal(split, whole)
     assert len(set(whole)) > 1
-    # Every memory chunk (7 of 16 rows) updated `calls` query blocks.
-    assert concurrent_blocks == [calls] * 7
+    # Every memory chunk (7 of 16 rows) updated the same query blocks.
+    assert concurrent_blocks == [blocks] * 7
 
 
 def test_votes_are_weighted_by_similarity():

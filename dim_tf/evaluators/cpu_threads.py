@@ -6,14 +6,15 @@ probes' steps (a batch of 64 rows of 6,272 conv features times a
 intra-op threads, such an operation costs more CPU in hand-offs between
 the threads than the split saves (measured on a 2-core CPU: a linear probe
 step on conv 1.27 CPU-ms with two threads per operation, 0.78 with one),
-and the probes already run side by side (`frozen_training.ProbePool`). So
-the evaluation entry points run each operation on one thread
-(`use_one_thread_per_op`), and the large computations that run alone, the
-encoder's feature pass and kNN's products, split their work into
-`parallel_calls()` concurrent calls instead (`map_concurrently`). In a
-process that keeps TensorFlow's default (training's `eval.every`
-evaluation, a program calling the library) `parallel_calls()` is 1 and
-nothing is split.
+and the probes already run side by side, `frozen_training.ProbePool`'s
+four at a time. So the evaluation entry points give each operation only
+its share of the cores, cores / 4 threads (at least one: one thread per
+operation on a CPU of up to 7 cores; `share_cores`), and the
+large computations that run in the foreground, the encoder's feature pass
+and kNN's products, split their work into `parallel_calls()` concurrent
+calls instead (`map_concurrently`). In a process that keeps TensorFlow's
+default (training's `eval.every` evaluation, a program calling the
+library) `parallel_calls()` is 1 and nothing is split.
 """
 
 import os
@@ -32,24 +33,30 @@ def cores():
     return os.cpu_count() or 1
 
 
-def use_one_thread_per_op():
-    """Makes TensorFlow run each operation on one thread, for this process.
+def share_cores(concurrent_work):
+    """Gives each TensorFlow operation its share of the cores, for this process.
 
-    Call it before TensorFlow runs its first operation; afterwards
-    TensorFlow's threads are fixed and it does nothing. Nor when
-    `TF_NUM_INTRAOP_THREADS` is set (the user's choice) or there is one
-    core.
+    Each operation runs on cores / `concurrent_work` threads (at least one),
+    as many as keep the cores busy when `concurrent_work` computations run
+    side by side. Call it before TensorFlow runs its first operation;
+    afterwards TensorFlow's threads are fixed and it does nothing. Nor when
+    `TF_NUM_INTRAOP_THREADS` is set (the user's choice) or the share is
+    every core (TensorFlow's default).
+
+    Args:
+      concurrent_work: how many computations usually run at once.
 
     Returns:
-      Whether it took effect.
+      The threads per operation set, or None when nothing was set.
     """
-    if os.environ.get(_INTRA_OP_VARIABLE) or cores() < 2:
-        return False
+    threads = max(1, cores() // max(1, concurrent_work))
+    if os.environ.get(_INTRA_OP_VARIABLE) or threads >= cores():
+        return None
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow has started: its threads stay.
-        return False
-    return True
+        return None
+    return threads
 
 
 def threads_per_op():
@@ -75,6 +82,14 @@ def map_concurrently(fn, items):
     TensorFlow releases the interpreter while it computes, so calls of graph
     functions in threads run in parallel. With one parallel call (or one
     item) they run one after another in this thread.
+
+    Args:
+      fn: a callable of one item, safe to call from several threads at once
+        (e.g. a graph function).
+      items: an iterable of its arguments.
+
+    Returns:
+      The list of results, in the order of `items`.
     """
     items = list(items)
     workers = min(parallel_calls(), len(items))

@@ -19,8 +19,9 @@
 the same frozen-probe, kNN and MINE / NDM evaluators every `eval.every` steps.
 
 `use_cores_for(workdir, kinds)` is what the entry points (bin/evaluate,
-bin/benchmark --workdir) call first: one thread per TensorFlow operation,
-the cores shared by concurrent work instead (`cpu_threads`).
+bin/benchmark --workdir) call first: fewer threads per TensorFlow operation
+(one on a CPU of up to 7 cores), the cores shared by concurrent work
+instead (`cpu_threads`).
 
 On a dataset without labels (a directory of unlabeled images) both run only
 the evaluators whose module says `NEEDS_LABELS = False` (MINE, NDM, decoder) and
@@ -42,7 +43,7 @@ from dim_tf.evaluators import (
     views,
 )
 from dim_tf.evaluators.features import Need, StepFeatures
-from dim_tf.evaluators.frozen_training import ProbePool
+from dim_tf.evaluators.frozen_training import MAX_CONCURRENT_PROBES, ProbePool
 from dim_tf.evaluators.progress import Progress, evaluator_name
 from dim_tf.evaluators.report import build_results, write_results
 from dim_tf.input import read_errors
@@ -216,11 +217,12 @@ def use_cores_for(workdir, kinds=None):
     """Sets up this process's threads for `evaluate(workdir, kinds=kinds)`.
 
     For the evaluation entry points (bin/evaluate, bin/benchmark --workdir),
-    before TensorFlow runs anything: each operation runs on one thread
-    (`cpu_threads.use_one_thread_per_op`), which the side-by-side probes,
-    the feature passes and kNN turn into less CPU time. Not with `finetune`
-    among the kinds: its probes train the encoder in one loop of large
-    operations, which needs TensorFlow's threads.
+    before TensorFlow runs anything: each operation runs on its share of the
+    cores beside the probes trained side by side (`cpu_threads.share_cores`:
+    one thread on a CPU of up to 7 cores), which the probes, the feature
+    passes and kNN turn into less CPU time. Not with `finetune` among the
+    kinds: its probes train the encoder in one loop of large operations,
+    which needs TensorFlow's threads.
 
     Args:
       workdir, kinds: as `evaluate`'s. Where `evaluate` would refuse them
@@ -233,7 +235,7 @@ def use_cores_for(workdir, kinds=None):
     except UserError:
         return
     if "finetune" not in names:
-        cpu_threads.use_one_thread_per_op()
+        cpu_threads.share_cores(MAX_CONCURRENT_PROBES)
 
 
 def _skipped_without_labels(eval_config, kinds, random_baseline):

@@ -140,7 +140,7 @@ def extract_features(
             batch_labels = batch_labels[: max_examples - seen]
         seen += len(batch_labels)
         # The batch's rows in `parallel_calls()` parts, computed concurrently
-        # where each operation runs on one thread (`cpu_threads`).
+        # where each operation runs on fewer threads than cores (`cpu_threads`).
         parts = cpu_threads.map_concurrently(
             features_of, _row_parts(images, cpu_threads.parallel_calls())
         )
@@ -166,7 +166,7 @@ def extract_features(
 
 def _row_parts(batch, count):
     """`batch` split along its first axis into up to `count` parts of about equal size."""
-    size = -(-len(batch) // count)
+    size = max(1, -(-len(batch) // count))
     return [batch[start : start + size] for start in range(0, len(batch), size)]
 
 

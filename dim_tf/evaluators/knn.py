@@ -11,8 +11,9 @@ multiply-adds per tap (queries x memory x dimensions).
 
 Memory = features of `data.eval_train_split` (at most
 `eval.max_train_examples`), queries = features of `data.eval_split`. The
-similarities are computed block by block, at most `MAX_BLOCK` of them at a
-time (a `[queries, memory rows]` block), keeping a running top k per query,
+similarities are computed block by block, at most `MAX_BLOCK` of them in a
+block (a `[queries, memory rows]` block; as many blocks at a time as
+`cpu_threads.parallel_calls()`), keeping a running top k per query,
 so memory use does not grow with the product of the two sizes: measured,
 50,000 x 1,024 memory features and 10,000 queries (k = 200) took 29 s
 (53 CPU-seconds, 2 cores) and about 410 MB beyond the features.
@@ -65,8 +66,8 @@ def knn_predict(
     """Weighted kNN class of each query, by cosine similarity.
 
     Memory use besides the inputs: a normalised float32 copy of the
-    queries, one chunk of memory rows (64 MiB) and one block of `max_block`
-    similarities.
+    queries, one chunk of memory rows (64 MiB) and, per parallel call
+    (`cpu_threads.parallel_calls()`), one block of `max_block` similarities.
 
     Args:
       memory: float `[M, D]` features of labeled examples.
@@ -75,7 +76,7 @@ def knn_predict(
       num_classes: K.
       k: neighbours per query (clipped to M).
       temperature: T in the vote weight exp(similarity / T).
-      max_block: similarities computed at once (a `[q, m]` block).
+      max_block: the most similarities in one `[q, m]` block.
       memory_chunk: memory rows per block (None: as many as fit 64 MiB; at
         least k).
       dtype: "float32" or "bfloat16": the products' inputs (see the module
@@ -104,10 +105,13 @@ def knn_predict(
     labels = np.asarray(memory_labels, np.int32)
     nearest = _nearest_fn(dim, k, dtype)
     queries = np.asarray(queries, np.float32)
-    # At least one query block per parallel call: a memory chunk updates
-    # the blocks concurrently (`cpu_threads`).
+    # Query blocks of at most `max_block` similarities, as many as a
+    # multiple of the parallel calls (about equal in size): a memory chunk
+    # updates them concurrently, every round of calls busy (`cpu_threads`).
     calls = cpu_threads.parallel_calls()
-    query_chunk = max(1, min(max_block // memory_chunk, -(-len(queries) // calls)))
+    per_block = max(1, max_block // memory_chunk)
+    block_count = calls * -(-len(queries) // (calls * per_block))
+    query_chunk = max(1, -(-len(queries) // max(1, block_count)))
     # Normalised (and rounded) once here, not again against every memory chunk.
     blocks = [
         tf.cast(

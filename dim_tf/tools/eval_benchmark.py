@@ -70,8 +70,11 @@ def benchmark_evaluation(workdir, log=None):
 def _matmul_rate():
     """float32 GFLOP/s of [2048, 2048] products now (about two seconds).
 
-    Summed over `cpu_threads.parallel_calls()` concurrent measurements: the
-    whole CPU's rate also where each operation runs on one thread.
+    Where each operation runs on fewer threads than cores (bin/evaluate's
+    `cpu_threads.share_cores`), the sum of `cpu_threads.parallel_calls()`
+    measurements run at the same time, each its best round: the whole
+    CPU's rate (rounds that did not overlap exactly can overstate it a
+    little).
     """
     rates = cpu_threads.map_concurrently(
         lambda _: machine.matmul_gflops("float32", 2048, repeats=3, min_seconds=0.3),
