@@ -1,4 +1,4 @@
-"""How evaluation work is spread over the cores: one thread per op, parallel calls."""
+"""How evaluation work is spread over the cores: threads per op, parallel calls."""
 
 import threading
 
