@@ -110,6 +110,30 @@ def test_occlusion_hides_part_of_the_image_from_y_only():
     np.testing.assert_array_equal(occluded.numpy(), again.numpy())
 
 
+def _moving_statistics_after_a_step(occlusion_fraction, strategy):
+    config = tiny_config(**{"objective.occlusion": occlusion_fraction})
+    # The same seed: both runs start from the same weights.
+    run = build.build_trainer(config, IMAGE_SHAPE, strategy)
+    # Offset and scale unlike the initial moving mean 0 and variance 1.
+    images = 0.8 + 0.1 * _images(rows=8)
+    dataset = tf.data.Dataset.from_tensors(images).repeat()
+    run.train_steps(iter(strategy.experimental_distribute_dataset(dataset)), 1)
+    return {v.path: v.numpy() for v in run.encoder.non_trainable_variables}
+
+
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_occlusion_leaves_the_moving_statistics_to_the_clean_images(replicas):
+    strategy = ONE if replicas == 1 else strategies.two_replicas()
+    clean = _moving_statistics_after_a_step(0.0, strategy)
+    occluded = _moving_statistics_after_a_step(0.5, strategy)
+    means = [value for path, value in clean.items() if "moving_mean" in path]
+    # The step moved every moving mean away from its initial zeros...
+    assert means and all(np.abs(mean).max() > 0 for mean in means)
+    # ... and the occluded pass did not move them again.
+    for path, value in clean.items():
+        np.testing.assert_allclose(occluded[path], value, rtol=1e-5, atol=1e-6)
+
+
 def test_the_coordinate_loss_falls_when_only_the_head_trains():
     local = tf.random.stateless_normal((8, 4, 4, 6), (1, 2))
     y = tf.random.stateless_normal((8, 5), (3, 4))

@@ -29,7 +29,10 @@ def encode_views(encoder, images, views, occlusion_fraction, seed, replica):
 
     Returns:
       List of V dicts of encoder outputs `[n, ...]`. Every view is encoded in
-      one pass, so BatchNorm sees both views' statistics together.
+      one pass, so BatchNorm sees both views' statistics together. The
+      occluded pass normalises with its own batch statistics but leaves the
+      moving statistics as the clean pass set them: evaluation and export
+      normalise clean images with them.
     """
     batch = images if views == 1 else tf.concat(tf.unstack(images, axis=1), 0)
     features = encoder(batch, training=True)
@@ -46,11 +49,29 @@ def encode_views(encoder, images, views, occlusion_fraction, seed, replica):
         ]
         hidden = hidden[0] if views == 1 else tf.concat(hidden, 0)
         # A second pass: Y of the occluded images, every map of the clean ones.
-        features = dict(features, y=encoder(hidden, training=True)["y"])
+        features = dict(features, y=_batch_statistics_pass(encoder, hidden)["y"])
     if views == 1:
         return [features]
     split = {name: tf.split(value, views) for name, value in features.items()}
     return [{name: parts[v] for name, parts in split.items()} for v in range(views)]
+
+
+def _batch_statistics_pass(encoder, images):
+    """`encoder(images, training=True)` without changing its moving statistics.
+
+    Keras BatchNorm layers update their moving mean and variance in every
+    training-mode call; the encoder's non-trainable variables (those
+    statistics) are read before the call and put back after it. Inside a
+    `tf.function` the reads, the layers' updates and the restores run in
+    program order (automatic control dependencies order the ops on each
+    variable).
+    """
+    state = encoder.non_trainable_variables
+    before = [tf.identity(variable.value) for variable in state]
+    outputs = encoder(images, training=True)
+    for variable, value in zip(state, before):
+        variable.assign(value)
+    return outputs
 
 
 def directions(views):
