@@ -38,9 +38,10 @@ def test_a_collapsed_batch_reads_as_collapsed():
     line = rng.uniform(1, 2, size=(256, 1)) * rng.normal(size=(1, 16))
     assert float(health.y_std(line)) < 1e-5
     np.testing.assert_allclose(health.effective_rank(line), 1.0, rtol=1e-4)
-    # All equal: no spread at all.
+    # All equal: no spread at all (up to float32 rounding of the normalised
+    # rows' mean, which depends on the CPU's reduction kernels).
     same = np.ones((8, 4), np.float32)
-    assert float(health.y_std(same)) == 0.0
+    assert float(health.y_std(same)) < 1e-6
     assert float(health.effective_rank(same)) == 0.0
 
 
