@@ -2,7 +2,11 @@
 
 import glob
 import hashlib
+import json
+import logging
 import os
+import shutil
+import sys
 import tempfile
 
 import pytest
@@ -10,9 +14,10 @@ import tensorflow as tf
 
 from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import sources
-from dim_tf.training import loop
+from dim_tf.training import loop, runs
 from dim_tf.training.checkpoints import Checkpointer
 from tests import processes
+from tests.evaluate_test import TINY_EVAL
 
 
 def _items(value=0.0):
@@ -237,3 +242,81 @@ def test_a_checkpoint_without_an_item_added_later_restores_the_rest(tmp_path):
         Checkpointer(
             directory, dict(_items(), other=tf.Variable(1.0)), added_later=("seconds",)
         ).restore_latest()
+
+
+# A run with two checkpoints, ckpt-2 and ckpt-4, whose evaluation is quick.
+_TWO_CHECKPOINTS = {
+    "train.steps": 4,
+    "train.steps_per_call": 2,
+    "train.checkpoint_every": 2,
+    "train.log_every": 2,
+    **TINY_EVAL,
+    "eval.kinds": "knn",
+    "eval.taps": "y",
+    "eval.random_baseline": False,
+}
+
+
+def _move_away(workdir, name, to):
+    """Moves checkpoint `name`'s files out of the run, as a user would."""
+    os.makedirs(to, exist_ok=True)
+    for path in glob.glob(os.path.join(workdir, "checkpoints", f"{name}.*")):
+        shutil.move(path, to)
+
+
+def test_a_run_loads_at_the_checkpoint_training_resumes_from(
+    data_dir, tmp_path, caplog
+):
+    workdir = str(tmp_path / "run")
+    config = processes.tiny_config(data_dir, **_TWO_CHECKPOINTS)
+    loop.train(config, workdir)
+    directory = os.path.join(workdir, "checkpoints")
+    _move_away(workdir, "ckpt-4", str(tmp_path / "moved"))
+    # A save in progress (a run trains while it is evaluated) stays untouched.
+    os.makedirs(os.path.join(directory, "ckpt-6_temp"))
+
+    with caplog.at_level(logging.WARNING):
+        run = runs.load_run(workdir)
+
+    assert run.step == 2 and run.checkpoint == os.path.join(directory, "ckpt-2")
+    said = [r.getMessage() for r in caplog.records if "ckpt-" in r.getMessage()]
+    assert said == [
+        f"{directory}/checkpoint names ckpt-4, whose files are not all there; "
+        "using the newest complete checkpoint, ckpt-2"
+    ]
+    assert os.path.isdir(os.path.join(directory, "ckpt-6_temp"))
+
+    # Damaged but not moved away: refused as training refuses it.
+    shutil.rmtree(os.path.join(directory, "ckpt-6_temp"))
+    for path in glob.glob(str(tmp_path / "moved" / "*")):
+        shutil.move(path, directory)
+    _truncate(glob.glob(os.path.join(directory, "ckpt-4.data-*"))[0])
+    with pytest.raises(UserError) as loading:
+        runs.load_run(workdir)
+    with pytest.raises(UserError) as training:
+        loop.train(config, workdir)
+    assert str(loading.value) == str(training.value)
+    assert "ckpt-4 cannot be restored" in str(loading.value)
+    assert "move its files (ckpt-4.*) away to resume from ckpt-2" in str(loading.value)
+
+
+def test_bin_evaluate_after_the_newest_checkpoint_was_moved_away(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    loop.train(processes.tiny_config(data_dir, **_TWO_CHECKPOINTS), workdir)
+    _move_away(workdir, "ckpt-4", str(tmp_path / "moved"))
+
+    evaluated = processes.run(
+        [sys.executable, "bin/evaluate", f"--workdir={workdir}"], timeout=600
+    )
+
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    said = [line for line in evaluated.stderr.splitlines() if "ckpt-4" in line]
+    assert len(said) == 1, evaluated.stderr[-3000:]
+    assert said[0].endswith(
+        "checkpoint names ckpt-4, whose files are not all there; using the "
+        "newest complete checkpoint, ckpt-2"
+    )
+    with open(os.path.join(workdir, "results.json")) as f:
+        results = json.load(f)
+    assert results["step"] == 2
+    assert results["checkpoint"] == os.path.join("checkpoints", "ckpt-2")

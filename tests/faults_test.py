@@ -6,8 +6,6 @@ import re
 import signal
 import time
 
-import tensorflow as tf
-
 from dim_tf.training import checkpoints
 from tests import processes
 
@@ -21,15 +19,11 @@ def _steps_logged(text):
 def _latest_step(workdir):
     """The step of the checkpoint a rerun resumes from, or None.
 
-    The one the `checkpoint` state file names; before the first state file
-    is written (a kill right after the first save's files were renamed into
-    place) the newest complete `ckpt-N`, as the trainer restores.
+    `newest_checkpoint`'s: the one the `checkpoint` state file names, or,
+    before the first state file is written (a kill right after the first
+    save's files were renamed into place), the newest complete `ckpt-N`.
     """
-    directory = os.path.join(workdir, "checkpoints")
-    path = tf.train.latest_checkpoint(directory)
-    if path is None:
-        complete = checkpoints._complete_checkpoints(directory)  # Newest first.
-        path = complete[0] if complete else None
+    path = checkpoints.newest_checkpoint(os.path.join(workdir, "checkpoints"))
     return None if path is None else int(path.rsplit("-", 1)[1])
 
 

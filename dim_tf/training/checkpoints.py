@@ -10,6 +10,11 @@ A checkpoint is never half-written: TensorFlow writes its files under
 moment leaves the state file naming the previous complete checkpoint, at
 worst with an orphaned `ckpt-N_temp/` directory, which the next chief removes.
 
+`newest_checkpoint` is the one rule for which checkpoint a run is at:
+training resumes from it, and evaluation, export and embeddings load it
+(`dim_tf.training.runs`), so all of them agree after a damaged checkpoint
+was moved away.
+
 Saving is `tf.train.CheckpointManager`'s: it numbers checkpoints by the step
 counter, saves when `checkpoint_interval` steps have passed since the last
 save and keeps the newest `max_to_keep`. Restoring stays hand-written,
@@ -110,70 +115,19 @@ class Checkpointer:
     def restore_latest(self):
         """Restores the newest checkpoint if there is one; returns its path or None.
 
-        The newest is the one the `checkpoint` state file names; when that
-        file is missing, or names a checkpoint whose files were moved away,
-        it is the highest-numbered complete `ckpt-N` in the directory.
+        The newest is `newest_checkpoint`'s, the one every command loads.
 
         Raises:
           UserError: the newest checkpoint or the state file is damaged, or the
             checkpoint does not fit the models (nothing is changed on disk).
         """
-        path = self._newest()
+        path = newest_checkpoint(self.directory)
         if path is None:
             return None
-        try:
-            self._checkpoint_to_restore(path).restore(
-                path
-            ).assert_existing_objects_matched()
-        except Exception as err:  # Damaged files fail in many ways.
-            older = [p for p in _complete_checkpoints(self.directory) if p != path]
-            advice = (
-                f"move its files ({os.path.basename(path)}.*) away to resume from "
-                f"{os.path.basename(older[0])}"
-                if older
-                else "move its files away to start again from step 0"
-            )
-            raise UserError(
-                f"checkpoint {path} cannot be restored ({type(err).__name__}: "
-                f"{_detail(err)}); {advice}"
-            ) from None
+        restore(path, self._items, self._added_later)
         self._latest = path
         self.manager = self._make_manager()  # Counts the interval from here.
         return path
-
-    def _checkpoint_to_restore(self, path):
-        """`self.checkpoint`, or one without the `added_later` items `path` lacks.
-
-        The match is still asserted on every other item: a checkpoint that
-        lacks a model is refused, one that lacks only a newer bookkeeping
-        variable restores.
-        """
-        saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
-        missing = [name for name in self._added_later if name not in saved]
-        if not missing:
-            return self.checkpoint
-        logging.info("%s has no %s; they start afresh", path, ", ".join(missing))
-        return tf.train.Checkpoint(
-            **{name: item for name, item in self._items.items() if name not in missing}
-        )
-
-    def _newest(self):
-        state = _read_state(
-            self.directory, lambda: tf.train.get_checkpoint_state(self.directory)
-        )
-        on_disk = _complete_checkpoints(self.directory)
-        if state is None and os.path.exists(os.path.join(self.directory, "checkpoint")):
-            raise _state_error(self.directory, "unreadable")  # TF only warns.
-        if state is not None and _is_complete(state.model_checkpoint_path):
-            return state.model_checkpoint_path
-        if on_disk:
-            logging.warning(
-                "%s is missing or names a checkpoint that is not on disk; resuming "
-                "from the newest complete one, %s",
-                os.path.join(self.directory, "checkpoint"),
-                on_disk[0],
-            )
-        return on_disk[0] if on_disk else None
 
     def save(self, force=False):
         """Writes a checkpoint of the current step, if one is due (every worker calls this).
@@ -231,6 +185,100 @@ class Checkpointer:
         """Removes a non-chief worker's temporary directory."""
         if not self.is_chief:
             shutil.rmtree(self._write_directory, ignore_errors=True)
+
+
+def newest_checkpoint(directory):
+    """The checkpoint a run resumes from, and is evaluated, exported and embedded at.
+
+    The one the `checkpoint` state file names, when its index and data files
+    are there; when that file is missing, or names a checkpoint whose files
+    were moved away, the highest-numbered complete `ckpt-N` in `directory`
+    (logged as a warning naming it). A checkpoint whose files are there but
+    damaged is still the newest: `restore` refuses it and says which one to
+    fall back to.
+
+    Args:
+      directory: `DIR/checkpoints`.
+
+    Returns:
+      The checkpoint's path prefix (`DIR/checkpoints/ckpt-N`), or None when
+      there is none.
+
+    Raises:
+      UserError: the state file is damaged.
+    """
+    state_file = os.path.join(directory, "checkpoint")
+    state = _read_state(directory, lambda: tf.train.get_checkpoint_state(directory))
+    if state is None and os.path.exists(state_file):
+        raise _state_error(directory, "unreadable")  # TF only warns.
+    if state is not None and _is_complete(state.model_checkpoint_path):
+        return state.model_checkpoint_path
+    on_disk = _complete_checkpoints(directory)
+    if not on_disk:
+        return None
+    named = (
+        f"names {os.path.basename(state.model_checkpoint_path)}, whose files are "
+        "not all there"
+        if state is not None
+        else "is missing"
+    )
+    logging.warning(
+        "%s %s; using the newest complete checkpoint, %s",
+        state_file,
+        named,
+        os.path.basename(on_disk[0]),
+    )
+    return on_disk[0]
+
+
+def restore(path, items, added_later=()):
+    """Restores checkpoint `path` into `items`, all of which it must hold.
+
+    Args:
+      path: a checkpoint's path prefix (e.g. `newest_checkpoint`'s).
+      items: name -> trackable, as saved (`Checkpointer`'s items).
+      added_later: names of `items` that checkpoints written by earlier
+        versions lack; such a checkpoint restores everything else and
+        leaves these as they are.
+
+    Raises:
+      UserError: the checkpoint is damaged or does not fit `items` (nothing
+        is changed on disk); the message names the complete checkpoint
+        before it, to fall back to.
+    """
+    try:
+        _checkpoint_to_restore(path, items, added_later).restore(
+            path
+        ).assert_existing_objects_matched()
+    except Exception as err:  # Damaged files fail in many ways.
+        directory = os.path.dirname(path)
+        older = [p for p in _complete_checkpoints(directory) if p != path]
+        advice = (
+            f"move its files ({os.path.basename(path)}.*) away to resume from "
+            f"{os.path.basename(older[0])}"
+            if older
+            else "move its files away to start again from step 0"
+        )
+        raise UserError(
+            f"checkpoint {path} cannot be restored ({type(err).__name__}: "
+            f"{_detail(err)}); {advice}"
+        ) from None
+
+
+def _checkpoint_to_restore(path, items, added_later):
+    """A `tf.train.Checkpoint` of `items`, without the `added_later` ones `path` lacks.
+
+    The match is still asserted on every other item: a checkpoint that
+    lacks a model is refused, one that lacks only a newer bookkeeping
+    variable restores.
+    """
+    saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
+    missing = [name for name in added_later if name not in saved]
+    if missing:
+        logging.info("%s has no %s; they start afresh", path, ", ".join(missing))
+    return tf.train.Checkpoint(
+        **{name: item for name, item in items.items() if name not in missing}
+    )
 
 
 def _read_state(directory, read):

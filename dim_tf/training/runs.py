@@ -2,7 +2,8 @@
 
 `load_run(workdir)` reads `DIR/config.json`, rebuilds the run's models with
 `dim_tf.training.build.build` (as training built them) and restores the
-latest checkpoint. The encoder it hands
+checkpoint training would resume from
+(`dim_tf.training.checkpoints.newest_checkpoint`). The encoder it hands
 out is a float32 copy without synchronised BatchNorm, whatever the run
 trained with, so probes, fine-tuning and SavedModels work outside the
 training strategy.
@@ -11,7 +12,6 @@ training strategy.
 import dataclasses
 import os
 
-import tensorflow as tf
 from ml_collections import config_dict
 
 from dim_tf import config as config_lib
@@ -20,8 +20,8 @@ from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
 from dim_tf.input import sources
 from dim_tf.models import encoders
+from dim_tf.training import checkpoints
 from dim_tf.training.build import build
-from dim_tf.training.checkpoints import Checkpointer
 
 
 @dataclasses.dataclass
@@ -117,7 +117,12 @@ def load_config(workdir):
 
 
 def load_run(workdir, strategy="one_device"):
-    """Rebuilds the run in `workdir` and restores its latest checkpoint.
+    """Rebuilds the run in `workdir` and restores its newest complete checkpoint.
+
+    The checkpoint training resumes from (`checkpoints.newest_checkpoint`:
+    the one the `checkpoint` state file names, else the highest-numbered
+    complete one, logged). Nothing in the workdir is written, so a run can
+    be loaded while it trains.
 
     Args:
       workdir: run directory written by `dim_tf.training.loop.train`.
@@ -134,19 +139,18 @@ def load_run(workdir, strategy="one_device"):
     config = load_config(workdir)
     config.strategy = strategy
     directory = os.path.join(workdir, "checkpoints")
-    if tf.train.latest_checkpoint(directory) is None:
+    path = checkpoints.newest_checkpoint(directory)
+    if path is None:
         raise UserError(
             f"{workdir} has no checkpoint yet; train first (dim-train or bin/train ... "
             f"--workdir={workdir}) or wait for the first one "
             f"(every train.checkpoint_every={config.train.checkpoint_every} steps)"
         )
     _, trainer, _ = build(config, workdir)
-    checkpoint = Checkpointer(
-        directory,
-        trainer.checkpoint_items(),
-        added_later=trainer.ADDED_CHECKPOINT_ITEMS,
-    ).restore_latest()
-    return from_trainer(config, trainer, workdir, checkpoint=checkpoint)
+    checkpoints.restore(
+        path, trainer.checkpoint_items(), trainer.ADDED_CHECKPOINT_ITEMS
+    )
+    return from_trainer(config, trainer, workdir, checkpoint=path)
 
 
 def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
