@@ -3,20 +3,23 @@
 Layout under `DIR/export/`:
 
 - `encoder/`: signature `serving_default`, input `images` (uint8
-  `[None, H, W, C]`, the images as the dataset stores them; for a directory
-  dataset `[None, None, None, C]`, any size), outputs `local`, `conv`, `fc`,
-  `y` (float32);
+  `[None, H, W, None]`, the images at the size the dataset stores them; for
+  a directory dataset `[None, None, None, None]`, any size; grey, grey and
+  alpha, RGB or RGBA: 1 to 4 channels, whatever the run trained on),
+  outputs `local`, `conv`, `fc`, `y` (float32);
 - `probe_{kind}_{tap}/` for each classifier probe (kind `decoder` has
   none; its results.json row keeps `"export": null`): input `images` (uint8), outputs
   `probabilities` (float32 `[None, K]`) and `class_ids` (int64 `[None]`);
   `assets/class_names.txt` holds the class names, line i naming class i.
   kNN and SVM rows have no model: their `export` in results.json stays null.
 
-Preprocessing (`serving_transform`: a directory's images fitted as the
-pipeline fits its files, then `dim_tf.input.model_input.raw_images_to_model_input`:
-resize or center-crop to the encoder's size, channels, scale to [-1, 1]) is
-part of each graph, so callers pass raw images. Models run in inference
-mode (BatchNorm moving statistics, no dropout).
+Preprocessing (`serving_transform`: channels converted to the stored ones
+and a directory's images fitted, as the pipeline converts and fits its
+files, then `dim_tf.input.model_input.raw_images_to_model_input`: resize or
+center-crop to the encoder's size, channels, scale to [-1, 1]) is part of
+each graph, so callers pass raw images; another channel count fails with
+TensorFlow's `InvalidArgumentError` naming the counts taken. Models run in
+inference mode (BatchNorm moving statistics, no dropout).
 
 An export is built completely in a staging directory inside `DIR/export/`
 and then moved into place model by model (`dim_tf.workdir`), so a crash while
@@ -43,37 +46,44 @@ def probe_name(kind, tap):
 
 
 def _input_spec(raw_image_shape):
-    height, width, channels = raw_image_shape
-    return tf.TensorSpec([None, height, width, channels], tf.uint8, name="images")
+    """`images`: uint8 `[None, H, W, None]`, any channel count (checked inside)."""
+    height, width, _ = raw_image_shape
+    return tf.TensorSpec([None, height, width, None], tf.uint8, name="images")
 
 
 def serving_transform(run):
     """What an exported model does to its input `images` before the encoder.
 
-    A TFDS dataset's exports take images exactly as stored: a signature
-    checks the dtype only, so without `tf.ensure_shape` an image of another
-    size would be resized silently and give an answer instead of an error.
-    A directory's take any height and width and fit them as the pipeline
-    fitted the files (`dim_tf.input.image_files.fit`).
+    Images of 1 to 4 channels (grey, grey and alpha, RGB, RGBA) are first
+    converted to the channels the dataset stores, as the pipeline converts
+    its files (`dim_tf.input.image_files.convert_channels`; another count
+    fails with an error naming those taken). A TFDS dataset's exports then
+    take images at the stored size only: a signature checks the dtype
+    only, so without `tf.ensure_shape` an image of another size would be
+    resized silently and give an answer instead of an error. A directory's
+    take any height and width and fit them as the pipeline fitted the files
+    (`dim_tf.input.image_files.fit`).
 
     Args:
       run: `dim_tf.training.runs.Run`.
 
     Returns:
-      A function: uint8 `[B, H, W, C]` -> float32 `[B, S, S, C']` in [-1, 1].
+      A function: uint8 `[B, H, W, c]` (c in 1..4) -> float32 `[B, S, S, C]`
+      in [-1, 1].
     """
     data, size, crop = run.config.data, run.image_size, run.center_crop
     directory = sources.is_directory(data.dataset)
-    spec = _input_spec(run.raw_image_shape)
+    height, width, channels = run.raw_image_shape
 
     def transform(images):
+        images = image_files.convert_channels(images, channels)
         if directory:
             # Fitted as the directory's files were (their stored size follows
             # `data.random_crop`, `dim_tf.input.folders`).
             stored = image_files.stored_size(size, data.random_crop)
             images = image_files.fit(images, stored)
         else:
-            images = tf.ensure_shape(images, spec.shape)
+            images = tf.ensure_shape(images, [None, height, width, channels])
         return model_input.raw_images_to_model_input(images, size, crop, data.channels)
 
     return transform

@@ -123,6 +123,60 @@ def test_the_saved_model_alone_gives_the_same_rows(trained, tmp_path):
         )
 
 
+def test_the_exported_encoder_takes_grey_and_rgba_images_as_the_pipeline_does(
+    trained,
+):
+    """A folder run trains on RGB; its export converts other channel counts."""
+    serve = tf.saved_model.load(trained.encoder_path).signatures["serving_default"]
+    grey = image_folders.digits(2, offset=300)[0][..., None]  # [2, 28, 28, 1]
+    rgb = tf.image.grayscale_to_rgb(tf.constant(grey))
+    tinted = image_folders.as_rgb(grey[..., 0])  # Channels that differ.
+    alpha = np.full_like(grey, 90)
+    cases = [
+        (grey, rgb),
+        (np.concatenate([grey, alpha], -1), rgb),  # Grey and alpha.
+        (np.concatenate([tinted, alpha], -1), tinted),  # RGBA.
+    ]
+    for images, as_rgb in cases:
+        expected = serve(images=tf.constant(as_rgb))["y"]
+        np.testing.assert_allclose(
+            serve(images=tf.constant(images))["y"], expected, atol=1e-6
+        )
+    for count in (0, 5):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=r"images must have 1 \(grey\), 2 \(grey and alpha\), 3 \(RGB\) or "
+            rf"4 \(RGBA\) channels; they have\] \[{count}\]",
+        ):
+            serve(images=tf.zeros([1, 28, 28, count], tf.uint8))
+
+
+def test_a_grey_runs_export_embeds_files_as_the_run_does(trained, tmp_path):
+    """Files go into an export as RGB, which it turns back into the run's grey."""
+    workdir = str(tmp_path / "grey")
+    config = tiny_config(
+        **{"data.dataset": trained.folder, "data.channels": 1, "train.steps": 0}
+    )
+    loop.train(config, workdir)
+    run = runs.load_run(workdir)
+    export.export_models(workdir, run, {})
+    by_export = encoders.Encoder.from_saved_model(
+        os.path.join(workdir, "export", "encoder")
+    )
+    rows = {}
+    for name, encoder in (
+        ("run", encoders.Encoder.from_run(run)),
+        ("export", by_export),
+    ):
+        rows[name], _ = encoders.embed_images(
+            trained.folder, str(tmp_path / name), lambda: encoder, batch_size=4
+        )
+    assert rows["export"].names == rows["run"].names and len(rows["run"].names) == 12
+    np.testing.assert_allclose(
+        rows["export"].taps["y"], rows["run"].taps["y"], atol=1e-5, rtol=1e-5
+    )
+
+
 def test_a_query_in_the_folder_is_its_own_nearest_neighbour(trained, tmp_path):
     folder, encoder = trained.folder, trained.by_export
     query = os.path.join(folder, "wide.jpg")

@@ -33,6 +33,16 @@ report = {"probes": {}}
 encoder = tf.saved_model.load(f"{workdir}/{results['encoder_export']}")
 outputs = encoder.signatures["serving_default"](images=tf.constant(images[:5]))
 report["encoder"] = {name: value.shape.as_list() for name, value in outputs.items()}
+# The same grey images as RGB and RGBA, which the models convert back.
+rgb = np.repeat(images, 3, axis=-1)
+rgba = np.concatenate([rgb, np.full_like(images, 255)], axis=-1)
+report["encoder_y_other_channels_equal"] = [
+    bool(np.allclose(
+        encoder.signatures["serving_default"](images=tf.constant(other[:5]))["y"],
+        outputs["y"], atol=1e-6,
+    ))
+    for other in (rgb, rgba)
+]
 
 for probe in results["probes"]:
     if probe["export"] is None:  # kNN: no model
@@ -58,6 +68,9 @@ for probe in results["probes"]:
         "keras_layer_equal": bool(
             (layer(images)["class_ids"].numpy() == class_ids).all()
         ),
+        "rgb_equal": bool(np.allclose(
+            serve(images=tf.constant(rgb))["probabilities"], probabilities, atol=1e-6
+        )),
         "class_names": names,
         "probabilities_shape": list(probabilities.shape),
     }
@@ -66,6 +79,7 @@ errors = {}
 for name, bad in [
     ("dtype", tf.constant(images, tf.float32)),
     ("shape", tf.zeros([2, images.shape[1] + 1, images.shape[2], 1], tf.uint8)),
+    ("channels", tf.zeros([2, images.shape[1], images.shape[2], 5], tf.uint8)),
 ]:
     try:
         serve(images=bad)
@@ -137,6 +151,7 @@ def test_savedmodels_load_with_tensorflow_alone_and_agree_with_results(
     report = json.loads(loaded.stdout.strip().splitlines()[-1])
 
     assert report["dim_tf_imported"] is False
+    assert report["encoder_y_other_channels_equal"] == [True, True]
     assert report["encoder"] == {
         "local": [5, 7, 7, 128],
         "conv": [5, 7, 7, 128],
@@ -147,10 +162,16 @@ def test_savedmodels_load_with_tensorflow_alone_and_agree_with_results(
         seen = report["probes"][probe["export"]]
         assert seen["accuracy"] == pytest.approx(probe["test_accuracy"], abs=1e-9)
         assert seen["dataset_map_equal"] and seen["keras_layer_equal"]
+        assert seen["rgb_equal"]
         assert seen["class_names"] == results["class_names"]
         assert seen["probabilities_shape"] == [len(examples), 10]
     assert "uint8" in report["errors"]["dtype"]
     assert "is not compatible with expected shape" in report["errors"]["shape"]
+    assert report["errors"]["channels"].startswith("InvalidArgumentError")
+    assert (
+        "images must have 1 (grey), 2 (grey and alpha), 3 (RGB) or 4 (RGBA) "
+        "channels; they have] [5]"
+    ) in report["errors"]["channels"]
 
 
 def test_a_crash_mid_export_leaves_the_previous_export_intact(

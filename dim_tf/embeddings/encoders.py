@@ -7,7 +7,9 @@ vectors for the same files (to float rounding):
   is decoded and transformed exactly as the run's evaluation images
   (`dim_tf.input.eval_sets.make_files_dataset`);
 - an exported encoder SavedModel (`Encoder.from_saved_model`): each file is
-  decoded to the signature's channels; when the signature fixes H x W (the
+  decoded to RGB, which the SavedModel converts to the run's channels as the
+  pipeline converts files (an older export whose signature fixes the
+  channels gets those); when the signature fixes H x W (the
   export of a TFDS dataset) it is fitted to H x W first (scaled to cover it,
   the central window kept: `dim_tf.input.image_files.fit`, as the pipeline
   fits files), else it goes in at its own size (a directory dataset's
@@ -96,6 +98,9 @@ class Encoder:
         fixed = bool(height and width)
 
         def decoded(file):
+            # RGB holds all a file has but alpha, which the pipeline drops
+            # too; a grey run's export turns it back into the same grey bytes
+            # (grey -> RGB -> grey is exact for uint8).
             image = image_files.decode(tf.io.read_file(file), channels or 3)
             return file, image_files.fit(image, (height, width)) if fixed else image
 

@@ -141,25 +141,49 @@ def decode(contents, channels):
     return image
 
 
+# The channel counts `convert_channels` takes, as its error names them.
+_CHANNEL_COUNTS = "1 (grey), 2 (grey and alpha), 3 (RGB) or 4 (RGBA)"
+
+
 def convert_channels(images, channels):
     """uint8 `[..., c]` -> `[..., channels]`: alpha dropped, grey <-> RGB.
 
     Args:
-      images: uint8 with 1 to 4 channels (grey, grey+alpha, RGB, RGBA).
-      channels: 1 or 3; None leaves `images` as they are.
+      images: uint8 with 1 to 4 channels (grey, grey+alpha, RGB, RGBA); the
+        count may be unknown until run time (a decoded file, or the input
+        of an exported model).
+      channels: 1 or 3; None leaves `images` as they are (any count).
+
+    Raises:
+      ValueError: a known channel count other than 1 to 4 to convert.
+      tf.errors.InvalidArgumentError: (at run time) the same, when the
+        count was not known before; the message names the counts taken.
     """
-    if channels is None or images.shape[-1] == channels:
+    count = images.shape[-1]
+    if channels is None or count == channels:
         return images
-    if images.shape[-1] is not None:
+    if count is not None:
+        if not 1 <= count <= 4:
+            raise ValueError(
+                f"images have {count} channels; {_CHANNEL_COUNTS} are taken"
+            )
         return _convert_static(images, channels)
-    # Channels unknown until run time (a decoded file): one branch per count.
+    # Channels unknown until run time: one branch per count, after a check
+    # (a count outside 1..4 would otherwise run the last branch silently).
+    count = tf.shape(images)[-1]
+    check = tf.debugging.Assert(
+        tf.logical_and(count >= 1, count <= 4),
+        [f"images must have {_CHANNEL_COUNTS} channels; they have", count],
+    )
+    with tf.control_dependencies([check]):
+        images = tf.identity(images)
 
     def branch(stored):
         known = images[..., :stored]
         known.set_shape(images.shape[:-1].concatenate([stored]))
         return lambda: _convert_static(known, channels)
 
-    return tf.switch_case(tf.shape(images)[-1] - 1, [branch(c) for c in (1, 2, 3, 4)])
+    return tf.switch_case(count - 1, [branch(c) for c in (1, 2, 3, 4)])
 
 
 def _convert_static(images, channels):
