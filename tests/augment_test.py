@@ -1,11 +1,14 @@
 """Augmented training views (dim_tf/input/augment.py through the pipeline):
-two views differ, are a pure function of (seed, position) and resume exactly."""
+two views differ, are a pure function of (seed, position) and resume exactly;
+every preset gives the encoder's channels."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from dim_tf.input import augment, pipeline
+from dim_tf.training import loop
 from tests.tiny import tiny_config
 
 
@@ -76,3 +79,52 @@ def test_one_channel_jitter_changes_brightness_and_contrast_only():
     assert jittered.shape == (6, 6, 1)
     assert float(tf.reduce_max(tf.abs(jittered - pixels))) > 1e-3
     assert 0.0 <= float(tf.reduce_min(jittered)) <= float(tf.reduce_max(jittered)) <= 1
+
+
+# --- the encoder's channels, whatever the dataset stores -----------------------
+
+
+@pytest.fixture
+def mock_tfds():
+    with tfds.testing.mock_data(
+        num_examples=16, policy=tfds.testing.MockPolicy.USE_CODE
+    ):
+        yield
+
+
+@pytest.mark.parametrize("views", [1, 2])
+@pytest.mark.parametrize("preset", ["simclr", "amdim"])
+@pytest.mark.parametrize("dataset, channels", [("cifar10", 1), ("mnist", 3)])
+def test_every_preset_yields_the_encoders_channels(
+    mock_tfds, dataset, channels, preset, views
+):
+    """RGB stored, grey wanted and the other way: views have `data.channels`."""
+    config = tiny_config(
+        **{
+            "data.dataset": dataset,
+            "data.channels": channels,
+            "objective.views": views,
+            "augment.preset": preset,
+        }
+    )
+    stream = _stream(config)
+    shape = (8, *([views] if views > 1 else []), 28, 28, channels)
+    assert tuple(stream.element_spec.shape) == shape
+    (batch,) = list(stream.take(1).as_numpy_iterator())
+    assert batch.shape == shape
+
+
+def test_an_rgb_dataset_trains_grey_views(mock_tfds, tmp_path):
+    """The first training step of amdim views, RGB stored, `data.channels=1`."""
+    config = tiny_config(
+        **{
+            "data.dataset": "cifar10",
+            "data.channels": 1,
+            "objective.views": 2,
+            "objective.estimator": "nce",
+            "augment.preset": "amdim",
+            "train.steps": 2,
+        }
+    )
+    result = loop.train(config, str(tmp_path / "run"))
+    assert result.step == 2 and np.isfinite(result.metrics["loss"])

@@ -15,7 +15,7 @@ from absl import logging
 
 from dim_tf import input as input_names
 from dim_tf.errors import UserError
-from dim_tf.input import augment, folders, sources, tfds_read
+from dim_tf.input import augment, folders, image_files, sources, tfds_read
 from dim_tf.input.model_input import batched_model_input, raw_images_to_model_input
 
 _EPOCH_GRAPH_SEED = 1
@@ -138,6 +138,9 @@ def _view_maker(data, augment_config, views, image_size):
         )[0]
 
     def make_views(image, seed):
+        # The encoder's channels before any view is made: every augmentation
+        # path (resized crops included) then yields `data.channels`.
+        image = image_files.convert_channels(image, data.channels)
         return augment.make_views(
             image, seed, image_size, augmentation, views, to_model_input
         )
