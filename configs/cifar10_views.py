@@ -9,7 +9,8 @@ amdim`: random resized crops of 30-100% of the area, colour jitter,
 grayscale, flips); Y of one view is scored against the other view's 8x8
 local map (the paper's DIM(L)) and 4x4 last-block map, and the 4x4 map of
 one view against the 4x4 map of the other (AMDIM's 1-to-7, 1-to-5 and 5-to-5
-pairs at this encoder's scales); InfoNCE; no prior matching.
+pairs at this encoder's scales); InfoNCE on scores stabilised as AMDIM's
+(below); no prior matching.
 
 Targets: DIM(L)'s published 75.21 / 75.57 / 69.13 % (conv / fc / Y, InfoNCE,
 configs/cifar10_local_nce.py) is the number to beat; AMDIM reports about
@@ -34,5 +35,14 @@ def get_config():
     config.objective.views = 2
     config.objective.scales = "y:local=1,y:conv3=1,conv3:conv3=1"
     config.augment.preset = "amdim"
+    # AMDIM's score stabilisers (amdim-public costs.py, `_model_scores`):
+    # dot products / sqrt(embedding width), 0.05 * mean(s^2) of those scores
+    # added to the loss (summed over the pairs, averaged over both
+    # directions), then 20 * tanh(s / 20) (train.py's --tclip 20) before
+    # InfoNCE. Its 5-to-5 term scores one random source location per image,
+    # the conv3:conv3 pair here every location (the penalty's mean with it).
+    config.critic.score_scale = "sqrt_units"
+    config.critic.score_penalty = 0.05
+    config.critic.score_clip = 20.0
     config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     return config

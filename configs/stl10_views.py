@@ -10,7 +10,7 @@ added to DIM: two views of each image (`augment.preset=amdim`: random resized
 Y of one view against the other view's 15x15 local map (the paper's DIM(L))
 and 7x7 last-block map, and the 7x7 map of one view against the other's
 (AMDIM's 1-to-7 and 7-to-7 pairs, here with a 15x15 map as the finer one);
-InfoNCE; no prior matching. Evaluation resizes the whole 96x96 image to 64x64.
+InfoNCE on scores stabilised as AMDIM's (below); no prior matching. Evaluation resizes the whole 96x96 image to 64x64.
 
 Targets: DIM(L)'s published 72.86 / 70.85 / 65.93 % (conv / fc / Y,
 configs/stl10_local_jsd.py) is the number to beat; AMDIM reports about 94%
@@ -36,6 +36,15 @@ def get_config():
     config.objective.views = 2
     config.objective.scales = "y:local=1,y:conv5=1,conv5:conv5=1"
     config.augment.preset = "amdim"
+    # AMDIM's score stabilisers (amdim-public costs.py, `_model_scores`):
+    # dot products / sqrt(embedding width), 0.05 * mean(s^2) of those scores
+    # added to the loss (summed over the pairs, averaged over both
+    # directions), then 20 * tanh(s / 20) (train.py's --tclip 20) before
+    # InfoNCE. Its 5-to-5 term scores one random source location per image,
+    # the conv5:conv5 pair here every location (the penalty's mean with it).
+    config.critic.score_scale = "sqrt_units"
+    config.critic.score_penalty = 0.05
+    config.critic.score_clip = 20.0
     config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     # 105,000 decoded 96x96x3 images are 2.9 GB: read them from disk instead
     # (as configs/stl10_local_jsd.py).

@@ -52,3 +52,11 @@ def test_config_checks_and_builds(name, tmp_path):
     assert features["y"].shape == (2, config.y_dim)
     assert (run.global_critic is not None) == (config.objective.mode != "local")
     assert (run.local_critic is not None) == (config.objective.mode != "global")
+
+
+@pytest.mark.parametrize("name", ["cifar10_views", "stl10_views"])
+def test_the_amdim_configs_stabilise_scores_as_amdim(name):
+    """amdim-public costs.py: scores / sqrt(width), 0.05 mean(s^2), tanh clip 20."""
+    critic = importlib.import_module(f"configs.{name}").get_config().critic
+    assert critic.kind == "dot" and critic.score_scale == "sqrt_units"
+    assert (critic.score_penalty, critic.score_clip) == (0.05, 20.0)
