@@ -4,13 +4,15 @@ Command:
   bin/train --config=configs/cifar10_views.py --workdir=/tmp/dim_cifar10_views
 
 The paper's basic32x32 encoder with what AMDIM (Bachman, Hjelm and
-Buchwalter 2019) added to DIM: each image gives two views (`augment.preset=
-amdim`: random resized crops of 30-100% of the area, colour jitter,
-grayscale, flips); Y of one view is scored against the other view's 8x8
-local map (the paper's DIM(L)) and 4x4 last-block map, and the 4x4 map of
-one view against the 4x4 map of the other (AMDIM's 1-to-7, 1-to-5 and 5-to-5
-pairs at this encoder's scales); InfoNCE on scores stabilised as AMDIM's
-(below); no prior matching.
+Buchwalter 2019) added to DIM: each image gives two views through AMDIM's
+CIFAR10 transform (`augment.preset=amdim_cifar10`, amdim-public datasets.py
+`TransformsC10`: one horizontal flip per image, then per view a shift of up
+to 4 pixels with the border reflected (p 0.8), colour jitter 0.4 / 0.4 /
+0.4 / hue 0.2 (p 0.8) and grayscale (p 0.25); no crops); Y of one view is
+scored against the other view's 8x8 local map (the paper's DIM(L)) and 4x4
+last-block map, and the 4x4 map of one view against the 4x4 map of the
+other (AMDIM's 1-to-7, 1-to-5 and 5-to-5 pairs at this encoder's scales);
+InfoNCE on scores stabilised as AMDIM's (below); no prior matching.
 
 Targets: DIM(L)'s published 75.21 / 75.57 / 69.13 % (conv / fc / Y, InfoNCE,
 configs/cifar10_local_nce.py) is the number to beat; AMDIM reports about
@@ -34,7 +36,7 @@ def get_config():
     config.objective.prior = "none"
     config.objective.views = 2
     config.objective.scales = "y:local=1,y:conv3=1,conv3:conv3=1"
-    config.augment.preset = "amdim"
+    config.augment.preset = "amdim_cifar10"
     # AMDIM's score stabilisers (amdim-public costs.py, `_model_scores`):
     # dot products / sqrt(embedding width), 0.05 * mean(s^2) of those scores
     # added to the loss (summed over the pairs, averaged over both

@@ -5,12 +5,16 @@ Command:
 
 The paper's alex64x64 encoder on the labeled train split plus the 100,000
 unlabelled images, with what AMDIM (Bachman, Hjelm and Buchwalter 2019)
-added to DIM: two views of each image (`augment.preset=amdim`: random resized
-64x64 crops of 30-100% of the 96x96 image, colour jitter, grayscale, flips);
-Y of one view against the other view's 15x15 local map (the paper's DIM(L))
-and 7x7 last-block map, and the 7x7 map of one view against the other's
-(AMDIM's 1-to-7 and 7-to-7 pairs, here with a 15x15 map as the finer one);
-InfoNCE on scores stabilised as AMDIM's (below); no prior matching. Evaluation resizes the whole 96x96 image to 64x64.
+added to DIM: two views of each image through AMDIM's STL-10 transform
+(`augment.preset=amdim`, amdim-public datasets.py `TransformsSTL10`: one
+horizontal flip per image, then per view a random resized 64x64 crop of
+30-100% of the 96x96 image, aspect 0.7-1.4, colour jitter 0.4 / 0.4 / 0.4 /
+hue 0.2 (p 0.8) and grayscale (p 0.25)); Y of one view against the other
+view's 15x15 local map (the paper's DIM(L)) and 7x7 last-block map, and the
+7x7 map of one view against the other's (AMDIM's 1-to-7, 1-to-5 and 5-to-5
+pairs at this encoder's scales); InfoNCE on scores stabilised as
+AMDIM's (below); no prior matching. Evaluation resizes the whole 96x96
+image to 64x64 (AMDIM's test transform: resize to 70, center crop 64).
 
 Targets: DIM(L)'s published 72.86 / 70.85 / 65.93 % (conv / fc / Y,
 configs/stl10_local_jsd.py) is the number to beat; AMDIM reports about 94%

@@ -120,14 +120,23 @@ def default_config():
     # Augmentation of the training images (dim_tf/input/augment.py): a preset
     # and knobs that override its values (None = the preset's).
     config.augment = config_dict.ConfigDict()
-    # none (data.random_crop / random_flip decide) | flip_crop | simclr | amdim
+    # none (data.random_crop / random_flip decide) | flip_crop | simclr |
+    # amdim (AMDIM's STL-10 transform) | amdim_cifar10 (AMDIM's CIFAR10 one).
     config.augment.preset = "none"
     # Random resized crops: the area fraction kept is in [min, max].
     config.augment.crop_scale_min = config_dict.placeholder(float)
     config.augment.crop_scale_max = config_dict.placeholder(float)
     config.augment.flip = config_dict.placeholder(bool)  # Horizontal flips.
-    # Colour-jitter strength s (brightness/contrast/saturation 0.8 s, hue 0.2 s).
+    # True: both views of an image share one flip draw (amdim's); False: each
+    # view flips on its own (simclr's).
+    config.augment.shared_flip = config_dict.placeholder(bool)
+    # Random shifts of up to n pixels, border reflected (0 = off), and their chance.
+    config.augment.translate = config_dict.placeholder(int)
+    config.augment.translate_probability = config_dict.placeholder(float)
+    # Colour-jitter strength s (brightness/contrast/saturation 0.8 s) and the
+    # hue shift's bound (a fraction of the colour wheel; None: 0.2 s).
     config.augment.jitter = config_dict.placeholder(float)
+    config.augment.hue = config_dict.placeholder(float)
     config.augment.jitter_probability = config_dict.placeholder(float)
     config.augment.grayscale_probability = config_dict.placeholder(float)
 
@@ -256,8 +265,10 @@ def from_record(recorded):
 
     A record written before the `data` section (top-level `dataset`, ...,
     `train.shuffle_buffer`, ...) is migrated into `data.*`; when a record has
-    both names, the `data` one wins. Fields this version no longer has are
-    skipped; fields the record lacks keep their defaults.
+    both names, the `data` one wins. An `amdim` run recorded before
+    `augment.shared_flip` existed gets the flip and hue its preset had then.
+    Fields this version no longer has are skipped; fields the record lacks
+    keep their defaults.
     """
     config = default_config()
     known = set(flatten(to_record(config)))
@@ -273,6 +284,13 @@ def from_record(recorded):
                 updates[field] = value
         elif name in known:
             updates[name] = value
+    if flat.get("augment.preset") == "amdim" and "augment.shared_flip" not in flat:
+        # Written before the preset took AMDIM's shared flip and hue 0.2: its
+        # views flipped on their own and hue moved by up to 0.2 s, as they
+        # go on doing when the run resumes (workdir.RESOLVED_WHEN_UNSET).
+        jitter = flat.get("augment.jitter")
+        updates["augment.shared_flip"] = False
+        updates["augment.hue"] = 0.2 * (0.5 if jitter is None else jitter)
     for name, value in updates.items():
         try:
             config.update_from_flattened_dict({name: value})

@@ -127,7 +127,11 @@ def check_config(config):
     check_model_config(config)
     check_objective_config(config.objective)
     check_scales(config.objective, config.encoder)
-    check_augment_config(config.augment, config.data)
+    check_augment_config(
+        config.augment,
+        config.data,
+        models.ENCODER_INPUT_SIZES[config.encoder],
+    )
     check_score_options(config)
     check_train_config(config.train)
     _choice("strategy", config.strategy, training.STRATEGIES)
@@ -317,8 +321,10 @@ def check_scales(objective_config, encoder):
         )
 
 
-def check_augment_config(augment, data):
-    """Raises `UserError` for the first invalid field of `config.augment`."""
+def check_augment_config(augment, data, image_size=None):
+    """Raises `UserError` for the first invalid field of `config.augment`
+    (and, given the encoder's input size S, a translation of S pixels or more).
+    """
     _choice("augment.preset", augment.preset, input_names.PRESETS)
     for field in ("crop_scale_min", "crop_scale_max"):
         if augment[field] is not None:
@@ -328,11 +334,25 @@ def check_augment_config(augment, data):
                     f"augment.{field} must be in (0, 1] (or None for the "
                     f"preset's), got {augment[field]!r}"
                 )
-    if augment.flip is not None:
-        _flag("augment.flip", augment.flip)
+    for field in ("flip", "shared_flip"):
+        if augment[field] is not None:
+            _flag(f"augment.{field}", augment[field])
+    _integer(
+        "augment.translate",
+        augment.translate,
+        minimum=0,
+        optional=True,
+        note=" (0 = off, None = the preset's)",
+    )
     if augment.jitter is not None:
         _fraction("augment.jitter", augment.jitter, top=2.5)
-    for field in ("jitter_probability", "grayscale_probability"):
+    if augment.hue is not None:
+        _fraction("augment.hue", augment.hue, top=0.5)
+    for field in (
+        "translate_probability",
+        "jitter_probability",
+        "grayscale_probability",
+    ):
         if augment[field] is not None:
             _fraction(f"augment.{field}", augment[field])
     resolved = input_names.resolve_augmentation(augment, data)
@@ -340,6 +360,12 @@ def check_augment_config(augment, data):
         raise UserError(
             f"augment.crop_scale_min {resolved.crop_scale_min:g} is above "
             f"augment.crop_scale_max {resolved.crop_scale_max:g}; set min <= max"
+        )
+    if image_size is not None and resolved.translate >= image_size:
+        # The reflection that fills the border needs the image to be wider.
+        raise UserError(
+            f"augment.translate {resolved.translate} must be below the encoder's "
+            f"input size {image_size}: at most {image_size - 1}"
         )
 
 

@@ -107,11 +107,17 @@ def read_json(path, remedy):
 
 
 # Fields whose None means "resolved when the run is built" (the paper's critic
-# width for the kind, a full shuffle of a cached split). A rerun that leaves
-# one unset continues with the value the run recorded, so workdirs written
-# before these defaults existed (10,000-example buffers, 2048-wide concat
-# critics) resume with the same command.
-RESOLVED_WHEN_UNSET = ("data.shuffle_buffer", "critic.units")
+# width for the kind, a full shuffle of a cached split, the preset's flip
+# and hue). A rerun that leaves one unset continues with the value the run
+# recorded, so workdirs written before these defaults existed (10,000-example
+# buffers, 2048-wide concat critics, `amdim` views flipped on their own)
+# resume with the same command.
+RESOLVED_WHEN_UNSET = (
+    "data.shuffle_buffer",
+    "critic.units",
+    "augment.shared_flip",
+    "augment.hue",
+)
 
 
 def check_same_run(workdir, config):

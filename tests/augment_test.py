@@ -1,12 +1,14 @@
 """Augmented training views (dim_tf/input/augment.py through the pipeline):
 two views differ, are a pure function of (seed, position) and resume exactly;
-every preset gives the encoder's channels."""
+every preset gives the encoder's channels; AMDIM's shared flip and
+reflect-padded translation."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from dim_tf import input as input_names
 from dim_tf.input import augment, pipeline
 from dim_tf.training import loop
 from tests.tiny import tiny_config
@@ -81,7 +83,7 @@ def test_one_channel_jitter_changes_brightness_and_contrast_only():
     assert 0.0 <= float(tf.reduce_min(jittered)) <= float(tf.reduce_max(jittered)) <= 1
 
 
-# --- the encoder's channels, whatever the dataset stores -----------------------
+# --- channels, shared flips, translations (AMDIM's transforms) ----------------
 
 
 @pytest.fixture
@@ -93,7 +95,7 @@ def mock_tfds():
 
 
 @pytest.mark.parametrize("views", [1, 2])
-@pytest.mark.parametrize("preset", ["simclr", "amdim"])
+@pytest.mark.parametrize("preset", ["simclr", "amdim", "amdim_cifar10"])
 @pytest.mark.parametrize("dataset, channels", [("cifar10", 1), ("mnist", 3)])
 def test_every_preset_yields_the_encoders_channels(
     mock_tfds, dataset, channels, preset, views
@@ -128,3 +130,105 @@ def test_an_rgb_dataset_trains_grey_views(mock_tfds, tmp_path):
     )
     result = loop.train(config, str(tmp_path / "run"))
     assert result.step == 2 and np.isfinite(result.metrics["loss"])
+
+
+def _flip_only(data_dir, shared_flip):
+    """Two views, nothing but horizontal flips."""
+    return tiny_config(
+        **{
+            "data.data_dir": data_dir,
+            "data.random_flip": True,
+            "objective.views": 2,
+            "augment.shared_flip": shared_flip,
+        }
+    )
+
+
+def test_a_shared_flip_gives_both_views_one_orientation(data_dir):
+    def same_pairs(shared_flip):
+        batches = _batches(_flip_only(data_dir, shared_flip), 8)
+        pairs = np.concatenate(batches)  # [64, 2, 28, 28, 1]
+        return np.mean([np.array_equal(a, b) for a, b in pairs])
+
+    # AMDIM flips each image once: its two views are the same image here.
+    assert same_pairs(True) == 1.0
+    # Independent draws (SimCLR's): the views agree about half the time (no
+    # digit is mirror-symmetric at the pixel level).
+    assert 0.3 < same_pairs(False) < 0.7
+
+
+def _amdim_translate(image, dx, dy):
+    """AMDIM's RandomTranslateWithReflect on a NumPy `[H, W, C]` image, step by
+    step as amdim-public datasets.py pastes flipped copies with PIL."""
+    height, width = image.shape[:2]
+    xpad, ypad = abs(dx), abs(dy)
+    canvas = np.zeros((height + 2 * ypad, width + 2 * xpad, image.shape[2]))
+
+    def paste(part, x, y):  # PIL's paste: the part outside the canvas is cut.
+        top, left = max(y, 0), max(x, 0)
+        bottom = min(y + height, canvas.shape[0])
+        right = min(x + width, canvas.shape[1])
+        if bottom > top and right > left:
+            canvas[top:bottom, left:right] = part[
+                top - y : bottom - y, left - x : right - x
+            ]
+
+    flipped_lr, flipped_tb = image[:, ::-1], image[::-1]
+    flipped_both = image[::-1, ::-1]
+    paste(image, xpad, ypad)
+    paste(flipped_lr, xpad + width - 1, ypad)
+    paste(flipped_lr, xpad - width + 1, ypad)
+    paste(flipped_tb, xpad, ypad + height - 1)
+    paste(flipped_tb, xpad, ypad - height + 1)
+    for x in (xpad - width + 1, xpad + width - 1):
+        for y in (ypad - height + 1, ypad + height - 1):
+            paste(flipped_both, x, y)
+    return canvas[ypad - dy : ypad - dy + height, xpad - dx : xpad - dx + width]
+
+
+def test_translation_is_amdims_reflected_shift_uniform_over_shifts():
+    n, size = 2, 6
+    image = np.arange(size * size * 2, dtype=np.float32).reshape(size, size, 2)
+    shifts = {
+        (dx, dy): _amdim_translate(image, dx, dy)
+        for dx in range(-n, n + 1)
+        for dy in range(-n, n + 1)
+    }
+    assert len({v.tobytes() for v in shifts.values()}) == (2 * n + 1) ** 2
+    counts = dict.fromkeys(shifts, 0)
+    for s in range(500):
+        out = augment.random_translate(tf.constant(image), tf.constant([s, 7]), n)
+        assert out.shape == image.shape
+        (match,) = [k for k, v in shifts.items() if np.array_equal(out.numpy(), v)]
+        counts[match] += 1
+    # Every shift in [-n, n]^2, each about 500 / 25 = 20 times.
+    assert min(counts.values()) >= 8 and max(counts.values()) <= 35
+
+
+def test_translation_applies_with_its_probability():
+    image = tf.constant(np.random.default_rng(0).integers(0, 256, (8, 8, 3)), tf.uint8)
+    augmentation = input_names.Augmentation(translate=3, translate_probability=0.8)
+
+    def to_model_input(pixels):
+        return tf.cast(pixels, tf.float32) / 127.5 - 1.0
+
+    original = to_model_input(image).numpy()
+    unchanged = 0
+    for s in range(400):
+        view = augment.make_views(
+            image, tf.constant([s, 3], tf.int64), 8, augmentation, 1, to_model_input
+        )
+        assert view.shape == (8, 8, 3)
+        unchanged += np.allclose(view.numpy(), original, atol=1e-6)
+    # Kept with p 0.2, or translated by (0, 0): 0.2 + 0.8 / 49 = 0.22.
+    assert 0.15 < unchanged / 400 < 0.29
+
+
+def test_hue_jitter_reaches_its_own_bound():
+    """AMDIM's ColorJitter(0.4, 0.4, 0.4, 0.2): hue shifts up to 0.2, not 0.2 s."""
+    pixels = tf.image.hsv_to_rgb(tf.fill((2, 2, 3), 0.0) + [0.5, 1.0, 1.0])
+    shifts = []
+    for s in range(200):
+        out = augment.colour_jitter(pixels, tf.constant([s, 1], tf.int64), 1e-4, 0.2)
+        shifts.append(float(tf.image.rgb_to_hsv(out)[0, 0, 0]) - 0.5)
+    assert 0.17 < max(np.abs(shifts)) <= 0.2 + 1e-3

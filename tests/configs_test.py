@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from dim_tf import config as config_lib
+from dim_tf import input as input_names
 from dim_tf.models import encoders
 from dim_tf.training import build
 
@@ -60,3 +61,12 @@ def test_the_amdim_configs_stabilise_scores_as_amdim(name):
     critic = importlib.import_module(f"configs.{name}").get_config().critic
     assert critic.kind == "dot" and critic.score_scale == "sqrt_units"
     assert (critic.score_penalty, critic.score_clip) == (0.05, 20.0)
+
+
+@pytest.mark.parametrize(
+    "name, preset", [("cifar10_views", "amdim_cifar10"), ("stl10_views", "amdim")]
+)
+def test_the_amdim_configs_use_amdims_transform_of_their_dataset(name, preset):
+    config = importlib.import_module(f"configs.{name}").get_config()
+    resolved = input_names.resolve_augmentation(config.augment, config.data)
+    assert resolved == input_names.AUGMENT_PRESETS[preset]

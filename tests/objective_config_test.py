@@ -73,6 +73,10 @@ def test_scales_parse_weights_and_names():
         ({"augment.jitter": -0.5}, "augment.jitter must be in [0, 2.5]"),
         ({"augment.jitter_probability": 2.0}, "augment.jitter_probability must be"),
         ({"augment.grayscale_probability": -1.0}, "augment.grayscale_probability"),
+        ({"augment.translate": -1}, "augment.translate must be an integer >= 0"),
+        ({"augment.translate": 32}, "below the encoder's input size 32: at most 31"),
+        ({"augment.translate_probability": 1.5}, "augment.translate_probability"),
+        ({"augment.hue": 0.6}, "augment.hue must be in [0, 0.5]"),
     ],
 )
 def test_bad_values_are_one_line_errors(fields, expected):
@@ -111,3 +115,59 @@ def test_new_fields_round_trip_through_the_record():
     assert again.objective.views == 2
     assert again.objective.scales == "y:local,local:local=0.5"
     assert again.augment.crop_scale_min == 0.2
+
+
+def test_amdim_presets_are_amdims_transforms():
+    """amdim-public datasets.py: TransformsSTL10 and TransformsC10."""
+    stl10 = input_names.AUGMENT_PRESETS["amdim"]
+    cifar10 = input_names.AUGMENT_PRESETS["amdim_cifar10"]
+    for preset in (stl10, cifar10):
+        # One RandomHorizontalFlip per image, shared by both views;
+        # RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.2)], p=0.8);
+        # RandomGrayscale(p=0.25).
+        assert preset.flip and preset.shared_flip
+        assert (0.8 * preset.jitter, preset.hue_bound) == (0.4, 0.2)
+        assert preset.jitter_probability == 0.8
+        assert preset.grayscale_probability == 0.25
+    # RandomResizedCrop(64, scale=(0.3, 1.0), ratio=(0.7, 1.4)), no shift.
+    assert stl10.resized_crop and not stl10.fixed_crop and stl10.translate == 0
+    assert (stl10.crop_scale_min, stl10.crop_scale_max) == (0.3, 1.0)
+    assert stl10.aspect_ratio == (0.7, 1.4)
+    # RandomApply([RandomTranslateWithReflect(4)], p=0.8), no crop.
+    assert not (cifar10.resized_crop or cifar10.fixed_crop)
+    assert (cifar10.translate, cifar10.translate_probability) == (4, 0.8)
+    # SimCLR flips each view on its own, ColorJitter(0.4, 0.4, 0.4, 0.1).
+    simclr = input_names.AUGMENT_PRESETS["simclr"]
+    assert simclr.flip and not simclr.shared_flip
+    assert (0.8 * simclr.jitter, simclr.hue_bound) == (0.4, 0.1)
+
+
+def test_shared_flip_and_hue_knobs_override_the_preset():
+    config = _check(
+        **{"augment.preset": "amdim", "augment.shared_flip": False, "augment.hue": 0.1}
+    )
+    resolved = input_names.resolve_augmentation(config.augment, config.data)
+    assert (resolved.shared_flip, resolved.hue_bound) == (False, 0.1)
+    flags = _check(**{"data.random_flip": True, "augment.shared_flip": True})
+    resolved = input_names.resolve_augmentation(flags.augment, flags.data)
+    assert resolved.flip and resolved.shared_flip
+
+
+def test_an_amdim_run_recorded_before_shared_flips_keeps_its_views(tmp_path):
+    """Recorded without augment.shared_flip / hue: resumed with the old preset."""
+    from dim_tf import workdir
+
+    fields = {"objective.views": 2, "augment.preset": "amdim"}
+    record = config_lib.to_record(_check(**fields))
+    for name in ("shared_flip", "hue", "translate", "translate_probability"):
+        del record["augment"][name]
+    workdir.write_config(str(tmp_path), record)
+    loaded = config_lib.from_record(record)
+    resolved = input_names.resolve_augmentation(loaded.augment, loaded.data)
+    assert resolved.flip and not resolved.shared_flip
+    assert resolved.hue_bound == pytest.approx(0.1)  # 0.2 x jitter 0.5
+    # The same command resumes it (and adopts the recorded values).
+    again = _check(**fields)
+    workdir.check_same_run(str(tmp_path), again)
+    assert again.augment.shared_flip is False
+    assert again.augment.hue == pytest.approx(0.1)

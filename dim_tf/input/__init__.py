@@ -5,6 +5,7 @@ TensorFlow-free, so `dim_tf.config` can check them without building anything.
 """
 
 import dataclasses
+from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,9 +21,19 @@ class Augmentation:
       fixed_crop: a random crop of the encoder's size, no resizing (the
         `data.random_crop` augmentation).
       flip: random horizontal flips.
+      shared_flip: with two views, one flip draw per image that both views
+        share (AMDIM's order: flip, then each view's transform); False:
+        each view draws its own (SimCLR's).
+      translate: n > 0: the view (at the encoder's size) shifted by whole
+        pixels dy, dx, each uniform in [-n, n], the uncovered border filled
+        by reflection (AMDIM's `RandomTranslateWithReflect(n)`); 0 = off.
+      translate_probability: chance that a view is translated at all.
       jitter: colour-jitter strength s: brightness, contrast and saturation
-        factors in [1 - 0.8 s, 1 + 0.8 s], hue shift up to 0.2 s (0 = off).
-        On 1-channel images only brightness and contrast apply.
+        factors in [1 - 0.8 s, 1 + 0.8 s], and a hue shift (0 = no colour
+        jitter at all). On 1-channel images only brightness and contrast
+        apply.
+      hue: the hue shift's bound, a fraction of the colour wheel in
+        [0, 0.5]; None = 0.2 s (SimCLR's ratio).
       jitter_probability: chance that a view is jittered at all.
       grayscale_probability: chance that a view becomes grayscale (3-channel
         images only).
@@ -34,17 +45,44 @@ class Augmentation:
     crop_scale_max: float = 1.0
     aspect_ratio: tuple = (1.0, 1.0)
     flip: bool = False
+    shared_flip: bool = False
+    translate: int = 0
+    translate_probability: float = 0.0
     jitter: float = 0.0
+    hue: Optional[float] = None
     jitter_probability: float = 0.0
     grayscale_probability: float = 0.0
 
+    @property
+    def hue_bound(self):
+        """The hue shift's bound: `hue`, or 0.2 s when unset (at most 0.5)."""
+        return min(0.5, 0.2 * self.jitter) if self.hue is None else self.hue
+
+
+# AMDIM's colour jitter and grayscale (amdim-public datasets.py, all three
+# transforms): `RandomApply([ColorJitter(0.4, 0.4, 0.4, hue)], p=0.8)`,
+# `RandomGrayscale(p=0.25)`, one `RandomHorizontalFlip` per image before both
+# views' transforms.
+_AMDIM_COLOUR = dict(
+    flip=True,
+    shared_flip=True,
+    jitter=0.5,
+    jitter_probability=0.8,
+    grayscale_probability=0.25,
+)
 
 # Preset -> its augmentation. "none" leaves the `data.random_crop` /
 # `data.random_flip` flags in charge (the paper's setups); "flip_crop" is
 # both flags on; "simclr" follows SimCLR (Chen et al. 2020) at its CIFAR
-# strength 0.5; "amdim" follows AMDIM's (Bachman et al. 2019) STL-10 /
-# ImageNet transform: random resized crop of 30-100% of the area, aspect
-# 0.7-1.4, jitter 0.4 (hue 0.1) with p 0.8, grayscale p 0.25, flips.
+# strength 0.5 (ColorJitter(0.4, 0.4, 0.4, 0.1)), each view flipped on its
+# own. "amdim" is AMDIM's (Bachman et al. 2019) STL-10 transform
+# (`TransformsSTL10`): random resized crop of 30-100% of the area, aspect
+# 0.7-1.4, jitter (0.4, 0.4, 0.4, hue 0.2) with p 0.8, grayscale p 0.25, one
+# flip per image; its ImageNet128 transform is the same with hue 0.1
+# (`augment.hue=0.1`). "amdim_cifar10" is AMDIM's CIFAR10 / CIFAR100
+# transform (`TransformsC10`): no crop, a reflect-padded translation of up to
+# 4 pixels with p 0.8, then the same jitter, grayscale and flip.
+# docs/method.md lists where these differ from torchvision's ops.
 AUGMENT_PRESETS = {
     "none": Augmentation(),
     "flip_crop": Augmentation(fixed_crop=True, flip=True),
@@ -61,10 +99,11 @@ AUGMENT_PRESETS = {
         resized_crop=True,
         crop_scale_min=0.3,
         aspect_ratio=(0.7, 1.4),
-        flip=True,
-        jitter=0.5,
-        jitter_probability=0.8,
-        grayscale_probability=0.25,
+        hue=0.2,
+        **_AMDIM_COLOUR,
+    ),
+    "amdim_cifar10": Augmentation(
+        translate=4, translate_probability=0.8, hue=0.2, **_AMDIM_COLOUR
     ),
 }
 PRESETS = tuple(AUGMENT_PRESETS)
@@ -74,7 +113,11 @@ AUGMENT_KNOBS = (
     "crop_scale_min",
     "crop_scale_max",
     "flip",
+    "shared_flip",
+    "translate",
+    "translate_probability",
     "jitter",
+    "hue",
     "jitter_probability",
     "grayscale_probability",
 )

@@ -1,4 +1,4 @@
-"""Augmented training views: random (resized) crops, flips, colour jitter, grayscale.
+"""Augmented training views: (resized) crops, flips, shifts, colour jitter, grayscale.
 
 One uint8 image `[H, W, C]` becomes `views` model inputs, each float32
 `[S, S, C]` in [-1, 1]. Every random choice is a stateless op seeded from the
@@ -10,10 +10,17 @@ Runs inside `tf.data` on the CPU, overlapping the training step. Measured on
 this project's 2-core CPU: see docs/method.md ("Where augmentation runs").
 """
 
+import dataclasses
+
 import tensorflow as tf
 
-# Per-op seeds fold small integers into a view's seed; other views' seeds
-# come from (example seed, _VIEW_SEED_BASE + view), clear of those.
+# Per-op seeds fold small integers into a view's seed (0-5 since the first
+# release, 6-7 the translation); the flip both views share folds
+# _SHARED_FLIP_SEED into the example's seed (which is also view 0's, clear of
+# its per-op integers); other views' seeds come from (example seed,
+# _VIEW_SEED_BASE + view), clear of all those.
+_TRANSLATE_SEED, _TRANSLATE_DRAW = 6, 7
+_SHARED_FLIP_SEED = 8
 _VIEW_SEED_BASE = 1000
 
 
@@ -42,8 +49,11 @@ def crop_and_flip(image, seed, image_size, fixed_crop, flip):
 def make_views(image, seed, image_size, augmentation, views, to_model_input):
     """`views` augmented model inputs of one stored image.
 
+    With `augmentation.shared_flip` and two views, the image is flipped (or
+    not) once, then each view goes through the rest (AMDIM's order).
+
     Args:
-      image: uint8 `[H, W, C]`.
+      image: uint8 `[H, W, C]`, with the encoder's channels C.
       seed: int64 `[2]`, the example's seed; view 0 uses it, view v > 0 a
         seed from (seed, 1000 + v).
       image_size: S, the encoder's input size.
@@ -55,6 +65,11 @@ def make_views(image, seed, image_size, augmentation, views, to_model_input):
     Returns:
       float32 `[S, S, C]` for one view, `[views, S, S, C]` for more.
     """
+    if views > 1 and augmentation.flip and augmentation.shared_flip:
+        image = tf.image.stateless_random_flip_left_right(
+            image, _fold(seed, _SHARED_FLIP_SEED)
+        )
+        augmentation = dataclasses.replace(augmentation, flip=False)
     outputs = [
         _one_view(
             image, _view_seed(seed, view), image_size, augmentation, to_model_input
@@ -80,8 +95,17 @@ def _one_view(image, seed, image_size, augmentation, to_model_input):
         pixels = random_resized_crop(image, _fold(seed, 2), image_size, augmentation)
         if augmentation.flip:
             pixels = tf.image.stateless_random_flip_left_right(pixels, _fold(seed, 1))
+    if augmentation.translate > 0 and augmentation.translate_probability > 0:
+        shifted = random_translate(
+            pixels, _fold(seed, _TRANSLATE_SEED), augmentation.translate
+        )
+        pixels = _maybe(
+            shifted, pixels, augmentation.translate_probability, seed, _TRANSLATE_DRAW
+        )
     if augmentation.jitter > 0 and augmentation.jitter_probability > 0:
-        jittered = colour_jitter(pixels, _fold(seed, 3), augmentation.jitter)
+        jittered = colour_jitter(
+            pixels, _fold(seed, 3), augmentation.jitter, augmentation.hue_bound
+        )
         pixels = _maybe(jittered, pixels, augmentation.jitter_probability, seed, 4)
     if augmentation.grayscale_probability > 0 and pixels.shape[-1] == 3:
         gray = tf.tile(tf.image.rgb_to_grayscale(pixels), [1, 1, 3])
@@ -116,14 +140,49 @@ def random_resized_crop(image, seed, image_size, augmentation):
     return crop[0]
 
 
-def colour_jitter(pixels, seed, strength):
+def random_translate(pixels, seed, max_shift):
+    """`pixels` shifted by whole pixels, the uncovered border reflected.
+
+    AMDIM's `RandomTranslateWithReflect(max_shift)` (amdim-public
+    datasets.py): dy and dx each uniform in [-max_shift, max_shift], the
+    image reflected about its edge rows and columns (the edge itself not
+    repeated: tf.pad's REFLECT) to fill what the shift uncovers. Done as a
+    random `S x S` window of the image padded by `max_shift` on every side.
+
+    Args:
+      pixels: float `[S, S, C]`; `max_shift` < S.
+      seed: int `[2]`.
+      max_shift: n >= 1.
+
+    Returns:
+      float `[S, S, C]`.
+    """
+    pad = [[max_shift, max_shift], [max_shift, max_shift], [0, 0]]
+    padded = tf.pad(pixels, pad, mode="REFLECT")
+    return tf.image.stateless_random_crop(padded, tf.shape(pixels), seed)
+
+
+def colour_jitter(pixels, seed, strength, hue=None):
     """Brightness, contrast, saturation and hue jitter of float `[S, S, C]` in [0, 1].
 
-    PyTorch's `ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s)` in a fixed order:
-    brightness scales the pixels by a factor in [1 - 0.8 s, 1 + 0.8 s],
-    contrast and saturation blend towards the mean / the gray image, hue
-    rotates by up to 0.2 s of the colour wheel. One-channel images get the
-    brightness and contrast parts only.
+    Close to PyTorch's `ColorJitter(0.8 s, 0.8 s, 0.8 s, hue)`: brightness
+    scales the pixels by a factor in [1 - 0.8 s, 1 + 0.8 s] (as torchvision),
+    contrast blends towards each channel's mean (torchvision: towards the
+    mean of the grey image), saturation scales HSV saturation
+    (`tf.image.adjust_saturation`; torchvision blends towards the grey
+    image), hue rotates by up to `hue` of the colour wheel (as torchvision);
+    always in this order (torchvision draws a random order per image), on
+    float pixels (torchvision's PIL ops round to uint8 after each).
+    One-channel images get the brightness and contrast parts only.
+
+    Args:
+      pixels: float `[S, S, C]` in [0, 1].
+      seed: int `[2]`.
+      strength: s > 0.
+      hue: the hue shift's bound in [0, 0.5]; None = 0.2 s (at most 0.5).
+
+    Returns:
+      float `[S, S, C]` in [0, 1].
     """
     amount = 0.8 * strength
     low, high = max(0.0, 1.0 - amount), 1.0 + amount
@@ -133,7 +192,7 @@ def colour_jitter(pixels, seed, strength):
     if pixels.shape[-1] == 3:
         pixels = tf.clip_by_value(pixels, 0.0, 1.0)
         pixels = tf.image.stateless_random_saturation(pixels, low, high, _fold(seed, 2))
-        hue = min(0.5, 0.2 * strength)
+        hue = min(0.5, 0.2 * strength) if hue is None else hue
         if hue > 0:
             pixels = tf.image.stateless_random_hue(pixels, hue, _fold(seed, 3))
     return tf.clip_by_value(pixels, 0.0, 1.0)
