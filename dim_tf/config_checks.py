@@ -131,6 +131,7 @@ def check_config(config):
         config.augment,
         config.data,
         models.ENCODER_INPUT_SIZES[config.encoder],
+        config.objective.views,
     )
     check_score_options(config)
     check_train_config(config.train)
@@ -321,9 +322,11 @@ def check_scales(objective_config, encoder):
         )
 
 
-def check_augment_config(augment, data, image_size=None):
-    """Raises `UserError` for the first invalid field of `config.augment`
-    (and, given the encoder's input size S, a translation of S pixels or more).
+def check_augment_config(augment, data, image_size=None, views=1):
+    """Raises `UserError` for the first invalid field of `config.augment`.
+
+    Given the encoder's input size S and `objective.views`, also a
+    translation of S pixels or more, and two views that are always the same.
     """
     _choice("augment.preset", augment.preset, input_names.PRESETS)
     for field in ("crop_scale_min", "crop_scale_max"):
@@ -366,6 +369,19 @@ def check_augment_config(augment, data, image_size=None):
         raise UserError(
             f"augment.translate {resolved.translate} must be below the encoder's "
             f"input size {image_size}: at most {image_size - 1}"
+        )
+    if views > 1 and not resolved.views_can_differ:
+        flags_off = not (data.random_crop or data.random_flip)
+        how = (
+            "data.random_crop and data.random_flip off"
+            if augment.preset == "none" and flags_off
+            else "nothing random that differs between views (a shared flip does not)"
+        )
+        presets = ", ".join(name for name in input_names.PRESETS if name != "none")
+        raise UserError(
+            f"objective.views={views} with augment.preset={augment.preset} and "
+            f"{how} trains on identical views; set augment.preset ({presets}), "
+            "data.random_crop or data.random_flip, or objective.views=1"
         )
 
 

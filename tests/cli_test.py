@@ -36,6 +36,7 @@ def _train(*args, data_dir):
         (["--config.train.stepz=None"], ["unknown config field 'train.stepz'"]),
         (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
         (["--config.data.dataset=cifar11"], ["cifar11"]),
+        (["--config.objective.views=2"], ["identical views", "augment.preset"]),
         ([], ["--workdir"]),
     ],
 )

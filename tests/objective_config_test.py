@@ -77,6 +77,19 @@ def test_scales_parse_weights_and_names():
         ({"augment.translate": 32}, "below the encoder's input size 32: at most 31"),
         ({"augment.translate_probability": 1.5}, "augment.translate_probability"),
         ({"augment.hue": 0.6}, "augment.hue must be in [0, 0.5]"),
+        (
+            {"objective.views": 2},
+            "objective.views=2 with augment.preset=none and data.random_crop "
+            "and data.random_flip off trains on identical views; set augment.preset",
+        ),
+        (
+            {
+                "objective.views": 2,
+                "data.random_flip": True,
+                "augment.shared_flip": True,
+            },
+            "a shared flip does not) trains on identical views",
+        ),
     ],
 )
 def test_bad_values_are_one_line_errors(fields, expected):
@@ -115,6 +128,19 @@ def test_new_fields_round_trip_through_the_record():
     assert again.objective.views == 2
     assert again.objective.scales == "y:local,local:local=0.5"
     assert again.augment.crop_scale_min == 0.2
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"objective.views": 2, "data.random_flip": True},
+        {"objective.views": 2, "data.random_crop": True},
+        {"objective.views": 2, "augment.preset": "amdim_cifar10"},
+        {"objective.views": 1},
+    ],
+)
+def test_views_that_can_differ_pass(fields):
+    _check(**fields)
 
 
 def test_amdim_presets_are_amdims_transforms():
