@@ -26,7 +26,7 @@ def test_ms_ssim_is_one_for_a_perfect_reconstruction_and_low_for_noise(shape):
 
 @pytest.mark.parametrize(
     "size, scales, filter_size",
-    [(28, 3, 7), (32, 3, 7), (64, 3, 11), (176, 5, 11)],
+    [(28, 3, 7), (32, 3, 7), (64, 3, 11), (160, 4, 11), (161, 5, 11), (176, 5, 11)],
 )
 def test_ms_ssim_settings_fit_the_image_size(size, scales, filter_size):
     weights, window, sigma = decoder.ms_ssim_settings(size)
@@ -35,6 +35,17 @@ def test_ms_ssim_settings_fit_the_image_size(size, scales, filter_size):
     assert sigma == pytest.approx(1.5 * filter_size / 11)
     # The smallest scale still holds the window (what ssim_multiscale needs).
     assert -(-size // 2 ** (scales - 1)) >= window
+
+
+def test_the_standard_settings_start_at_161_pixels():
+    """ssim_multiscale pads odd sides before halving: 161 -> 81 -> 41 -> 21 -> 11."""
+    weights, window, _ = decoder.ms_ssim_settings(161)
+    assert weights == pytest.approx(decoder.STANDARD_WEIGHTS, rel=1e-3)
+    standard = dict(power_factors=decoder.STANDARD_WEIGHTS, filter_size=window)
+    image = tf.zeros((1, 161, 161, 1))
+    assert float(tf.image.ssim_multiscale(image, image, 1.0, **standard)[0]) > 0.99
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        tf.image.ssim_multiscale(image[:, 1:, 1:], image[:, 1:, 1:], 1.0, **standard)
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])

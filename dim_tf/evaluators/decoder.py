@@ -10,8 +10,9 @@ Y, the encoder frozen; it is then measured on as many images of
 - `ms_ssim`: multi-scale structural similarity (Wang et al. 2003) of each
   reconstruction with its image, both mapped to [0, 1], averaged over the
   images: 1 for a perfect reconstruction, near 0 for noise. The standard
-  settings (5 scales, an 11-pixel window) need images of at least 176
-  pixels; `ms_ssim_settings` derives them from S (docstring);
+  settings (5 scales, an 11-pixel window) need images of at least 161
+  pixels (`tf.image.ssim_multiscale` pads odd sides before halving);
+  `ms_ssim_settings` derives them from S (docstring);
 - `mse`: mean squared error per pixel on the same [0, 1] scale.
 
 Rows: results.json `probes` gets `{"tap": "y", "kind": "decoder",
@@ -53,7 +54,8 @@ def ms_ssim_settings(size):
     scales are as many as keep the window inside (at most the standard 5),
     weighted by the standard weights of the first scales, renormalised to
     sum to 1. 28 and 32 pixels: a 7-pixel window, 3 scales; 64: 11 pixels,
-    3 scales; 176 and more: the standard settings.
+    3 scales; 160: 4 scales; 161 and more (161 -> 81 -> 41 -> 21 -> 11,
+    odd sides padded before halving): the standard settings.
 
     Args:
       size: S, the images' height and width.
