@@ -1,6 +1,5 @@
 """Two bin/train workers on 127.0.0.1 under MultiWorkerMirroredStrategy."""
 
-import json
 import os
 
 from tests import processes
@@ -8,39 +7,23 @@ from tests import processes
 
 def _run_two_workers(workdir, data_dir, tmp_path, steps, tag):
     """Runs worker 0 and worker 1 to the end; returns (logs, their TMPDIRs)."""
-    ports = processes.free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    workers, logs, temps = [], [], []
+    workers, logs, _, temps = processes.start_workers(
+        workdir,
+        data_dir,
+        tmp_path,
+        tag,
+        f"--config.train.steps={steps}",
+        "--config.train.steps_per_call=2",
+        "--config.train.log_every=2",
+        "--config.train.checkpoint_every=2",
+        # Never reached, but the workers agree on it after every call.
+        "--config.train.max_minutes=600",
+    )
     try:
-        for index in range(2):
-            temp = tmp_path / f"{tag}_tmp{index}"
-            temp.mkdir()
-            log = str(tmp_path / f"{tag}_worker{index}.log")
-            tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-            args = processes.train_args(
-                workdir,
-                data_dir,
-                f"--config.train.steps={steps}",
-                "--config.train.steps_per_call=2",
-                "--config.train.log_every=2",
-                "--config.train.checkpoint_every=2",
-                "--config.strategy=multi_worker",
-                # Never reached, but the workers agree on it after every call.
-                "--config.train.max_minutes=600",
-            )
-            workers.append(
-                processes.start(
-                    args, log, TF_CONFIG=json.dumps(tf_config), TMPDIR=str(temp)
-                )
-            )
-            logs.append(log)
-            temps.append(temp)
         for worker, log in zip(workers, logs):
             assert worker.wait(timeout=300) == 0, processes.read(log)[-3000:]
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
+        processes.stop(workers)
     return [processes.read(log) for log in logs], temps
 
 

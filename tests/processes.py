@@ -1,5 +1,6 @@
 """bin/train as separate processes, for tests that kill, signal or pair them."""
 
+import json
 import os
 import socket
 import subprocess
@@ -72,6 +73,50 @@ def start(args, log_path, **env):
     )
     log.close()  # The child holds its own descriptor.
     return process
+
+
+def start_workers(workdir, data_dir, tmp_path, tag, *flags):
+    """Starts bin/train workers 0 and 1 of a two-worker cluster on 127.0.0.1.
+
+    Each runs `train_args(workdir, data_dir, *flags)` with
+    `--config.strategy=multi_worker`, its own TF_CONFIG and its own TMPDIR
+    (`tmp_path/TAG_tmpI`), its output in `tmp_path/TAG_workerI.log`.
+
+    Returns:
+      (the Popens, their log paths, the workers' addresses, their TMPDIRs).
+    """
+    ports = free_ports(2)
+    addresses = [f"127.0.0.1:{port}" for port in ports]
+    workers, logs, temps = [], [], []
+    try:
+        for index in range(2):
+            temp = tmp_path / f"{tag}_tmp{index}"
+            temp.mkdir()
+            log = str(tmp_path / f"{tag}_worker{index}.log")
+            tf_config = {
+                "cluster": {"worker": addresses},
+                "task": {"type": "worker", "index": index},
+            }
+            args = train_args(
+                workdir, data_dir, *flags, "--config.strategy=multi_worker"
+            )
+            workers.append(
+                start(args, log, TF_CONFIG=json.dumps(tf_config), TMPDIR=str(temp))
+            )
+            logs.append(log)
+            temps.append(temp)
+    except BaseException:
+        stop(workers)
+        raise
+    return workers, logs, addresses, temps
+
+
+def stop(popens):
+    """Kills those of `popens` still running (for a test's `finally`)."""
+    for process in popens:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def wait_for_line(log_path, fragment, process, timeout=240):
