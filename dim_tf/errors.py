@@ -1,6 +1,7 @@
-"""The one exception type for mistakes a user can fix.
+"""The exception types entry points turn into one line and an exit status.
 
-Entry points in `bin/` catch `UserError` and print its message as a single
+Entry points in `bin/` catch `UserError` (a mistake a user can fix) and
+`TrainingError` (training cannot go on) and print the message as a single
 line with a non-zero exit status; every other exception is a bug and keeps its
 traceback.
 """
@@ -25,3 +26,16 @@ class Interrupted(TrainingError):
     def __init__(self, message, signum):
         super().__init__(message)
         self.signum = signum
+
+
+class WorkerLost(TrainingError):
+    """Another worker of a multi-worker cluster was lost; the run cannot go on.
+
+    Entry points exit with `EXIT_STATUS`, 138: like a stop signal's
+    128 + N, and unlike a mistake's 2, it means "start every worker again to
+    resume". Kubeflow's training operator (TFJob `restartPolicy: ExitCode`)
+    restarts on statuses from 128 up and reserved 138 (128 + SIGUSR1, a
+    signal dim_tf neither sends nor catches) for a failure worth retrying.
+    """
+
+    EXIT_STATUS = 138

@@ -41,6 +41,7 @@ def data_dir(tmp_path_factory):
 # instead of one long file running alone while the other worker idles.
 _SLOW_FILES_FIRST = (
     "faults_test",
+    "lost_worker_test",
     "multi_worker_test",
     "evaluate_cli_test",
     "folders_cli_test",

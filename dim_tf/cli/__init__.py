@@ -16,7 +16,7 @@ import time
 from absl import app, flags, logging
 
 from dim_tf.cli import none_overrides, quiet_start
-from dim_tf.errors import Interrupted, TrainingError, UserError
+from dim_tf.errors import Interrupted, TrainingError, UserError, WorkerLost
 
 # Progress lines count from the entry point's start (this import).
 _START = time.monotonic()
@@ -43,9 +43,9 @@ def set_environment_defaults():
     os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 
-def _fail(message):
+def _fail(message, status=2):
     sys.stderr.write(f"error: {message}\n")
-    sys.exit(2)
+    sys.exit(status)
 
 
 def run(main, flag_values):
@@ -63,7 +63,9 @@ def run(main, flag_values):
     `--config.FIELD`) and every `UserError` / `TrainingError` print
     `error: ...` on stderr and exit with status 2; `Interrupted` (a stop
     signal, after a checkpoint) prints its line and exits with 128 + the
-    signal's number; other exceptions are bugs and keep their traceback.
+    signal's number; `WorkerLost` (another worker of the cluster died) prints
+    `error: ...` and exits with `WorkerLost.EXIT_STATUS` (138); other
+    exceptions are bugs and keep their traceback.
     Logging is at WARNING unless --verbosity is given, without the TFDS
     warnings `dim_tf.cli.quiet_start` knows to be harmless.
     """
@@ -80,6 +82,8 @@ def run(main, flag_values):
             # A clean stop, not a mistake: the shell's status for the signal.
             sys.stderr.write(f"{err}\n")
             sys.exit(128 + err.signum)
+        except WorkerLost as err:  # Every worker must start again: not a mistake.
+            _fail(str(err).replace("\n", " "), WorkerLost.EXIT_STATUS)
         except (UserError, TrainingError) as err:
             _fail(str(err).replace("\n", " "))
         except KeyboardInterrupt:

@@ -42,6 +42,7 @@ import tensorflow as tf
 from absl import logging
 
 from dim_tf.errors import TrainingError, UserError
+from dim_tf.training import lost_workers
 
 
 class Checkpointer:
@@ -58,16 +59,17 @@ class Checkpointer:
         self, directory, items, keep=3, is_chief=True, every=None, added_later=()
     ):
         """Args:
-        directory: `DIR/checkpoints`.
-        items: name -> trackable (models, optimizers, and the int64 step
-          variable under "step", which numbers the checkpoints).
-        keep: how many recent checkpoints to keep.
-        is_chief: whether this process writes to `directory`.
-        every: `save()` writes only at multiples of this many steps (None:
-          at every call).
-        added_later: names of `items` that checkpoints written by earlier
-          versions lack; such a checkpoint restores everything else and
-          leaves these as they are. Every other item must be in it.
+          directory: `DIR/checkpoints`.
+        warn: log which checkpoint is used when the state file names another.
+          items: name -> trackable (models, optimizers, and the int64 step
+            variable under "step", which numbers the checkpoints).
+          keep: how many recent checkpoints to keep.
+          is_chief: whether this process writes to `directory`.
+          every: `save()` writes only at multiples of this many steps (None:
+            at every call).
+          added_later: names of `items` that checkpoints written by earlier
+            versions lack; such a checkpoint restores everything else and
+            leaves these as they are. Every other item must be in it.
         """
         self.directory = directory
         self._items = dict(items)
@@ -142,6 +144,9 @@ class Checkpointer:
         Raises:
           TrainingError: the checkpoint cannot be written (e.g. the disk is
             full); its partial files are removed, the older ones kept.
+          tf.errors.OpError: under MultiWorkerMirroredStrategy, another
+            worker was lost during the save (`lost_workers.is_lost_worker`),
+            unchanged.
         """
         step = int(self.step.numpy())
         if force and self._latest is not None and self._latest.endswith(f"-{step}"):
@@ -154,6 +159,8 @@ class Checkpointer:
                 self.manager = self._make_manager(last_step=None)
                 path = self.manager.save(checkpoint_number=self.step)
         except (tf.errors.OpError, OSError) as err:
+            if lost_workers.is_lost_worker(err):
+                raise  # Not this disk's fault: the training loop names the worker.
             # A full disk, a quota, a lost mount: keep what is there and say so.
             raise self._save_failed(step, err) from None
         if path is None:
@@ -187,13 +194,13 @@ class Checkpointer:
             shutil.rmtree(self._write_directory, ignore_errors=True)
 
 
-def newest_checkpoint(directory):
+def newest_checkpoint(directory, warn=True):
     """The checkpoint a run resumes from, and is evaluated, exported and embedded at.
 
     The one the `checkpoint` state file names, when its index and data files
     are there; when that file is missing, or names a checkpoint whose files
     were moved away, the highest-numbered complete `ckpt-N` in `directory`
-    (logged as a warning naming it). A checkpoint whose files are there but
+    (logged as a warning naming it, unless `warn` is False). A checkpoint whose files are there but
     damaged is still the newest: `restore` refuses it and says which one to
     fall back to.
 
@@ -214,8 +221,8 @@ def newest_checkpoint(directory):
     if state is not None and _is_complete(state.model_checkpoint_path):
         return state.model_checkpoint_path
     on_disk = _complete_checkpoints(directory)
-    if not on_disk:
-        return None
+    if not on_disk or not warn:
+        return on_disk[0] if on_disk else None
     named = (
         f"names {os.path.basename(state.model_checkpoint_path)}, whose files are "
         "not all there"

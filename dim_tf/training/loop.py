@@ -17,7 +17,7 @@ from dim_tf import workdir as workdir_lib
 from dim_tf.errors import TrainingError
 from dim_tf.input import eval_sets, pipeline, read_errors, sources
 from dim_tf.models import priors
-from dim_tf.training import budget, health
+from dim_tf.training import budget, checkpoints, health, lost_workers
 from dim_tf.training.build import build
 from dim_tf.training.checkpoints import Checkpointer
 from dim_tf.training.preemption import StopSignals
@@ -66,6 +66,9 @@ def train(config, workdir, actions=()):
       TrainingError: the loss became non-finite (the last good checkpoint is kept).
       Interrupted: SIGTERM or SIGINT arrived; a checkpoint of the step reached
         was saved first.
+      WorkerLost: under `multi_worker`, another worker died (its collective
+        ops failed); the message names it, the step and the checkpoint a
+        restart of every worker resumes from.
     """
     strategy, run, image_size = build(config, workdir)
     # The chief (the only worker, or worker 0 / "chief" of a cluster) writes.
@@ -135,12 +138,12 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     time_budget = budget.TimeBudget(
         run.train_seconds, config.train.max_minutes, is_chief=chief
     )
-    # A rerun of a run that used up its budget trains no step.
-    out_of_time = time_budget.used_up(strategy)
     metrics = {}
-    reporter.throughput(step)
-    time_budget.start()
     try:
+        # A rerun of a run that used up its budget trains no step.
+        out_of_time = time_budget.used_up(strategy)
+        reporter.throughput(step)
+        time_budget.start()
         while step < total and not out_of_time:
             stop = _next_stop(
                 step, total, (config.train.log_every, config.train.checkpoint_every)
@@ -181,6 +184,17 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         checkpointer.save(force=True)  # Unless this step's exists already.
         if step < total and not out_of_time:
             raise signals.interrupted(step, checkpointer.latest)
+    except lost_workers.ERRORS as err:
+        # Another worker died: the collectives (step, save, stop flags) fail.
+        cluster = lost_workers.cluster_of(strategy)
+        if cluster is None or not lost_workers.is_lost_worker(err):
+            raise
+        raise lost_workers.lost_worker(
+            err,
+            *cluster,
+            step,
+            checkpoints.newest_checkpoint(checkpointer.directory, warn=False),
+        ) from None
     finally:
         reporter.close()
         checkpointer.close()
