@@ -3,10 +3,9 @@
 Under MultiWorkerMirroredStrategy every step all-reduces across the workers.
 When one of them dies (killed, out of memory, its machine gone), the
 collective ops of the others fail within seconds with an op error whose
-message holds "Collective ops is aborted by: REASON". Measured on TF 2.21
-with two and three workers on one host and one of them SIGKILLed, raised by
-the training step or by the eager all-reduce of the stop flags, always an
-`UnavailableError`:
+message holds "Collective ops is aborted by: REASON". In TensorFlow 2.21 it
+is an `UnavailableError`, raised by the training step or by the eager
+all-reduce of the stop flags, in one of two forms:
 - a broken connection, REASON "Socket closed", "recvmsg:Connection reset by
   peer" or "failed to connect to all addresses; ... ipv4:HOST:PORT: ...
   Connection refused", the peer named as "remote target
