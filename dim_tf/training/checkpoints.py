@@ -59,17 +59,16 @@ class Checkpointer:
         self, directory, items, keep=3, is_chief=True, every=None, added_later=()
     ):
         """Args:
-          directory: `DIR/checkpoints`.
-        warn: log which checkpoint is used when the state file names another.
-          items: name -> trackable (models, optimizers, and the int64 step
-            variable under "step", which numbers the checkpoints).
-          keep: how many recent checkpoints to keep.
-          is_chief: whether this process writes to `directory`.
-          every: `save()` writes only at multiples of this many steps (None:
-            at every call).
-          added_later: names of `items` that checkpoints written by earlier
-            versions lack; such a checkpoint restores everything else and
-            leaves these as they are. Every other item must be in it.
+        directory: `DIR/checkpoints`.
+        items: name -> trackable (models, optimizers, and the int64 step
+          variable under "step", which numbers the checkpoints).
+        keep: how many recent checkpoints to keep.
+        is_chief: whether this process writes to `directory`.
+        every: `save()` writes only at multiples of this many steps (None:
+          at every call).
+        added_later: names of `items` that checkpoints written by earlier
+          versions lack; such a checkpoint restores everything else and
+          leaves these as they are. Every other item must be in it.
         """
         self.directory = directory
         self._items = dict(items)
@@ -200,12 +199,13 @@ def newest_checkpoint(directory, warn=True):
     The one the `checkpoint` state file names, when its index and data files
     are there; when that file is missing, or names a checkpoint whose files
     were moved away, the highest-numbered complete `ckpt-N` in `directory`
-    (logged as a warning naming it, unless `warn` is False). A checkpoint whose files are there but
+    (logged as a warning naming it). A checkpoint whose files are there but
     damaged is still the newest: `restore` refuses it and says which one to
     fall back to.
 
     Args:
       directory: `DIR/checkpoints`.
+      warn: log which checkpoint is used when the state file names another.
 
     Returns:
       The checkpoint's path prefix (`DIR/checkpoints/ckpt-N`), or None when
