@@ -370,19 +370,38 @@ def check_augment_config(augment, data, image_size=None, views=1):
             f"augment.translate {resolved.translate} must be below the encoder's "
             f"input size {image_size}: at most {image_size - 1}"
         )
-    if views > 1 and not resolved.views_can_differ:
-        flags_off = not (data.random_crop or data.random_flip)
-        how = (
-            "data.random_crop and data.random_flip off"
-            if augment.preset == "none" and flags_off
-            else "nothing random that differs between views (a shared flip does not)"
+    if views > 1 and not resolved.views_can_differ(data.channels):
+        raise UserError(_identical_views(views, augment.preset, data, resolved))
+
+
+def _identical_views(views, preset, data, resolved):
+    """The one-line error for `views` views that are always the same, and
+    what would make them differ."""
+    presets = ", ".join(name for name in input_names.PRESETS if name != "none")
+    if preset == "none":
+        setting = "augment.preset=none and data.random_crop off"
+        fixes = [f"augment.preset ({presets})", "data.random_crop"]
+        if not resolved.flip:
+            setting = setting[: -len(" off")] + " and data.random_flip off"
+            fixes.append("data.random_flip")
+    else:
+        setting = (
+            f"augment.preset={preset} with its shifts, colour jitter and grayscale off"
         )
-        presets = ", ".join(name for name in input_names.PRESETS if name != "none")
-        raise UserError(
-            f"objective.views={views} with augment.preset={augment.preset} and "
-            f"{how} trains on identical views; set augment.preset ({presets}), "
-            "data.random_crop or data.random_flip, or objective.views=1"
-        )
+        fixes = [
+            "augment.translate, augment.jitter or augment.grayscale_probability "
+            "above 0",
+            f"another augment.preset ({presets})",
+        ]
+    if resolved.flip and resolved.shared_flip:
+        setting += ", and one flip both views share"
+        fixes.insert(0, "augment.shared_flip=False")
+    if data.channels == 1 and resolved.grayscale_probability > 0:
+        setting += " (grayscale leaves 1-channel views as they are)"
+    return (
+        f"objective.views={views} with {setting} trains on identical views; "
+        f"set {', '.join(fixes)}, or objective.views=1"
+    )
 
 
 def check_train_config(train):

@@ -88,7 +88,22 @@ def test_scales_parse_weights_and_names():
                 "data.random_flip": True,
                 "augment.shared_flip": True,
             },
-            "a shared flip does not) trains on identical views",
+            "objective.views=2 with augment.preset=none and data.random_crop off, "
+            "and one flip both views share trains on identical views; set "
+            "augment.shared_flip=False, augment.preset",
+        ),
+        (
+            {
+                "objective.views": 2,
+                "augment.preset": "amdim_cifar10",
+                "augment.translate": 0,
+                "augment.jitter": 0.0,
+                "data.channels": 1,
+            },
+            "with augment.preset=amdim_cifar10 with its shifts, colour jitter and "
+            "grayscale off, and one flip both views share (grayscale leaves "
+            "1-channel views as they are) trains on identical views; set "
+            "augment.shared_flip=False, augment.translate",
         ),
     ],
 )

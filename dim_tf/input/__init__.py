@@ -58,17 +58,23 @@ class Augmentation:
         """The hue shift's bound: `hue`, or 0.2 s when unset (at most 0.5)."""
         return min(0.5, 0.2 * self.jitter) if self.hue is None else self.hue
 
-    @property
-    def views_can_differ(self):
-        """Whether two views of one image can come out different (with no
-        random part, or only a shared flip, they are always the same)."""
+    def views_can_differ(self, channels):
+        """Whether two views of one image can come out different.
+
+        With no random part, or only a flip both views share, they are always
+        the same; grayscale changes 3-channel views only.
+
+        Args:
+          channels: the views' channels (`data.channels`; None: as stored,
+            possibly 3).
+        """
         return (
             self.resized_crop
             or self.fixed_crop
             or (self.flip and not self.shared_flip)
             or (self.translate > 0 and self.translate_probability > 0)
             or (self.jitter > 0 and self.jitter_probability > 0)
-            or 0 < self.grayscale_probability < 1
+            or (channels != 1 and 0 < self.grayscale_probability < 1)
         )
 
 
