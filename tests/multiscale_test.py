@@ -118,7 +118,12 @@ def _moving_statistics_after_a_step(occlusion_fraction, strategy):
     images = 0.8 + 0.1 * _images(rows=8)
     dataset = tf.data.Dataset.from_tensors(images).repeat()
     run.train_steps(iter(strategy.experimental_distribute_dataset(dataset)), 1)
-    return {v.path: v.numpy() for v in run.encoder.non_trainable_variables}
+    # Every replica's copy: each replica updates (and restores) its own.
+    return {
+        f"{v.path}:{replica}": value.numpy()
+        for v in run.encoder.non_trainable_variables
+        for replica, value in enumerate(strategy.experimental_local_results(v.value))
+    }
 
 
 @pytest.mark.parametrize("replicas", [1, 2])
@@ -127,7 +132,8 @@ def test_occlusion_leaves_the_moving_statistics_to_the_clean_images(replicas):
     clean = _moving_statistics_after_a_step(0.0, strategy)
     occluded = _moving_statistics_after_a_step(0.5, strategy)
     means = [value for path, value in clean.items() if "moving_mean" in path]
-    # The step moved every moving mean away from its initial zeros...
+    # The step moved every moving mean (of every replica) from its zeros...
+    assert len({path.split(":")[1] for path in clean}) == replicas
     assert means and all(np.abs(mean).max() > 0 for mean in means)
     # ... and the occluded pass did not move them again.
     for path, value in clean.items():

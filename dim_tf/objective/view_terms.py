@@ -56,20 +56,36 @@ def encode_views(encoder, images, views, occlusion_fraction, seed, replica):
     return [{name: parts[v] for name, parts in split.items()} for v in range(views)]
 
 
+# The variables a Keras BatchNormalization layer updates in a training call
+# (batch renormalisation's included).
+_MOVING_STATISTICS = (
+    "moving_mean",
+    "moving_variance",
+    "moving_stddev",
+    "renorm_mean",
+    "renorm_stddev",
+)
+
+
 def _batch_statistics_pass(encoder, images):
     """`encoder(images, training=True)` without changing its moving statistics.
 
-    Keras BatchNorm layers update their moving mean and variance in every
-    training-mode call; the encoder's non-trainable variables (those
-    statistics) are read before the call and put back after it. Inside a
-    `tf.function` the reads, the layers' updates and the restores run in
-    program order (automatic control dependencies order the ops on each
-    variable).
+    Keras BatchNorm layers update their moving statistics in every
+    training-mode call; those variables are read before the call and put
+    back after it. Other state (a Dropout layer's seed, frozen weights) is
+    left alone. Inside a `tf.function` the reads, the layers' updates and
+    the restores run in program order (automatic control dependencies order
+    the ops on each variable); under MirroredStrategy each replica restores
+    its own copy.
     """
-    state = encoder.non_trainable_variables
-    before = [tf.identity(variable.value) for variable in state]
+    moving = [
+        variable
+        for variable in encoder.non_trainable_variables
+        if variable.name in _MOVING_STATISTICS
+    ]
+    before = [tf.identity(variable.value) for variable in moving]
     outputs = encoder(images, training=True)
-    for variable, value in zip(state, before):
+    for variable, value in zip(moving, before):
         variable.assign(value)
     return outputs
 
