@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from dim_tf.errors import WorkerLost
-from dim_tf.training import checkpoints, lost_workers
+from dim_tf.training import checkpoints, loop, lost_workers
 from dim_tf.training.checkpoints import Checkpointer
 from tests import processes
 
@@ -170,6 +170,23 @@ def test_a_save_that_loses_a_peer_is_not_blamed_on_the_disk(tmp_path):
 
     with pytest.raises(tf.errors.UnavailableError):
         checkpointer.save()
+
+
+def test_the_line_names_the_lost_worker_even_with_an_unreadable_state_file(
+    tmp_path,
+):
+    (tmp_path / "checkpoint").write_bytes(b"\x00 not a state file")
+    resume = loop._resume_point(str(tmp_path))
+    assert resume == f"{tmp_path} (the newest; its state file cannot be read)"
+    err = lost_workers.lost_worker(
+        _unavailable(SOCKET_CLOSED),
+        {"worker": ["host0:1", "host1:2"]},
+        ("worker", 0),
+        8,
+        resume,
+    )
+    assert str(err).startswith("lost worker 1 (host1:2) after step 8")
+    assert str(err).endswith(f"resume from checkpoint {resume}")
 
 
 def _wait_for_checkpoint(directory, workers, logs, timeout=240):

@@ -14,7 +14,7 @@ import tensorflow as tf
 from dim_tf import config as config_lib
 from dim_tf import input as input_names
 from dim_tf import workdir as workdir_lib
-from dim_tf.errors import TrainingError
+from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import eval_sets, pipeline, read_errors, sources
 from dim_tf.models import priors
 from dim_tf.training import budget, checkpoints, health, lost_workers
@@ -190,10 +190,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         if cluster is None or not lost_workers.is_lost_worker(err):
             raise
         raise lost_workers.lost_worker(
-            err,
-            *cluster,
-            step,
-            checkpoints.newest_checkpoint(checkpointer.directory, warn=False),
+            err, *cluster, step, _resume_point(checkpointer.directory)
         ) from None
     finally:
         reporter.close()
@@ -220,3 +217,15 @@ def _write_summaries(
         )
         histograms["prior_code"] = priors.code_for_prior(run.prior_name, y)
     reporter.histograms(step, histograms)
+
+
+def _resume_point(directory):
+    """The checkpoint a restart resumes from, for the lost-worker line.
+
+    The line must still name the lost worker when the state file cannot be
+    read: the restart then says what is wrong with it.
+    """
+    try:
+        return checkpoints.newest_checkpoint(directory, warn=False)
+    except UserError:
+        return f"{directory} (the newest; its state file cannot be read)"
