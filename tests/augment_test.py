@@ -9,6 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from dim_tf import input as input_names
+from dim_tf.config import check_config
 from dim_tf.input import augment, pipeline
 from dim_tf.training import loop
 from tests.tiny import tiny_config
@@ -77,7 +78,7 @@ def test_flip_crop_preset_is_the_data_flags(data_dir):
 
 def test_one_channel_jitter_changes_brightness_and_contrast_only():
     pixels = tf.random.stateless_uniform((6, 6, 1), (1, 2))
-    jittered = augment.colour_jitter(pixels, tf.constant([3, 4], tf.int64), 0.5)
+    jittered = augment.colour_jitter(pixels, tf.constant([3, 4], tf.int64), 0.5, 0.1)
     assert jittered.shape == (6, 6, 1)
     assert float(tf.reduce_max(tf.abs(jittered - pixels))) > 1e-3
     assert 0.0 <= float(tf.reduce_min(jittered)) <= float(tf.reduce_max(jittered)) <= 1
@@ -133,12 +134,16 @@ def test_an_rgb_dataset_trains_grey_views(mock_tfds, tmp_path):
 
 
 def _flip_only(data_dir, shared_flip):
-    """Two views, nothing but horizontal flips."""
+    """Two views through the `amdim` preset with nothing random but its flip:
+    crops of the whole image, no colour jitter, no grayscale."""
     return tiny_config(
         **{
             "data.data_dir": data_dir,
-            "data.random_flip": True,
             "objective.views": 2,
+            "augment.preset": "amdim",
+            "augment.crop_scale_min": 1.0,
+            "augment.jitter": 0.0,
+            "augment.grayscale_probability": 0.0,
             "augment.shared_flip": shared_flip,
         }
     )
@@ -146,8 +151,9 @@ def _flip_only(data_dir, shared_flip):
 
 def test_a_shared_flip_gives_both_views_one_orientation(data_dir):
     def same_pairs(shared_flip):
-        batches = _batches(_flip_only(data_dir, shared_flip), 8)
-        pairs = np.concatenate(batches)  # [64, 2, 28, 28, 1]
+        config = _flip_only(data_dir, shared_flip)
+        check_config(config)  # A config users can run.
+        pairs = np.concatenate(_batches(config, 8))  # [64, 2, 28, 28, 1]
         return np.mean([np.array_equal(a, b) for a, b in pairs])
 
     # AMDIM flips each image once: its two views are the same image here.

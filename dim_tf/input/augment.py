@@ -162,7 +162,7 @@ def random_translate(pixels, seed, max_shift):
     return tf.image.stateless_random_crop(padded, tf.shape(pixels), seed)
 
 
-def colour_jitter(pixels, seed, strength, hue=None):
+def colour_jitter(pixels, seed, strength, hue):
     """Brightness, contrast, saturation and hue jitter of float `[S, S, C]` in [0, 1].
 
     Close to PyTorch's `ColorJitter(0.8 s, 0.8 s, 0.8 s, hue)`: brightness
@@ -179,7 +179,7 @@ def colour_jitter(pixels, seed, strength, hue=None):
       pixels: float `[S, S, C]` in [0, 1].
       seed: int `[2]`.
       strength: s > 0.
-      hue: the hue shift's bound in [0, 0.5]; None = 0.2 s (at most 0.5).
+      hue: the hue shift's bound in [0, 0.5] (`Augmentation.hue_bound`).
 
     Returns:
       float `[S, S, C]` in [0, 1].
@@ -192,7 +192,6 @@ def colour_jitter(pixels, seed, strength, hue=None):
     if pixels.shape[-1] == 3:
         pixels = tf.clip_by_value(pixels, 0.0, 1.0)
         pixels = tf.image.stateless_random_saturation(pixels, low, high, _fold(seed, 2))
-        hue = min(0.5, 0.2 * strength) if hue is None else hue
         if hue > 0:
             pixels = tf.image.stateless_random_hue(pixels, hue, _fold(seed, 3))
     return tf.clip_by_value(pixels, 0.0, 1.0)
