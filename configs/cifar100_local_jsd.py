@@ -4,8 +4,7 @@ Command:
   bin/train --config=configs/cifar100_local_jsd.py --workdir=/tmp/dim_cifar100
 
 As configs/cifar10_local_jsd.py on TFDS `cifar100` (its `label` feature is
-the 100 fine classes); the same cost per step, about 20 minutes per 1,000
-steps on a 2-core CPU (float32).
+the 100 fine classes); the same cost per step (BUILD.md, Speed).
 Paper (conv / fc / Y, top-1 %): 48.13 / 45.92 / 39.60.
 """
 

@@ -3,8 +3,8 @@
 Command:
   bin/train --config=configs/cifar10_local_global.py --workdir=/tmp/dim_cifar10_lg
 
-Local encode-and-dot critic plus the global critic, JSD estimator. About
-21 minutes (float32) per 1,000 steps on a 2-core CPU.
+Local encode-and-dot critic plus the global critic, JSD estimator. Cost per
+step: BUILD.md, Speed.
 The paper reports DIM(L+G) in its appendix tables; it targets the DIM(L) rows
 (73.25 / 73.62 / 66.96) with a slightly better Y.
 """

@@ -5,8 +5,8 @@ Command:
 
 basic32x32 encoder, encode-and-dot critic with 2048 units, uniform prior on
 sigmoid(Y) with gamma 0.1, Adam lr 1e-4 (beta1 0.5), batch 64, no augmentation,
-1,000 epochs (781,250 steps) as in the paper. About 19 minutes
-per 1,000 steps on a 2-core CPU (float32); use a GPU for the full run.
+1,000 epochs (781,250 steps) as in the paper; use a GPU for the full run
+(cost per step: BUILD.md, Speed).
 Paper (classifier on conv / fc / Y, top-1 %): 73.25 / 73.62 / 66.96.
 Needs the TFDS `cifar10` dataset (downloaded, or built offline: see BUILD.md).
 """

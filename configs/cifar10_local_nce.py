@@ -4,7 +4,7 @@ Command:
   bin/train --config=configs/cifar10_local_nce.py --workdir=/tmp/dim_cifar10_local_nce
 
 As configs/cifar10_local_jsd.py with objective.estimator=nce; about the same cost
-(about 20-22 minutes per 1,000 steps on a 2-core CPU).
+(BUILD.md, Speed).
 Paper (conv / fc / Y, top-1 %): 75.21 / 75.57 / 69.13.
 """
 

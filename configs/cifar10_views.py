@@ -17,10 +17,8 @@ InfoNCE on scores stabilised as AMDIM's (below); no prior matching.
 Targets: DIM(L)'s published 75.21 / 75.57 / 69.13 % (conv / fc / Y, InfoNCE,
 configs/cifar10_local_nce.py) is the number to beat; AMDIM reports about
 91% linear accuracy on CIFAR10 with its own much larger encoder, which this
-recipe does not use. Cost (bin/benchmark, batch 64, float32, a quiet 2-core
-CPU): 7.62 GFLOP per image per step, 4.7 s per step, about 78 minutes per
-1,000 steps (configs/cifar10_local_jsd.py: 2.06 GFLOP, 19 minutes); use a
-GPU.
+recipe does not use. Two views and three scales cost several times
+configs/cifar10_local_jsd.py's step (BUILD.md, Speed); use a GPU.
 """
 
 from dim_tf.config import default_config

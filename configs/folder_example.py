@@ -32,13 +32,8 @@ the fitting to 64x64 is inside the SavedModel):
                              expand_animations=False)        # uint8 [H, W, 3]
   y = encoder.signatures["serving_default"](images=image[None])["y"]  # [1, 64]
 
-basic64x64 encoder, a 128-unit encode-and-dot critic, batch 32, 2,000 steps.
-Measured with bin/benchmark on this project's shared 2-core CPU (load
-average 16 to 18 from other jobs) and a folder of 2,000 JPEGs of about
-256x256: a training step took 2.3 s (0.67 CPU-seconds; about 38 minutes
-per 1,000 steps at that load); the input pipeline decoded and fitted the
-first epoch at 95 to 180 images/s (about 330 images per CPU-second) and
-served cached epochs at 2,900 to 4,700 images/s, far ahead of the step.
+basic64x64 encoder, a 128-unit encode-and-dot critic, batch 32, 2,000 steps
+(step and input pipeline speed: docs/benchmarks.md).
 """
 
 from dim_tf.config import default_config

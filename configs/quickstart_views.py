@@ -11,25 +11,16 @@ The embedded `digits` at 28x28 with the quick start's basic28x28 encoder and
   is scored against the 7x7 local features of the other, both ways
   (`objective.scales="y:local"`; AMDIM's extra pairs, e.g.
   `"y:local=1,y:conv1=0.5,local:local=0.5"`, cost more per step and did
-  worse within a short budget here);
+  worse within a short budget, docs/quality.md);
 - `augment.preset=amdim` without flips (a mirrored digit is another symbol),
   random resized crops of 60-100% of the area, brightness / contrast jitter;
 - InfoNCE, AMDIM's estimator, no prior matching, and the critics' scores
   divided by sqrt(units) and softly clipped at 20 (`critic.score_scale`,
   `critic.score_clip`) so the estimates start near zero.
 
-Cost (bin/benchmark, batch 64, float32, a quiet 2-core CPU): 0.29 GFLOP per image
-per step against 0.15 for configs/quickstart.py; 216 ms per step, about 3.6
-minutes per 1,000 steps, against 150 ms (2.5 minutes).
-
-Measured (docs/quality.md: commands, every probe, each option alone):
-three seeds each of this config and configs/quickstart.py trained for
-`--config.train.max_minutes=15` on one core of a 2-core CPU (4,430 steps
-here, 8,110 for the paper's recipe), then `bin/evaluate --kinds=linear,knn`.
-Linear probes on 10 labels per class, conv / fc / Y: 94.8 / 95.8 / 92.0 %
-(paper recipe 92.1 / 94.1 / 87.9; random encoder 88.9 / 90.6 / 87.5), each
-ahead by more than the seed spread (at most 1.7 points). Full-label linear
-probes 99.0 / 99.4 / 97.3 (paper recipe 98.8 / 98.5 / 96.0).
+About twice configs/quickstart.py's cost per step (BUILD.md, Speed). Expected
+result: at the same training time, better probes than configs/quickstart.py,
+by more than the seeds' spread (docs/quality.md: commands and every probe).
 
 Every field can be set on the command line, e.g. the paper's single view:
   --config.objective.views=1 --config.augment.preset=none

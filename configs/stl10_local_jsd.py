@@ -5,8 +5,8 @@ Command:
 
 DIM trains on the labeled train split plus the 100,000 unlabelled images
 (TFDS split `unlabelled`); 96x96 images are randomly cropped to 64x64 and
-flipped; evaluation takes the centre 64x64 crop. About 130
-minutes per 1,000 steps on a 2-core CPU: use a GPU.
+flipped; evaluation takes the centre 64x64 crop. Use a GPU (cost per step:
+BUILD.md, Speed).
 Paper (conv / fc / Y, top-1 %): 72.86 / 70.85 / 65.93.
 """
 

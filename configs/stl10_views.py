@@ -19,9 +19,8 @@ image to 64x64 (AMDIM's test transform: resize to 70, center crop 64).
 Targets: DIM(L)'s published 72.86 / 70.85 / 65.93 % (conv / fc / Y,
 configs/stl10_local_jsd.py) is the number to beat; AMDIM reports about 94%
 linear accuracy on STL-10 with its own much larger encoder, which this
-recipe does not use. Two views and three scales cost 40 GFLOP per image,
-three times configs/stl10_local_jsd.py: 216 minutes per 1,000 steps on a
-2-core AVX-512 CPU (bin/benchmark, batch 64); use a GPU.
+recipe does not use. Two views and three scales cost three times
+configs/stl10_local_jsd.py's step (BUILD.md, Speed); use a GPU.
 """
 
 from dim_tf.config import default_config

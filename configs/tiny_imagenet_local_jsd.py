@@ -6,8 +6,8 @@ Command:
 TFDS `imagenet_resized/64x64` (1.28M images, 1,000 classes; it needs the
 ImageNet download files in manual_dir, see BUILD.md) stands in for Tiny
 ImageNet (200 classes), which TFDS does not carry. Random crops are off: the
-images are already 64x64; flips on. About 137 minutes per
-1,000 steps on a 2-core CPU: use GPUs.
+images are already 64x64; flips on. Use GPUs (cost per step: BUILD.md,
+Speed).
 Paper, Tiny ImageNet (conv / fc / Y, top-1 %): 33.54 / 36.88 / 31.66.
 """
 

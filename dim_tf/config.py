@@ -209,7 +209,7 @@ def default_config():
     config.eval.knn_temperature = 0.1  # Votes weigh exp(cosine similarity / T).
     # The kNN similarities' matrix products: float32 (exact), bfloat16
     # (inputs rounded to 8 bits of mantissa, similarities to about 1e-3;
-    # 1.6 times faster where the CPU has bfloat16 units, slower where not)
+    # faster where the CPU has bfloat16 units, slower where not)
     # or auto (bfloat16 where a quick measurement finds it 1.5 times faster).
     config.eval.knn_precision = "float32"
     config.eval.svm_cs = "0.01,0.1,1"  # The SVM's C is chosen among these.

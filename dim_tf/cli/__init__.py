@@ -34,9 +34,8 @@ def set_environment_defaults():
     every array of 4 MB or more; where the kernel finds them by compacting
     memory as the array is first written (THP `defrag` set to `madvise`,
     common on VMs), a fresh GB-sized array, such as an evaluation's features,
-    takes seconds of system time to fill (measured: 1.25 GB in 7.5 s instead
-    of 0.5 s with ordinary pages; an MNIST-sized evaluation 335-364 s ->
-    280-322 s, BUILD.md). Must run before NumPy is imported.
+    takes seconds of system time to fill (BUILD.md, Evaluation speed). Must
+    run before NumPy is imported.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

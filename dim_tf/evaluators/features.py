@@ -24,9 +24,8 @@ from dim_tf.input import eval_sets
 
 # Images per batch when computing features (memory and speed, not results):
 # about this many input pixels, within the two bounds. Larger batches run
-# the encoder's matrix products faster on a CPU (28x28 digits: 1,024
-# images, a third less CPU time than 256); 64x64 images stay at 256, whose
-# activations are larger.
+# the encoder's matrix products faster on a CPU; 64x64 images stay at 256,
+# whose activations are larger.
 _BATCH_PIXELS = 2**20
 MIN_BATCH, MAX_BATCH = 256, 1024
 

@@ -37,9 +37,8 @@ MIN_STEPS_PER_EPOCH = 100
 # that the normalised copies of their features stay a small multiple.
 MAX_CONCURRENT_PROBES = 4
 # `eval.mlp_precision=auto` rounds only features this wide to bfloat16:
-# there the hidden layer's products are most of a step (`conv`'s 6,272
-# dims: 40 s -> 25 s of training); on narrow taps the step is cheap anyway
-# and is left exact.
+# there the hidden layer's products are most of a step; on narrow taps the
+# step is cheap anyway and is left exact (docs/benchmarks.md).
 AUTO_BFLOAT16_MIN_DIM = 4096
 
 
@@ -302,10 +301,9 @@ def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed, stop=None
     features = np.asarray(features, np.float32)
     keras.utils.set_random_seed(seed)
     head = build_head(kind, features, num_classes)
-    # Only `mlp` heads batch larger: a linear probe's step is cheap, the
-    # scaled steps measured 0.7 points lower on `y` of a 50,000-image set,
-    # and side by side (`train_frozen_probes`) the unscaled ones take about
-    # as long.
+    # Only `mlp` heads batch larger: a linear probe's step is cheap, scaled
+    # steps cost it accuracy (docs/benchmarks.md), and side by side
+    # (`train_frozen_probes`) the unscaled ones take about as long.
     scale = batch_scale(eval_config, len(labels)) if kind == "mlp" else 1.0
     dtype = mlp_dtype(eval_config, features.shape[1]) if kind == "mlp" else "float32"
     # The input normalisation is fixed: applied once to every example

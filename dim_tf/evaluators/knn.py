@@ -17,19 +17,14 @@ Memory = features of `data.eval_train_split` (at most
 similarities are computed block by block, at most `MAX_BLOCK` of them in a
 block (a `[queries, memory rows]` block; as many blocks at a time as
 `cpu_threads.parallel_calls()`), keeping a running top k per query,
-so memory use does not grow with the product of the two sizes: measured,
-50,000 x 1,024 memory features and 10,000 queries (k = 200) took 29 s
-(53 CPU-seconds, 2 cores) and about 410 MB beyond the features.
+so memory use does not grow with the product of the two sizes
+(costs: docs/benchmarks.md).
 
 `eval.knn_precision` sets the products' precision: `float32`, or
 `bfloat16` (the normalised features rounded to bfloat16, the products
 accumulated in float32 and rounded to bfloat16: similarities within about
 1e-3), or `auto`: bfloat16 where this CPU computes it faster
-(`dim_tf.evaluators.precision`). Measured on a 2-core
-AVX-512 BF16 CPU, 50,000 x 6,272 conv features and 10,000 queries (k = 20):
-38 s in float32, 23 s in bfloat16, 71 predictions changed, accuracy -0.02
-points; a CPU without bfloat16 units runs them at about half the float32
-rate.
+(`dim_tf.evaluators.precision`; its effect on accuracy: docs/benchmarks.md).
 
 Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 `{"tap", "kind": "knn", "test_accuracy", "k", "temperature", "precision"}`

@@ -185,10 +185,9 @@ class Evaluator(TapEvaluator):
             self.name, eval_config, train.labels, step.num_classes
         ):
             subset_config = eval_config.copy_and_resolve_references()
-            # As many steps as a full-label linear probe: matched to the
-            # fewer, larger batches of an `mlp` probe (`frozen_training.batch_scale`)
-            # instead, 10 labels per class of a 50,000-image set measured
-            # 0.5-1 point lower.
+            # As many steps as a full-label linear probe: steps matched to
+            # the fewer, larger batches of an `mlp` probe
+            # (`frozen_training.batch_scale`) cost accuracy (docs/benchmarks.md).
             subset_config.epochs = matched_epochs(
                 len(train.labels),
                 len(rows),

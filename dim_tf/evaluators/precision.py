@@ -18,14 +18,13 @@ BFLOAT16_SPEEDUP = 1.5
 
 
 # Timed rounds of each dtype, taken in turn: a moment of other work on a
-# shared machine slows one round, not every round of one dtype (a single
-# round each measured 1.3 instead of 2.0-2.4 on this project's VM once).
+# shared machine slows one round, not every round of one dtype.
 _ROUNDS = 3
 
 
 @functools.cache
 def bfloat16_speedup():
-    """bfloat16 over float32 matmul GFLOP/s on this machine (measured once, ~1.5 s).
+    """bfloat16 over float32 matmul GFLOP/s on this machine (measured once per process).
 
     Each dtype's best of `_ROUNDS` rounds, the rounds of the two dtypes
     interleaved.

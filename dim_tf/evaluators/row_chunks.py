@@ -3,9 +3,8 @@
 Why not all at once: an elementwise op on the whole matrix allocates a
 temporary as large as it (1.25 GB for 50,000 x 6,272 conv features), and a
 fresh allocation of that size is mapped page by page as it is first
-written, which costs more than the arithmetic (measured on a 2-core VM:
-normalising 50,000 x 6,272 features took 2.7 s in 200 MB chunks and 0.45 s
-in 25 MB ones). Temporaries up to `CHUNK_BYTES` are served again and again
+written, which costs more than the arithmetic (docs/benchmarks.md).
+Temporaries up to `CHUNK_BYTES` are served again and again
 from memory the allocator keeps (glibc's malloc keeps freed blocks below its
 mmap threshold, at most 32 MB), so only the result is mapped once.
 """

@@ -6,9 +6,8 @@ standardised features. C is chosen from `eval.svm_cs` by the accuracy on a
 held-out fifth of the training examples (stratified, drawn with
 `eval.seed`), then the SVM is refitted on all of them with that C.
 
-liblinear runs on one core and its cost grows with examples x dimensions
-(a fit on 1,000 x 6,272 conv features takes about 7 s of CPU time), so the
-SVMs train on a stratified sample of about `eval.svm_max_examples` (default
+liblinear runs on one core and its cost grows with examples x dimensions,
+so the SVMs train on a stratified sample of about `eval.svm_max_examples` (default
 1,000) of the probes' training features (0 = all); `num_train_examples` in
 the row says how many.
 
@@ -33,13 +32,12 @@ from dim_tf.evaluators.results import Result
 NEEDS_LABELS = True
 
 _HELD_OUT = 0.2  # Share of the training examples that choose C.
-# liblinear's own stopping tolerance for its dual solver (scikit-learn's
-# default is 1e-4; measured, 0.01 took twice the passes of 0.1 for the same
-# test accuracy).
+# liblinear's own stopping tolerance for its dual solver, looser than
+# scikit-learn's 1e-4: tighter ones cost passes, not test accuracy
+# (docs/benchmarks.md).
 _TOLERANCE = 0.1
-# Passes over the data. On the quick start's conv features the dual solver
-# needs 70-100 passes to reach the tolerance; stopped after 20-30, its test
-# accuracy was within 0.6 points, at a third of the time.
+# Passes over the data: fewer than the tolerance would take, at little cost
+# in test accuracy (docs/benchmarks.md).
 _MAX_ITERATIONS = 30
 
 

@@ -49,9 +49,9 @@ FIT, HELD_OUT = "fit", "held_out"  # The parts of an unlabeled split.
 UNLABELED_SPLIT = "train"  # The one split of the `images` layout.
 _SPLIT_FIELDS = ("train_split", "eval_train_split", "eval_split")
 # The directories listed by this process: a start opens a directory several
-# times (its description, each split read, each feature pass), and on
-# 22,000 PNGs the headers' check and the mixing took 0.7 s a time, the walk
-# that tells whether anything changed 0.07 s. Key: the path and the settings
+# times (its description, each split read, each feature pass), and the
+# headers' check and the mixing cost about ten times the walk that tells
+# whether anything changed (docs/benchmarks.md). Key: the path and the settings
 # the listing depends on; value: (`image_files.walk_images` of the path,
 # `Directory`). A file whose content changes in place is not checked again
 # (decoding it names it).

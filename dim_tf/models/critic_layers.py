@@ -62,9 +62,9 @@ class PointwiseConv2D(keras.layers.Conv2D):
 
     Same variables as `keras.layers.Conv2D(filters, 1)` (kernel `[1, 1, C,
     filters]`), so checkpoints are interchangeable. TensorFlow's CPU kernels
-    for the gradients of a 1x1 `Conv2D` ran 5-10x slower than `MatMul` on the
-    critic's `[N*M*M, 2048] x [2048, 2048]` products and took most of a DIM
-    step; a matrix product's gradients are matrix products again.
+    for the gradients of a 1x1 `Conv2D` are several times slower than `MatMul`
+    on the critic's `[N*M*M, 2048] x [2048, 2048]` products (BUILD.md, Speed);
+    a matrix product's gradients are matrix products again.
     """
 
     def __init__(self, filters, kernel_size=1, **kwargs):

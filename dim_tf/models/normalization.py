@@ -5,8 +5,8 @@ moving statistics) for channels-last inputs. Both need sums over the rows of
 a `[R, C]` matrix (R = N*M*M positions, e.g. 4096 x 2048 for the CIFAR
 critic): BatchNorm for its statistics and both for the gradients of their
 scale and offset. TensorFlow's CPU kernel for a reduction over the leading
-axis runs on one thread at a fraction of memory speed (about 5x slower than a
-row reduction of the same matrix); here each such sum is a product with a
+axis runs on one thread at a fraction of memory speed (several times slower
+than a row reduction of the same matrix); here each such sum is a product with a
 ones vector, which runs on the multi-threaded matmul kernels, and the
 gradients are written out so that autodiff adds no broadcast-and-reduce
 pairs.
