@@ -6,11 +6,9 @@ its k most cosine-similar training examples (the memory), and each neighbour
 votes for its label with weight exp(similarity / T); the class with the
 largest summed vote wins. Nothing is trained: no probe hyper-parameters
 besides `eval.knn_k` (default 200, clipped to the memory's size) and
-`eval.knn_temperature` (default 0.1). The defaults are InstDisc's CIFAR
-setting (its cifar.py; its ImageNet main.py keeps k = 200 with T = 0.07);
-DINO reports 20-NN at T = 0.07 (its eval_knn.py also tries k = 10, 100,
-200), and solo-learn's `WeightedKNNClassifier` defaults to k = 20, T = 0.07.
-The cost is Q x M x D multiply-adds per tap (queries x memory x dimensions).
+`eval.knn_temperature` (default 0.1), InstDisc's CIFAR setting (the other
+papers' settings: docs/protocol.md). The cost is Q x M x D multiply-adds
+per tap (queries x memory x dimensions).
 
 Memory = features of `data.eval_train_split` (at most
 `eval.max_train_examples`), queries = features of `data.eval_split`. The

@@ -6,8 +6,8 @@ example's seed (itself from (run seed, epoch, index), see
 `dim_tf.input.pipeline`), so the views are a pure function of the run's seed
 and the position in the stream: a resumed run sees the same views.
 
-Runs inside `tf.data` on the CPU, overlapping the training step. Measured on
-this project's 2-core CPU: see docs/method.md ("Where augmentation runs").
+Runs inside `tf.data` on the CPU, overlapping the training step (its cost:
+docs/method.md, "Where augmentation runs").
 """
 
 import dataclasses

@@ -19,8 +19,7 @@ Saving is `tf.train.CheckpointManager`'s: it numbers checkpoints by the step
 counter, saves when `checkpoint_interval` steps have passed since the last
 save and keeps the newest `max_to_keep`. Restoring stays hand-written,
 because `CheckpointManager.restore_or_initialize` does three things this
-module must not (measured on TF 2.21 with the files tests/checkpoints_test.py
-makes):
+module must not (TensorFlow 2.21):
 - without the `checkpoint` state file (deleted, or lost with a copied
   workdir) it finds no checkpoint and starts from step 0, although complete
   `ckpt-N` files are there; here the newest complete one is restored;

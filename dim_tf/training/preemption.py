@@ -7,9 +7,8 @@ The signal handler only records the signal. The eager training loop asks
 workers, so every worker stops after the same step and takes part in the
 save. A second SIGINT raises `KeyboardInterrupt` at once (no checkpoint).
 
-Why not `tf.distribute.experimental.PreemptionCheckpointHandler` (measured on
-TF 2.21, CPU, one host and MultiWorkerMirroredStrategy's code path): it
-cannot give this behaviour.
+Why not `tf.distribute.experimental.PreemptionCheckpointHandler` (TensorFlow
+2.21, MultiWorkerMirroredStrategy): it cannot give this behaviour.
 - It restores at construction with `CheckpointManager.restore_or_initialize`,
   which skips the fallbacks and one-line errors of
   `dim_tf.training.checkpoints` (no state file -> silently step 0).
