@@ -18,9 +18,10 @@ The embedded `digits` at 28x28 with the quick start's basic28x28 encoder and
   divided by sqrt(units) and softly clipped at 20 (`critic.score_scale`,
   `critic.score_clip`) so the estimates start near zero.
 
-About twice configs/quickstart.py's cost per step (BUILD.md, Speed). Expected
-result: at the same training time, better probes than configs/quickstart.py,
-by more than the seeds' spread (docs/quality.md: commands and every probe).
+About 1.5 times configs/quickstart.py's step time (BUILD.md, Speed).
+Expected result: at the same training time, better few-label probes than
+configs/quickstart.py, by more than the seeds' spread (docs/quality.md:
+commands and every probe).
 
 Every field can be set on the command line, e.g. the paper's single view:
   --config.objective.views=1 --config.augment.preset=none
