@@ -12,7 +12,8 @@ Expected: a few minutes on a 2-core CPU, the local JSD estimate rising to
 about 0.7 nats by step 400 (docs/benchmarks.md).
 
 Then `bin/evaluate --workdir=/tmp/dim_quickstart` prints the probe table
-(expected values: README.md, Evaluating a run; timings: docs/benchmarks.md).
+(expected values: docs/usage.md, The quick start's probe table; timings:
+docs/benchmarks.md).
 """
 
 from dim_tf.config import default_config

@@ -45,8 +45,9 @@ def default_config():
     config = config_dict.ConfigDict()
 
     # Data: any TFDS image dataset with an image feature (and a label feature
-    # for evaluation), or a directory of your own images (README, "Training on
-    # your own images"). `digits` is the embedded dataset shipped with dim_tf.
+    # for evaluation), or a directory of your own images (docs/usage.md,
+    # "Training on your own images"). `digits` is the embedded dataset shipped
+    # with dim_tf.
     config.data = config_dict.ConfigDict()
     config.data.dataset = "cifar10"  # TFDS name, or a directory (see `dataset_path`).
     # TFDS data_dir (None = TFDS's default) and the download files, offline.
