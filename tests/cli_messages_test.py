@@ -4,7 +4,7 @@ import pytest
 
 from dim_tf import cli
 from dim_tf import config as config_lib
-from dim_tf.cli import none_overrides
+from dim_tf.cli import flag_parsing, none_overrides
 
 ARGV = ["bin/train", "--config=configs/quickstart.py", "--config.train.seed=1"]
 
@@ -16,7 +16,7 @@ def _unknown(key, hint='Did you mean "steps" instead of "stepz"?'):
 
 def test_the_override_naming_the_field_is_blamed():
     argv = [*ARGV, "--config.train.stepz=3"]
-    message = cli._unknown_field_message(_unknown("stepz"), argv)
+    message = flag_parsing.unknown_field_message(_unknown("stepz"), argv)
     assert message == (
         "unknown config field 'stepz' in --config.train.stepz=3 "
         '(Did you mean "steps" instead of "stepz"?)'
@@ -26,14 +26,14 @@ def test_the_override_naming_the_field_is_blamed():
 def test_a_field_is_matched_whole_not_as_a_substring():
     # 's' is inside "seed" and "configs/quickstart.py": neither is the culprit.
     argv = [*ARGV, "--config.train.s=3"]
-    message = cli._unknown_field_message(_unknown("s", "no hint"), argv)
+    message = flag_parsing.unknown_field_message(_unknown("s", "no hint"), argv)
     assert message == "unknown config field 's' in --config.train.s=3 (no hint)"
 
 
 def test_a_mistake_inside_the_config_file_is_not_blamed_on_a_flag():
     # get_config() itself used a missing field: no override names it.
-    assert cli._unknown_field_message(_unknown("trian"), ARGV) is None
-    assert cli._unknown_field_message(ValueError("bad"), ARGV) is None
+    assert flag_parsing.unknown_field_message(_unknown("trian"), ARGV) is None
+    assert flag_parsing.unknown_field_message(ValueError("bad"), ARGV) is None
 
 
 def test_missing_required_flags_are_named_with_their_help():
@@ -45,12 +45,12 @@ def test_missing_required_flags_are_named_with_their_help():
     flags.mark_flags_as_required(["config", "workdir"], flag_values=values)
     with pytest.raises(flags.IllegalFlagValueError) as err:
         values(["prog"])
-    message = cli._missing_flags_message(err.value, values)
+    message = flag_parsing.missing_flags_message(err.value, values)
     assert message == (
         "--config is required: config file, e.g. x.py; "
         "--workdir is required: run directory written by dim-train"
     )
-    assert cli._missing_flags_message(flags.Error("other"), values) is None
+    assert flag_parsing.missing_flags_message(flags.Error("other"), values) is None
 
 
 def test_hints_name_the_command_the_user_ran(monkeypatch):

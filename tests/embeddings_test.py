@@ -13,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from dim_tf import cli, embeddings, export
+from dim_tf.cli import output
 from dim_tf.embeddings import encoders, files, search
 from dim_tf.errors import UserError
 from dim_tf.evaluators import views
@@ -344,7 +345,7 @@ def test_files_are_fitted_as_a_tfds_dataset_stores_its_images(tmp_path):
 def test_the_progress_line_counts_rate_and_eta(monkeypatch):
     stream = io.StringIO()
     now = [0.0]
-    monkeypatch.setattr(cli.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(output.time, "monotonic", lambda: now[0])
     progress = cli.CountProgress("images", every=3.0, stream=stream)
     for now[0], done in ((0.0, 10), (2.0, 30), (4.0, 50)):
         progress(done, 50)  # At 2 s: not shown (a line every 3 s).
