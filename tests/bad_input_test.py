@@ -11,9 +11,8 @@ import tensorflow as tf
 from dim_tf.errors import UserError
 from dim_tf.evaluators import evaluation, report
 from dim_tf.training import loop, strategies
-from tests import processes
-from tests.evaluate_test import tiny_eval_config
-from tests.tiny import tiny_config
+from tests import processes, tiny
+from tests.tiny import tiny_config, tiny_eval_config
 
 
 def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
@@ -35,7 +34,7 @@ def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
 
     # The run that leaves a checkpoint needs no process of its own.
     loop.train(
-        processes.tiny_config(
+        tiny.quickstart_config(
             damaged_dir,
             **{
                 "train.steps": 2,

@@ -16,8 +16,8 @@ from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import sources
 from dim_tf.training import loop, runs
 from dim_tf.training.checkpoints import Checkpointer
-from tests import processes
-from tests.evaluate_test import TINY_EVAL
+from tests import processes, tiny
+from tests.tiny import TINY_EVAL
 
 
 def _items(value=0.0):
@@ -178,7 +178,7 @@ def test_bin_train_refuses_a_truncated_checkpoint_and_keeps_the_others(tmp_path)
     )
     # The run that leaves the checkpoints needs no process of its own.
     loop.train(
-        processes.tiny_config(
+        tiny.quickstart_config(
             data_dir,
             **{
                 "train.steps": 4,
@@ -268,7 +268,7 @@ def test_a_run_loads_at_the_checkpoint_training_resumes_from(
     data_dir, tmp_path, caplog
 ):
     workdir = str(tmp_path / "run")
-    config = processes.tiny_config(data_dir, **_TWO_CHECKPOINTS)
+    config = tiny.quickstart_config(data_dir, **_TWO_CHECKPOINTS)
     loop.train(config, workdir)
     directory = os.path.join(workdir, "checkpoints")
     _move_away(workdir, "ckpt-4", str(tmp_path / "moved"))
@@ -302,7 +302,7 @@ def test_a_run_loads_at_the_checkpoint_training_resumes_from(
 
 def test_bin_evaluate_after_the_newest_checkpoint_was_moved_away(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
-    loop.train(processes.tiny_config(data_dir, **_TWO_CHECKPOINTS), workdir)
+    loop.train(tiny.quickstart_config(data_dir, **_TWO_CHECKPOINTS), workdir)
     _move_away(workdir, "ckpt-4", str(tmp_path / "moved"))
 
     evaluated = processes.run(

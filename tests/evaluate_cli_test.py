@@ -3,17 +3,13 @@ other: subprocesses, their output and one-line errors."""
 
 import json
 import os
-import sys
 
 import pytest
 
-from tests import processes
+from tests import processes, tiny
 
 TRAIN_FLAGS = [
-    "--config=configs/quickstart.py",
-    "--config.y_dim=8",
-    "--config.critic.units=16",
-    "--config.train.batch_size=8",
+    *tiny.TINY_FLAGS,
     "--config.train.steps=2",
     "--config.train.steps_per_call=1",
     "--config.train.log_every=1",
@@ -30,14 +26,10 @@ TRAIN_FLAGS = [
 ]
 
 
-def _run(*args):
-    return processes.run([sys.executable, *args], timeout=600)
-
-
 @pytest.fixture(scope="module")
 def workdir(data_dir, tmp_path_factory):
     workdir = str(tmp_path_factory.mktemp("run"))
-    trained = _run(
+    trained = processes.run_python(
         "bin/train",
         *TRAIN_FLAGS,
         f"--config.data.data_dir={data_dir}",
@@ -54,7 +46,7 @@ def workdir(data_dir, tmp_path_factory):
 
 
 def test_evaluate_prints_the_table_then_export_prints_the_paths(workdir):
-    evaluated = _run("bin/evaluate", f"--workdir={workdir}")
+    evaluated = processes.run_python("bin/evaluate", f"--workdir={workdir}")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     lines = evaluated.stdout.splitlines()
     header = next(
@@ -68,7 +60,7 @@ def test_evaluate_prints_the_table_then_export_prints_the_paths(workdir):
     assert "] linear (1/8): tap fc, 1/2 (2 side by side)" in evaluated.stderr
     assert "] linear (1/8): tap y, 2/2\n" in evaluated.stderr  # progress
 
-    exported = _run("bin/export", f"--workdir={workdir}")
+    exported = processes.run_python("bin/export", f"--workdir={workdir}")
     assert exported.returncode == 0, exported.stderr[-3000:]
     assert "evaluating first" not in exported.stderr
     with open(os.path.join(workdir, "results.json")) as f:
@@ -87,5 +79,7 @@ def test_evaluate_prints_the_table_then_export_prints_the_paths(workdir):
     ],
 )
 def test_bad_input_exits_with_one_line(workdir, command, args, fragment):
-    result = _run(command, *[arg.replace("RUN", workdir) for arg in args])
+    result = processes.run_python(
+        command, *[arg.replace("RUN", workdir) for arg in args]
+    )
     processes.assert_one_line_error(result, fragment)

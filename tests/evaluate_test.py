@@ -14,33 +14,13 @@ from dim_tf.evaluators import cpu_threads, evaluation, report
 from dim_tf.tools import eval_benchmark
 from dim_tf.training import loop, runs
 from tests.events import event_tags
-from tests.tiny import tiny_config
+from tests.tiny import tiny_config, tiny_eval_config
 
-TINY_EVAL = {
-    "data.eval_train_split": "train[:160]",
-    "data.eval_split": "test[:80]",
-    "eval.epochs": 2,
-    "eval.batch_size": 32,
-    "eval.finetune_epochs": 1,
-    "eval.mine_steps": 5,
-    "eval.ndm_steps": 5,
-    "eval.measure_examples": 60,
-    "eval.projector_examples": 30,
-    "eval.map_images": 2,
-    "eval.neighbour_queries": 3,
-    "eval.neighbours": 3,
-    "eval.few_labels": 2,
-    "eval.decoder_epochs": 2,
-}
 # The module's evaluated run: every kind, and label fractions.
 EVERY_KIND = {
     "eval.kinds": "linear,mlp,finetune,knn,svm",
     "eval.label_fractions": "0.25",
 }
-
-
-def tiny_eval_config(data_dir, **overrides):
-    return tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@ dim_tf) and checked against results.json; atomic replacement; export_run."""
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from dim_tf.evaluators import evaluation, probe_store
 from dim_tf.input import model_input
 from dim_tf.training import loop, runs
 from tests import processes
-from tests.evaluate_test import tiny_eval_config
+from tests.tiny import tiny_eval_config
 
 # Runs in a fresh interpreter with TensorFlow, Keras and NumPy only.
 LOADER = r"""
@@ -92,10 +91,6 @@ print(json.dumps(report))
 """
 
 
-def _run(*args, timeout=600):
-    return processes.run([sys.executable, *args], timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def exported(data_dir, tmp_path_factory):
     """A tiny run trained, evaluated and exported."""
@@ -146,7 +141,7 @@ def test_savedmodels_load_with_tensorflow_alone_and_agree_with_results(
         images=np.stack([e["image"] for e in examples]),
         labels=np.array([e["label"] for e in examples]),
     )
-    loaded = _run("-c", LOADER, workdir, str(arrays))
+    loaded = processes.run_python("-c", LOADER, workdir, str(arrays))
     assert loaded.returncode == 0, loaded.stderr[-3000:]
     report = json.loads(loaded.stdout.strip().splitlines()[-1])
 

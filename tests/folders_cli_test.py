@@ -4,27 +4,25 @@ plain TensorFlow."""
 
 import json
 import os
-import sys
 
 import numpy as np
 import tensorflow as tf
 
 from dim_tf.input import eval_sets
 from dim_tf.training import runs
-from tests import image_folders, processes
+from tests import image_folders, processes, tiny
 
 FLAGS = [
     "--config=configs/folder_example.py",
-    # The example's photo settings (random crops and flips, channels 3) at
-    # test size.
-    "--config.encoder=basic28x28",
-    "--config.y_dim=8",
-    "--config.critic.units=16",
-    "--config.critic.global_units=16",
-    "--config.train.batch_size=8",
+    # The example's photo settings (random crops and flips, channels 3) with
+    # the tiny model and batch (`tests.tiny.TINY`, on the user's folder).
+    *(
+        f"--config.{field}={value}"
+        for field, value in tiny.TINY.items()
+        if field != "data.dataset"
+    ),
     "--config.train.steps=2",
     "--config.train.steps_per_call=1",
-    "--config.data.shuffle_buffer=64",
     "--config.eval.taps=y",
     "--config.eval.epochs=2",
     "--config.eval.mine_steps=5",
@@ -36,22 +34,20 @@ FLAGS = [
 ]
 
 
-def _run(*args):
-    return processes.run([sys.executable, *args], timeout=600)
-
-
 def test_train_evaluate_export_a_folder_then_embed_a_jpeg(tmp_path):
     folder = str(tmp_path / "my_images")
     written = image_folders.labeled_folder(folder, train=80, test=40)
     workdir = str(tmp_path / "run")
 
-    trained = _run(
+    trained = processes.run_python(
         "bin/train", *FLAGS, f"--config.data.dataset={folder}", f"--workdir={workdir}"
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "Trained to step 2." in trained.stdout
 
-    evaluated = _run("bin/evaluate", f"--workdir={workdir}", "--kinds=linear,mlp")
+    evaluated = processes.run_python(
+        "bin/evaluate", f"--workdir={workdir}", "--kinds=linear,mlp"
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert f"on {folder} 'test'" in evaluated.stdout
     with open(os.path.join(workdir, "results.json")) as f:
@@ -63,7 +59,7 @@ def test_train_evaluate_export_a_folder_then_embed_a_jpeg(tmp_path):
     ]
     assert results["num_test_examples"] == len(written["test"])
 
-    exported = _run("bin/export", f"--workdir={workdir}")
+    exported = processes.run_python("bin/export", f"--workdir={workdir}")
     assert exported.returncode == 0, exported.stderr[-3000:]
 
     # Any size goes in: a grey digit as an RGB JPEG of 50 x 37.

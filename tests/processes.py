@@ -1,4 +1,4 @@
-"""bin/train as separate processes, for tests that kill, signal or pair them."""
+"""bin/ scripts as separate processes: run to completion, killed, signalled or paired."""
 
 import json
 import os
@@ -11,34 +11,13 @@ from tests import tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The quick-start config at test size (`tests.tiny.TINY`): each step takes
-# milliseconds. (`tiny_config` below is the same config for in-process use.)
-TINY_FLAGS = (
-    "--config=configs/quickstart.py",
-    *(f"--config.{field}={value}" for field, value in tiny.TINY.items()),
-)
-
-
-def tiny_config(data_dir, **overrides):
-    """The config `train_args(..., data_dir, *flags)` gives bin/train, in-process.
-
-    For a test that prepares a workdir without a process and then runs
-    bin/train on it (the same run, so it resumes). `overrides` maps dotted
-    fields to values, as the --config.FIELD flags would.
-    """
-    from configs import quickstart
-
-    return tiny.override(
-        quickstart.get_config(), {**tiny.TINY, "data_dir": data_dir, **overrides}
-    )
-
 
 def train_args(workdir, data_dir, *flags):
     """The command line of a tiny bin/train run."""
     return [
         sys.executable,
         "bin/train",
-        *TINY_FLAGS,
+        *tiny.TINY_FLAGS,
         f"--config.data.data_dir={data_dir}",
         f"--workdir={workdir}",
         *flags,
@@ -63,6 +42,14 @@ def run(args, timeout=300, **env):
         text=True,
         timeout=timeout,
     )
+
+
+def run_python(*args, timeout=600, **env):
+    """Runs `python ARGS` to completion: a bin/ script and its flags, or `-c CODE`.
+
+    The default timeout allows a whole tiny run: train, evaluate or export.
+    """
+    return run([sys.executable, *args], timeout=timeout, **env)
 
 
 def start(args, log_path, **env):

@@ -1,8 +1,9 @@
 """The one tiny DIM config of the tests: the embedded digits, small critics, few steps.
 
-`TINY` is the model and data at test size; in-process tests take
-`tiny_config()`, bin/ processes the same fields as `--config.FIELD=VALUE`
-flags (`tests.processes.TINY_FLAGS`).
+`TINY` is the model and data at test size. In-process tests take
+`tiny_config()`; bin/ processes take the quick-start config with the same
+fields as `--config.FIELD=VALUE` flags (`TINY_FLAGS`, the command lines of
+`tests.processes`), and `quickstart_config()` is that config in-process.
 """
 
 from dim_tf.config import default_config
@@ -25,6 +26,29 @@ SHORT = {
     "train.checkpoint_every": 2,
     "strategy": "one_device",
 }
+# The evaluation at test size: few examples, epochs and steps.
+TINY_EVAL = {
+    "data.eval_train_split": "train[:160]",
+    "data.eval_split": "test[:80]",
+    "eval.epochs": 2,
+    "eval.batch_size": 32,
+    "eval.finetune_epochs": 1,
+    "eval.mine_steps": 5,
+    "eval.ndm_steps": 5,
+    "eval.measure_examples": 60,
+    "eval.projector_examples": 30,
+    "eval.map_images": 2,
+    "eval.neighbour_queries": 3,
+    "eval.neighbours": 3,
+    "eval.few_labels": 2,
+    "eval.decoder_epochs": 2,
+}
+# The quick-start config with `TINY`, as bin/ flags (`quickstart_config()` is
+# the same config in-process); processes set their own length.
+TINY_FLAGS = (
+    "--config=configs/quickstart.py",
+    *(f"--config.{field}={value}" for field, value in TINY.items()),
+)
 
 
 def override(config, overrides):
@@ -41,3 +65,22 @@ def override(config, overrides):
 def tiny_config(**overrides):
     """`default_config()` at test size; `overrides` maps dotted fields to values."""
     return override(default_config(), {**TINY, **SHORT, **overrides})
+
+
+def tiny_eval_config(data_dir, **overrides):
+    """`tiny_config()` on the digits in `data_dir`, evaluated at test size."""
+    return tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
+
+
+def quickstart_config(data_dir, **overrides):
+    """The config `processes.train_args(..., data_dir, *flags)` gives bin/train.
+
+    For a test that prepares a workdir in-process and then runs bin/train on
+    it (the same run, so it resumes). `overrides` maps dotted fields to
+    values, as the --config.FIELD flags would.
+    """
+    from configs import quickstart
+
+    return override(
+        quickstart.get_config(), {**TINY, "data_dir": data_dir, **overrides}
+    )
