@@ -14,6 +14,8 @@ from dim_tf.training import loop, strategies
 from tests import processes, tiny
 from tests.tiny import tiny_config, tiny_eval_config
 
+pytestmark = pytest.mark.slow
+
 
 def test_damaged_training_data_stops_with_one_line_and_keeps_the_checkpoint(
     data_dir, tmp_path

@@ -10,6 +10,8 @@ from dim_tf.tools import benchmark
 from tests import processes
 from tests.tiny import tiny_config
 
+pytestmark = pytest.mark.slow
+
 BATCH = 8
 CRITIC_UNITS = 16
 Y_DIM = 8

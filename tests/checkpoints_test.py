@@ -19,6 +19,8 @@ from dim_tf.training.checkpoints import Checkpointer
 from tests import processes, tiny
 from tests.tiny import TINY_EVAL
 
+pytestmark = pytest.mark.slow
+
 
 def _items(value=0.0):
     return {

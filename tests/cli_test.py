@@ -6,6 +6,8 @@ import pytest
 
 from tests import processes
 
+pytestmark = pytest.mark.slow
+
 TINY = [
     "--config.encoder=basic28x28",
     "--config.y_dim=8",

@@ -12,6 +12,8 @@ from dim_tf import input as input_names
 from dim_tf.models import encoders
 from dim_tf.training import build
 
+pytestmark = pytest.mark.slow
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = sorted(
     os.path.basename(path)[:-3]

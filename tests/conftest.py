@@ -35,38 +35,13 @@ def data_dir(tmp_path_factory):
     return path
 
 
-# The test files that start bin/ processes or train and evaluate whole runs,
-# slowest first. They are collected before the rest so that pytest-xdist
-# (`--dist loadfile`) starts them early and the short files fill the end,
-# instead of one long file running alone while the other worker idles.
-_SLOW_FILES_FIRST = (
-    "faults_test",
-    "lost_worker_test",
-    "multi_worker_test",
-    "evaluate_cli_test",
-    "folders_cli_test",
-    "export_test",
-    "evaluate_test",
-    "folders_test",
-    "embeddings_test",
-    "bad_input_test",
-    "checkpoints_test",
-    "mi_test",
-    "trainer_test",
-    "train_test",
-    "configs_test",
-    "benchmark_test",
-    "cli_test",
-)
-
-
 def pytest_collection_modifyitems(items):
-    """Puts the slow files first; the order within each file is kept."""
+    """Puts the files with tests marked `slow` first; the order within each file is kept.
 
-    def rank(item):
-        name = item.path.stem
-        if name in _SLOW_FILES_FIRST:
-            return _SLOW_FILES_FIRST.index(name)
-        return len(_SLOW_FILES_FIRST)
-
-    items.sort(key=rank)
+    Those files start bin/ processes or train and evaluate whole runs. Started
+    first, pytest-xdist (`--dist loadfile`) runs them on both workers while
+    the short files fill the end, instead of one long file running alone
+    while the other worker idles.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

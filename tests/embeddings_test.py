@@ -22,6 +22,8 @@ from dim_tf.training import loop, runs
 from tests import image_folders, processes
 from tests.tiny import tiny_config
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

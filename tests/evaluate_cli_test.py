@@ -8,6 +8,8 @@ import pytest
 
 from tests import processes, tiny
 
+pytestmark = pytest.mark.slow
+
 TRAIN_FLAGS = [
     *tiny.TINY_FLAGS,
     "--config.train.steps=2",

@@ -16,6 +16,8 @@ from dim_tf.training import loop, runs
 from tests.events import event_tags
 from tests.tiny import tiny_config, tiny_eval_config
 
+pytestmark = pytest.mark.slow
+
 # The module's evaluated run: every kind, and label fractions.
 EVERY_KIND = {
     "eval.kinds": "linear,mlp,finetune,knn,svm",

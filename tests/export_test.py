@@ -16,6 +16,8 @@ from dim_tf.training import loop, runs
 from tests import processes
 from tests.tiny import tiny_eval_config
 
+pytestmark = pytest.mark.slow
+
 # Runs in a fresh interpreter with TensorFlow, Keras and NumPy only.
 LOADER = r"""
 import json, sys

@@ -6,8 +6,12 @@ import re
 import signal
 import time
 
+import pytest
+
 from dim_tf.training import checkpoints
 from tests import processes
+
+pytestmark = pytest.mark.slow
 
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)", re.MULTILINE)
 

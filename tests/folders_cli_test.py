@@ -6,11 +6,14 @@ import json
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from dim_tf.input import eval_sets
 from dim_tf.training import runs
 from tests import image_folders, processes, tiny
+
+pytestmark = pytest.mark.slow
 
 FLAGS = [
     "--config=configs/folder_example.py",

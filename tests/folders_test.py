@@ -18,6 +18,8 @@ from tests import image_folders
 from tests.evaluate_test import event_tags
 from tests.tiny import tiny_config
 
+pytestmark = pytest.mark.slow
+
 S = image_folders.SIZE
 
 

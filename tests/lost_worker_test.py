@@ -12,6 +12,8 @@ from dim_tf.training import checkpoints, loop, lost_workers
 from dim_tf.training.checkpoints import Checkpointer
 from tests import processes
 
+pytestmark = pytest.mark.slow
+
 STEPS = 16
 FLAGS = (
     f"--config.train.steps={STEPS}",

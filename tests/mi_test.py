@@ -11,6 +11,8 @@ import tensorflow as tf
 from dim_tf.errors import UserError
 from dim_tf.evaluators import mi
 
+pytestmark = pytest.mark.slow
+
 
 def _correlated_gaussians(n, d, rho, seed=0):
     """x, y `[n, d]` with corr(x_k, y_k) = rho; I(X; Y) = -d/2 log(1 - rho^2)."""

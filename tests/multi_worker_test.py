@@ -2,7 +2,11 @@
 
 import os
 
+import pytest
+
 from tests import processes
+
+pytestmark = pytest.mark.slow
 
 
 def _run_two_workers(workdir, data_dir, tmp_path, steps, tag):

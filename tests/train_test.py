@@ -14,6 +14,8 @@ from dim_tf.training import build, loop, trainer
 from tests.events import event_tags
 from tests.tiny import tiny_config
 
+pytestmark = pytest.mark.slow
+
 
 def _config(data_dir, **overrides):
     return tiny_config(**{"data_dir": data_dir, **overrides})

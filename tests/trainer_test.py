@@ -9,6 +9,8 @@ from dim_tf.training import build
 from tests import strategies
 from tests.tiny import tiny_config
 
+pytestmark = pytest.mark.slow
+
 IMAGE_SHAPE = (28, 28, 1)
 
 ONE = strategies.one_device()
