@@ -61,7 +61,9 @@ def test_data_dir_that_is_a_file_is_refused_before_anything_is_written(tmp_path)
     not_a_dir = tmp_path / "tfds"
     not_a_dir.write_text("")
     with pytest.raises(UserError, match="data_dir .* not a directory"):
-        loop.train(tiny_config(data_dir=str(not_a_dir)), str(tmp_path / "run"))
+        loop.train(
+            tiny_config(**{"data.data_dir": str(not_a_dir)}), str(tmp_path / "run")
+        )
     assert not (tmp_path / "run").exists()
 
 
@@ -131,7 +133,7 @@ def test_an_image_that_cannot_be_decoded_is_a_one_line_error(data_dir, tmp_path)
     shutil.copytree(data_dir, damaged)
     _make_images_undecodable(damaged)
     with pytest.raises(UserError) as raised:
-        loop.train(tiny_config(data_dir=damaged), str(tmp_path / "run"))
+        loop.train(tiny_config(**{"data.data_dir": damaged}), str(tmp_path / "run"))
     message = str(raised.value)
     assert "training data cannot be read (InvalidArgumentError" in message
     assert "Unknown image file format" in message  # The reason, not TF's plumbing.

@@ -101,12 +101,14 @@ def test_dataset_that_is_not_prepared_is_skipped_with_the_reason(monkeypatch, tm
         raise UserError(f"dataset {name!r} is not prepared")
 
     monkeypatch.setattr(benchmark.sources, "dataset_info", not_prepared)
-    config = tiny_config(dataset="cifar10", data_dir=str(tmp_path))
+    config = tiny_config(**{"data.dataset": "cifar10", "data.data_dir": str(tmp_path)})
     channels, skipped = benchmark._dataset_channels(config)
     assert channels == 3  # From the TFDS builder's metadata.
     assert skipped == "dataset 'cifar10' is not prepared"
 
     with pytest.raises(UserError, match="no_such_set"):
         benchmark._dataset_channels(
-            tiny_config(dataset="no_such_set", data_dir=str(tmp_path))
+            tiny_config(
+                **{"data.dataset": "no_such_set", "data.data_dir": str(tmp_path)}
+            )
         )

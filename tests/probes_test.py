@@ -346,7 +346,7 @@ def _raise_in_training(features):
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
-    config = tiny_config(data_dir=str(tmp_path_factory.mktemp("tfds")))
+    config = tiny_config(**{"data.data_dir": str(tmp_path_factory.mktemp("tfds"))})
     return config, eval_sets.make_eval_dataset(config.data, "train[:96]", 28, 32)
 
 

@@ -36,7 +36,7 @@ def tiny_run(data_dir, workdir=None, **overrides):
 
     Views (the decoder's reconstructions) go to `workdir`/eval.
     """
-    config = tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
+    config = tiny_config(**{"data.data_dir": data_dir, **TINY_EVAL, **overrides})
     keras.utils.set_random_seed(0)
 
     def fresh_encoder():

@@ -69,7 +69,7 @@ def tiny_config(**overrides):
 
 def tiny_eval_config(data_dir, **overrides):
     """`tiny_config()` on the digits in `data_dir`, evaluated at test size."""
-    return tiny_config(**{"data_dir": data_dir, **TINY_EVAL, **overrides})
+    return tiny_config(**{"data.data_dir": data_dir, **TINY_EVAL, **overrides})
 
 
 def quickstart_config(data_dir, **overrides):
@@ -82,5 +82,5 @@ def quickstart_config(data_dir, **overrides):
     from configs import quickstart
 
     return override(
-        quickstart.get_config(), {**TINY, "data_dir": data_dir, **overrides}
+        quickstart.get_config(), {**TINY, "data.data_dir": data_dir, **overrides}
     )

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 
 def _config(data_dir, **overrides):
-    return tiny_config(**{"data_dir": data_dir, **overrides})
+    return tiny_config(**{"data.data_dir": data_dir, **overrides})
 
 
 def _encoder_weights(workdir, config):
