@@ -28,8 +28,7 @@ def get_config():
     config.train.log_every = 50
     config.train.checkpoint_every = 200
     # More than the 1,437 training images: a full shuffle, the same stream as
-    # the default (None). Kept explicit so that quick-start workdirs recorded
-    # before that default still resume.
+    # the default (None).
     config.data.shuffle_buffer = 2000
     # Probes, MINE and NDM sized for a CPU: 1,437 training and 360 test images.
     # The fine-tuned ("SS") probes cost the most (docs/benchmarks.md); ask

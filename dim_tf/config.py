@@ -3,7 +3,7 @@
 `default_config()` lists what can be set (the files in the repository's
 `configs/` start from it and change only what differs). `to_record` /
 `from_record` are what a workdir's config.json holds and how it is read
-back (old layouts included). The checks live in `dim_tf.config_checks`;
+back. The checks live in `dim_tf.config_checks`;
 `check_config` and the parsers are re-exported here, where callers look.
 
 TensorFlow-free, as `config_checks` is.
@@ -24,20 +24,6 @@ from dim_tf.config_checks import (  # noqa: F401  (re-exported)
     svm_cs,
 )
 from dim_tf.errors import UserError
-
-# The names the `data` fields had before the `data` section: top-level ones
-# and `train.` ones. Deprecated; each is an alias of its `data` field.
-LEGACY_TOP_LEVEL = (
-    "dataset",
-    "data_dir",
-    "manual_dir",
-    "train_split",
-    "eval_train_split",
-    "eval_split",
-    "image_key",
-    "label_key",
-)
-LEGACY_TRAIN = ("shuffle_buffer", "random_crop", "random_flip", "cache")
 
 
 def default_config():
@@ -229,29 +215,17 @@ def default_config():
     # auto | mirrored | one_device | multi_worker | tpu
     config.strategy = "auto"
     config.tpu = ""  # TPU address for strategy=tpu ("" = local).
-    # Deprecated: the names these fields had before the `data` section
-    # (`dataset`, `train.shuffle_buffer`, ...), kept for a release as aliases:
-    # setting either name sets both, and config.json records only `data.*`.
-    for name in LEGACY_TOP_LEVEL:
-        config[name] = config.data.get_ref(name)
-    for name in LEGACY_TRAIN:
-        config.train[name] = config.data.get_ref(name)
     return config
 
 
 def to_record(config):
-    """What `DIR/config.json` stores: `config` as a plain dict, without aliases.
+    """What `DIR/config.json` stores: `config` as a plain dict.
 
-    The deprecated names (`LEGACY_TOP_LEVEL`, `train.` + `LEGACY_TRAIN`) are
-    left out: their values are in `data`. `critic.units` is recorded as the
-    width the critic is built with, so a run records what it computes, and a
-    directory `data.dataset` as its absolute path.
+    `critic.units` is recorded as the width the critic is built with, so a
+    run records what it computes, and a directory `data.dataset` as its
+    absolute path.
     """
     record = config.to_dict()
-    for name in LEGACY_TOP_LEVEL:
-        record.pop(name, None)
-    for name in LEGACY_TRAIN:
-        record["train"].pop(name, None)
     record["critic"]["units"] = models.local_critic_units(
         config.critic.kind, config.critic.units
     )
@@ -264,35 +238,14 @@ def to_record(config):
 def from_record(recorded):
     """`default_config()` updated from a recorded config dict (config.json).
 
-    A record written before the `data` section (top-level `dataset`, ...,
-    `train.shuffle_buffer`, ...) is migrated into `data.*`; when a record has
-    both names, the `data` one wins. An `amdim` run recorded before
-    `augment.shared_flip` existed gets the flip and hue its preset had then.
-    Fields this version no longer has are skipped; fields the record lacks
+    Fields this version does not have are skipped; fields the record lacks
     keep their defaults.
     """
     config = default_config()
     known = set(flatten(to_record(config)))
-    flat = flatten(recorded)
-    updates = {}
-    for name, value in flat.items():
-        legacy = name in LEGACY_TOP_LEVEL or (
-            name.startswith("train.") and name[len("train.") :] in LEGACY_TRAIN
-        )
-        if legacy:
-            field = "data." + name.split(".")[-1]
-            if field not in flat:
-                updates[field] = value
-        elif name in known:
-            updates[name] = value
-    if flat.get("augment.preset") == "amdim" and "augment.shared_flip" not in flat:
-        # Written before the preset took AMDIM's shared flip and hue 0.2: its
-        # views flipped on their own and hue moved by up to 0.2 s, as they
-        # go on doing when the run resumes (workdir.RESOLVED_WHEN_UNSET).
-        jitter = flat.get("augment.jitter")
-        updates["augment.shared_flip"] = False
-        updates["augment.hue"] = 0.2 * (0.5 if jitter is None else jitter)
-    for name, value in updates.items():
+    for name, value in flatten(recorded).items():
+        if name not in known:
+            continue
         try:
             config.update_from_flattened_dict({name: value})
         except (TypeError, ValueError) as err:

@@ -106,42 +106,20 @@ def read_json(path, remedy):
         raise UserError(f"{path} is unreadable ({err}); {remedy}") from None
 
 
-# Fields whose None means "resolved when the run is built" (the paper's critic
-# width for the kind, a full shuffle of a cached split, the preset's flip
-# and hue). A rerun that leaves one unset continues with the value the run
-# recorded, so workdirs written before these defaults existed (10,000-example
-# buffers, 2048-wide concat critics, `amdim` views flipped on their own)
-# resume with the same command.
-RESOLVED_WHEN_UNSET = (
-    "data.shuffle_buffer",
-    "critic.units",
-    "augment.shared_flip",
-    "augment.hue",
-)
-
-
 def check_same_run(workdir, config):
     """Raises `UserError` if `workdir` records a different run than `config`.
 
-    A config.json of an older layout is compared after migrating it
-    (`dim_tf.config.from_record`), so an upgrade alone does not refuse a
-    rerun. Before comparing, the `RESOLVED_WHEN_UNSET` fields that `config`
-    leaves None take the recorded run's values.
-
     Args:
       workdir: run directory (may not exist yet).
-      config: the new run's ConfigDict; its unset resolved fields are changed
-        in place.
+      config: the new run's ConfigDict.
     """
     recorded = read_config(workdir)
     if recorded is None:
         return
+    # Read back as a config and recorded again: compared in the types and
+    # form `to_record` gives the new run's config.
     recorded = config_lib.to_record(config_lib.from_record(recorded))
     recorded_flat = config_lib.flatten(recorded)
-    for name in RESOLVED_WHEN_UNSET:
-        section, field = name.split(".")
-        if config[section][field] is None and recorded_flat.get(name) is not None:
-            config[section][field] = recorded_flat[name]
     config_dict = config_lib.to_record(config)
     resumable = RESUMABLE_FIELDS
     if config_dict["data"]["shuffle_buffer"] is None:

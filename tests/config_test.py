@@ -1,4 +1,4 @@
-"""dim_tf.config: one TensorFlow-free validator, config.json records, old names."""
+"""dim_tf.config: one TensorFlow-free validator, config.json records."""
 
 import os
 import subprocess
@@ -204,49 +204,17 @@ def test_every_encoder_has_an_input_size_and_a_spec():
     assert list(models.ENCODER_INPUT_SIZES) == list(models.ENCODERS)
 
 
-def test_the_record_has_no_legacy_names_and_reads_back():
+def test_the_record_reads_back():
     config = config_lib.default_config()
-    config.dataset = "digits"  # A deprecated alias of data.dataset.
-    config.train.shuffle_buffer = 32  # And of data.shuffle_buffer.
+    config.data.dataset = "digits"
+    config.data.shuffle_buffer = 32
     record = config_lib.to_record(config)
-    assert not set(config_lib.LEGACY_TOP_LEVEL) & set(record)
-    assert not set(config_lib.LEGACY_TRAIN) & set(record["train"])
-    assert record["data"]["dataset"] == "digits"
-    assert record["data"]["shuffle_buffer"] == 32
     assert config_lib.to_record(config_lib.from_record(record)) == record
 
 
-def test_an_old_layout_record_migrates_into_data():
+def test_a_record_s_unknown_fields_are_skipped():
     record = config_lib.to_record(config_lib.default_config())
-    data = record.pop("data")
-    old = {**record, **{name: data[name] for name in config_lib.LEGACY_TOP_LEVEL}}
-    old["train"] = {**record["train"], "shuffle_buffer": 2000, "cache": False}
-    old["dataset"] = "digits"
-    old["removed_field"] = 1  # Fields this version no longer has are skipped.
-    old["critic"] = {**record["critic"], "gone": True}
-    config = config_lib.from_record(old)
-    assert config.data.dataset == "digits" and config.dataset == "digits"
-    assert config.data.shuffle_buffer == 2000 and config.data.cache is False
+    record["removed_field"] = 1
+    record["critic"] = {**record["critic"], "gone": True}
+    config = config_lib.from_record(record)
     assert "removed_field" not in config and "gone" not in config.critic
-    assert config_lib.to_record(config)["data"]["dataset"] == "digits"
-
-
-def test_the_old_names_work_on_the_command_line_quietly():
-    # As bin/train parses them: config_flags on absl's FLAGS, in a fresh process.
-    code = (
-        "import sys\n"
-        "from absl import flags\n"
-        "from ml_collections import config_flags\n"
-        "from dim_tf import config as config_lib\n"
-        "sys.argv = ['bin/train', '--config=configs/quickstart.py',\n"
-        "            '--config.dataset=cifar10', '--config.train.shuffle_buffer=128']\n"
-        "flag = config_flags.DEFINE_config_file('config', lock_config=True)\n"
-        "flags.FLAGS(sys.argv)\n"
-        "config = flag.value\n"
-        "config_lib.check_config(config)\n"
-        "record = config_lib.to_record(config)\n"
-        "print(config.data.dataset, config.data.shuffle_buffer, 'dataset' in record)\n"
-    )
-    result = _run_python(code)
-    assert result.stdout.strip() == "cifar10 128 False"
-    assert result.stderr == ""  # Nothing scary: no warning, no deprecation note.

@@ -192,23 +192,3 @@ def test_shared_flip_and_hue_knobs_override_the_preset():
     flags = _check(**{"data.random_flip": True, "augment.shared_flip": True})
     resolved = input_names.resolve_augmentation(flags.augment, flags.data)
     assert resolved.flip and resolved.shared_flip
-
-
-def test_an_amdim_run_recorded_before_shared_flips_keeps_its_views(tmp_path):
-    """Recorded without augment.shared_flip / hue: resumed with the old preset."""
-    from dim_tf import workdir
-
-    fields = {"objective.views": 2, "augment.preset": "amdim"}
-    record = config_lib.to_record(_check(**fields))
-    for name in ("shared_flip", "hue", "translate", "translate_probability"):
-        del record["augment"][name]
-    workdir.write_config(str(tmp_path), record)
-    loaded = config_lib.from_record(record)
-    resolved = input_names.resolve_augmentation(loaded.augment, loaded.data)
-    assert resolved.flip and not resolved.shared_flip
-    assert resolved.hue_bound == pytest.approx(0.1)  # 0.2 x jitter 0.5
-    # The same command resumes it (and adopts the recorded values).
-    again = _check(**fields)
-    workdir.check_same_run(str(tmp_path), again)
-    assert again.augment.shared_flip is False
-    assert again.augment.hue == pytest.approx(0.1)

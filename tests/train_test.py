@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf import config as config_lib
+from dim_tf import models
 from dim_tf.errors import TrainingError, UserError
 from dim_tf.input import pipeline
-from dim_tf.training import build, loop, trainer
+from dim_tf.training import build, loop
 from tests.events import event_tags
 from tests.tiny import tiny_config
 
@@ -77,51 +77,25 @@ def test_rerunning_a_finished_run_changes_nothing(data_dir, tmp_path):
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == before
 
 
-def test_a_workdir_recorded_before_the_data_section_resumes(data_dir, tmp_path):
+def test_fields_resolved_when_built_resume_with_the_same_command(data_dir, tmp_path):
+    """Unset critic.units and data.shuffle_buffer: the record holds what the run uses."""
     workdir = str(tmp_path / "run")
-    loop.train(_config(data_dir, **{"train.steps": 2}), workdir)
-    path = os.path.join(workdir, "config.json")
-    with open(path) as f:
-        recorded = json.load(f)
-    # The layout of earlier versions: data fields at the top and in `train`.
-    data = recorded.pop("data")
-    for name in config_lib.LEGACY_TOP_LEVEL:
-        recorded[name] = data.pop(name)
-    recorded["train"].update(data)
-    with open(path, "w") as f:
-        json.dump(recorded, f)
-    # The same command, to more steps: compared after migration, it resumes.
-    result = loop.train(_config(data_dir, **{"train.steps": 4}), workdir)
-    assert result.step == 4
-    with open(path) as f:
-        rewritten = json.load(f)
-    assert "dataset" not in rewritten and "shuffle_buffer" not in rewritten["train"]
-    assert rewritten["data"]["shuffle_buffer"] == 64
-
-
-def test_a_run_recorded_with_the_old_defaults_resumes_with_them(data_dir, tmp_path):
-    """Before `None` defaults: buffer 10,000 and 2048 units were recorded."""
-    workdir = str(tmp_path / "run")
-    old = {"data.shuffle_buffer": 10_000, "critic.kind": "concat", "critic.units": 16}
-    loop.train(_config(data_dir, **{"train.steps": 2, **old}), workdir)
-    # The same command today leaves both unset: the run goes on as recorded.
     unset = {"data.shuffle_buffer": None, "critic.kind": "concat", "critic.units": None}
-    config = _config(data_dir, **{"train.steps": 4, **unset})
-    result = loop.train(config, workdir)
-    assert result.step == 4
-    assert config.data.shuffle_buffer == 10_000 and config.critic.units == 16
+    loop.train(_config(data_dir, **{"train.steps": 2, **unset}), workdir)
     with open(os.path.join(workdir, "config.json")) as f:
         recorded = json.load(f)
-    assert recorded["data"]["shuffle_buffer"] == 10_000
-    assert recorded["critic"]["units"] == 16
+    assert recorded["data"]["shuffle_buffer"] is None
+    assert recorded["critic"]["units"] == models.local_critic_units("concat")
+    result = loop.train(_config(data_dir, **{"train.steps": 4, **unset}), workdir)
+    assert result.step == 4
 
 
 def test_the_cache_cannot_change_under_the_default_full_shuffle(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     unset = {"train.steps": 2, "data.shuffle_buffer": None}
     loop.train(_config(data_dir, **unset), workdir)
-    # The recorded None is adopted back, so the buffer stays the default one,
-    # whose size depends on the cache: turning it off would change the stream.
+    # The buffer stays the default one, whose size depends on the cache:
+    # turning it off would change the stream.
     with pytest.raises(UserError, match="data.cache: True -> False"):
         loop.train(_config(data_dir, **{**unset, "data.cache": False}), workdir)
     explicit = str(tmp_path / "explicit")
@@ -151,7 +125,7 @@ def test_a_different_config_is_refused_and_nothing_is_overwritten(data_dir, tmp_
 @pytest.mark.parametrize(
     "overrides,expected",
     [
-        ({"dataset": "no_such_dataset"}, "no_such_dataset"),
+        ({"data.dataset": "no_such_dataset"}, "no_such_dataset"),
         ({"encoder": "resnet"}, "basic32x32"),
         ({"objective.estimator": "mine"}, "jsd, nce, dv"),
         ({"objective.mode": "both"}, "local+global"),
@@ -203,36 +177,21 @@ def _saved_train_seconds(checkpoint):
     )
 
 
-def test_a_time_budget_stops_the_run_and_counts_across_reruns(
-    data_dir, tmp_path, monkeypatch
-):
-    """Starting from a checkpoint written before the budget's variable existed."""
+def test_a_time_budget_stops_the_run_and_counts_across_reruns(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     checkpoints = os.path.join(workdir, "checkpoints")
-    items = trainer.Trainer.checkpoint_items
-    monkeypatch.setattr(
-        trainer.Trainer,
-        "checkpoint_items",
-        lambda self: {k: v for k, v in items(self).items() if k != "train_seconds"},
-    )
-    old = loop.train(_config(data_dir, **{"train.steps": 2}), workdir)
-    assert "train_seconds" not in {
-        name.split("/")[0] for name, _ in tf.train.list_variables(old.checkpoint)
-    }
-    monkeypatch.undo()
-
     # 0.06 s: the first tf.function call (it traces) takes longer.
     budget = {"train.steps": 8, "train.max_minutes": 0.001}
     first = loop.train(_config(data_dir, **budget), workdir)
-    assert first.step == 4 and first.checkpoint.endswith("ckpt-4")
-    assert first.stopped_early.startswith("stopped at step 4 after ")
+    assert first.step == 2 and first.checkpoint.endswith("ckpt-2")
+    assert first.stopped_early.startswith("stopped at step 2 after ")
     assert "(train.max_minutes=0.001)" in first.stopped_early
     seconds = _saved_train_seconds(first.checkpoint)
     assert seconds >= 0.06
     files = sorted(os.listdir(checkpoints))
 
     again = loop.train(_config(data_dir, **budget), workdir)  # The budget is used.
-    assert again.step == 4 and again.stopped_early is not None
+    assert again.step == 2 and again.stopped_early is not None
     assert sorted(os.listdir(checkpoints)) == files
 
     larger = {"train.steps": 8, "train.max_minutes": 60.0}

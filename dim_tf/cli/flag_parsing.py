@@ -2,7 +2,7 @@
 
 absl's and ml_collections' errors (a missing required flag, a mistyped
 `--config.FIELD`, a config file that does not load) become one `error: ...`
-line with exit status 2; old field names get a deprecation note.
+line with exit status 2.
 """
 
 import contextlib
@@ -58,28 +58,12 @@ def _parse_flags_in(argv, parsed_argv, none_paths, flag_values):
             message = none_paths and none_overrides.apply(config, none_paths)
             if message:
                 fail(message)
-        note_deprecated_fields(argv)
         return remaining
     except flags.Error as err:
         fail(missing_flags_message(err, flag_values) or _one_line(err))
     except Exception as err:  # A config file that fails to load or override.
         message = unknown_field_message(err, argv)
         fail(message or f"the config cannot be loaded: {_one_line(err)}")
-
-
-def note_deprecated_fields(argv):
-    """One stderr line per old field name used, naming its `data.*` field."""
-    from dim_tf.config import LEGACY_TOP_LEVEL, LEGACY_TRAIN
-
-    old = {f"--config.{name}": f"--config.data.{name}" for name in LEGACY_TOP_LEVEL}
-    old.update({f"--config.train.{n}": f"--config.data.{n}" for n in LEGACY_TRAIN})
-    for arg in argv:
-        name = arg.split("=")[0]
-        if name in old:
-            sys.stderr.write(
-                f"note: {name} is deprecated and will be removed; use {old[name]} "
-                "(the same field)\n"
-            )
 
 
 def missing_flags_message(err, flag_values):

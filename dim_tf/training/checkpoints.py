@@ -54,9 +54,7 @@ class Checkpointer:
     same step.
     """
 
-    def __init__(
-        self, directory, items, keep=3, is_chief=True, every=None, added_later=()
-    ):
+    def __init__(self, directory, items, keep=3, is_chief=True, every=None):
         """Args:
         directory: `DIR/checkpoints`.
         items: name -> trackable (models, optimizers, and the int64 step
@@ -65,13 +63,9 @@ class Checkpointer:
         is_chief: whether this process writes to `directory`.
         every: `save()` writes only at multiples of this many steps (None:
           at every call).
-        added_later: names of `items` that checkpoints written by earlier
-          versions lack; such a checkpoint restores everything else and
-          leaves these as they are. Every other item must be in it.
         """
         self.directory = directory
         self._items = dict(items)
-        self._added_later = tuple(added_later)
         self.is_chief = is_chief
         self.every = every
         if is_chief:
@@ -124,7 +118,7 @@ class Checkpointer:
         path = newest_checkpoint(self.directory)
         if path is None:
             return None
-        restore(path, self._items, self._added_later)
+        restore(path, self._items)
         self._latest = path
         self.manager = self._make_manager()  # Counts the interval from here.
         return path
@@ -237,15 +231,12 @@ def newest_checkpoint(directory, warn=True):
     return on_disk[0]
 
 
-def restore(path, items, added_later=()):
+def restore(path, items):
     """Restores checkpoint `path` into `items`, all of which it must hold.
 
     Args:
       path: a checkpoint's path prefix (e.g. `newest_checkpoint`'s).
       items: name -> trackable, as saved (`Checkpointer`'s items).
-      added_later: names of `items` that checkpoints written by earlier
-        versions lack; such a checkpoint restores everything else and
-        leaves these as they are.
 
     Raises:
       UserError: the checkpoint is damaged or does not fit `items` (nothing
@@ -253,9 +244,7 @@ def restore(path, items, added_later=()):
         before it, to fall back to.
     """
     try:
-        _checkpoint_to_restore(path, items, added_later).restore(
-            path
-        ).assert_existing_objects_matched()
+        tf.train.Checkpoint(**items).restore(path).assert_existing_objects_matched()
     except Exception as err:  # Damaged files fail in many ways.
         directory = os.path.dirname(path)
         older = [p for p in _complete_checkpoints(directory) if p != path]
@@ -269,22 +258,6 @@ def restore(path, items, added_later=()):
             f"checkpoint {path} cannot be restored ({type(err).__name__}: "
             f"{_detail(err)}); {advice}"
         ) from None
-
-
-def _checkpoint_to_restore(path, items, added_later):
-    """A `tf.train.Checkpoint` of `items`, without the `added_later` ones `path` lacks.
-
-    The match is still asserted on every other item: a checkpoint that
-    lacks a model is refused, one that lacks only a newer bookkeeping
-    variable restores.
-    """
-    saved = {name.split("/")[0] for name, _ in tf.train.list_variables(path)}
-    missing = [name for name in added_later if name not in saved]
-    if missing:
-        logging.info("%s has no %s; they start afresh", path, ", ".join(missing))
-    return tf.train.Checkpoint(
-        **{name: item for name, item in items.items() if name not in missing}
-    )
 
 
 def _read_state(directory, read):

@@ -90,7 +90,6 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         keep=config.train.keep_checkpoints,
         is_chief=chief,
         every=config.train.checkpoint_every,
-        added_later=run.ADDED_CHECKPOINT_ITEMS,
     )
     checkpointer.restore_latest()
     step = int(run.step.numpy())

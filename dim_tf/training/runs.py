@@ -89,11 +89,7 @@ class Run:
 
 
 def load_config(workdir):
-    """The run's config: `dim_tf.config.default_config` fields, updated from DIR/config.json.
-
-    Fields the recorded config lacks (e.g. an `eval` section added after the
-    run was trained) keep their defaults; an older layout is migrated
-    (`dim_tf.config.from_record`).
+    """The run's config: `dim_tf.config.from_record` of DIR/config.json.
 
     Raises:
       UserError: no such directory, or no run recorded in it.
@@ -147,9 +143,7 @@ def load_run(workdir, strategy="one_device"):
             f"(every train.checkpoint_every={config.train.checkpoint_every} steps)"
         )
     _, trainer, _ = build(config, workdir)
-    checkpoints.restore(
-        path, trainer.checkpoint_items(), trainer.ADDED_CHECKPOINT_ITEMS
-    )
+    checkpoints.restore(path, trainer.checkpoint_items())
     return from_trainer(config, trainer, workdir, checkpoint=path)
 
 

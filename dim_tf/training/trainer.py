@@ -191,10 +191,6 @@ class Trainer:
                 variables += model.trainable_variables
         return variables
 
-    # Items of `checkpoint_items` that checkpoints of earlier versions lack:
-    # such a checkpoint still restores, leaving them at their initial value.
-    ADDED_CHECKPOINT_ITEMS = ("train_seconds",)
-
     def checkpoint_items(self):
         """Everything a checkpoint must hold to resume exactly."""
         items = dict(
