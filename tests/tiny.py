@@ -54,8 +54,7 @@ TINY_FLAGS = (
 def override(config, overrides):
     """`config` with dotted `overrides` applied (`--config.FIELD=VALUE` style).
 
-    One field at a time, in order, so a later entry wins even when it is an
-    alias of an earlier one (`dataset` after `data.dataset`).
+    One field at a time, in order: a later entry wins.
     """
     for field, value in dict(overrides).items():
         config.update_from_flattened_dict({field: value})
