@@ -214,20 +214,21 @@ def newest_checkpoint(directory, warn=True):
     if state is not None and _is_complete(state.model_checkpoint_path):
         return state.model_checkpoint_path
     on_disk = _complete_checkpoints(directory)
-    if not on_disk or not warn:
-        return on_disk[0] if on_disk else None
-    named = (
-        f"names {os.path.basename(state.model_checkpoint_path)}, whose files are "
-        "not all there"
-        if state is not None
-        else "is missing"
-    )
-    logging.warning(
-        "%s %s; using the newest complete checkpoint, %s",
-        state_file,
-        named,
-        os.path.basename(on_disk[0]),
-    )
+    if not on_disk:
+        return None
+    if warn:
+        named = (
+            f"names {os.path.basename(state.model_checkpoint_path)}, whose files "
+            "are not all there"
+            if state is not None
+            else "is missing"
+        )
+        logging.warning(
+            "%s %s; using the newest complete checkpoint, %s",
+            state_file,
+            named,
+            os.path.basename(on_disk[0]),
+        )
     return on_disk[0]
 
 
