@@ -379,11 +379,9 @@ def _identical_views(views, preset, data, resolved):
     what would make them differ."""
     presets = ", ".join(name for name in input_names.PRESETS if name != "none")
     if preset == "none":
-        setting = "augment.preset=none and data.random_crop off"
-        fixes = [f"augment.preset ({presets})", "data.random_crop"]
-        if not resolved.flip:
-            setting = setting[: -len(" off")] + " and data.random_flip off"
-            fixes.append("data.random_flip")
+        off = ["data.random_crop"] + ([] if resolved.flip else ["data.random_flip"])
+        setting = f"augment.preset=none and {' and '.join(off)} off"
+        fixes = [f"augment.preset ({presets})", *off]
     else:
         setting = (
             f"augment.preset={preset} with its shifts, colour jitter and grayscale off"
