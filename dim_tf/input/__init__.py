@@ -78,14 +78,15 @@ class Augmentation:
         )
 
 
-# AMDIM's colour jitter and grayscale (amdim-public datasets.py, all three
-# transforms): `RandomApply([ColorJitter(0.4, 0.4, 0.4, hue)], p=0.8)`,
-# `RandomGrayscale(p=0.25)`, one `RandomHorizontalFlip` per image before both
-# views' transforms.
+# AMDIM's colour jitter and grayscale (amdim-public datasets.py, its CIFAR10
+# and STL-10 transforms): `RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.2)],
+# p=0.8)`, `RandomGrayscale(p=0.25)`, one `RandomHorizontalFlip` per image
+# before both views' transforms (its ImageNet128 transform: hue 0.1).
 _AMDIM_COLOUR = dict(
     flip=True,
     shared_flip=True,
     jitter=0.5,
+    hue=0.2,
     jitter_probability=0.8,
     grayscale_probability=0.25,
 )
@@ -118,11 +119,10 @@ AUGMENT_PRESETS = {
         resized_crop=True,
         crop_scale_min=0.3,
         aspect_ratio=(0.7, 1.4),
-        hue=0.2,
         **_AMDIM_COLOUR,
     ),
     "amdim_cifar10": Augmentation(
-        translate=4, translate_probability=0.8, hue=0.2, **_AMDIM_COLOUR
+        translate=4, translate_probability=0.8, **_AMDIM_COLOUR
     ),
 }
 PRESETS = tuple(AUGMENT_PRESETS)
