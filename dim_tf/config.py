@@ -19,11 +19,10 @@ from dim_tf.config_checks import (  # noqa: F401  (re-exported)
     check_replicas,
     dataset_path,
     label_fractions,
-    parse_names,
-    parse_numbers,
     svm_cs,
 )
 from dim_tf.errors import UserError
+from dim_tf.field_checks import parse_names, parse_numbers  # noqa: F401  (re-exported)
 
 
 def default_config():

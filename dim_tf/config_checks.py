@@ -4,8 +4,8 @@
 mistyped value costs nothing and its message says what is allowed; the
 section checks (`check_data_config`, `check_eval_config`, ...) are also
 called on their own, e.g. by `bin/evaluate` on a recorded run. Also the
-parsers of the comma-separated fields (`parse_names`, `parse_numbers`,
-`label_fractions`, `svm_cs`) and `dataset_path`.
+parsers of the comma-separated eval fields (`label_fractions`, `svm_cs`) and
+`dataset_path`; the checks of single values are `dim_tf.field_checks`.
 
 TensorFlow-free: the choices come from the constants in the subpackages'
 `__init__.py` files, so a typo is reported in well under a second.
@@ -15,105 +15,9 @@ import math
 import numbers
 import os
 
-from dim_tf import evaluators, models, objective, training
+from dim_tf import evaluators, field_checks, models, objective, training
 from dim_tf import input as input_names
 from dim_tf.errors import UserError
-
-
-def _choice(field, value, allowed):
-    if value not in allowed:
-        raise UserError(
-            f"unknown {field} {value!r}; choose one of {', '.join(allowed)}"
-        )
-
-
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _integer(field, value, minimum=1, optional=False, note=""):
-    """Raises unless `value` is an int >= `minimum` (or None when `optional`)."""
-    if optional and value is None:
-        return
-    if not _is_int(value) or value < minimum:
-        raise UserError(f"{field} must be an integer >= {minimum}{note}, got {value!r}")
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _positive_number(field, value):
-    if not _is_real(value) or not value > 0:
-        raise UserError(f"{field} must be > 0, got {value!r}")
-
-
-def _text(field, value, optional=False, what="a non-empty string"):
-    if optional and value is None:
-        return
-    if not isinstance(value, str) or not value.strip():
-        unset = " or leave it unset (None)" if optional else ""
-        raise UserError(f"{field} is {value!r}; set it to {what}{unset}")
-
-
-def _flag(field, value):
-    if not isinstance(value, bool):
-        raise UserError(f"{field} must be True or False, got {value!r}")
-
-
-def parse_names(field, text, allowed):
-    """`"conv, y"` -> `("conv", "y")`, in the order of `allowed`.
-
-    Args:
-      field: the config field, for the message ("eval.taps").
-      text: comma-separated names (or a list / tuple of names).
-      allowed: the valid names.
-
-    Raises:
-      UserError: an unknown or missing name.
-    """
-    names = text.split(",") if isinstance(text, str) else list(text or ())
-    names = [name.strip() for name in names if name.strip()]
-    unknown = [name for name in names if name not in allowed]
-    if unknown or not names:
-        # What was given when it names nothing (e.g. None from
-        # `--config.eval.kinds=None`), else the names not allowed.
-        given = f"names none ({text!r})" if not names else repr(",".join(unknown))
-        raise UserError(
-            f"{'unknown ' if names else ''}{field} {given}; choose one or more of "
-            f"{', '.join(allowed)} (comma-separated)"
-        )
-    return tuple(name for name in allowed if name in names)
-
-
-def parse_numbers(field, text, what, maximum=None, empty=False):
-    """`"0.01, 0.1"` -> `(0.01, 0.1)`: positive numbers, sorted, without repeats.
-
-    Args:
-      field: the config field, for the message ("eval.svm_cs").
-      text: comma-separated numbers.
-      what: what the numbers are, for the message ("fractions in (0, 1]").
-      maximum: the largest allowed value, or None.
-      empty: whether "" (no numbers) is allowed.
-
-    Raises:
-      UserError: text that is not such a list.
-    """
-    parts = text.split(",") if isinstance(text, str) else None
-    try:
-        numbers_ = sorted({float(part) for part in parts if part.strip()})
-    except (TypeError, ValueError):
-        numbers_ = None
-    bad = (
-        numbers_ is None
-        or (not numbers_ and not empty)
-        or any(not 0 < n < float("inf") for n in numbers_)
-        or (maximum is not None and any(n > maximum for n in numbers_))
-    )
-    if bad:
-        blank = ', or "" for none' if empty else ""
-        raise UserError(f"{field} is {text!r}; set it to comma-separated {what}{blank}")
-    return tuple(numbers_)
 
 
 def check_config(config):
@@ -135,7 +39,7 @@ def check_config(config):
     )
     check_score_options(config)
     check_train_config(config.train)
-    _choice("strategy", config.strategy, training.STRATEGIES)
+    field_checks.choice("strategy", config.strategy, training.STRATEGIES)
     if not isinstance(config.tpu, str):
         raise UserError(f"tpu is {config.tpu!r}; set it to a TPU address or ''")
     check_eval_config(config.eval)
@@ -168,7 +72,7 @@ def dataset_path(dataset):
 
 def check_data_config(data):
     """Raises `UserError` for the first invalid field of `config.data`."""
-    _text(
+    field_checks.text(
         "data.dataset", data.dataset, what="a TFDS name such as 'digits' or a directory"
     )
     path = dataset_path(data.dataset)
@@ -178,20 +82,22 @@ def check_data_config(data):
             f"data.dataset {data.dataset!r} {state}; set it to a directory of "
             "images (or of .tfrecord files) or to a TFDS name such as 'digits'"
         )
-    _text("data.data_dir", data.data_dir, optional=True, what="a directory")
-    _text("data.manual_dir", data.manual_dir, optional=True, what="a directory")
+    field_checks.text("data.data_dir", data.data_dir, optional=True, what="a directory")
+    field_checks.text(
+        "data.manual_dir", data.manual_dir, optional=True, what="a directory"
+    )
     for field in ("train_split", "eval_train_split", "eval_split"):
-        _text(f"data.{field}", data[field], what="a split such as 'train'")
+        field_checks.text(f"data.{field}", data[field], what="a split such as 'train'")
     for field in ("image_key", "label_key"):
-        _text(f"data.{field}", data[field], what="a feature name")
-    _integer(
+        field_checks.text(f"data.{field}", data[field], what="a feature name")
+    field_checks.integer(
         "data.shuffle_buffer",
         data.shuffle_buffer,
         optional=True,
         note=" (or None for a full shuffle)",
     )
     for field in ("random_crop", "random_flip", "cache", "skip_bad_images"):
-        _flag(f"data.{field}", data[field])
+        field_checks.flag(f"data.{field}", data[field])
     if data.channels is not None and data.channels not in (1, 3):
         raise UserError(
             f"data.channels must be 1 (grey) or 3 (RGB), or None for the "
@@ -201,7 +107,7 @@ def check_data_config(data):
 
 def check_model_config(config):
     """Raises `UserError` for the encoder, image size, `y_dim` or `critic` fields."""
-    _choice("encoder", config.encoder, models.ENCODERS)
+    field_checks.choice("encoder", config.encoder, models.ENCODERS)
     size = models.ENCODER_INPUT_SIZES[config.encoder]
     if config.image_size is not None and config.image_size != size:
         takes = [
@@ -216,22 +122,22 @@ def check_model_config(config):
             f"encoder {config.encoder} takes {size}x{size} images, not image_size="
             f"{config.image_size}; {hint}"
         )
-    _integer("y_dim", config.y_dim)
-    _choice("critic.kind", config.critic.kind, models.LOCAL_CRITICS)
-    _integer(
+    field_checks.integer("y_dim", config.y_dim)
+    field_checks.choice("critic.kind", config.critic.kind, models.LOCAL_CRITICS)
+    field_checks.integer(
         "critic.units",
         config.critic.units,
         optional=True,
         note=" (or None for the kind's paper width)",
     )
-    _integer("critic.global_units", config.critic.global_units)
+    field_checks.integer("critic.global_units", config.critic.global_units)
 
 
 def check_score_options(config):
     """Raises `UserError` for a bad `critic.score_*` field (after the objective's
     checks: whether the dot critic is used depends on the weights)."""
     critic = config.critic
-    _choice("critic.score_scale", critic.score_scale, models.SCORE_SCALES)
+    field_checks.choice("critic.score_scale", critic.score_scale, models.SCORE_SCALES)
     if critic.score_scale != "none":
         if critic.kind != "dot":
             raise UserError(
@@ -246,13 +152,16 @@ def check_score_options(config):
                 "does not use; set critic.score_scale=none"
             )
     if critic.score_clip is not None and not (
-        _is_real(critic.score_clip) and 0 < critic.score_clip < math.inf
+        field_checks.is_real(critic.score_clip) and 0 < critic.score_clip < math.inf
     ):
         raise UserError(
             "critic.score_clip must be a finite number > 0 (or None = off), got "
             f"{critic.score_clip!r}"
         )
-    if not (_is_real(critic.score_penalty) and 0 <= critic.score_penalty < math.inf):
+    if not (
+        field_checks.is_real(critic.score_penalty)
+        and 0 <= critic.score_penalty < math.inf
+    ):
         raise UserError(
             "critic.score_penalty must be a finite number >= 0 (0 = off), got "
             f"{critic.score_penalty!r}"
@@ -261,9 +170,11 @@ def check_score_options(config):
 
 def check_objective_config(objective_config):
     """Raises `UserError` for the first invalid field of `config.objective`."""
-    _choice("objective.mode", objective_config.mode, objective.MODES)
-    _choice("objective.estimator", objective_config.estimator, objective.ESTIMATORS)
-    _choice("objective.prior", objective_config.prior, models.PRIORS)
+    field_checks.choice("objective.mode", objective_config.mode, objective.MODES)
+    field_checks.choice(
+        "objective.estimator", objective_config.estimator, objective.ESTIMATORS
+    )
+    field_checks.choice("objective.prior", objective_config.prior, models.PRIORS)
     for field in ("alpha", "beta", "gamma"):
         value = objective_config[field]
         if value is not None and not value >= 0:
@@ -279,14 +190,6 @@ def check_objective_config(objective_config):
         )
 
 
-def _fraction(field, value, top=1.0, closed=True):
-    """Raises unless `value` is a number in [0, top] ([0, top) unless `closed`)."""
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not number or not (0 <= value <= top if closed else 0 <= value < top):
-        bracket = "]" if closed else ")"
-        raise UserError(f"{field} must be in [0, {top:g}{bracket}, got {value!r}")
-
-
 def check_objective_extras(objective_config):
     """Raises `UserError` for `objective.views`, `occlusion` or `coordinates`."""
     if objective_config.views not in objective.VIEWS:
@@ -294,7 +197,9 @@ def check_objective_extras(objective_config):
             f"objective.views must be 1 (the paper) or 2 (two augmented views), "
             f"got {objective_config.views!r}"
         )
-    _fraction("objective.occlusion", objective_config.occlusion, closed=False)
+    field_checks.fraction(
+        "objective.occlusion", objective_config.occlusion, closed=False
+    )
     value = objective_config.coordinates
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or value < 0:
         raise UserError(
@@ -328,7 +233,7 @@ def check_augment_config(augment, data, image_size=None, views=1):
     Given the encoder's input size S and `objective.views`, also a
     translation of S pixels or more, and two views that are always the same.
     """
-    _choice("augment.preset", augment.preset, input_names.PRESETS)
+    field_checks.choice("augment.preset", augment.preset, input_names.PRESETS)
     for field in ("crop_scale_min", "crop_scale_max"):
         if augment[field] is not None:
             number = isinstance(augment[field], numbers.Real)
@@ -339,8 +244,8 @@ def check_augment_config(augment, data, image_size=None, views=1):
                 )
     for field in ("flip", "shared_flip"):
         if augment[field] is not None:
-            _flag(f"augment.{field}", augment[field])
-    _integer(
+            field_checks.flag(f"augment.{field}", augment[field])
+    field_checks.integer(
         "augment.translate",
         augment.translate,
         minimum=0,
@@ -348,16 +253,16 @@ def check_augment_config(augment, data, image_size=None, views=1):
         note=" (0 = off, None = the preset's)",
     )
     if augment.jitter is not None:
-        _fraction("augment.jitter", augment.jitter, top=2.5)
+        field_checks.fraction("augment.jitter", augment.jitter, top=2.5)
     if augment.hue is not None:
-        _fraction("augment.hue", augment.hue, top=0.5)
+        field_checks.fraction("augment.hue", augment.hue, top=0.5)
     for field in (
         "translate_probability",
         "jitter_probability",
         "grayscale_probability",
     ):
         if augment[field] is not None:
-            _fraction(f"augment.{field}", augment[field])
+            field_checks.fraction(f"augment.{field}", augment[field])
     resolved = input_names.resolve_augmentation(augment, data)
     if resolved.crop_scale_min > resolved.crop_scale_max:
         raise UserError(
@@ -404,26 +309,26 @@ def _identical_views(views, preset, data, resolved):
 
 def check_train_config(train):
     """Raises `UserError` for the first invalid field of `config.train`."""
-    _integer("train.batch_size", train.batch_size, minimum=2)
-    _integer("train.steps", train.steps, minimum=0)
+    field_checks.integer("train.batch_size", train.batch_size, minimum=2)
+    field_checks.integer("train.steps", train.steps, minimum=0)
     for field in (
         "steps_per_call",
         "log_every",
         "checkpoint_every",
         "keep_checkpoints",
     ):
-        _integer(f"train.{field}", train[field])
-    _integer("train.seed", train.seed, minimum=0)
+        field_checks.integer(f"train.{field}", train[field])
+    field_checks.integer("train.seed", train.seed, minimum=0)
     for field in ("learning_rate", "prior_learning_rate"):
-        _positive_number(f"train.{field}", train[field])
+        field_checks.positive_number(f"train.{field}", train[field])
     for field in ("beta1", "beta2"):
         if not 0 <= train[field] < 1:
             raise UserError(f"train.{field} must be in [0, 1), got {train[field]!r}")
     if train.max_minutes is not None:
-        _positive_number("train.max_minutes", train.max_minutes)
-    _choice("train.precision", train.precision, training.PRECISIONS)
+        field_checks.positive_number("train.max_minutes", train.max_minutes)
+    field_checks.choice("train.precision", train.precision, training.PRECISIONS)
     for field in ("sync_batch_norm", "jit_compile"):
-        _flag(f"train.{field}", train[field])
+        field_checks.flag(f"train.{field}", train[field])
 
 
 def check_replicas(config, num_replicas):
@@ -442,8 +347,8 @@ def check_replicas(config, num_replicas):
 
 def check_eval_config(eval_config):
     """Raises `UserError` for the first invalid field of `config.eval`."""
-    parse_names("eval.taps", eval_config.taps, evaluators.TAPS)
-    parse_names("eval.kinds", eval_config.kinds, evaluators.KINDS)
+    field_checks.parse_names("eval.taps", eval_config.taps, evaluators.TAPS)
+    field_checks.parse_names("eval.kinds", eval_config.kinds, evaluators.KINDS)
     for field in (
         "epochs",
         "batch_size",
@@ -458,22 +363,28 @@ def check_eval_config(eval_config):
         "decoder_epochs",
         "decoder_examples",
     ):
-        _integer(f"eval.{field}", eval_config[field])
+        field_checks.integer(f"eval.{field}", eval_config[field])
     for field in ("learning_rate", "finetune_learning_rate", "decoder_learning_rate"):
-        _positive_number(f"eval.{field}", eval_config[field])
+        field_checks.positive_number(f"eval.{field}", eval_config[field])
     for field in ("every", "few_labels", "max_train_examples", "svm_max_examples"):
-        _integer(f"eval.{field}", eval_config[field], minimum=0, note=" (0 = off)")
-    _integer("eval.seed", eval_config.seed, minimum=0)
-    _flag("eval.random_baseline", eval_config.random_baseline)
-    _integer("eval.knn_k", eval_config.knn_k)
-    _positive_number("eval.knn_temperature", eval_config.knn_temperature)
-    _choice("eval.knn_precision", eval_config.knn_precision, evaluators.PRECISIONS)
-    _choice("eval.mlp_precision", eval_config.mlp_precision, evaluators.PRECISIONS)
+        field_checks.integer(
+            f"eval.{field}", eval_config[field], minimum=0, note=" (0 = off)"
+        )
+    field_checks.integer("eval.seed", eval_config.seed, minimum=0)
+    field_checks.flag("eval.random_baseline", eval_config.random_baseline)
+    field_checks.integer("eval.knn_k", eval_config.knn_k)
+    field_checks.positive_number("eval.knn_temperature", eval_config.knn_temperature)
+    field_checks.choice(
+        "eval.knn_precision", eval_config.knn_precision, evaluators.PRECISIONS
+    )
+    field_checks.choice(
+        "eval.mlp_precision", eval_config.mlp_precision, evaluators.PRECISIONS
+    )
     svm_cs(eval_config)
     label_fractions(eval_config)
     # Adam's beta_1 = 1 - 0.1 x batch_scale must stay positive.
     scale = eval_config.batch_scale
-    if not _is_int(scale) or not 1 <= scale <= 9:
+    if not field_checks.is_int(scale) or not 1 <= scale <= 9:
         raise UserError(
             f"eval.batch_scale must be an integer from 1 to 9 (1 = batches of "
             f"eval.batch_size), got {scale!r}"
@@ -482,12 +393,12 @@ def check_eval_config(eval_config):
 
 def svm_cs(eval_config):
     """The C values of `eval.svm_cs`, ascending (`UserError` if malformed)."""
-    return parse_numbers("eval.svm_cs", eval_config.svm_cs, "C values > 0")
+    return field_checks.parse_numbers("eval.svm_cs", eval_config.svm_cs, "C values > 0")
 
 
 def label_fractions(eval_config):
     """The fractions of `eval.label_fractions`, ascending (empty when off)."""
-    return parse_numbers(
+    return field_checks.parse_numbers(
         "eval.label_fractions",
         eval_config.label_fractions,
         "fractions in (0, 1]",
