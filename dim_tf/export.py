@@ -31,7 +31,8 @@ import os
 import tensorflow as tf
 
 from dim_tf import workdir as workdir_lib
-from dim_tf.evaluators import evaluation, probe_store, report
+from dim_tf.evaluators import evaluation, report
+from dim_tf.evaluators.probes import store
 from dim_tf.input import image_files, model_input, sources
 from dim_tf.training import runs
 
@@ -134,7 +135,7 @@ def export_models(workdir, run, classifiers):
       run: `dim_tf.training.runs.Run` (encoder, image sizes, class names).
       classifiers: `{(tap, kind): model}`, each model mapping model input
         `[B, S, S, C]` in [-1, 1] to logits `[B, K]` (a frozen probe is the
-        run's encoder followed by its head, see `probes.finetune_classifier`).
+        run's encoder followed by its head, see `heads.finetune_classifier`).
 
     Returns:
       `{"encoder": "export/encoder", (tap, kind): "export/probe_kind_tap", ...}`,
@@ -189,11 +190,11 @@ def export_run(workdir, log=None):
     log = log or (lambda line: None)
     run = runs.load_run(workdir)
     results = report.read_results(workdir)
-    classifiers = probe_store.load(workdir, run)
+    classifiers = store.load(workdir, run)
     if classifiers is None or results is None or results.get("step") != run.step:
         log(f"No probes for step {run.step} yet: evaluating first")
         results = evaluation.evaluate(workdir, log=log, run=run)
-        classifiers = probe_store.load(workdir, run)
+        classifiers = store.load(workdir, run)
     log(f"Writing SavedModels to {os.path.join(workdir, EXPORT_DIR)}")
     paths = export_models(workdir, run, classifiers)
     results["encoder_export"] = paths["encoder"]

@@ -10,7 +10,7 @@ import pytest
 from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import cpu_threads, evaluation, report
+from dim_tf.evaluators import cpu, evaluation, report
 from dim_tf.tools import eval_benchmark
 from dim_tf.training import loop, runs
 from tests.events import event_tags
@@ -254,7 +254,7 @@ def test_the_entry_points_share_the_cores_unless_fine_tuning(
         workdir, config_lib.to_record(tiny_config(**{"eval.kinds": recorded}))
     )
     calls = []
-    monkeypatch.setattr(cpu_threads, "share_cores", calls.append)
+    monkeypatch.setattr(cpu, "share_cores", calls.append)
     evaluation.use_cores_for(workdir, kinds)
     # Shared with the four probes trained side by side.
     assert calls == ([4] if shared else [])

@@ -10,7 +10,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from dim_tf import export
-from dim_tf.evaluators import evaluation, probe_store
+from dim_tf.evaluators import evaluation
+from dim_tf.evaluators.probes import store
 from dim_tf.input import model_input
 from dim_tf.training import loop, runs
 from tests import processes
@@ -192,7 +193,7 @@ def test_a_crash_mid_export_leaves_the_previous_export_intact(
 
     monkeypatch.setattr(export, "_save", crash_on_third)
     run = runs.load_run(workdir)
-    classifiers = probe_store.load(workdir, run)
+    classifiers = store.load(workdir, run)
     with pytest.raises(OSError, match="disk full"):
         export.export_models(workdir, run, classifiers)
     after = {

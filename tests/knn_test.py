@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dim_tf.evaluators import cpu_threads, knn
+from dim_tf.evaluators import cpu, knn
 
 
 def reference_knn(memory, memory_labels, queries, num_classes, k, temperature):
@@ -82,15 +82,15 @@ def test_queries_split_over_parallel_calls_give_the_same_answer(
     features, labels, query_features = _features(101, 37, 6, 4, seed=2)
     whole = knn.knn_predict(features, labels, query_features, 4, k=9, memory_chunk=16)
     concurrent_blocks = []
-    map_concurrently = cpu_threads.map_concurrently
+    map_concurrently = cpu.map_concurrently
 
     def counting(fn, items):
         items = list(items)
         concurrent_blocks.append(len(items))
         return map_concurrently(fn, items)
 
-    monkeypatch.setattr(cpu_threads, "parallel_calls", lambda: calls)
-    monkeypatch.setattr(cpu_threads, "map_concurrently", counting)
+    monkeypatch.setattr(cpu, "parallel_calls", lambda: calls)
+    monkeypatch.setattr(cpu, "map_concurrently", counting)
     split = knn.knn_predict(
         features,
         labels,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dim_tf.evaluators import label_subsets
+from dim_tf.evaluators.probes import label_subsets
 
 LABELS = np.array([0, 1, 0, 2, 0, 1, 0, 0, 1, 0, 0, 0, 2, 1, 0, 0, 0, 0, 0, 0])
 # Class sizes: 0 -> 14, 1 -> 4, 2 -> 2.

@@ -10,15 +10,9 @@ from ml_collections import config_dict
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import (
-    FROZEN_KINDS,
-    TAPS,
-    cpu_threads,
-    frozen_training,
-    precision,
-    probes,
-)
+from dim_tf.evaluators import FROZEN_KINDS, TAPS, cpu, precision
 from dim_tf.evaluators import features as features_lib
+from dim_tf.evaluators.probes import frozen, heads
 from dim_tf.input import eval_sets
 from dim_tf.models import encoders
 from tests.tiny import tiny_config
@@ -83,12 +77,12 @@ def test_parse_names_rejects_unknown_or_empty(text, fragment):
 
 def test_linear_head_is_affine_and_mlp_head_is_the_papers():
     features = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
-    linear = probes.build_head("linear", features, 4)
+    linear = heads.build_head("linear", features, 4)
     assert [type(layer).__name__ for layer in linear.layers[1:]] == [
         "Normalization",
         "Dense",
     ]
-    mlp = probes.build_head("mlp", features, 4)
+    mlp = heads.build_head("mlp", features, 4)
     assert [type(layer).__name__ for layer in mlp.layers[1:]] == [
         "Normalization",
         "Dense",
@@ -105,7 +99,7 @@ def test_linear_head_is_affine_and_mlp_head_is_the_papers():
 def test_normalization_floors_the_variance_of_constant_features():
     features = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
     features[:, 0] = 3.0  # constant on the training split
-    head = probes.build_head("linear", features, 2)
+    head = heads.build_head("linear", features, 2)
     moved = features.copy()
     moved[:, 0] += 1.0  # e.g. after fine-tuning
     normalized = head.get_layer("normalize")(moved).numpy()
@@ -115,20 +109,18 @@ def test_normalization_floors_the_variance_of_constant_features():
 @pytest.mark.parametrize("kind", FROZEN_KINDS)
 def test_frozen_probes_learn_separable_features_at_any_scale(kind):
     features, labels = _blobs(scale=1e3)  # the normalisation absorbs the scale
-    head = frozen_training.train_frozen_probe(
-        kind, (features, labels), 3, _eval_config(), 0
-    )
+    head = frozen.train_frozen_probe(kind, (features, labels), 3, _eval_config(), 0)
     test_features, test_labels = _blobs(seed=0, scale=1e3)
-    assert probes.accuracy(head, test_features, test_labels) > 0.95
+    assert heads.accuracy(head, test_features, test_labels) > 0.95
 
 
 def test_scaled_adam_follows_the_square_root_rule():
-    optimizer = frozen_training.scaled_adam(1e-3, 4)
+    optimizer = frozen.scaled_adam(1e-3, 4)
     assert float(optimizer.learning_rate) == pytest.approx(2e-3)
     assert optimizer.beta_1 == pytest.approx(0.6)
     assert optimizer.beta_2 == pytest.approx(0.996)
     assert optimizer.epsilon == pytest.approx(5e-8)
-    unscaled = frozen_training.scaled_adam(1e-3, 1)
+    unscaled = frozen.scaled_adam(1e-3, 1)
     assert (unscaled.beta_1, unscaled.beta_2) == pytest.approx((0.9, 0.999))
 
 
@@ -139,12 +131,12 @@ def test_scaled_adam_follows_the_square_root_rule():
 )
 def test_batches_grow_only_on_large_training_sets(count, scale):
     config = _eval_config(batch_scale=8)
-    assert frozen_training.batch_scale(config, count) == pytest.approx(scale)
-    assert frozen_training.batch_scale(_eval_config(), count) == 1.0
+    assert frozen.batch_scale(config, count) == pytest.approx(scale)
+    assert frozen.batch_scale(_eval_config(), count) == 1.0
 
 
 def test_epoch_orders_are_the_seeded_shuffles_of_a_tf_data_pipeline():
-    orders = frozen_training.epoch_orders(50, 3, seed=7).numpy()
+    orders = frozen.epoch_orders(50, 3, seed=7).numpy()
     assert orders.shape == (3, 50)
     for order in orders:
         assert sorted(order) == list(range(50))
@@ -161,16 +153,16 @@ def test_epoch_orders_are_the_seeded_shuffles_of_a_tf_data_pipeline():
 
 
 def test_epoch_orders_are_made_once_per_set_of_arguments():
-    orders = frozen_training.epoch_orders(40, 2, seed=3)
-    assert frozen_training.epoch_orders(40, 2, seed=3) is orders
-    assert frozen_training.epoch_orders(40, 2, seed=4) is not orders
+    orders = frozen.epoch_orders(40, 2, seed=3)
+    assert frozen.epoch_orders(40, 2, seed=3) is orders
+    assert frozen.epoch_orders(40, 2, seed=4) is not orders
 
 
 def test_fit_features_takes_every_batch_of_every_epoch():
     features, labels = _blobs(n=250)
-    head = probes.build_head("linear", features, 3)
-    optimizer = frozen_training.scaled_adam(1e-3, 1)
-    frozen_training.fit_features(head, features, labels, 64, 3, optimizer, seed=0)
+    head = heads.build_head("linear", features, 3)
+    optimizer = frozen.scaled_adam(1e-3, 1)
+    frozen.fit_features(head, features, labels, 64, 3, optimizer, seed=0)
     assert int(optimizer.iterations) == 3 * 4  # 250 examples: 64, 64, 64, 58.
 
 
@@ -179,10 +171,10 @@ def test_scaled_batches_learn_separable_features(kind):
     # batch_size 4 on 3,200 examples: batches of 32 (100 steps per epoch).
     features, labels = _blobs(n=3_200, noise=2.0)
     config = _eval_config(epochs=3, batch_size=4, batch_scale=8)
-    assert frozen_training.batch_scale(config, len(labels)) == 8.0
-    head = frozen_training.train_frozen_probe(kind, (features, labels), 3, config, 0)
+    assert frozen.batch_scale(config, len(labels)) == 8.0
+    head = frozen.train_frozen_probe(kind, (features, labels), 3, config, 0)
     test_features, test_labels = _blobs(n=600, noise=2.0, sample_seed=1)
-    assert probes.accuracy(head, test_features, test_labels) > 0.95
+    assert heads.accuracy(head, test_features, test_labels) > 0.95
 
 
 def test_only_mlp_probes_take_larger_batches():
@@ -191,7 +183,7 @@ def test_only_mlp_probes_take_larger_batches():
     scaled = _eval_config(epochs=1, batch_size=4, batch_scale=8)
     for kind, same in (("linear", True), ("mlp", False)):
         heads = [
-            frozen_training.train_frozen_probe(kind, (features, labels), 3, config, 0)
+            frozen.train_frozen_probe(kind, (features, labels), 3, config, 0)
             for config in (unscaled, scaled)
         ]
         kernels = [np.asarray(head.get_layer("logits").kernel) for head in heads]
@@ -202,10 +194,10 @@ def test_mlp_probe_trains_in_bfloat16_and_keeps_a_float32_head():
     features, labels = _blobs(n=600, noise=2.0)
     config = _eval_config(epochs=5, mlp_precision="bfloat16")
     keras.utils.set_random_seed(3)
-    untrained = probes.build_head("mlp", features, 3)
-    head = frozen_training.train_frozen_probe("mlp", (features, labels), 3, config, 3)
+    untrained = heads.build_head("mlp", features, 3)
+    head = frozen.train_frozen_probe("mlp", (features, labels), 3, config, 3)
     test_features, test_labels = _blobs(n=600, noise=2.0, sample_seed=1)
-    assert probes.accuracy(head, test_features, test_labels) > 0.95
+    assert heads.accuracy(head, test_features, test_labels) > 0.95
     # The trained weights were copied into the head, which computes in float32.
     for name in ("hidden", "bn", "logits"):
         layer, before = head.get_layer(name), untrained.get_layer(name)
@@ -229,26 +221,22 @@ def test_mlp_precision_auto_rounds_only_wide_features_where_faster(
 ):
     monkeypatch.setattr(precision, "bfloat16_speedup", lambda: speedup)
     config = _eval_config(mlp_precision=setting)
-    assert frozen_training.mlp_dtype(config, dim) == expected
+    assert frozen.mlp_dtype(config, dim) == expected
 
 
 def test_frozen_probe_cannot_learn_random_labels_it_has_not_seen():
     features, _ = _blobs(n=200)
     labels = np.random.default_rng(5).integers(0, 3, size=200).astype(np.int32)
-    head = frozen_training.train_frozen_probe(
+    head = frozen.train_frozen_probe(
         "linear", (features[:100], labels[:100]), 3, _eval_config(), 0
     )
-    assert probes.accuracy(head, features[100:], labels[100:]) < 0.6
+    assert heads.accuracy(head, features[100:], labels[100:]) < 0.6
 
 
 def test_frozen_probe_training_is_reproducible():
     features, labels = _blobs()
-    first = frozen_training.train_frozen_probe(
-        "mlp", (features, labels), 3, _eval_config(), 7
-    )
-    second = frozen_training.train_frozen_probe(
-        "mlp", (features, labels), 3, _eval_config(), 7
-    )
+    first = frozen.train_frozen_probe("mlp", (features, labels), 3, _eval_config(), 7)
+    second = frozen.train_frozen_probe("mlp", (features, labels), 3, _eval_config(), 7)
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
@@ -269,11 +257,9 @@ def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind, preci
             _eval_config(epochs=9, mlp_precision=precision),
         ),
     ]
-    together = list(
-        frozen_training.train_frozen_probes(kind, jobs, 3, seed=4, workers=3)
-    )
+    together = list(frozen.train_frozen_probes(kind, jobs, 3, seed=4, workers=3))
     for (train, config), head in zip(jobs, together):
-        alone = frozen_training.train_frozen_probe(kind, train, 3, config, 4)
+        alone = frozen.train_frozen_probe(kind, train, 3, config, 4)
         for a, b in zip(head.get_weights(), alone.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # Each job trained its own head: the two on the narrow features differ.
@@ -284,7 +270,7 @@ def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind, preci
 def test_one_pool_trains_the_probes_of_several_submits_as_each_alone():
     features, labels = _blobs(n=120, dim=12)
     config = _eval_config(epochs=2)
-    pool = frozen_training.ProbePool(workers=2)
+    pool = frozen.ProbePool(workers=2)
     # Both queued before either's heads are taken, as evaluators started
     # in the background are.
     linear = pool.submit("linear", [((features, labels), config)], 3, seed=1)
@@ -295,7 +281,7 @@ def test_one_pool_trains_the_probes_of_several_submits_as_each_alone():
     ]
     pool.close()
     for head, kind, train, seed in pairs:
-        alone = frozen_training.train_frozen_probe(kind, train, 3, config, seed)
+        alone = frozen.train_frozen_probe(kind, train, 3, config, seed)
         for a, b in zip(head.get_weights(), alone.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # A closed pool takes new probes (the evaluation's next step).
@@ -307,9 +293,9 @@ def test_one_pool_trains_the_probes_of_several_submits_as_each_alone():
 @pytest.mark.parametrize("stopped, steps", [(False, 3 * 4), (True, 0)])
 def test_a_set_stop_variable_skips_the_epochs_left(stopped, steps):
     features, labels = _blobs(n=250)
-    head = probes.build_head("linear", features, 3)
-    optimizer = frozen_training.scaled_adam(1e-3, 1)
-    fit = frozen_training._features_fit(
+    head = heads.build_head("linear", features, 3)
+    optimizer = frozen.scaled_adam(1e-3, 1)
+    fit = frozen._features_fit(
         head, features.shape, labels, 64, 3, optimizer, 0, stop=tf.Variable(stopped)
     )
     fit(tf.constant(features))
@@ -320,7 +306,7 @@ def test_closing_the_pool_ends_a_probe_still_training():
     features, labels = _blobs(n=1_000, dim=4)
     # A million steps of one example: about a minute here, were it not ended.
     config = _eval_config(epochs=1_000, batch_size=1)
-    pool = frozen_training.ProbePool(workers=1)
+    pool = frozen.ProbePool(workers=1)
     pool.submit("linear", [((features, labels), config)], 3, seed=0)
     time.sleep(1.0)  # Training by now.
     started = time.monotonic()
@@ -331,10 +317,8 @@ def test_closing_the_pool_ends_a_probe_still_training():
 
 def test_a_probe_that_fails_in_the_pool_raises_when_its_head_is_taken(monkeypatch):
     features, labels = _blobs(n=60, dim=4)
-    with frozen_training.ProbePool(workers=1) as pool:
-        monkeypatch.setattr(
-            frozen_training, "_features_fit", lambda *args: _raise_in_training
-        )
+    with frozen.ProbePool(workers=1) as pool:
+        monkeypatch.setattr(frozen, "_features_fit", lambda *args: _raise_in_training)
         heads = pool.submit("linear", [((features, labels), _eval_config())], 3, 0)
         with pytest.raises(RuntimeError, match="out of memory"):
             next(heads)
@@ -394,15 +378,15 @@ def test_extract_features_split_over_parallel_calls_keep_the_rows_order(
     encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
     whole = features_lib.extract_features(encoder, dataset, ("conv", "y"))
     parts = []
-    map_concurrently = cpu_threads.map_concurrently
+    map_concurrently = cpu.map_concurrently
 
     def counting(fn, items):
         items = list(items)
         parts.append([len(item) for item in items])
         return map_concurrently(fn, items)
 
-    monkeypatch.setattr(cpu_threads, "parallel_calls", lambda: 3)
-    monkeypatch.setattr(cpu_threads, "map_concurrently", counting)
+    monkeypatch.setattr(cpu, "parallel_calls", lambda: 3)
+    monkeypatch.setattr(cpu, "map_concurrently", counting)
     split = features_lib.extract_features(encoder, dataset, ("conv", "y"))
     # Three batches of 32 images, each in parts of 11, 11 and 10.
     assert parts == [[11, 11, 10]] * 3
@@ -427,7 +411,7 @@ def test_finetune_probe_trains_the_encoder_copy_and_stops_at_the_tap(digits):
     encoder = encoders.build_encoder("basic28x28", (28, 28, 1), 8)
     before = {w.path: w.numpy() for w in encoder.weights}
     features = features_lib.extract_features(encoder, dataset, ("conv",))
-    classifier = probes.train_finetune_probe(
+    classifier = heads.train_finetune_probe(
         encoder,
         "conv",
         features.taps["conv"],
@@ -440,7 +424,7 @@ def test_finetune_probe_trains_the_encoder_copy_and_stops_at_the_tap(digits):
     assert not np.allclose(before["conv1/kernel"], after["conv1/kernel"])
     # Layers past the `conv` tap get no gradient.
     np.testing.assert_array_equal(before["y/kernel"], after["y/kernel"])
-    accuracy = probes.dataset_accuracy(classifier, dataset)
+    accuracy = heads.dataset_accuracy(classifier, dataset)
     assert 0.0 <= accuracy <= 1.0
     logits = classifier(next(iter(dataset))[0], training=False)
     assert logits.shape == (32, 10)

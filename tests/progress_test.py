@@ -3,7 +3,7 @@
 import types
 
 from dim_tf.evaluators import progress as progress_lib
-from dim_tf.evaluators.results import Result
+from dim_tf.evaluators.base import Result
 
 
 class FakeClock:

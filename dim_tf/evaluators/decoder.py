@@ -29,8 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf.evaluators import views
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import Need
-from dim_tf.evaluators.results import Result
 
 NEEDS_LABELS = False
 

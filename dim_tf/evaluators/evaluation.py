@@ -12,7 +12,7 @@
    an ETA (`dim_tf.evaluators.progress`);
 3. writes their `(name, value)` pairs as TensorBoard scalars and the views
    (`dim_tf.evaluators.views`) to `DIR/eval`, the trained probes to
-   `DIR/probes/` (`dim_tf.evaluators.probe_store`, for `dim_tf.export`) and
+   `DIR/probes/` (`dim_tf.evaluators.probes.store`, for `dim_tf.export`) and
    everything to `DIR/results.json` (`dim_tf.evaluators.report`).
 
 `periodic_evaluation(config, workdir)` is the training-loop action that runs
@@ -21,7 +21,7 @@ the same frozen-probe, kNN and MINE / NDM evaluators every `eval.every` steps.
 `use_cores_for(workdir, kinds)` is what the entry points (bin/evaluate,
 bin/benchmark --workdir) call first: fewer threads per TensorFlow operation
 (one on a CPU of up to 7 cores), the cores shared by concurrent work
-instead (`cpu_threads`).
+instead (`cpu`).
 
 On a dataset without labels (a directory of unlabeled images) both run only
 the evaluators whose module says `NEEDS_LABELS = False` (MINE, NDM, decoder) and
@@ -33,17 +33,10 @@ import dataclasses
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import (
-    KINDS,
-    TAPS,
-    cpu_threads,
-    precision,
-    probe_store,
-    registry,
-    views,
-)
+from dim_tf.evaluators import KINDS, TAPS, cpu, precision, registry, views
 from dim_tf.evaluators.features import Need, StepFeatures
-from dim_tf.evaluators.frozen_training import MAX_CONCURRENT_PROBES, ProbePool
+from dim_tf.evaluators.probes import store
+from dim_tf.evaluators.probes.frozen import MAX_CONCURRENT_PROBES, ProbePool
 from dim_tf.evaluators.progress import Progress, evaluator_name
 from dim_tf.evaluators.report import build_results, write_results
 from dim_tf.input import read_errors
@@ -68,7 +61,7 @@ class Step:
       run: the `dim_tf.training.runs.Run` measured.
       features: its `StepFeatures`, extracted once for all evaluators.
       log: callable taking a progress line.
-      probe_pool: the `frozen_training.ProbePool` that trains the frozen
+      probe_pool: the `frozen.ProbePool` that trains the frozen
         probes of every evaluator of the step in the background; `close()`
         the step when done with it.
     """
@@ -202,7 +195,7 @@ def evaluate(
     with progress.part("save", "Saving results.json and the trained probes"):
         views.write_scalars(workdir, run.step, [(r.name, r.value) for r in results])
         probes = [r for r in results if r.section == "probes"]
-        probe_store.save(
+        store.save(
             workdir,
             run.step,
             [r.row for r in probes],
@@ -218,7 +211,7 @@ def use_cores_for(workdir, kinds=None):
 
     For the evaluation entry points (bin/evaluate, bin/benchmark --workdir),
     before TensorFlow runs anything: each operation runs on its share of the
-    cores beside the probes trained side by side (`cpu_threads.share_cores`:
+    cores beside the probes trained side by side (`cpu.share_cores`:
     one thread on a CPU of up to 7 cores), which the probes, the feature
     passes and kNN turn into less CPU time. Not with `finetune` among the
     kinds: its probes train the encoder in one loop of large operations,
@@ -235,7 +228,7 @@ def use_cores_for(workdir, kinds=None):
     except UserError:
         return
     if "finetune" not in names:
-        cpu_threads.share_cores(MAX_CONCURRENT_PROBES)
+        cpu.share_cores(MAX_CONCURRENT_PROBES)
 
 
 def _skipped_without_labels(eval_config, kinds, random_baseline):

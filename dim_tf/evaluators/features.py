@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import cpu_threads
+from dim_tf.evaluators import cpu
 from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import eval_sets
 
@@ -139,9 +139,9 @@ def extract_features(
             batch_labels = batch_labels[: max_examples - seen]
         seen += len(batch_labels)
         # The batch's rows in `parallel_calls()` parts, computed concurrently
-        # where each operation runs on fewer threads than cores (`cpu_threads`).
-        parts = cpu_threads.map_concurrently(
-            features_of, _row_parts(images, cpu_threads.parallel_calls())
+        # where each operation runs on fewer threads than cores (`cpu`).
+        parts = cpu.map_concurrently(
+            features_of, _row_parts(images, cpu.parallel_calls())
         )
         for tap, rows in columns.items():
             values = [part[tap].numpy() for part in parts]

@@ -5,9 +5,9 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 `probe/{kind}_{tap}` (`random/probe/{kind}_{tap}`): test accuracy.
 """
 
-from dim_tf.evaluators import probes
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import TapEvaluator
-from dim_tf.evaluators.results import Result
+from dim_tf.evaluators.probes import heads
 
 # Whether it needs labeled data (the probes train on labels); on a dataset without labels only
 # the evaluators with False run.
@@ -39,22 +39,22 @@ class Evaluator(TapEvaluator):
         before them; each tap's `Result` is made once its probe is trained.
         """
         train, test = step.features.get(self.source)
-        heads = step.probe_pool.submit(
+        trained = step.probe_pool.submit(
             self.name,
             [((train.taps[tap], train.labels), self.eval_config) for tap in self.taps],
             step.num_classes,
             self.eval_config.seed,
         )
-        return self._results(heads, train, test)
+        return self._results(trained, train, test)
 
-    def _results(self, heads, train, test):
-        for tap, head in zip(self.taps, heads):
-            accuracy = probes.accuracy(head, test.taps[tap], test.labels)
+    def _results(self, trained, train, test):
+        for tap, head in zip(self.taps, trained):
+            accuracy = heads.accuracy(head, test.taps[tap], test.labels)
             row = {
                 "tap": tap,
                 "kind": self.name,
                 "test_accuracy": accuracy,
-                "train_accuracy": probes.accuracy(head, train.taps[tap], train.labels),
+                "train_accuracy": heads.accuracy(head, train.taps[tap], train.labels),
             }
             yield Result(
                 self.tag(f"probe/{self.name}_{tap}"),

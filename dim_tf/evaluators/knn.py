@@ -14,7 +14,7 @@ Memory = features of `data.eval_train_split` (at most
 `eval.max_train_examples`), queries = features of `data.eval_split`. The
 similarities are computed block by block, at most `MAX_BLOCK` of them in a
 block (a `[queries, memory rows]` block; as many blocks at a time as
-`cpu_threads.parallel_calls()`), keeping a running top k per query,
+`cpu.parallel_calls()`), keeping a running top k per query,
 so memory use does not grow with the product of the two sizes
 (costs: docs/benchmarks.md).
 
@@ -33,9 +33,9 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import cpu_threads, precision
+from dim_tf.evaluators import cpu, precision
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import TapEvaluator, compiled
-from dim_tf.evaluators.results import Result
 
 # Whether it needs labeled data; on a dataset without labels only the
 # evaluators with False run.
@@ -63,7 +63,7 @@ def knn_predict(
 
     Memory use besides the inputs: a normalised float32 copy of the
     queries, one chunk of memory rows (64 MiB) and, per parallel call
-    (`cpu_threads.parallel_calls()`), one block of `max_block` similarities.
+    (`cpu.parallel_calls()`), one block of `max_block` similarities.
 
     Args:
       memory: float `[M, D]` features of labeled examples.
@@ -103,8 +103,8 @@ def knn_predict(
     queries = np.asarray(queries, np.float32)
     # Query blocks of at most `max_block` similarities, as many as a
     # multiple of the parallel calls (about equal in size): a memory chunk
-    # updates them concurrently, every round of calls busy (`cpu_threads`).
-    calls = cpu_threads.parallel_calls()
+    # updates them concurrently, every round of calls busy (`cpu`).
+    calls = cpu.parallel_calls()
     per_block = max(1, max_block // memory_chunk)
     block_count = calls * -(-len(queries) // (calls * per_block))
     query_chunk = max(1, -(-len(queries) // max(1, block_count)))
@@ -140,7 +140,7 @@ def knn_predict(
             (best_similarities, best_labels), block = best_and_block
             return nearest(best_similarities, best_labels, block, *chunk)
 
-        best = cpu_threads.map_concurrently(update, zip(best, blocks))
+        best = cpu.map_concurrently(update, zip(best, blocks))
     vote = _vote_fn(num_classes, temperature)
     predicted = [vote(*pair).numpy() for pair in best]
     return np.concatenate(predicted or [np.zeros(0)]).astype(np.int32)

@@ -38,8 +38,8 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf.errors import UserError
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import Need
-from dim_tf.evaluators.results import Result
 from dim_tf.objective import estimators
 from dim_tf.training import optimizers
 

@@ -35,13 +35,13 @@ from dim_tf.evaluators import FROZEN_KINDS, KINDS
 _MODULES = {
     "linear": "dim_tf.evaluators.frozen_probes",
     "mlp": "dim_tf.evaluators.frozen_probes",
-    "finetune": "dim_tf.evaluators.finetune",
+    "finetune": "dim_tf.evaluators.probes.finetune",
     "decoder": "dim_tf.evaluators.decoder",
     "knn": "dim_tf.evaluators.knn",
     "svm": "dim_tf.evaluators.svm",
-    "few_labels": "dim_tf.evaluators.label_subsets",
-    "label_fractions": "dim_tf.evaluators.label_subsets",
-    "finetune_label_fractions": "dim_tf.evaluators.finetune",
+    "few_labels": "dim_tf.evaluators.probes.label_subsets",
+    "label_fractions": "dim_tf.evaluators.probes.label_subsets",
+    "finetune_label_fractions": "dim_tf.evaluators.probes.finetune",
     "mi": "dim_tf.evaluators.mi",
 }
 NAMES = tuple(_MODULES)

@@ -46,7 +46,7 @@ def build_results(run, results, num_train, num_test):
 
     Args:
       run: `dim_tf.training.runs.Run` that was evaluated.
-      results: iterable of `dim_tf.evaluators.results.Result`, in order.
+      results: iterable of `dim_tf.evaluators.base.Result`, in order.
       num_train, num_test: examples the trained encoder's features were
         extracted from, of the eval train split and of the eval split.
     """

@@ -23,9 +23,9 @@ import numpy as np
 from sklearn import exceptions, pipeline, preprocessing, svm
 
 from dim_tf import config as config_lib
-from dim_tf.evaluators import label_subsets
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import TapEvaluator
-from dim_tf.evaluators.results import Result
+from dim_tf.evaluators.probes import label_subsets
 
 # Whether it needs labeled data; on a dataset without labels only the
 # evaluators with False run.

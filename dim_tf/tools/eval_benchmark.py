@@ -12,7 +12,7 @@ a machine shared with other processes it says how much of the CPU the
 evaluation had.
 """
 
-from dim_tf.evaluators import cpu_threads, evaluation
+from dim_tf.evaluators import cpu, evaluation
 from dim_tf.evaluators.progress import Progress
 from dim_tf.tools import machine
 
@@ -71,13 +71,13 @@ def _matmul_rate():
     """float32 GFLOP/s of [2048, 2048] products now (about two seconds).
 
     Where each operation runs on fewer threads than cores (bin/evaluate's
-    `cpu_threads.share_cores`), the sum of `cpu_threads.parallel_calls()`
+    `cpu.share_cores`), the sum of `cpu.parallel_calls()`
     measurements run at the same time, each its best round: the whole
     CPU's rate (rounds that did not overlap exactly can overstate it a
     little).
     """
-    rates = cpu_threads.map_concurrently(
+    rates = cpu.map_concurrently(
         lambda _: machine.matmul_gflops("float32", 2048, repeats=3, min_seconds=0.3),
-        range(cpu_threads.parallel_calls()),
+        range(cpu.parallel_calls()),
     )
     return round(sum(rates), 1)

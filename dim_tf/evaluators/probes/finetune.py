@@ -17,9 +17,9 @@ many optimizer steps as on all labels. Rows (results.json
 import tensorflow as tf
 
 from dim_tf.evaluators import features as features_lib
-from dim_tf.evaluators import label_subsets, probes
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import TapEvaluator
-from dim_tf.evaluators.results import Result
+from dim_tf.evaluators.probes import heads, label_subsets
 
 # Whether it needs labeled data (the probes train on labels); on a dataset without labels only
 # the evaluators with False run.
@@ -101,7 +101,7 @@ def _fine_tune(step, tap, features, images, test_images, eval_config, note=""):
     """
     epochs = eval_config.finetune_epochs
     step.log(f"Fine-tuned probe on {tap}{note} ({epochs} epoch{'s' * (epochs != 1)})")
-    classifier = probes.train_finetune_probe(
+    classifier = heads.train_finetune_probe(
         step.run.encoder_copy(),
         tap,
         features,
@@ -110,7 +110,7 @@ def _fine_tune(step, tap, features, images, test_images, eval_config, note=""):
         eval_config,
         eval_config.seed,
     )
-    return classifier, probes.dataset_accuracy(classifier, test_images)
+    return classifier, heads.dataset_accuracy(classifier, test_images)
 
 
 def _train_images(run, eval_config, rows=None):

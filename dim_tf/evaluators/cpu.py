@@ -4,7 +4,7 @@ Most of an evaluation's CPU time goes to small operations: the frozen
 probes' steps (a batch of 64 rows of 6,272 conv features times a
 6,272 x 10 matrix, 15,640 steps per probe). Split over TensorFlow's
 intra-op threads, such an operation costs more CPU in hand-offs between
-the threads than the split saves (docs/benchmarks.md), and the probes already run side by side, `frozen_training.ProbePool`'s
+the threads than the split saves (docs/benchmarks.md), and the probes already run side by side, `frozen.ProbePool`'s
 four at a time. So the evaluation entry points give each operation only
 its share of the cores, cores / 4 threads (at least one: one thread per
 operation on a CPU of up to 7 cores; `share_cores`), and the

@@ -16,7 +16,7 @@ stays linear, and it lets one Adam learning rate suit taps whose scales differ
 by orders of magnitude.
 
 Frozen probes (`linear`, `mlp`) train on features computed once, in
-`dim_tf.evaluators.frozen_training`; the fine-tuned ones here (`fit`). The
+`dim_tf.evaluators.probes.frozen`; the fine-tuned ones here (`fit`). The
 evaluators that yield their rows are `frozen_probes` and `finetune`.
 """
 

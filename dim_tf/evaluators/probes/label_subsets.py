@@ -25,9 +25,9 @@ import math
 import numpy as np
 
 from dim_tf import config as config_lib
-from dim_tf.evaluators import probes
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import TapEvaluator
-from dim_tf.evaluators.results import Result
+from dim_tf.evaluators.probes import heads
 
 # Whether it needs labeled data; on a dataset without labels only the
 # evaluators with False run.
@@ -187,7 +187,7 @@ class Evaluator(TapEvaluator):
             subset_config = eval_config.copy_and_resolve_references()
             # As many steps as a full-label linear probe: steps matched to
             # the fewer, larger batches of an `mlp` probe
-            # (`frozen_training.batch_scale`) cost accuracy (docs/benchmarks.md).
+            # (`frozen.batch_scale`) cost accuracy (docs/benchmarks.md).
             subset_config.epochs = matched_epochs(
                 len(train.labels),
                 len(rows),
@@ -200,12 +200,12 @@ class Evaluator(TapEvaluator):
                     ((train.taps[tap][rows], train.labels[rows]), subset_config)
                 )
                 names.append((tap, fields, rows))
-        heads = step.probe_pool.submit(
+        trained = step.probe_pool.submit(
             "linear", jobs, step.num_classes, eval_config.seed
         )
-        return self._results(names, heads, test)
+        return self._results(names, trained, test)
 
-    def _results(self, names, heads, test):
-        for (tap, fields, rows), head in zip(names, heads):
-            accuracy = probes.accuracy(head, test.taps[tap], test.labels)
+    def _results(self, names, trained, test):
+        for (tap, fields, rows), head in zip(names, trained):
+            accuracy = heads.accuracy(head, test.taps[tap], test.labels)
             yield subset_result(self, "linear", tap, fields, rows, accuracy)

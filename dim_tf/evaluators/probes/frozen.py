@@ -12,7 +12,7 @@ bfloat16 (`_trained_layers`; the head stays float32). Probes train side by
 side in a `ProbePool`: those of one call (`train_frozen_probes`), or those
 of every frozen-probe evaluator of an evaluation step, queued one behind
 another while other evaluators run. The heads are
-`dim_tf.evaluators.probes.build_head`'s.
+`dim_tf.evaluators.probes.heads.build_head`'s.
 """
 
 import functools
@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from dim_tf.evaluators import precision, row_chunks
 from dim_tf.evaluators.features import compiled
-from dim_tf.evaluators.probes import build_head, cross_entropy_step
+from dim_tf.evaluators.probes.heads import build_head, cross_entropy_step
 from dim_tf.training import optimizers
 
 # Keras's Adam defaults: the frozen probes' optimiser at the unscaled batch.

@@ -13,7 +13,8 @@ import os
 import keras
 
 from dim_tf import workdir as workdir_lib
-from dim_tf.evaluators import FROZEN_KINDS, probes
+from dim_tf.evaluators import FROZEN_KINDS
+from dim_tf.evaluators.probes import heads
 
 PROBES_DIR = "probes"
 _MANIFEST = "manifest.json"
@@ -73,6 +74,6 @@ def load(workdir, run):
     for entry in manifest["probes"]:
         model = keras.saving.load_model(os.path.join(directory, entry["file"]))
         if entry["head_only"]:
-            model = probes.finetune_classifier(run.encoder, entry["tap"], model)
+            model = heads.finetune_classifier(run.encoder, entry["tap"], model)
         classifiers[(entry["tap"], entry["kind"])] = model
     return classifiers
