@@ -18,6 +18,7 @@ import os
 from dim_tf import evaluators, field_checks, models, objective, training
 from dim_tf import input as input_names
 from dim_tf.errors import UserError
+from dim_tf.evaluators import base as evaluators_base
 
 
 def check_config(config):
@@ -348,7 +349,7 @@ def check_replicas(config, num_replicas):
 def check_eval_config(eval_config):
     """Raises `UserError` for the first invalid field of `config.eval`."""
     field_checks.parse_names("eval.taps", eval_config.taps, evaluators.TAPS)
-    field_checks.parse_names("eval.kinds", eval_config.kinds, evaluators.KINDS)
+    evaluators_base.parse_kinds("eval.kinds", eval_config.kinds)
     for field in (
         "epochs",
         "batch_size",

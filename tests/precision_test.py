@@ -4,22 +4,22 @@ import types
 
 import pytest
 
-from dim_tf.evaluators import precision
+from dim_tf.evaluators import cpu
 from dim_tf.tools import machine
 
 
 @pytest.mark.parametrize("speedup, expected", [(1.8, "bfloat16"), (0.5, "float32")])
 def test_auto_takes_bfloat16_only_where_it_is_faster(monkeypatch, speedup, expected):
-    monkeypatch.setattr(precision, "bfloat16_speedup", lambda: speedup)
-    assert precision.compute_dtype("auto") == expected
-    assert precision.compute_dtype("float32") == "float32"
-    assert precision.compute_dtype("bfloat16") == "bfloat16"
+    monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: speedup)
+    assert cpu.compute_dtype("auto") == expected
+    assert cpu.compute_dtype("float32") == "float32"
+    assert cpu.compute_dtype("bfloat16") == "bfloat16"
 
 
 def test_the_speedup_is_a_measured_ratio():
-    speedup = precision.bfloat16_speedup()
+    speedup = cpu.bfloat16_speedup()
     assert speedup > 0
-    assert precision.bfloat16_speedup() is speedup  # Measured once.
+    assert cpu.bfloat16_speedup() is speedup  # Measured once.
 
 
 @pytest.mark.parametrize(
@@ -35,9 +35,9 @@ def test_the_speedup_is_a_measured_ratio():
 )
 def test_an_auto_precision_is_measured_up_front(monkeypatch, knn, mlp, kinds, measured):
     calls = []
-    monkeypatch.setattr(precision, "bfloat16_speedup", lambda: calls.append(1))
+    monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: calls.append(1))
     config = types.SimpleNamespace(knn_precision=knn, mlp_precision=mlp)
-    precision.measure_if_auto(config, kinds)
+    cpu.measure_if_auto(config, kinds)
     assert calls == ([1] if measured else [])
 
 
@@ -49,13 +49,13 @@ def test_the_speedup_takes_each_dtypes_best_of_interleaved_rounds(monkeypatch):
         calls.append(dtype)
         return next(rates[dtype])
 
-    monkeypatch.setattr(precision.machine, "matmul_gflops", measured)
-    precision.bfloat16_speedup.cache_clear()
+    monkeypatch.setattr(cpu.machine, "matmul_gflops", measured)
+    cpu.bfloat16_speedup.cache_clear()
     try:
         # One round of each slowed by other work does not decide it.
-        assert precision.bfloat16_speedup() == pytest.approx(390 / 200)
+        assert cpu.bfloat16_speedup() == pytest.approx(390 / 200)
     finally:
-        precision.bfloat16_speedup.cache_clear()
+        cpu.bfloat16_speedup.cache_clear()
     assert calls == ["float32", "bfloat16"] * 3
 
 

@@ -10,7 +10,7 @@ from ml_collections import config_dict
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import FROZEN_KINDS, TAPS, cpu, precision
+from dim_tf.evaluators import FROZEN_KINDS, TAPS, cpu
 from dim_tf.evaluators import features as features_lib
 from dim_tf.evaluators.probes import frozen, heads
 from dim_tf.input import eval_sets
@@ -219,7 +219,7 @@ def test_mlp_probe_trains_in_bfloat16_and_keeps_a_float32_head():
 def test_mlp_precision_auto_rounds_only_wide_features_where_faster(
     monkeypatch, setting, speedup, dim, expected
 ):
-    monkeypatch.setattr(precision, "bfloat16_speedup", lambda: speedup)
+    monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: speedup)
     config = _eval_config(mlp_precision=setting)
     assert frozen.mlp_dtype(config, dim) == expected
 

@@ -1,7 +1,6 @@
 """Progress lines of an evaluation: one per part, an ETA from the parts done, timings."""
 
-import types
-
+from dim_tf.evaluators import base
 from dim_tf.evaluators import progress as progress_lib
 from dim_tf.evaluators.base import Result
 
@@ -16,11 +15,11 @@ class FakeClock:
         return self.now
 
 
-class TimedEvaluator:
+class TimedEvaluator(base.Evaluator):
     """Yields one result per tap; each takes `seconds[i]` on the fake clock."""
 
     def __init__(self, clock, seconds, taps=("conv", "fc", "y"), source="trained"):
-        self.name, self.taps, self.source = "linear", taps, source
+        super().__init__("linear", None, taps, source)
         self._clock, self._seconds = clock, seconds
 
     def run(self, step):
@@ -56,9 +55,10 @@ def test_parts_run_side_by_side_are_said_so_and_get_no_eta():
     clock, lines = FakeClock(), []
     progress = progress_lib.Progress(lines.append, clock=clock)
     evaluator = TimedEvaluator(clock, [4.0, 0.0, 0.0])
-    evaluator.side_by_side = True
+    evaluator.background = True
     progress.run_all(None, [evaluator], count=2)
     assert lines == [
+        "Starting linear in the background",
         "linear (1/2): tap conv, 1/3 (3 side by side)",
         "linear (1/2): tap fc, 2/3",
         "linear (1/2): tap y, 3/3",
@@ -67,6 +67,8 @@ def test_parts_run_side_by_side_are_said_so_and_get_no_eta():
 
 class BackgroundEvaluator(TimedEvaluator):
     """A `TimedEvaluator` that can start: its start takes `start_seconds`."""
+
+    background = True
 
     def __init__(self, clock, seconds, events, start_seconds=1.0, **kwargs):
         super().__init__(clock, seconds, **kwargs)
@@ -124,10 +126,7 @@ def test_the_random_baseline_is_numbered_after_the_trained_encoders_evaluators()
 def test_an_evaluator_that_cannot_count_its_parts_gets_one_line():
     clock, lines = FakeClock(), []
 
-    class Measure:
-        source = "trained"
-        num_results = None
-
+    class Measure(base.Evaluator):
         def run(self, step):
             clock.now += 2.0
             yield Result("mi/mine", 1.5)
@@ -135,8 +134,8 @@ def test_an_evaluator_that_cannot_count_its_parts_gets_one_line():
             yield Result("ndm", 0.5)
 
     progress = progress_lib.Progress(lines.append, clock=clock)
-    progress.run_all(None, [Measure()])
-    assert lines == [f"{Measure.__module__.rsplit('.', 1)[-1]} (1/1)"]
+    progress.run_all(None, [Measure("mi", None)])
+    assert lines == ["mi (1/1)"]
     assert progress.seconds == {"mi/mine": 2.0, "ndm": 1.0}
 
 
@@ -167,8 +166,6 @@ def test_a_feature_pass_reports_each_quarter_with_an_eta():
     assert len(lines) == 3
 
 
-def test_expected_parts_come_from_num_results_or_taps():
-    with_taps = types.SimpleNamespace(taps=("conv", "y"))
-    assert progress_lib.expected_parts(with_taps) == 2
-    assert progress_lib.expected_parts(types.SimpleNamespace(num_results=3)) == 3
-    assert progress_lib.expected_parts(types.SimpleNamespace()) is None
+def test_an_evaluator_expects_one_result_per_tap_unless_it_says_otherwise():
+    assert TimedEvaluator(None, [], taps=("conv", "y")).num_results == 2
+    assert TimedEvaluator(None, [], taps=()).num_results is None

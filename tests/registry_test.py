@@ -10,7 +10,7 @@ import keras
 import pytest
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import KINDS, evaluation, registry
+from dim_tf.evaluators import KINDS, base, evaluation, registry
 from dim_tf.evaluators import features as features_lib
 from dim_tf.models import encoders
 from tests.tiny import tiny_config
@@ -73,12 +73,57 @@ def test_an_unknown_evaluator_is_a_one_line_error_naming_the_valid_ones():
 
 
 def test_the_label_free_evaluators_say_so():
-    assert registry.get("decoder").NEEDS_LABELS is False
+    assert registry.get("decoder").needs_labels is False
+    assert registry.needs_labels("linear") and not registry.needs_labels("mi")
 
 
-def test_every_kind_is_registered():
+def test_every_kind_is_an_evaluator():
     for name in registry.NAMES:
-        assert hasattr(registry.get(name), "Evaluator")
+        assert issubclass(registry.get(name), base.Evaluator), name
+
+
+def _plugins(tmp_path, monkeypatch):
+    """Modules `toys.good` (an `Evaluator`) and `toys.bad` (none) on the path."""
+    (tmp_path / "toys").mkdir()
+    (tmp_path / "toys" / "good.py").write_text(
+        "from dim_tf.evaluators import base\n\n\n"
+        "class Evaluator(base.Evaluator):\n"
+        "    def run(self, step):\n"
+        "        yield base.Result('toy', 1.0)\n"
+    )
+    (tmp_path / "toys" / "bad.py").write_text("class Evaluator:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_kinds_are_built_ins_in_order_then_plug_ins_as_given(tmp_path, monkeypatch):
+    _plugins(tmp_path, monkeypatch)
+    assert base.parse_kinds("eval.kinds", "knn, toys.good,linear") == (
+        "linear",
+        "knn",
+        "toys.good",
+    )
+    assert base.parse_kinds("eval.kinds", "toys.good") == ("toys.good",)
+    assert registry.get("toys.good").__module__ == "toys.good"
+
+
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        ("linear,pca", ["unknown eval.kinds 'pca'", "knn", "dotted module path"]),
+        ("", ["eval.kinds names none", "dotted module path"]),
+        ("toys.missing", ["no module 'toys.missing'"]),
+        ("nowhere.toy", ["no module 'nowhere.toy'"]),
+        ("toys.bad", ["'toys.bad' defines no Evaluator", "base.Evaluator"]),
+    ],
+)
+def test_a_bad_kind_is_a_one_line_error(tmp_path, monkeypatch, text, fragments):
+    _plugins(tmp_path, monkeypatch)
+    with pytest.raises(UserError) as err:
+        base.parse_kinds("eval.kinds", text)
+    message = str(err.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
 
 
 def test_every_registered_evaluator_yields_name_value_pairs(data_dir, tmp_path):
@@ -121,7 +166,7 @@ def test_train_features_are_capped(data_dir):
     run = tiny_run(data_dir, **{"eval.max_train_examples": 40})
     step = evaluation.Step(
         run,
-        features_lib.StepFeatures(run, [features_lib.Need("trained", ("y",))]),
+        features_lib.StepFeatures(run, [base.Need("trained", ("y",))]),
         print,
     )
     train, test = step.features.get()

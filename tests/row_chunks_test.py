@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf.evaluators import row_chunks
+from dim_tf.evaluators import cpu
 
 
 def _features(rows=103, dim=7, seed=0):
@@ -13,8 +13,8 @@ def _features(rows=103, dim=7, seed=0):
 
 
 def test_rows_per_chunk_fits_the_budget_and_takes_at_least_one_row():
-    assert row_chunks.rows_per_chunk(1024, chunk_bytes=4096 * 10) == 10
-    assert row_chunks.rows_per_chunk(10**6, chunk_bytes=16) == 1
+    assert cpu.rows_per_chunk(1024, chunk_bytes=4096 * 10) == 10
+    assert cpu.rows_per_chunk(10**6, chunk_bytes=16) == 1
 
 
 @pytest.mark.parametrize("as_numpy", [False, True])
@@ -22,7 +22,7 @@ def test_rows_per_chunk_fits_the_budget_and_takes_at_least_one_row():
 def test_map_rows_equals_one_call_on_every_row(chunk_bytes, as_numpy):
     features = _features()
     inputs = features.numpy() if as_numpy else features
-    mapped = row_chunks.map_rows(lambda x: 2.0 * x[:, :3] + 1.0, inputs, chunk_bytes)
+    mapped = cpu.map_rows(lambda x: 2.0 * x[:, :3] + 1.0, inputs, chunk_bytes)
     np.testing.assert_array_equal(mapped.numpy(), 2.0 * features.numpy()[:, :3] + 1.0)
 
 
@@ -31,7 +31,7 @@ def test_map_rows_equals_one_call_on_every_row(chunk_bytes, as_numpy):
 def test_column_moments_equal_tf_nn_moments(chunk_bytes, as_numpy):
     features = _features()
     inputs = features.numpy() if as_numpy else features
-    mean, variance = row_chunks.column_moments(inputs, chunk_bytes)
+    mean, variance = cpu.column_moments(inputs, chunk_bytes)
     expected_mean, expected_variance = tf.nn.moments(features, axes=[0])
     np.testing.assert_allclose(mean.numpy(), expected_mean.numpy(), rtol=1e-6)
     np.testing.assert_allclose(variance.numpy(), expected_variance.numpy(), rtol=1e-5)

@@ -1,27 +1,34 @@
-"""How an evaluation spreads its work over the CPU's cores.
+"""How an evaluation uses the CPU: threads per operation, precision, row chunks.
 
-Most of an evaluation's CPU time goes to small operations: the frozen
-probes' steps (a batch of 64 rows of 6,272 conv features times a
-6,272 x 10 matrix, 15,640 steps per probe). Split over TensorFlow's
-intra-op threads, such an operation costs more CPU in hand-offs between
-the threads than the split saves (docs/benchmarks.md), and the probes already run side by side, `frozen.ProbePool`'s
-four at a time. So the evaluation entry points give each operation only
-its share of the cores, cores / 4 threads (at least one: one thread per
-operation on a CPU of up to 7 cores; `share_cores`), and the
-large computations that run in the foreground, the encoder's feature pass
-and kNN's products, split their work into `parallel_calls()` concurrent
-calls instead (`map_concurrently`). In a process that keeps TensorFlow's
-default (training's `eval.every` evaluation, a program calling the
-library) `parallel_calls()` is 1 and nothing is split.
+Most of an evaluation's CPU time goes to small operations (the frozen
+probes' steps), which cost more in hand-offs between intra-op threads than
+the split saves, while the probes already train side by side: the
+evaluation entry points give each operation cores / 4 threads
+(`share_cores`), and the large foreground computations (the feature pass,
+kNN) split their work into `parallel_calls()` concurrent calls instead
+(`map_concurrently`). Where TensorFlow keeps its default threads (training's
+`eval.every` evaluation, library use) `parallel_calls()` is 1. Costs:
+docs/benchmarks.md.
 """
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import tensorflow as tf
 
+from dim_tf.tools import machine
+
 # TensorFlow reads this variable once, when it starts; a user's value wins.
 _INTRA_OP_VARIABLE = "TF_NUM_INTRAOP_THREADS"
+# `auto` takes bfloat16 only when its products are at least this much faster.
+BFLOAT16_SPEEDUP = 1.5
+# Timed rounds of each dtype, interleaved: a moment of other work on a shared
+# machine slows one round, not every round of one dtype.
+_ROUNDS = 3
+# Bytes of float32 rows per chunk: below glibc's largest mmap threshold, so
+# the temporaries are served from memory the allocator keeps.
+CHUNK_BYTES = 2**24
 
 
 def cores():
@@ -32,14 +39,10 @@ def cores():
 
 
 def share_cores(concurrent_work):
-    """Gives each TensorFlow operation its share of the cores, for this process.
+    """Gives each TensorFlow operation cores / `concurrent_work` threads (>= 1).
 
-    Each operation runs on cores / `concurrent_work` threads (at least one),
-    as many as keep the cores busy when `concurrent_work` computations run
-    side by side. Call it before TensorFlow runs its first operation;
-    afterwards TensorFlow's threads are fixed and it does nothing. Nor when
-    `TF_NUM_INTRAOP_THREADS` is set (the user's choice) or the share is
-    every core (TensorFlow's default).
+    Does nothing once TensorFlow has started, when `TF_NUM_INTRAOP_THREADS`
+    is set (the user's choice) or when the share is every core.
 
     Args:
       concurrent_work: how many computations usually run at once.
@@ -77,13 +80,11 @@ def parallel_calls():
 def map_concurrently(fn, items):
     """`[fn(item) for item in items]`, up to `parallel_calls()` calls at a time.
 
-    TensorFlow releases the interpreter while it computes, so calls of graph
-    functions in threads run in parallel. With one parallel call (or one
-    item) they run one after another in this thread.
+    TensorFlow releases the interpreter while it computes, so graph functions
+    called from threads run in parallel.
 
     Args:
-      fn: a callable of one item, safe to call from several threads at once
-        (e.g. a graph function).
+      fn: a callable of one item, safe to call from several threads.
       items: an iterable of its arguments.
 
     Returns:
@@ -95,3 +96,91 @@ def map_concurrently(fn, items):
         return [fn(item) for item in items]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(fn, items))
+
+
+@functools.cache
+def bfloat16_speedup():
+    """bfloat16 over float32 matmul GFLOP/s here (best of `_ROUNDS`, measured once)."""
+    rates = {"float32": [], "bfloat16": []}
+    for _ in range(_ROUNDS):
+        for dtype, measured in rates.items():
+            measured.append(
+                machine.matmul_gflops(dtype, size=1024, repeats=1, min_seconds=0.1)
+            )
+    return max(rates["bfloat16"]) / max(rates["float32"])
+
+
+def compute_dtype(precision):
+    """The dtype ("float32" or "bfloat16") of a precision setting on this CPU.
+
+    `auto` is bfloat16 where its matrix products run at least
+    `BFLOAT16_SPEEDUP` times faster (a CPU with bfloat16 units).
+
+    Args:
+      precision: "float32", "bfloat16" or "auto".
+    """
+    if precision == "auto":
+        return "bfloat16" if bfloat16_speedup() >= BFLOAT16_SPEEDUP else "float32"
+    return precision
+
+
+def measure_if_auto(eval_config, kinds):
+    """Measures `bfloat16_speedup` now if an evaluator of `kinds` runs at `auto`.
+
+    Called before any background work starts, which would disturb the timing.
+
+    Args:
+      eval_config: the `config.eval` section (knn_precision, mlp_precision).
+      kinds: the names of the evaluators that will run.
+    """
+    settings = {"knn": eval_config.knn_precision, "mlp": eval_config.mlp_precision}
+    if any(settings[kind] == "auto" for kind in settings if kind in kinds):
+        bfloat16_speedup()
+
+
+def rows_per_chunk(dim, chunk_bytes=CHUNK_BYTES):
+    """How many float32 rows of `dim` values fit `chunk_bytes` (at least 1)."""
+    return max(1, chunk_bytes // (4 * max(1, dim)))
+
+
+def map_rows(fn, inputs, chunk_bytes=CHUNK_BYTES):
+    """`fn(inputs)` for a row-wise `fn`, computed chunk by chunk.
+
+    A fresh temporary as large as the features would be mapped page by
+    page, which costs more than the arithmetic.
+
+    Args:
+      fn: maps float32 `[n, D]` to `[n, ...]`, each row independently.
+      inputs: float32 `[N, D]` tensor or NumPy array (each chunk converted
+        on its own).
+      chunk_bytes: bytes of rows per chunk.
+
+    Returns:
+      `[N, ...]`: the chunks' results concatenated.
+    """
+    count, dim = int(inputs.shape[0]), int(inputs.shape[1])
+    rows = rows_per_chunk(dim, chunk_bytes)
+    return tf.concat([fn(inputs[i : i + rows]) for i in range(0, count, rows)], 0)
+
+
+def column_moments(inputs, chunk_bytes=CHUNK_BYTES):
+    """Mean and population variance of each column, chunk by chunk (two passes).
+
+    Args:
+      inputs: float32 `[N, D]` tensor or NumPy array, N >= 1.
+      chunk_bytes: bytes of rows per chunk.
+
+    Returns:
+      `(mean [D], variance [D])` float32 tensors.
+    """
+    count, dim = int(inputs.shape[0]), int(inputs.shape[1])
+    rows = rows_per_chunk(dim, chunk_bytes)
+    starts = range(0, count, rows)
+    mean = tf.add_n([tf.reduce_sum(inputs[i : i + rows], 0) for i in starts]) / count
+    squares = tf.add_n(
+        [
+            tf.reduce_sum(tf.math.squared_difference(inputs[i : i + rows], mean), 0)
+            for i in starts
+        ]
+    )
+    return mean, squares / count

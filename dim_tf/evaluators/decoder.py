@@ -28,11 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import views
-from dim_tf.evaluators.base import Result
-from dim_tf.evaluators.features import Need
-
-NEEDS_LABELS = False
+from dim_tf.evaluators import base, views
+from dim_tf.evaluators.base import Need, Result
 
 # The standard MS-SSIM weights of scales 1..5 (Wang et al. 2003).
 STANDARD_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -196,7 +193,7 @@ def reconstruct(model, y):
     )
 
 
-class Evaluator:
+class Evaluator(base.Evaluator):
     """Trains the decoder on the trained encoder's Y and measures it.
 
     Args:
@@ -207,11 +204,12 @@ class Evaluator:
       source: "trained".
     """
 
+    needs_labels = False
+
     def __init__(self, name, eval_config, taps=(), source="trained"):
-        del taps
         if source != "trained":
             raise ValueError("the decoder measures the trained encoder")
-        self.name, self.eval_config, self.source = name, eval_config, source
+        super().__init__(name, eval_config, ("y",), source)
         self.num_results = 2  # MS-SSIM, MSE.
         count = eval_config.decoder_examples
         self.needs = (Need(source, ("y",), count, count),)

@@ -33,11 +33,12 @@ import dataclasses
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import KINDS, TAPS, cpu, precision, registry, views
-from dim_tf.evaluators.features import Need, StepFeatures
+from dim_tf.evaluators import TAPS, cpu, registry, views
+from dim_tf.evaluators.base import Need, parse_kinds
+from dim_tf.evaluators.features import StepFeatures
 from dim_tf.evaluators.probes import store
 from dim_tf.evaluators.probes.frozen import MAX_CONCURRENT_PROBES, ProbePool
-from dim_tf.evaluators.progress import Progress, evaluator_name
+from dim_tf.evaluators.progress import Progress
 from dim_tf.evaluators.report import build_results, write_results
 from dim_tf.input import read_errors
 from dim_tf.training import runs, strategies
@@ -86,15 +87,15 @@ def start(run, evaluators, extra_needs=(), log=None):
     Args:
       run: `dim_tf.training.runs.Run`.
       evaluators: registry `Evaluator`s the step will run.
-      extra_needs: further `features.Need`s (e.g. of the views).
+      extra_needs: further `base.Need`s (e.g. of the views).
       log: callable taking a progress line, or None.
     """
     log = log or (lambda line: None)
     needs = [need for evaluator in evaluators for need in evaluator.needs]
     # `auto` precisions time this CPU's matrix products: measured now, on
     # an idle CPU, not beside probes already training in the background.
-    kinds = {evaluator_name(e) for e in evaluators}
-    precision.measure_if_auto(run.config.eval, kinds)
+    kinds = {e.name for e in evaluators}
+    cpu.measure_if_auto(run.config.eval, kinds)
     return Step(run, StepFeatures(run, [*needs, *extra_needs], log), log)
 
 
@@ -150,14 +151,14 @@ def evaluate(
     log = progress.log
     # Names given by the caller are checked before the (slower) run is loaded.
     taps = taps and config_lib.parse_names("tap", taps, TAPS)
-    kinds = kinds and config_lib.parse_names("probe kind", kinds, KINDS)
+    kinds = kinds and parse_kinds("probe kind", kinds)
     if run is None:
         with progress.part("load", f"Loading the run in {workdir}"):
             run = runs.load_run(workdir)
     eval_config = run.config.eval
     config_lib.check_eval_config(eval_config)
     taps = taps or config_lib.parse_names("tap", eval_config.taps, TAPS)
-    kinds = kinds or config_lib.parse_names("probe kind", eval_config.kinds, KINDS)
+    kinds = kinds or parse_kinds("probe kind", eval_config.kinds)
     if random_baseline is None:
         random_baseline = eval_config.random_baseline
     log(f"Evaluating {workdir} at step {run.step} on {run.config.data.dataset}")
@@ -224,7 +225,7 @@ def use_cores_for(workdir, kinds=None):
     """
     try:
         eval_config = runs.load_config(workdir).eval
-        names = config_lib.parse_names("probe kind", kinds or eval_config.kinds, KINDS)
+        names = parse_kinds("probe kind", kinds or eval_config.kinds)
     except UserError:
         return
     if "finetune" not in names:
@@ -272,9 +273,7 @@ def periodic_evaluation(config, workdir):
         # Parsed here, not earlier: the loop checks the config (with messages
         # naming the field) before the first step.
         taps = config_lib.parse_names("tap", config.eval.taps, TAPS)
-        kinds = registry.periodic_kinds(
-            config_lib.parse_names("probe kind", config.eval.kinds, KINDS)
-        )
+        kinds = registry.periodic_kinds(parse_kinds("probe kind", config.eval.kinds))
         run = runs.from_trainer(config, trainer, workdir, step)
         evaluators = [
             registry.build(name, config.eval, taps)

@@ -12,7 +12,6 @@ Memory: features of the eval train split live in NumPy, so at most
 """
 
 import dataclasses
-from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -44,50 +43,6 @@ class Features:
     taps: dict
     labels: np.ndarray
     images: np.ndarray
-
-
-class Need(NamedTuple):
-    """What an evaluator reads of the features of one encoder.
-
-    Attributes:
-      source: "trained" or "random".
-      taps: taps whose features it reads.
-      train_images, test_images: how many of the first model inputs of each
-        split it reads.
-    """
-
-    source: str
-    taps: tuple
-    train_images: int = 0
-    test_images: int = 0
-
-
-class TapEvaluator:
-    """Base of the evaluators that read the frozen features of taps of one encoder.
-
-    Args:
-      name: the evaluator's registry name (e.g. "knn").
-      eval_config: the `config.eval` section.
-      taps: tuple of taps.
-      source: "trained" or "random" (the random-encoder baseline).
-    """
-
-    def __init__(self, name, eval_config, taps, source="trained"):
-        self.name, self.eval_config, self.taps, self.source = (
-            name,
-            eval_config,
-            taps,
-            source,
-        )
-        self.needs = (Need(source, taps),)
-
-    def tag(self, name):
-        """TensorBoard name of a value: `name`, or `random/name` for the baseline."""
-        return name if self.source == "trained" else f"random/{name}"
-
-    def section(self, key):
-        """results.json list of a row: `key`, or `random_encoder/key` for the baseline."""
-        return key if self.source == "trained" else f"random_encoder/{key}"
 
 
 def compiled(fn, *input_signature):

@@ -22,7 +22,7 @@ so memory use does not grow with the product of the two sizes
 `bfloat16` (the normalised features rounded to bfloat16, the products
 accumulated in float32 and rounded to bfloat16: similarities within about
 1e-3), or `auto`: bfloat16 where this CPU computes it faster
-(`dim_tf.evaluators.precision`; its effect on accuracy: docs/benchmarks.md).
+(`dim_tf.evaluators.cpu`; its effect on accuracy: docs/benchmarks.md).
 
 Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 `{"tap", "kind": "knn", "test_accuracy", "k", "temperature", "precision"}`
@@ -33,13 +33,9 @@ Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import cpu, precision
+from dim_tf.evaluators import base, cpu
 from dim_tf.evaluators.base import Result
-from dim_tf.evaluators.features import TapEvaluator, compiled
-
-# Whether it needs labeled data; on a dataset without labels only the
-# evaluators with False run.
-NEEDS_LABELS = True
+from dim_tf.evaluators.features import compiled
 
 # Similarities per block: 2^25 float32 values are 128 MiB.
 MAX_BLOCK = 2**25
@@ -202,7 +198,7 @@ def _vote_fn(num_classes, temperature):
     )
 
 
-class Evaluator(TapEvaluator):
+class Evaluator(base.Evaluator):
     """kNN classification on each tap of the features of encoder `source`.
 
     Args: see `features.TapEvaluator` (`eval_config`: knn_k, knn_temperature,
@@ -213,7 +209,7 @@ class Evaluator(TapEvaluator):
         """Yields one `Result` per tap (no model)."""
         train, test = step.features.get(self.source)
         k, temperature = self.eval_config.knn_k, self.eval_config.knn_temperature
-        dtype = precision.compute_dtype(self.eval_config.knn_precision)
+        dtype = cpu.compute_dtype(self.eval_config.knn_precision)
         if self.source == "trained":
             step.log(f"kNN (k={k}, T={temperature}, {dtype}) x {', '.join(self.taps)}")
         for tap in self.taps:

@@ -38,14 +38,10 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators.base import Result
-from dim_tf.evaluators.features import Need
+from dim_tf.evaluators import base
+from dim_tf.evaluators.base import Need, Result
 from dim_tf.objective import estimators
 from dim_tf.training import optimizers
-
-# Whether it needs labeled data (MINE and NDM need only images and Y); on a dataset without labels only
-# the evaluators with False run.
-NEEDS_LABELS = False
 
 _HOLDOUT = 0.2
 _MINE_UNITS = 64
@@ -183,7 +179,7 @@ def ndm_estimate(
     return float(bound)
 
 
-class Evaluator:
+class Evaluator(base.Evaluator):
     """Evaluator `mi`: MINE's I(X; Y) and NDM of Y, with and without a sigmoid.
 
     Uses the first `eval.measure_examples` images and codes Y of each split.
@@ -198,9 +194,10 @@ class Evaluator:
       source: "trained".
     """
 
+    needs_labels = False
+
     def __init__(self, name, eval_config, taps=(), source="trained"):
-        del taps
-        self.name, self.eval_config, self.source = name, eval_config, source
+        super().__init__(name, eval_config, ("y",), source)
         self.num_results = 3  # MINE, NDM, NDM with sigmoid.
         count = eval_config.measure_examples
         self.needs = (Need(source, ("y",), count, count),)

@@ -1,34 +1,15 @@
 """Progress lines and timings of an evaluation: one line per part, with an ETA.
 
-An evaluation is a sequence of parts: the run's loading, a feature pass per
-encoder, each `Result` an evaluator yields (one probe on one tap, MINE, ...),
-the TensorBoard views, the saving. `Progress` times every part, keeps the
-seconds and values it saw (what `bin/benchmark --workdir=DIR` prints) and
-says what is running through `log`, e.g.
+The parts: the run's loading, a feature pass per encoder, each `Result` an
+evaluator yields, the TensorBoard views, the saving. E.g.
 
     linear (1/6): tap fc, 2/3 ... ETA 4 s
 
-The ETA of an evaluator's remaining parts is its seconds per part so far
-times the parts left; an evaluator's part count is its `num_results` when it
-defines one, else the number of its `taps`. An evaluator whose parts run
-side by side (`side_by_side = True`: its probes train concurrently and
-finish close together) says so on its first line and gives no ETA, which
-its first part's time would overstate, e.g.
-
-    linear (1/6): tap conv, 1/3 (3 side by side)
-
-Evaluators that can work in the background (a `start(step)`: the frozen
-probes, whose training runs in the step's probe pool) are started before
-the others, with one line, e.g.
-
-    Starting linear, mlp, few_labels in the background
-
-then every evaluator's results are taken in turn: the probes of later
-evaluators train while earlier ones run (the kNN, SVM, ... beside the
-few-label probes).
-
-With `log=None` nothing is printed (library use); the timings are kept all
-the same.
+The ETA is the evaluator's seconds per part so far times its parts left
+(`num_results`); a `background` evaluator's parts finish close together, so
+its first line says how many run side by side instead. With `log=None`
+nothing is printed; the timings are kept all the same (`bin/benchmark
+--workdir=DIR` prints them).
 """
 
 import contextlib
@@ -87,15 +68,13 @@ class Progress:
     def run_all(self, step, evaluators, first=1, count=None):
         """The `Result`s of `evaluators` on `step`, in order, each timed.
 
-        The evaluators that can work in the background (those with a
-        `start(step)`, e.g. the frozen probes) are started first, in order;
-        then each evaluator's results are taken in turn (a started one's
-        seconds are its start plus the waits for its results), while the
-        background work goes on.
+        `background` evaluators are started first, so their work goes on
+        while the others run; a started one's seconds are its start plus
+        the waits for its results.
 
         Args:
           step: `dim_tf.evaluators.evaluation.Step`.
-          evaluators: registry `Evaluator`s.
+          evaluators: `base.Evaluator`s.
           first: the number of the first in the evaluation's count.
           count: evaluators in the whole evaluation (None = len(evaluators)).
         """
@@ -108,8 +87,8 @@ class Progress:
         return results
 
     def _start_background(self, step, evaluators):
-        """Starts the evaluators with a `start`: `{id(evaluator): outputs}`."""
-        background = [e for e in evaluators if hasattr(e, "start")]
+        """Starts the `background` evaluators: `{id(evaluator): outputs}`."""
+        background = [e for e in evaluators if e.background]
         if not background:
             return {}
         self.log(
@@ -127,14 +106,16 @@ class Progress:
 
     def _run(self, evaluator, outputs, position):
         label = _label(evaluator)
-        parts = expected_parts(evaluator)
-        taps = tuple(getattr(evaluator, "taps", ()))
-        side_by_side = getattr(evaluator, "side_by_side", False)
+        parts, taps = evaluator.num_results, evaluator.taps
         results, spent = [], 0.0
         while True:
             done = len(results)
             if not done or (parts is not None and done < parts):
-                self.log(_line(label, position, done, parts, taps, spent, side_by_side))
+                self.log(
+                    _line(
+                        label, position, done, parts, taps, spent, evaluator.background
+                    )
+                )
             start, cpu_start = self._clock(), self._cpu_clock()
             try:
                 result = next(outputs)
@@ -165,22 +146,8 @@ def _line(label, position, done, parts, taps, spent, side_by_side=False):
 
 def _label(evaluator):
     """E.g. "linear", or "random/linear" for the random encoder's."""
-    name = evaluator_name(evaluator)
+    name = evaluator.name
     return name if evaluator.source == "trained" else f"random/{name}"
-
-
-def evaluator_name(evaluator):
-    """The registry name of `evaluator` (its `name`, else its module's name)."""
-    name = getattr(evaluator, "name", None)
-    return name or type(evaluator).__module__.rsplit(".", 1)[-1]
-
-
-def expected_parts(evaluator):
-    """How many `Result`s `evaluator` will yield, or None when it cannot say."""
-    parts = getattr(evaluator, "num_results", None)
-    if parts is None and getattr(evaluator, "taps", None):
-        parts = len(evaluator.taps)
-    return parts
 
 
 class PassProgress:

@@ -1,40 +1,19 @@
-"""Evaluators by name: the one place that lists them.
+"""Evaluator kinds by name -> the module defining their `Evaluator`.
 
-Each name maps to a module with an `Evaluator` class (big_vision's
-`evaluators/` shape): `Evaluator(name, eval_config, taps, source)` declares
-the features it needs (`needs`) and its `run(step)` yields `results.Result`s, whose
-`(name, value)` pairs go to results.json, the table and TensorBoard alike. A
-new measure is a module here and one line in `_MODULES`. For the progress
-lines (`dim_tf.evaluators.progress`) an `Evaluator` may also say its `name`
-(else its module's) and `num_results`, how many `Result`s it yields (else
-one per tap of `taps`). One whose work can run in the background (the
-frozen probes, trained in the step's `probe_pool`) also has `start(step)`:
-it begins that work and returns the iterator `run(step)` would give; an
-evaluation starts every such evaluator before running the others.
-
-- `linear`, `mlp`: probes on frozen features (`frozen_probes`);
-- `finetune`: the paper's "SS" probe, trained with a copy of the encoder
-  (`finetune`), and `finetune_label_fractions`, the same on label fractions;
-- `knn`: weighted k-nearest-neighbour classification (`knn`);
-- `svm`: linear SVMs (`svm`);
-- `few_labels`, `label_fractions`: linear probes on a few labeled examples
-  per class or a fraction of each class's labels (`label_subsets`);
-- `decoder`: images reconstructed from frozen Y, measured by MS-SSIM
-  (`decoder`);
-- `mi`: MINE's I(X; Y) and NDM of Y (`mi`).
-
-TensorFlow-free: modules are imported only when an evaluator is built.
+Built-in kinds map to their modules here (`_MODULES`); a plug-in's kind is
+its own dotted module path (`base.parse_kinds` checks it). Modules are
+imported only when an evaluator is built: TensorFlow-free.
 """
 
 import importlib
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import FROZEN_KINDS, KINDS
+from dim_tf.evaluators import FROZEN_KINDS, KINDS, base
 
 _MODULES = {
-    "linear": "dim_tf.evaluators.frozen_probes",
-    "mlp": "dim_tf.evaluators.frozen_probes",
+    "linear": "dim_tf.evaluators.probes.frozen",
+    "mlp": "dim_tf.evaluators.probes.frozen",
     "finetune": "dim_tf.evaluators.probes.finetune",
     "decoder": "dim_tf.evaluators.decoder",
     "knn": "dim_tf.evaluators.knn",
@@ -49,14 +28,19 @@ assert set(KINDS) <= set(NAMES)
 
 
 def get(name):
-    """The module of evaluator `name` (it defines `Evaluator`).
+    """The `Evaluator` class of kind `name` (a registered name or a plug-in path).
 
     Raises:
       UserError: an unknown name (the message lists the valid ones).
     """
+    if "." in name:
+        return base.plugin_class("evaluator", name)
     if name not in _MODULES:
-        raise UserError(f"unknown evaluator {name!r}; choose one of {', '.join(NAMES)}")
-    return importlib.import_module(_MODULES[name])
+        raise UserError(
+            f"unknown evaluator {name!r}; choose one of {', '.join(NAMES)}, or a "
+            "plug-in's dotted module path"
+        )
+    return importlib.import_module(_MODULES[name]).Evaluator
 
 
 def build(name, eval_config, taps, source="trained"):
@@ -69,12 +53,12 @@ def build(name, eval_config, taps, source="trained"):
       source: "trained" (the run's encoder) or "random" (a freshly
         initialised one, the baseline).
     """
-    return get(name).Evaluator(name, eval_config, taps, source)
+    return get(name)(name, eval_config, taps, source)
 
 
 def needs_labels(name):
-    """Whether evaluator `name` needs labels (its module's `NEEDS_LABELS`)."""
-    return get(name).NEEDS_LABELS
+    """Whether evaluator `name` needs labels."""
+    return get(name).needs_labels
 
 
 def plan_names(eval_config, kinds, random_baseline, measures=True):

@@ -38,6 +38,7 @@ RESULTS_FILE = "results.json"
 EVAL_LOGDIR = "eval"
 # The lists of probe rows, of the trained encoder and under `random_encoder`.
 _PROBE_LISTS = ("probes", "few_label_probes", "label_fraction_probes")
+_ALL_LISTS = (*_PROBE_LISTS, *(f"random_encoder/{key}" for key in _PROBE_LISTS))
 _NAME_WIDTH = 28  # Width of the table's first column ("random linear, 10% labels").
 
 
@@ -51,19 +52,17 @@ def build_results(run, results, num_train, num_test):
         extracted from, of the eval train split and of the eval split.
     """
     config = run.config
-    sections = {
-        f"{prefix}{key}": []
-        for prefix in ("", "random_encoder/")
-        for key in _PROBE_LISTS
-    }
-    top = {}
+    sections = {key: [] for key in _ALL_LISTS}
+    top, measures = {}, {}
     for result in results:
         if result.row is None:
-            continue
-        if result.section:
-            sections[result.section].append(result.row)
+            measures[result.name] = result.value
+        elif result.section:
+            sections.setdefault(result.section, []).append(result.row)
         else:
             top.update(result.row)
+    # A plug-in's own lists of rows, beside the probe lists.
+    top.update({k: rows for k, rows in sections.items() if k not in _ALL_LISTS})
     return {
         "dataset": config.data.dataset,
         "split": run.eval_split,
@@ -83,6 +82,7 @@ def build_results(run, results, num_train, num_test):
         "num_test_examples": int(num_test),
         "eval": config.eval.to_dict(),
         "tensorboard": EVAL_LOGDIR,
+        **({"measures": measures} if measures else {}),
     }
 
 
@@ -125,9 +125,7 @@ def format_table(results, workdir=None):
             cells.setdefault((row["kind"], subset(row)), {})[row["tap"]] = row[
                 "test_accuracy"
             ]
-        for (kind, label), values in sorted(
-            cells.items(), key=lambda item: KINDS.index(item[0][0])
-        ):
+        for (kind, label), values in sorted(cells.items(), key=_kind_order):
             text = "".join(
                 f"{100 * values[tap]:8.2f}" if tap in values else f"{'-':>8}"
                 for tap in TAPS
@@ -152,6 +150,8 @@ def format_table(results, workdir=None):
         f"MINE I(X; Y) {results['mine']:.3f} nats   NDM {results['ndm']:.3f} nats "
         f"(with sigmoid {results['ndm_sigmoid']:.3f})"
     )
+    for name, value in results.get("measures", {}).items():
+        lines.append(f"{name} {value:.4g}")
     if "decoder" in results:
         decoder = results["decoder"]
         lines.append(
@@ -165,3 +165,9 @@ def format_table(results, workdir=None):
             f"tensorboard --logdir {workdir}"
         )
     return "\n".join(lines)
+
+
+def _kind_order(cell):
+    """Table rows by kind: the built-ins' `KINDS` order, then plug-ins' by name."""
+    kind = cell[0][0]
+    return (KINDS.index(kind), "") if kind in KINDS else (len(KINDS), kind)

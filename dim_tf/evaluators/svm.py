@@ -23,13 +23,9 @@ import numpy as np
 from sklearn import exceptions, pipeline, preprocessing, svm
 
 from dim_tf import config as config_lib
+from dim_tf.evaluators import base
 from dim_tf.evaluators.base import Result
-from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.probes import label_subsets
-
-# Whether it needs labeled data; on a dataset without labels only the
-# evaluators with False run.
-NEEDS_LABELS = True
 
 _HELD_OUT = 0.2  # Share of the training examples that choose C.
 # liblinear's own stopping tolerance for its dual solver, looser than
@@ -113,7 +109,7 @@ def choose_c(features, labels, cs, num_classes, seed):
     return max(cs, key=lambda c: (scores[c], -c)), scores
 
 
-class Evaluator(TapEvaluator):
+class Evaluator(base.Evaluator):
     """Linear SVMs on each tap of the features of encoder `source`.
 
     Args: see `features.TapEvaluator` (`eval_config`: svm_cs,

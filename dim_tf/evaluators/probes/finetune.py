@@ -16,17 +16,13 @@ many optimizer steps as on all labels. Rows (results.json
 
 import tensorflow as tf
 
+from dim_tf.evaluators import base
 from dim_tf.evaluators import features as features_lib
 from dim_tf.evaluators.base import Result
-from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.probes import heads, label_subsets
 
-# Whether it needs labeled data (the probes train on labels); on a dataset without labels only
-# the evaluators with False run.
-NEEDS_LABELS = True
 
-
-class Evaluator(TapEvaluator):
+class Evaluator(base.Evaluator):
     """Fine-tunes one classifier per tap (and label subset; "trained" source only).
 
     Args: see `features.TapEvaluator` (`name`: "finetune" for all labels or

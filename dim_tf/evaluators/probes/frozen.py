@@ -22,8 +22,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import precision, row_chunks
+from dim_tf.evaluators import base, cpu
+from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.features import compiled
+from dim_tf.evaluators.probes import heads
 from dim_tf.evaluators.probes.heads import build_head, cross_entropy_step
 from dim_tf.training import optimizers
 
@@ -296,7 +298,7 @@ def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed, stop=None
     `stop`: as `_features_fit`'s.
     """
     features, labels = train
-    # Read chunk by chunk where they are (`row_chunks`): a float32 tensor of
+    # Read chunk by chunk where they are (`cpu.map_rows`): a float32 tensor of
     # all of them would copy 1.25 GB of conv features per probe.
     features = np.asarray(features, np.float32)
     keras.utils.set_random_seed(seed)
@@ -325,7 +327,7 @@ def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed, stop=None
 
     def fit():
         train_normalized(
-            row_chunks.map_rows(lambda rows: tf.cast(normalize(rows), dtype), features)
+            cpu.map_rows(lambda rows: tf.cast(normalize(rows), dtype), features)
         )
         copy_back()
 
@@ -336,7 +338,7 @@ def mlp_dtype(eval_config, dim):
     """What an `mlp` probe on `dim` features trains its hidden layer in.
 
     `eval.mlp_precision` float32 or bfloat16 as set; `auto` bfloat16 only
-    where this CPU computes it faster (`dim_tf.evaluators.precision`) and
+    where this CPU computes it faster (`dim_tf.evaluators.cpu`) and
     the features have at least `AUTO_BFLOAT16_MIN_DIM` dimensions.
 
     Returns:
@@ -344,7 +346,7 @@ def mlp_dtype(eval_config, dim):
     """
     if eval_config.mlp_precision == "auto" and dim < AUTO_BFLOAT16_MIN_DIM:
         return "float32"
-    return precision.compute_dtype(eval_config.mlp_precision)
+    return cpu.compute_dtype(eval_config.mlp_precision)
 
 
 def _trained_layers(head, dtype):
@@ -382,3 +384,44 @@ def _trained_layers(head, dtype):
             layer.set_weights(copy.get_weights())
 
     return keras.Model(inputs, x), copy_back
+
+
+class Evaluator(base.Evaluator):
+    """Evaluators `linear`, `mlp`: one probe per tap, trained in `step.probe_pool`.
+
+    Rows (results.json `probes`, or `random_encoder/probes`): `{"tap",
+    "kind", "test_accuracy", "train_accuracy"}`; scalars `probe/{kind}_{tap}`;
+    each `Result`'s `model` is the trained head.
+    """
+
+    background = True
+
+    def run(self, step):
+        yield from self.start(step)
+
+    def start(self, step):
+        train, test = step.features.get(self.source)
+        trained = step.probe_pool.submit(
+            self.name,
+            [((train.taps[tap], train.labels), self.eval_config) for tap in self.taps],
+            step.num_classes,
+            self.eval_config.seed,
+        )
+        return self._results(trained, train, test)
+
+    def _results(self, trained, train, test):
+        for tap, head in zip(self.taps, trained):
+            accuracy = heads.accuracy(head, test.taps[tap], test.labels)
+            row = {
+                "tap": tap,
+                "kind": self.name,
+                "test_accuracy": accuracy,
+                "train_accuracy": heads.accuracy(head, train.taps[tap], train.labels),
+            }
+            yield Result(
+                self.tag(f"probe/{self.name}_{tap}"),
+                accuracy,
+                self.section("probes"),
+                row,
+                head,
+            )

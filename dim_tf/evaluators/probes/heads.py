@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import row_chunks
+from dim_tf.evaluators import cpu
 from dim_tf.evaluators.features import compiled
 from dim_tf.training import optimizers
 
@@ -54,7 +54,7 @@ def build_head(kind, train_features, num_classes):
     # chunk converted on its own (no float32 copy of all the features).
     mean, variance = (
         np.asarray(moment)
-        for moment in row_chunks.column_moments(np.asarray(train_features, np.float32))
+        for moment in cpu.column_moments(np.asarray(train_features, np.float32))
     )
     # A feature that is (nearly) constant on the training split would be
     # scaled by up to 1/epsilon; once fine-tuning moves it, the head blows up.

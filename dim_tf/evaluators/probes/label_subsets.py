@@ -25,13 +25,9 @@ import math
 import numpy as np
 
 from dim_tf import config as config_lib
+from dim_tf.evaluators import base
 from dim_tf.evaluators.base import Result
-from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.probes import heads
-
-# Whether it needs labeled data; on a dataset without labels only the
-# evaluators with False run.
-NEEDS_LABELS = True
 
 
 def stratified_rows(
@@ -151,7 +147,7 @@ def subset_result(evaluator, kind, tap, fields, rows, accuracy):
     )
 
 
-class Evaluator(TapEvaluator):
+class Evaluator(base.Evaluator):
     """Linear probes on label subsets of the features of encoder `source`.
 
     Args: see `features.TapEvaluator` (`name`: "few_labels" or
@@ -159,7 +155,7 @@ class Evaluator(TapEvaluator):
     batch_size, learning_rate, seed).
     """
 
-    side_by_side = True  # Every subset's probe on every tap trains concurrently.
+    background = True
 
     def __init__(self, name, eval_config, taps, source="trained"):
         super().__init__(name, eval_config, taps, source)
