@@ -3,6 +3,7 @@ other: subprocesses, their output and one-line errors."""
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -85,3 +86,52 @@ def test_bad_input_exits_with_one_line(workdir, command, args, fragment):
         command, *[arg.replace("RUN", workdir) for arg in args]
     )
     processes.assert_one_line_error(result, fragment)
+
+
+TOY_EVALUATOR = '''
+import numpy as np
+
+from dim_tf.evaluators import base
+
+
+class Evaluator(base.Evaluator):
+    """The mean L2 norm of the test split's Y."""
+
+    def __init__(self, name, eval_config, taps, source="trained"):
+        super().__init__(name, eval_config, ("y",), source)
+
+    def run(self, step):
+        _, test = step.features.get(self.source)
+        norms = np.linalg.norm(test.taps["y"], axis=1)
+        yield base.Result("toy/mean_norm_y", float(np.mean(norms)))
+'''
+
+
+def test_a_plug_in_evaluator_reaches_results_json_and_the_table(workdir, tmp_path):
+    (tmp_path / "toy_evals").mkdir()
+    (tmp_path / "toy_evals" / "toy_eval.py").write_text(TOY_EVALUATOR)
+    run = str(tmp_path / "run")
+    shutil.copytree(workdir, run)
+    evaluated = processes.run_python(
+        "bin/evaluate",
+        f"--workdir={run}",
+        "--kinds=toy_evals.toy_eval,linear",
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])
+        ),
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    with open(os.path.join(run, "results.json")) as f:
+        results = json.load(f)
+    value = results["measures"]["toy/mean_norm_y"]
+    assert value > 0
+    assert f"toy/mean_norm_y {value:.4g}" in evaluated.stdout.splitlines()
+    assert "] toy_evals.toy_eval (2/" in evaluated.stderr
+    assert [probe["kind"] for probe in results["probes"]] == ["linear", "linear"]
+
+
+def test_an_unknown_plug_in_is_a_one_line_error(workdir):
+    result = processes.run_python(
+        "bin/evaluate", f"--workdir={workdir}", "--kinds=linear,toy_evals.missing"
+    )
+    processes.assert_one_line_error(result, "no module 'toy_evals.missing'")
