@@ -22,7 +22,8 @@ _TAPS = flags.DEFINE_string(
 _KINDS = flags.DEFINE_string(
     "kinds",
     None,
-    "Comma-separated probe kinds: linear, mlp, finetune, knn, svm, decoder (default: config's).",
+    "Comma-separated probe kinds: linear, mlp, finetune, knn, svm, decoder, or a "
+    "plug-in evaluator's dotted module path (default: config's).",
 )
 _RANDOM = flags.DEFINE_bool(
     "random_baseline", None, "Also probe a random encoder (default: config's)."

@@ -1,9 +1,8 @@
 """The evaluator interface: `Evaluator`, what it reads (`Need`) and yields (`Result`).
 
-An evaluator kind is a module defining `Evaluator`, a subclass of the class
-here: a built-in kind by its name (`registry`), a plug-in by its dotted
-module path in `eval.kinds` (`parse_kinds`). TensorFlow-free: the config
-checks parse `eval.kinds` with it.
+A kind is a module defining `Evaluator`, a subclass of the one here: a
+built-in by name (`registry`), a plug-in by its dotted module path.
+TensorFlow-free: the config checks parse `eval.kinds` here.
 """
 
 import abc
@@ -38,14 +37,7 @@ class Result(NamedTuple):
 
 
 class Need(NamedTuple):
-    """What an evaluator reads of the features of one encoder.
-
-    Attributes:
-      source: "trained" or "random".
-      taps: taps whose features it reads.
-      train_images, test_images: how many of the first model inputs of each
-        split it reads.
-    """
+    """What an evaluator reads of encoder `source`: `taps`, the first images of each split."""
 
     source: str
     taps: tuple
@@ -103,16 +95,10 @@ class Evaluator(abc.ABC):
 def parse_kinds(field, text):
     """`"knn, linear, my_project.toy"` -> `("linear", "knn", "my_project.toy")`.
 
-    Built-in kinds in `KINDS` order, then plug-ins (dotted module paths,
-    each imported and checked) in the given order.
-
-    Args:
-      field: the field, for the messages ("eval.kinds").
-      text: comma-separated kinds (or a list of them).
+    Built-ins in `KINDS` order, then plug-ins (imported and checked) as given.
 
     Raises:
-      UserError: an unknown kind, none, or a plug-in that cannot be found
-        or defines no `Evaluator` subclass.
+      UserError: an unknown kind, none, or a bad plug-in (`plugin_class`).
     """
     names = text.split(",") if isinstance(text, str) else list(text or ())
     names = [name.strip() for name in names if name.strip()]
@@ -134,14 +120,10 @@ def parse_kinds(field, text):
 
 
 def plugin_class(field, path):
-    """The `Evaluator` class of the plug-in module `path` (imported).
-
-    Raises:
-      UserError: no such module, or it defines no `Evaluator` subclass.
-    """
+    """The `Evaluator` class of plug-in module `path`; `UserError` when there is none."""
     try:
         found = importlib.util.find_spec(path) is not None
-    except (ImportError, ValueError):  # A parent package is missing.
+    except (ImportError, ValueError):
         found = False
     if not found:
         raise UserError(

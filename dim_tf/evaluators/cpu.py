@@ -1,14 +1,9 @@
 """How an evaluation uses the CPU: threads per operation, precision, row chunks.
 
-Most of an evaluation's CPU time goes to small operations (the frozen
-probes' steps), which cost more in hand-offs between intra-op threads than
-the split saves, while the probes already train side by side: the
-evaluation entry points give each operation cores / 4 threads
-(`share_cores`), and the large foreground computations (the feature pass,
-kNN) split their work into `parallel_calls()` concurrent calls instead
-(`map_concurrently`). Where TensorFlow keeps its default threads (training's
-`eval.every` evaluation, library use) `parallel_calls()` is 1. Costs:
-docs/benchmarks.md.
+Small operations (probe steps) cost more in hand-offs between intra-op
+threads than they save, so the entry points give each operation its share
+of the cores (`share_cores`) and large computations split into concurrent
+calls instead (`map_concurrently`). Costs: docs/benchmarks.md.
 """
 
 import functools
@@ -23,11 +18,9 @@ from dim_tf.tools import machine
 _INTRA_OP_VARIABLE = "TF_NUM_INTRAOP_THREADS"
 # `auto` takes bfloat16 only when its products are at least this much faster.
 BFLOAT16_SPEEDUP = 1.5
-# Timed rounds of each dtype, interleaved: a moment of other work on a shared
-# machine slows one round, not every round of one dtype.
+# Interleaved rounds: other work on a shared machine slows one, not a dtype's.
 _ROUNDS = 3
-# Bytes of float32 rows per chunk: below glibc's largest mmap threshold, so
-# the temporaries are served from memory the allocator keeps.
+# Below glibc's largest mmap threshold: temporaries reuse kept memory.
 CHUNK_BYTES = 2**24
 
 
@@ -41,14 +34,11 @@ def cores():
 def share_cores(concurrent_work):
     """Gives each TensorFlow operation cores / `concurrent_work` threads (>= 1).
 
-    Does nothing once TensorFlow has started, when `TF_NUM_INTRAOP_THREADS`
-    is set (the user's choice) or when the share is every core.
-
-    Args:
-      concurrent_work: how many computations usually run at once.
+    Nothing once TensorFlow has started, under `TF_NUM_INTRAOP_THREADS` or
+    when the share is every core.
 
     Returns:
-      The threads per operation set, or None when nothing was set.
+      The threads per operation set, or None.
     """
     threads = max(1, cores() // max(1, concurrent_work))
     if os.environ.get(_INTRA_OP_VARIABLE) or threads >= cores():
@@ -78,17 +68,10 @@ def parallel_calls():
 
 
 def map_concurrently(fn, items):
-    """`[fn(item) for item in items]`, up to `parallel_calls()` calls at a time.
+    """`[fn(item) for item in items]`, up to `parallel_calls()` calls at a time in threads.
 
-    TensorFlow releases the interpreter while it computes, so graph functions
-    called from threads run in parallel.
-
-    Args:
-      fn: a callable of one item, safe to call from several threads.
-      items: an iterable of its arguments.
-
-    Returns:
-      The list of results, in the order of `items`.
+    `fn` must be thread-safe (e.g. a graph function: TensorFlow releases the
+    interpreter while it computes).
     """
     items = list(items)
     workers = min(parallel_calls(), len(items))
@@ -125,14 +108,7 @@ def compute_dtype(precision):
 
 
 def measure_if_auto(eval_config, kinds):
-    """Measures `bfloat16_speedup` now if an evaluator of `kinds` runs at `auto`.
-
-    Called before any background work starts, which would disturb the timing.
-
-    Args:
-      eval_config: the `config.eval` section (knn_precision, mlp_precision).
-      kinds: the names of the evaluators that will run.
-    """
+    """Measures `bfloat16_speedup` now if `knn` or `mlp` of `kinds` runs at `auto`."""
     settings = {"knn": eval_config.knn_precision, "mlp": eval_config.mlp_precision}
     if any(settings[kind] == "auto" for kind in settings if kind in kinds):
         bfloat16_speedup()
@@ -144,10 +120,7 @@ def rows_per_chunk(dim, chunk_bytes=CHUNK_BYTES):
 
 
 def map_rows(fn, inputs, chunk_bytes=CHUNK_BYTES):
-    """`fn(inputs)` for a row-wise `fn`, computed chunk by chunk.
-
-    A fresh temporary as large as the features would be mapped page by
-    page, which costs more than the arithmetic.
+    """`fn(inputs)` for a row-wise `fn`, chunk by chunk (no temporary as large as `inputs`).
 
     Args:
       fn: maps float32 `[n, D]` to `[n, ...]`, each row independently.

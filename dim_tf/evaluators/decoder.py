@@ -1,27 +1,11 @@
-"""Evaluator `decoder`: how well the images can be rebuilt from frozen Y.
+"""Evaluator `decoder`: how well the images can be rebuilt from frozen Y (the paper's MS-SSIM).
 
-A small decoder (`build_decoder`: Dense to a small map, then stride-2
-transposed convolutions up to the encoder's input `S x S x C`, tanh output in
-[-1, 1]) is trained with Adam on mean squared error to reconstruct the first
-`eval.decoder_examples` images of `config.data.eval_train_split` from their
-Y, the encoder frozen; it is then measured on as many images of
-`config.data.eval_split`:
-
-- `ms_ssim`: multi-scale structural similarity (Wang et al. 2003) of each
-  reconstruction with its image, both mapped to [0, 1], averaged over the
-  images: 1 for a perfect reconstruction, near 0 for noise. The standard
-  settings (5 scales, an 11-pixel window) need images of at least 161
-  pixels (`tf.image.ssim_multiscale` pads odd sides before halving);
-  `ms_ssim_settings` derives them from S (docstring);
-- `mse`: mean squared error per pixel on the same [0, 1] scale.
-
-Rows: results.json `probes` gets `{"tap": "y", "kind": "decoder",
-"ms_ssim", "mse"}` (no accuracy, no SavedModel: its `export` stays null) and
-the top level `"decoder": {"tap", "ms_ssim", "mse", "num_train_examples"}`;
-scalars `decoder/ms_ssim`, `decoder/mse`. The first test images beside their
-reconstructions are the TensorBoard image `decoder/reconstructions` in
-`DIR/eval`, also saved as `DIR/eval/reconstructions.png`. Labels are not
-used.
+A small decoder trained on the eval train split's Y is measured on the
+eval split by MS-SSIM (Wang et al. 2003, settings scaled to the image size,
+docs/protocol.md) and per-pixel MSE, both on [0, 1]. Rows: results.json
+`probes` `{"tap": "y", "kind": "decoder", "ms_ssim", "mse"}` and top-level
+`"decoder"`; scalars `decoder/ms_ssim`, `decoder/mse`; the image
+`decoder/reconstructions` (also `DIR/eval/reconstructions.png`).
 """
 
 import keras
@@ -44,15 +28,8 @@ _BATCH = 512  # Images per MS-SSIM call (memory only).
 def ms_ssim_settings(size):
     """MS-SSIM's `(power_factors, filter_size, filter_sigma)` for `size x size` images.
 
-    `ssim_multiscale` halves the image between scales and needs the window
-    to fit in the smallest one. The window is the standard 11 pixels, or,
-    when a quarter of `size` is smaller, the largest odd width <= size / 4
-    (at least 3), its Gaussian's sigma scaled with it (1.5 * width / 11). The
-    scales are as many as keep the window inside (at most the standard 5),
-    weighted by the standard weights of the first scales, renormalised to
-    sum to 1. 28 and 32 pixels: a 7-pixel window, 3 scales; 64: 11 pixels,
-    3 scales; 160: 4 scales; 161 and more (161 -> 81 -> 41 -> 21 -> 11,
-    odd sides padded before halving): the standard settings.
+    The window must fit in the smallest scale: at most 11 pixels and size / 4,
+    as many scales (<= 5) as keep it inside, the standard weights renormalised.
 
     Args:
       size: S, the images' height and width.
@@ -103,11 +80,8 @@ def ms_ssim(images, reconstructions):
 def build_decoder(y_train, image_shape):
     """A decoder from Y to images: `[B, D]` -> `[B, S, S, C]` in [-1, 1].
 
-    Y is standardised per dimension (statistics of `y_train`), mapped by a
-    Dense layer to a `s x s x 64` map (s: S halved while even and above 8,
-    e.g. 7 for 28, 8 for 32 and 64) and upsampled by stride-2 4x4
-    transposed convolutions (ReLU, channels halved each time, at least 16),
-    the last one to C channels with a tanh.
+    Standardised Y, Dense to a small map, stride-2 transposed convolutions
+    up to S, tanh.
 
     Args:
       y_train: float32 `[N, D]`, the Y the decoder trains on.
@@ -194,15 +168,7 @@ def reconstruct(model, y):
 
 
 class Evaluator(base.Evaluator):
-    """Trains the decoder on the trained encoder's Y and measures it.
-
-    Args:
-      name: "decoder".
-      eval_config: the `config.eval` section (decoder_epochs,
-        decoder_learning_rate, decoder_examples, batch_size, seed).
-      taps: unused (the decoder reads Y).
-      source: "trained".
-    """
+    """Trains the decoder on the trained encoder's Y (`eval.decoder_*`) and measures it."""
 
     needs_labels = False
 

@@ -1,31 +1,10 @@
-"""Runs the evaluators of a run: `evaluate` (bin/evaluate) and the training action.
+"""Runs a run's evaluators: `evaluate` (bin/evaluate) and the training action.
 
-`evaluate(workdir)`, for the latest checkpoint of a run:
-
-1. extracts the frozen features of the eval train split (at most
-   `eval.max_train_examples`) and of the eval split once
-   (`dim_tf.evaluators.features`);
-2. runs the evaluators `dim_tf.evaluators.registry.plan` lists: the probes of
-   `eval.kinds` on each tap of `eval.taps`, the few-label and label-fraction
-   probes, the random encoder's linear (kNN, few-label, label-fraction)
-   probes as a baseline, MINE and NDM, each reported by a progress line with
-   an ETA (`dim_tf.evaluators.progress`);
-3. writes their `(name, value)` pairs as TensorBoard scalars and the views
-   (`dim_tf.evaluators.views`) to `DIR/eval`, the trained probes to
-   `DIR/probes/` (`dim_tf.evaluators.probes.store`, for `dim_tf.export`) and
-   everything to `DIR/results.json` (`dim_tf.evaluators.report`).
-
-`periodic_evaluation(config, workdir)` is the training-loop action that runs
-the same frozen-probe, kNN and MINE / NDM evaluators every `eval.every` steps.
-
-`use_cores_for(workdir, kinds)` is what the entry points (bin/evaluate,
-bin/benchmark --workdir) call first: fewer threads per TensorFlow operation
-(one on a CPU of up to 7 cores), the cores shared by concurrent work
-instead (`cpu`).
-
-On a dataset without labels (a directory of unlabeled images) both run only
-the evaluators whose module says `NEEDS_LABELS = False` (MINE, NDM, decoder) and
-the views without label colours.
+`evaluate` extracts the frozen features once per encoder, runs the
+evaluators `registry.plan` lists and writes their results (TensorBoard,
+`DIR/probes/`, results.json); `periodic_evaluation` runs the frozen
+probes, kNN and MINE / NDM every `eval.every` training steps. Without
+labels only the evaluators that do not need them run.
 """
 
 import contextlib
@@ -62,9 +41,8 @@ class Step:
       run: the `dim_tf.training.runs.Run` measured.
       features: its `StepFeatures`, extracted once for all evaluators.
       log: callable taking a progress line.
-      probe_pool: the `frozen.ProbePool` that trains the frozen
-        probes of every evaluator of the step in the background; `close()`
-        the step when done with it.
+      probe_pool: the `frozen.ProbePool` of the step's background probes;
+        `close()` the step when done with it.
     """
 
     run: object
@@ -86,14 +64,13 @@ def start(run, evaluators, extra_needs=(), log=None):
 
     Args:
       run: `dim_tf.training.runs.Run`.
-      evaluators: registry `Evaluator`s the step will run.
+      evaluators: `base.Evaluator`s the step will run.
       extra_needs: further `base.Need`s (e.g. of the views).
       log: callable taking a progress line, or None.
     """
     log = log or (lambda line: None)
     needs = [need for evaluator in evaluators for need in evaluator.needs]
-    # `auto` precisions time this CPU's matrix products: measured now, on
-    # an idle CPU, not beside probes already training in the background.
+    # Timed now, before background probes disturb the measurement.
     kinds = {e.name for e in evaluators}
     cpu.measure_if_auto(run.config.eval, kinds)
     return Step(run, StepFeatures(run, [*needs, *extra_needs], log), log)
@@ -103,19 +80,14 @@ def measure(run, evaluators, log=None):
     """Runs `evaluators` in order on features of `run` they share.
 
     Returns:
-      `(step, results)`: the `Step` (its features stay available) and the list
-      of `results.Result`s.
+      `(step, results)`: the `Step` and the list of `base.Result`s.
     """
     with contextlib.closing(start(run, evaluators, log=log)) as step:
         return step, run_all(step, evaluators)
 
 
 def run_all(step, evaluators):
-    """The `results.Result`s of `evaluators` on `step`, in order.
-
-    Those that can (`start`) are started first, to work in the background
-    while the others run (`dim_tf.evaluators.progress.Progress.run_all`).
-    """
+    """The `base.Result`s of `evaluators` on `step`, in order (`Progress.run_all`)."""
     return Progress().run_all(step, evaluators)
 
 
@@ -133,15 +105,15 @@ def evaluate(
     Args:
       workdir: run directory written by `dim_tf.training.loop.train`.
       taps: comma-separated taps to probe (None = `config.eval.taps`).
-      kinds: comma-separated probe kinds (None = `config.eval.kinds`).
+      kinds: comma-separated kinds, built-in or plug-in module paths (None =
+        `config.eval.kinds`).
       random_baseline: also probe a random encoder (None = the config's).
       log: callable taking a progress line, or None (quiet).
       run: an already loaded `dim_tf.training.runs.Run` of `workdir`, or None.
-      progress: the `dim_tf.evaluators.progress.Progress` that times the
-        parts and reports them (None = a new one reporting through `log`).
+      progress: the `progress.Progress` timing the parts (None = a new one).
 
     Returns:
-      The results dict written to `DIR/results.json` (`dim_tf.evaluators.report`).
+      The results dict written to `DIR/results.json`.
 
     Raises:
       UserError: missing workdir, no checkpoint, unknown tap or kind, a bad
@@ -149,7 +121,7 @@ def evaluate(
     """
     progress = progress or Progress(log)
     log = progress.log
-    # Names given by the caller are checked before the (slower) run is loaded.
+    # Checked before the (slower) run is loaded.
     taps = taps and config_lib.parse_names("tap", taps, TAPS)
     kinds = kinds and parse_kinds("probe kind", kinds)
     if run is None:
@@ -167,7 +139,6 @@ def evaluate(
     )
     if not run.labeled:
         log(_skipped_without_labels(eval_config, kinds, random_baseline))
-    # The views show Y and the images of the first test examples.
     view_need = Need("trained", ("y",), 0, eval_config.projector_examples)
     trained = [e for e in evaluators if e.source == "trained"]
     baseline = [e for e in evaluators if e.source != "trained"]
@@ -183,8 +154,7 @@ def evaluate(
         counts = len(train.labels), len(test.labels)
         with progress.part("views", "TensorBoard views"):
             views.write_views(run, test)
-        # The trained encoder's features are done with: freed before the
-        # baseline's pass, so the two sets are never in memory together.
+        # Freed first: the two encoders' features are never in memory together.
         del train, test
         step.features.release("trained")
         if baseline:
@@ -208,20 +178,11 @@ def evaluate(
 
 
 def use_cores_for(workdir, kinds=None):
-    """Sets up this process's threads for `evaluate(workdir, kinds=kinds)`.
+    """Shares the cores between concurrent probes for `evaluate(workdir, kinds=kinds)`.
 
-    For the evaluation entry points (bin/evaluate, bin/benchmark --workdir),
-    before TensorFlow runs anything: each operation runs on its share of the
-    cores beside the probes trained side by side (`cpu.share_cores`:
-    one thread on a CPU of up to 7 cores), which the probes, the feature
-    passes and kNN turn into less CPU time. Not with `finetune` among the
-    kinds: its probes train the encoder in one loop of large operations,
-    which needs TensorFlow's threads.
-
-    Args:
-      workdir, kinds: as `evaluate`'s. Where `evaluate` would refuse them
-        (no run in `workdir`, an unknown kind), nothing is set: `evaluate`
-        says what is wrong, in its usual order.
+    Called by the entry points before TensorFlow runs anything. Not with
+    `finetune`, whose large operations need TensorFlow's threads; nothing
+    either where `evaluate` will refuse the arguments (it says why).
     """
     try:
         eval_config = runs.load_config(workdir).eval
@@ -246,13 +207,10 @@ def _skipped_without_labels(eval_config, kinds, random_baseline):
 
 
 def periodic_evaluation(config, workdir):
-    """The training-loop action: frozen probes, MINE and NDM every `eval.every` steps.
+    """The training-loop action: frozen probes, kNN, MINE and NDM every `eval.every` steps.
 
-    The action measures when the last `steps_done` steps crossed a multiple of
-    `config.eval.every`, on the chief only, with the same evaluators as
-    `evaluate` (the frozen kinds and `knn` of `eval.kinds`, linear when there
-    is none of them, and `mi`). Scalars go to `DIR/eval`: `probe/{kind}_{tap}`
-    (test accuracy), `mi/mine`, `ndm`, `ndm_sigmoid`.
+    On the chief, when the last `steps_done` steps crossed a multiple of
+    `eval.every`; scalars go to `DIR/eval`.
 
     Args:
       config: the run's ConfigDict.
@@ -270,8 +228,7 @@ def periodic_evaluation(config, workdir):
             return None
         if not strategies.is_chief(trainer.strategy):
             return None
-        # Parsed here, not earlier: the loop checks the config (with messages
-        # naming the field) before the first step.
+        # Parsed here: the loop has checked the config before the first step.
         taps = config_lib.parse_names("tap", config.eval.taps, TAPS)
         kinds = registry.periodic_kinds(parse_kinds("probe kind", config.eval.kinds))
         run = runs.from_trainer(config, trainer, workdir, step)
@@ -280,7 +237,6 @@ def periodic_evaluation(config, workdir):
             for name in (*kinds, "mi")
             if run.labeled or not registry.needs_labels(name)
         ]
-        # A damaged test file is named in one line, as in `evaluate`.
         with read_errors.reading("evaluation data"):
             _, results = measure(run, evaluators)
         pairs = [(r.name, r.value) for r in results]

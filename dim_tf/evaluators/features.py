@@ -1,14 +1,8 @@
-"""Frozen features of the eval splits, extracted once per evaluation step.
+"""Frozen features of the eval splits, extracted once per evaluation step and shared.
 
-Every evaluator of one step reads the same `StepFeatures`: one pass of the
-trained encoder over the run's eval train split (`config.data.eval_train_split`,
-or an unlabeled directory's `[fit]` part) and one over its eval split (and,
-for the random-encoder baseline, one pass of a freshly initialised encoder),
-keeping float32 features only of the taps some evaluator asked for.
-
-Memory: features of the eval train split live in NumPy, so at most
-`config.eval.max_train_examples` examples are read from it (0 = all; default
-50,000): peak bytes = examples x (sum of the asked taps' dims) x 4.
+One pass per encoder over each split, keeping float32 features of the taps
+some evaluator needs; at most `eval.max_train_examples` of the eval train
+split, since they live in memory.
 """
 
 import dataclasses
@@ -21,10 +15,8 @@ from dim_tf.evaluators import cpu
 from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import eval_sets
 
-# Images per batch when computing features (memory and speed, not results):
-# about this many input pixels, within the two bounds. Larger batches run
-# the encoder's matrix products faster on a CPU; 64x64 images stay at 256,
-# whose activations are larger.
+# Images per feature batch: about this many input pixels, within the bounds
+# (speed and memory, not results).
 _BATCH_PIXELS = 2**20
 MIN_BATCH, MAX_BATCH = 256, 1024
 
@@ -46,12 +38,7 @@ class Features:
 
 
 def compiled(fn, *input_signature):
-    """`fn` as a traced graph function taking tensors of `input_signature`.
-
-    Calling the concrete function directly traces once and keeps TensorFlow
-    from warning about retracing when many short-lived models are evaluated
-    one after another (each probe is a new model).
-    """
+    """`fn` traced once for `input_signature` (no retracing warnings across probes)."""
     return tf.function(fn).get_concrete_function(*input_signature)
 
 
@@ -93,8 +80,6 @@ def extract_features(
             images = images[: max_examples - seen]
             batch_labels = batch_labels[: max_examples - seen]
         seen += len(batch_labels)
-        # The batch's rows in `parallel_calls()` parts, computed concurrently
-        # where each operation runs on fewer threads than cores (`cpu`).
         parts = cpu.map_concurrently(
             features_of, _row_parts(images, cpu.parallel_calls())
         )
@@ -125,16 +110,12 @@ def _row_parts(batch, count):
 
 
 class _Rows:
-    """Batches of rows gathered into one float32 array.
+    """Batches of rows gathered into one float32 array, allocated at the first batch.
 
-    When the number of batches is known, the array is allocated once, empty,
-    at the first batch (every batch but the last is as large) and each batch
-    is copied into it: the features are written once, not kept in pieces and
-    then concatenated (a second pass over fresh memory as large as them).
+    Written once rather than concatenated from pieces at the end.
 
     Args:
-      batches: how many batches will come, or None when not known (then
-        the batches are concatenated at the end).
+      batches: how many batches will come, or None when not known.
       max_examples: at most this many rows will come (0 = no limit).
     """
 

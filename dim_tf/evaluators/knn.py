@@ -1,33 +1,14 @@
 """Evaluator `knn`: weighted k-nearest-neighbour classification on frozen features.
 
-The weighted kNN vote that InstDisc, DINO and solo-learn report:
-features of each tap are L2-normalised, every test example (query) finds
-its k most cosine-similar training examples (the memory), and each neighbour
-votes for its label with weight exp(similarity / T); the class with the
-largest summed vote wins. Nothing is trained: no probe hyper-parameters
-besides `eval.knn_k` (default 200, clipped to the memory's size) and
-`eval.knn_temperature` (default 0.1), InstDisc's CIFAR setting (the other
-papers' settings: docs/protocol.md). The cost is Q x M x D multiply-adds
-per tap (queries x memory x dimensions).
+InstDisc's weighted vote (as DINO and solo-learn report it): each test
+example's k most cosine-similar eval-train examples vote for their labels
+with weight exp(similarity / T) (docs/protocol.md). Similarities are
+computed in bounded blocks with a running top k, so memory does not grow
+with queries x memory rows.
 
-Memory = features of `data.eval_train_split` (at most
-`eval.max_train_examples`), queries = features of `data.eval_split`. The
-similarities are computed block by block, at most `MAX_BLOCK` of them in a
-block (a `[queries, memory rows]` block; as many blocks at a time as
-`cpu.parallel_calls()`), keeping a running top k per query,
-so memory use does not grow with the product of the two sizes
-(costs: docs/benchmarks.md).
-
-`eval.knn_precision` sets the products' precision: `float32`, or
-`bfloat16` (the normalised features rounded to bfloat16, the products
-accumulated in float32 and rounded to bfloat16: similarities within about
-1e-3), or `auto`: bfloat16 where this CPU computes it faster
-(`dim_tf.evaluators.cpu`; its effect on accuracy: docs/benchmarks.md).
-
-Rows (results.json `probes`, or `random_encoder/probes` for the baseline):
-`{"tap", "kind": "knn", "test_accuracy", "k", "temperature", "precision"}`
-(the precision used); scalars
-`probe/knn_{tap}` (`random/probe/knn_{tap}`). There is no model to export.
+Rows (results.json `probes`, or `random_encoder/probes`): `{"tap", "kind":
+"knn", "test_accuracy", "k", "temperature", "precision"}`; scalars
+`probe/knn_{tap}`. No model to export.
 """
 
 import numpy as np
@@ -57,10 +38,6 @@ def knn_predict(
 ):
     """Weighted kNN class of each query, by cosine similarity.
 
-    Memory use besides the inputs: a normalised float32 copy of the
-    queries, one chunk of memory rows (64 MiB) and, per parallel call
-    (`cpu.parallel_calls()`), one block of `max_block` similarities.
-
     Args:
       memory: float `[M, D]` features of labeled examples.
       memory_labels: int `[M]` labels in [0, num_classes).
@@ -69,10 +46,9 @@ def knn_predict(
       k: neighbours per query (clipped to M).
       temperature: T in the vote weight exp(similarity / T).
       max_block: the most similarities in one `[q, m]` block.
-      memory_chunk: memory rows per block (None: as many as fit 64 MiB; at
-        least k).
-      dtype: "float32" or "bfloat16": the products' inputs (see the module
-        docstring).
+      memory_chunk: memory rows per block (None: as many as fit 64 MiB; >= k).
+      dtype: "float32" or "bfloat16": the products' inputs (bfloat16: the
+        normalised features rounded, similarities within about 1e-3).
 
     Returns:
       int32 `[Q]` class ids (ties between classes go to the lower id).
@@ -82,11 +58,8 @@ def knn_predict(
     k = min(k, num_memory)
     memory_chunk = memory_chunk or _MEMORY_CHUNK_BYTES // (4 * dim)
     memory_chunk = max(k, min(memory_chunk, num_memory))
-    # Dividing the similarities by the memory's norms spares a normalised
-    # copy of the memory.
-    # A chunk of rows at a time: the norms of all rows at once square them
-    # into a temporary as large as the memory (1.25 GB of conv features,
-    # slow to map on a VM), for the same values.
+    # Similarities divided by the memory's norms: no normalised copy of it;
+    # norms by chunk: no temporary as large as the memory.
     norms = [
         np.linalg.norm(memory[start : start + memory_chunk], axis=1)
         for start in range(0, num_memory, memory_chunk)
@@ -97,9 +70,7 @@ def knn_predict(
     labels = np.asarray(memory_labels, np.int32)
     nearest = _nearest_fn(dim, k, dtype)
     queries = np.asarray(queries, np.float32)
-    # Query blocks of at most `max_block` similarities, as many as a
-    # multiple of the parallel calls (about equal in size): a memory chunk
-    # updates them concurrently, every round of calls busy (`cpu`).
+    # A multiple of the parallel calls of query blocks: every round busy.
     calls = cpu.parallel_calls()
     per_block = max(1, max_block // memory_chunk)
     block_count = calls * -(-len(queries) // (calls * per_block))
@@ -114,13 +85,11 @@ def knn_predict(
         )
         for start in range(0, len(queries), query_chunk)
     ]
-    # Per query block: the similarities and labels of the k nearest memory
-    # rows so far (-inf until the first memory chunk, which has >= k rows).
+    # Per query block: similarities and labels of the k nearest so far.
     best = [
         (tf.fill([len(block), k], -np.inf), tf.zeros([len(block), k], tf.int32))
         for block in blocks
     ]
-    # The memory chunks in the outer loop: each becomes a tensor once.
     for start in range(0, num_memory, memory_chunk):
         rows = slice(start, start + memory_chunk)
         chunk = (
@@ -148,9 +117,8 @@ def _nearest_fn(dim, k, dtype="float32"):
     `(best_similarities [q, k], best_labels [q, k], queries [q, D] (L2
     normalised), memory [m, D], inverse_norms [m], labels [m])` -> the k most
     similar of the k + m candidates: `(similarities [q, k], labels [q, k])`,
-    most similar first. Queries and memory are in `dtype`; similarities are
-    float32. A bfloat16 memory comes normalised (`knn_predict`): its
-    `inverse_norms` are not applied again.
+    most similar first. Queries and memory in `dtype` (a bfloat16 memory
+    comes normalised), similarities float32.
     """
 
     def nearest(best_similarities, best_labels, queries, memory, inverse_norms, labels):
@@ -199,14 +167,9 @@ def _vote_fn(num_classes, temperature):
 
 
 class Evaluator(base.Evaluator):
-    """kNN classification on each tap of the features of encoder `source`.
-
-    Args: see `features.TapEvaluator` (`eval_config`: knn_k, knn_temperature,
-    knn_precision).
-    """
+    """kNN classification on each tap (`eval.knn_k`, `knn_temperature`, `knn_precision`)."""
 
     def run(self, step):
-        """Yields one `Result` per tap (no model)."""
         train, test = step.features.get(self.source)
         k, temperature = self.eval_config.knn_k, self.eval_config.knn_temperature
         dtype = cpu.compute_dtype(self.eval_config.knn_precision)

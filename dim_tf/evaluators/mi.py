@@ -1,34 +1,11 @@
-"""Neural measures of dependence on fixed samples: MINE's I(X; Y) and NDM of Y.
+"""Evaluator `mi`: MINE's I(X; Y) and NDM of Y, Donsker-Varadhan bounds in nats.
 
-Both train a small network on NumPy samples and report a Donsker-Varadhan
-(DV) lower bound in nats, as in the paper's evaluation (docs/protocol.md):
-
-- **MINE** (Belghazi et al. 2018): a statistics network T(x, y) scores every
-  pair of a batch; pairs from the same sample are draws of the joint, the
-  others of the product of marginals, and `dim_tf.objective.estimators.mi_bound(...,
-  "dv")` is maximised. The first layer is split (`x W_x + y W_y + b`) so all
-  N x N pairs cost one broadcast add.
-- **NDM** (neural dependency measure): a discriminator (the official code's
-  Dense 1000-200-1, ReLU) tells Y from a copy whose dimensions are shuffled
-  independently across the batch; the DV bound of KL(P(Y) || prod_d P(Y_d))
-  (the total correlation) measures how dependent the dimensions of Y are.
-
-Each network is trained on 80% of the samples (or all of them, when separate
-`held_out` samples are given) and the reported number is its bound on the
-held-out ones, so a network that memorises pairs does not inflate the
-estimate. Inputs are standardised per dimension first; MI and total
-correlation do not change under per-dimension invertible maps, and the
-networks train faster on unit-scale inputs. All arithmetic is float32.
-
-Both are estimates within a training budget. For a deterministic encoder the
-true I(X; Y) is infinite, and when Y lies near a low-dimensional manifold so
-is its total correlation; the estimates then keep growing with more steps
-(NDM fastest: a discriminator that separates Y from its shuffled copy can
-push the DV bound up without limit). Compare runs measured with the same
-steps, learning rate and sample counts.
-
-`Evaluator` (registry name `mi`) measures both on the representation Y of a
-run: fitted on the eval train split, measured on the eval split.
+MINE (Belghazi et al. 2018) and NDM (the official DIM code's Dense
+1000-200-1 discriminator of Y against its dimension-shuffled copy) as in
+the paper's evaluation (docs/protocol.md): each network trains on
+standardised samples and its bound is measured on held-out ones, so
+memorised pairs do not inflate it. Estimates within a training budget:
+compare runs measured with the same settings.
 """
 
 import math
@@ -62,20 +39,18 @@ def mine_estimate(
     """MINE's Donsker-Varadhan estimate of I(X; Y) from paired samples.
 
     Args:
-      x: `[N, Dx]` array-like of floats (e.g. flattened images).
-      y: `[N, Dy]` array-like of floats (e.g. the representation Y); row i of
-        `x` and `y` come from the same sample.
+      x: `[N, Dx]` floats (e.g. flattened images).
+      y: `[N, Dy]` floats; row i of `x` and `y` come from the same sample.
       steps: Adam steps of the statistics network.
       seed: seeds initialisation, the hold-out split and batches.
       batch_size: pairs per step (every row scored against every column).
       learning_rate: Adam learning rate.
       units: hidden width of the statistics network.
-      held_out: optional `(x', y')` to measure on; then all of `x`, `y`
-        train the network (instead of 80% of them).
+      held_out: optional `(x', y')` to measure on (else 20% of `x`, `y`).
 
     Returns:
-      Float, nats: the DV bound on the held-out samples (near 0, possibly
-      slightly negative, for independent X and Y).
+      Float, nats: the DV bound on the held-out samples (near 0 for
+      independent X and Y).
 
     Raises:
       UserError: shapes that are not `[N, D]` with the same N >= 10, or
@@ -94,7 +69,7 @@ def mine_estimate(
     critic.build(x.shape[1], y.shape[1])
 
     def loss(rows, step=None):
-        del step  # Every pair of the batch is scored; nothing to draw.
+        del step
         scores = critic(tf.gather(x, rows), tf.gather(y, rows))
         return -estimators.mi_bound(scores, "dv")
 
@@ -117,19 +92,16 @@ def ndm_estimate(
     """Neural dependency measure: DV estimate of the total correlation of Y.
 
     Args:
-      y: `[N, D]` array-like of floats, D >= 2 (apply a sigmoid first for the
-        paper's "NDM with sigmoid").
+      y: `[N, D]` floats, D >= 2.
       steps: Adam steps of the discriminator.
       seed: seeds initialisation, the hold-out split, batches and shuffles.
       batch_size: real (and shuffled) samples per step.
       learning_rate: Adam learning rate (the official code's 1e-4).
-      held_out: optional `[N', D]` samples to measure on; then all of `y`
-        trains the discriminator (instead of 80% of it).
+      held_out: optional `[N', D]` samples to measure on (else 20% of `y`).
 
     Returns:
       Float, nats: `E_P[T] - log E_Q[exp T]` on the held-out samples, P the
-      joint of Y's dimensions and Q the product of their marginals (near 0
-      for independent dimensions).
+      joint of Y's dimensions, Q the product of their marginals.
 
     Raises:
       UserError: a shape that is not `[N, D]` with N >= 10 and D >= 2, or
@@ -180,18 +152,10 @@ def ndm_estimate(
 
 
 class Evaluator(base.Evaluator):
-    """Evaluator `mi`: MINE's I(X; Y) and NDM of Y, with and without a sigmoid.
+    """MINE and NDM (with and without a sigmoid) on the first `eval.measure_examples` of Y.
 
-    Uses the first `eval.measure_examples` images and codes Y of each split.
-    Scalars `mi/mine`, `ndm`, `ndm_sigmoid`; results.json top-level keys
-    `mine`, `ndm`, `ndm_sigmoid` (nats).
-
-    Args:
-      name: "mi".
-      eval_config: the `config.eval` section (mine_steps, ndm_steps,
-        measure_examples, seed).
-      taps: unused (Y is always measured).
-      source: "trained".
+    Fitted on the eval train split, measured on the eval split; scalars and
+    results.json keys `mi/mine` (`mine`), `ndm`, `ndm_sigmoid` (nats).
     """
 
     needs_labels = False
@@ -253,9 +217,6 @@ def dv_bound(positive, negative):
 def shuffle_dimensions(y, seed):
     """Permutes each column of `y [N, D]` independently (stateless, seeded).
 
-    The result has the same marginal of every dimension as `y` and none of
-    the dependence between dimensions.
-
     Args:
       y: `[N, D]` float tensor.
       seed: int32 `[2]` seed.
@@ -264,9 +225,8 @@ def shuffle_dimensions(y, seed):
       `[N, D]` tensor.
     """
     keys = tf.random.stateless_uniform(tf.shape(y), seed)
-    # A random permutation per column, sorted along rows of the transposed
-    # keys: the same permutations as sorting the columns, without
-    # transposing int32 indices (oneDNN logs an error line for those).
+    # Sorted along rows of the transposed keys: transposed int32 indices
+    # make oneDNN log an error line.
     order = tf.argsort(tf.transpose(keys), axis=1)
     columns = tf.gather(tf.transpose(y), order, batch_dims=1)
     return tf.transpose(columns)

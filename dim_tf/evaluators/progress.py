@@ -27,17 +27,11 @@ class Progress:
         times.
 
     Attributes:
-      seconds: part name -> seconds, in the order the parts ran. Parts are
-        "load", "features/SOURCE", "views", "save", "start/NAME" (or
-        "start/random/NAME") for an evaluator started in the background, and
-        one per `Result`, named by its name (e.g. "probe/linear_conv",
-        "random/probe/linear_y"): the wait for it.
-      cpu_seconds: part name -> CPU seconds of this process (all threads),
-        with a `cpu_clock`: unlike wall time they barely grow when other
-        processes share the CPU.
-      evaluator_seconds: "NAME" (or "random/NAME") -> seconds of all its
-        parts (its start and the waits for its results, when started in the
-        background: less than it worked, since others ran meanwhile).
+      seconds: part name -> seconds, in order: "load", "features/SOURCE",
+        "views", "save", "start/LABEL" of a background evaluator, and each
+        `Result`'s name (the wait for it).
+      cpu_seconds: part name -> CPU seconds of this process (all threads).
+      evaluator_seconds: "NAME" (or "random/NAME") -> seconds of its parts.
       values: `Result` name -> value, in order.
     """
 

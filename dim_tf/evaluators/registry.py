@@ -44,15 +44,7 @@ def get(name):
 
 
 def build(name, eval_config, taps, source="trained"):
-    """`Evaluator` `name` on `taps` of the features of encoder `source`.
-
-    Args:
-      name: a registered name (`NAMES`).
-      eval_config: the `config.eval` section.
-      taps: tuple of taps to measure (`TAPS` order).
-      source: "trained" (the run's encoder) or "random" (a freshly
-        initialised one, the baseline).
-    """
+    """Evaluator `name` on `taps` of encoder `source` (arguments as `base.Evaluator`'s)."""
     return get(name)(name, eval_config, taps, source)
 
 
@@ -62,12 +54,7 @@ def needs_labels(name):
 
 
 def plan_names(eval_config, kinds, random_baseline, measures=True):
-    """`(name, source)` of the evaluators of one evaluation, in order.
-
-    The trained encoder's first, then the random baseline's: linear probes
-    (and kNN, when `knn` is a kind, and the label-subset probes, with
-    `measures`). Arguments as for `plan`.
-    """
+    """`(name, source)` of the evaluators of one evaluation, in order (arguments as `plan`'s)."""
     subsets = []
     if measures and eval_config.few_labels:
         subsets.append("few_labels")
@@ -80,8 +67,6 @@ def plan_names(eval_config, kinds, random_baseline, measures=True):
         names.append("mi")
     planned = [(name, "trained") for name in names]
     if random_baseline:
-        # kNN of a random encoder costs as much as the trained one's and is
-        # the classic reference for it.
         baseline = ["linear", *(["knn"] if "knn" in kinds else []), *subsets]
         planned += [(name, "random") for name in baseline]
     return planned
@@ -93,7 +78,7 @@ def plan(eval_config, taps, kinds, random_baseline, measures=True, labeled=True)
     Args:
       eval_config: the `config.eval` section.
       taps: tuple of taps.
-      kinds: tuple of probe kinds (`KINDS` order).
+      kinds: tuple of kinds (`base.parse_kinds`).
       random_baseline: also linear probes (and kNN, when `knn` is a kind, and
         the label-subset probes, with `measures`) of a random encoder.
       measures: also the label-subset probes and MINE / NDM.
@@ -108,11 +93,7 @@ def plan(eval_config, taps, kinds, random_baseline, measures=True, labeled=True)
 
 
 def periodic_kinds(kinds):
-    """The kinds of `kinds` measured during training: the frozen ones and knn.
-
-    Linear when there is none of them (the fine-tuned probes and the SVMs
-    take too long to run every few thousand steps).
-    """
+    """The kinds of `kinds` cheap enough to measure during training (else linear)."""
     return tuple(kind for kind in kinds if kind in (*FROZEN_KINDS, "knn")) or (
         "linear",
     )

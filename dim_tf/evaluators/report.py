@@ -1,33 +1,4 @@
-"""DIR/results.json (its schema, reading and writing) and the probe table.
-
-results.json, written atomically by `bin/evaluate`:
-```
-{"dataset", "split", "train_split", "step", "checkpoint",
- "probes": [{"tap": "conv"|"fc"|"y",
-             "kind": "linear"|"mlp"|"finetune"|"knn"|"svm",
-             "test_accuracy": 0..1, "train_accuracy" (linear, mlp, svm),
-             "k", "temperature" (knn), "C", "num_train_examples" (svm),
-             "export": "export/probe_KIND_TAP" or None (until bin/export;
-             always None for knn and svm, which have no model)},
-            {"tap": "y", "kind": "decoder", "ms_ssim": 0..1, "mse",
-             "export": None (no classifier to export)}],
- "mine", "ndm", "ndm_sigmoid" (nats), "encoder_export",
- "decoder": {"tap": "y", "ms_ssim", "mse", "num_train_examples"} (kind
-            decoder only),
- "few_label_probes": [{"tap", "kind", "labels_per_class",
-                       "num_train_examples", "test_accuracy"}],
- "label_fraction_probes": [{"tap", "kind", "label_fraction",
-                            "num_train_examples", "test_accuracy"}],
- "random_encoder": {"probes": [...], "few_label_probes": [...],
-                    "label_fraction_probes": [...]},
- "class_names", "num_train_examples", "num_test_examples",
- "eval" (the config's eval section), "tensorboard": "eval"}
-```
-Export paths are relative to DIR. `num_train_examples` counts the examples
-the features were extracted from (at most `eval.max_train_examples`). On a
-dataset without labels `class_names` is empty, the probe lists are empty and
-`split` / `train_split` name the parts MINE and NDM read ("train[held_out]").
-"""
+"""DIR/results.json (reading, writing; its fields: docs/usage.md) and the probe table."""
 
 import os
 
@@ -39,7 +10,7 @@ EVAL_LOGDIR = "eval"
 # The lists of probe rows, of the trained encoder and under `random_encoder`.
 _PROBE_LISTS = ("probes", "few_label_probes", "label_fraction_probes")
 _ALL_LISTS = (*_PROBE_LISTS, *(f"random_encoder/{key}" for key in _PROBE_LISTS))
-_NAME_WIDTH = 28  # Width of the table's first column ("random linear, 10% labels").
+_NAME_WIDTH = 28  # Fits "random linear, 10% labels".
 
 
 def build_results(run, results, num_train, num_test):
@@ -99,11 +70,7 @@ def read_results(workdir):
 
 
 def format_table(results, workdir=None):
-    """The paper-shaped table: rows probe kinds, columns taps, top-1 accuracy %.
-
-    Rows without an accuracy (kind `decoder`) are left out of the grid; the
-    decoder's MS-SSIM has a line of its own.
-    """
+    """The paper-shaped table (rows kinds, columns taps, top-1 %), then a line per other measure."""
     random = results.get("random_encoder", {})
     lines = [
         f"Probe accuracy (top-1 %) on {results['dataset']} '{results['split']}', "

@@ -1,19 +1,12 @@
-"""Evaluator `svm`: linear SVMs on frozen features of each tap.
+"""Evaluator `svm`: linear SVMs on frozen features of each tap (the paper's extended table).
 
-The paper's extended CIFAR10 table reports linear SVMs on `conv`, `fc` and
-`y`. Each is scikit-learn's `LinearSVC` (one-vs-rest, squared hinge, L2) on
-standardised features. C is chosen from `eval.svm_cs` by the accuracy on a
-held-out fifth of the training examples (stratified, drawn with
-`eval.seed`), then the SVM is refitted on all of them with that C.
-
-liblinear runs on one core and its cost grows with examples x dimensions,
-so the SVMs train on a stratified sample of about `eval.svm_max_examples` (default
-1,000) of the probes' training features (0 = all); `num_train_examples` in
-the row says how many.
+scikit-learn's `LinearSVC` on standardised features of a stratified sample
+of about `eval.svm_max_examples` (liblinear runs on one core), C from
+`eval.svm_cs` chosen on a held-out fifth, then refitted on all of them.
 
 Rows (results.json `probes`, or `random_encoder/probes`): `{"tap", "kind":
 "svm", "test_accuracy", "train_accuracy", "C", "num_train_examples"}`;
-scalars `probe/svm_{tap}`. No SavedModel is exported for an SVM.
+scalars `probe/svm_{tap}`. No model to export.
 """
 
 import contextlib
@@ -28,24 +21,17 @@ from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.probes import label_subsets
 
 _HELD_OUT = 0.2  # Share of the training examples that choose C.
-# liblinear's own stopping tolerance for its dual solver, looser than
-# scikit-learn's 1e-4: tighter ones cost passes, not test accuracy
-# (docs/benchmarks.md).
+# liblinear's own tolerance and a cap on passes: tighter cost time, not
+# accuracy (docs/benchmarks.md).
 _TOLERANCE = 0.1
-# Passes over the data: fewer than the tolerance would take, at little cost
-# in test accuracy (docs/benchmarks.md).
 _MAX_ITERATIONS = 30
 
 
 def fit_svm(features, labels, c, seed):
     """A `LinearSVC` with penalty `c` on standardised `features [N, D]`, `labels [N]`.
 
-    `dual="auto"`: liblinear's dual solver when there are fewer examples than
-    dimensions, else its primal one, whichever is faster. It stops after
-    `_MAX_ITERATIONS` passes (with a `ConvergenceWarning` unless
-    `_iteration_cap_accepted`), so the order in which the dual solver visits
-    the examples, drawn with `seed`, matters: unseeded, two evaluations of the
-    same features differed (conv 0.83 / 0.8291).
+    Seeded: the solver stops after `_MAX_ITERATIONS` passes, so the order it
+    visits the examples in changes the result.
     """
     model = pipeline.make_pipeline(
         preprocessing.StandardScaler(),
@@ -71,11 +57,8 @@ def _iteration_cap_accepted():
 def fit_candidates(features, labels, cs, seed):
     """`fit_svm` with each C of `cs`, one after another: a list of models.
 
-    Not in parallel threads, although liblinear would let them: its random
-    generator, which orders the dual solver's passes, is one per process,
-    so fits side by side draw from the same stream, each changes the
-    others' order, and the same evaluation gave different accuracies (conv
-    0.8301 / 0.8295 / 0.8283).
+    Not in threads: liblinear's random generator is one per process, so
+    concurrent fits would change each other's order.
     """
     with _iteration_cap_accepted():
         return [fit_svm(features, labels, c, seed) for c in cs]
@@ -110,14 +93,9 @@ def choose_c(features, labels, cs, num_classes, seed):
 
 
 class Evaluator(base.Evaluator):
-    """Linear SVMs on each tap of the features of encoder `source`.
-
-    Args: see `features.TapEvaluator` (`eval_config`: svm_cs,
-    svm_max_examples, seed).
-    """
+    """Linear SVMs on each tap (`eval.svm_cs`, `svm_max_examples`, `seed`)."""
 
     def run(self, step):
-        """Yields one `Result` per tap (no model)."""
         eval_config = self.eval_config
         train, test = step.features.get(self.source)
         rows = np.arange(len(train.labels))

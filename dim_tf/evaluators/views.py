@@ -1,24 +1,8 @@
 """TensorBoard views of a representation: neighbours, projector, codes, local MI maps.
 
-Everything here is drawn with NumPy and written with `tf.summary` (or, for
-the embedding projector, as the files `tensorboard.plugins.projector`
-reads), so a user needs nothing but TensorBoard to look at it:
-
-- `neighbours` (Images tab): query test images, each followed by its nearest
-  neighbours in Y space (cosine similarity), nearest first; a neighbour's
-  frame is green when its label matches the query's and red when not (grey
-  on a dataset without labels).
-- the embedding projector (Projector tab): Y of test images with their
-  labels as metadata (none without labels) and the images as a sprite.
-- `codes/*` (Histograms tab): what prior matching acts on (sigmoid(Y) for
-  the uniform prior) beside samples of the prior.
-- `local_mi_map` (Images tab): for a few test images, the local critic's
-  positive scores (Y of the image against each of its own M x M local
-  vectors, `critic.pair_scores` diagonal) as a heat map over the image:
-  bright where the encoder finds information shared with Y.
-
-Images are the model's input (float in [-1, 1]) and are drawn as uint8 RGB.
-`write_views` writes them all for a run to `DIR/eval`.
+Drawn with NumPy, written with `tf.summary` and the projector plugin's
+files, so TensorBoard alone shows them (docs/usage.md). Images are model
+input in [-1, 1], drawn as uint8 RGB.
 """
 
 import math
@@ -46,10 +30,7 @@ _HEAT_COLOURS = np.array(
 
 
 def write_views(run, features, step=None):
-    """Writes the TensorBoard views above to `DIR/eval`.
-
-    The two image views are also saved as `DIR/eval/neighbours.png` and
-    `DIR/eval/local_mi_map.png`.
+    """Writes the views to `DIR/eval` (the image views also as PNG files).
 
     Args:
       run: `dim_tf.training.runs.Run`.
@@ -108,10 +89,7 @@ def write_scalars(workdir, step, pairs):
 
 
 def to_rgb_uint8(images):
-    """Model input `[N, S, S, C]` in [-1, 1] -> uint8 RGB `[N, S, S, 3]`.
-
-    One channel is repeated to grey; more than three keep the first three.
-    """
+    """Model input `[N, S, S, C]` in [-1, 1] -> uint8 RGB `[N, S, S, 3]`."""
     images = np.clip((np.asarray(images, np.float32) + 1.0) * 127.5, 0, 255)
     images = np.round(images).astype(np.uint8)
     if images.shape[-1] == 1:
@@ -122,16 +100,7 @@ def to_rgb_uint8(images):
 
 
 def nearest_neighbours(y, queries, k):
-    """Indices of the `k` nearest rows of `y` (cosine) to each query row.
-
-    Args:
-      y: `[N, D]` float.
-      queries: `[Q]` row indices of `y`.
-      k: neighbours per query (at most N - 1); the query itself is excluded.
-
-    Returns:
-      int `[Q, k]`, nearest first.
-    """
+    """int `[Q, k]`: the `k` nearest other rows of `y [N, D]` (cosine) to rows `queries [Q]`."""
     y = np.asarray(y, np.float64)
     unit = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-12)
     similarity = unit[queries] @ unit.T  # [Q, N]
@@ -153,18 +122,13 @@ def spread_queries(labels, count):
 
 
 def neighbour_grid(images, labels, y, queries=8, k=8):
-    """The nearest-neighbour grid: one row per query, the query then its neighbours.
+    """uint8 RGB `[H, W, 3]`: per query row, the query then its `k` neighbours in Y.
 
     Args:
       images: `[N, S, S, C]` model input in [-1, 1].
-      labels: `[N]` int labels, or None (unlabeled: evenly spaced queries,
-        grey frames).
+      labels: `[N]` int labels (frames green on a match, red if not), or None.
       y: `[N, D]` representations of the same images.
-      queries: how many query rows (spread over the classes).
-      k: neighbours per row.
-
-    Returns:
-      uint8 RGB image `[H, W, 3]`.
+      queries, k: query rows (spread over the classes), neighbours per row.
     """
     count = min(queries, len(y))
     if labels is None:
@@ -188,10 +152,7 @@ def neighbour_grid(images, labels, y, queries=8, k=8):
 
 
 def query_grid(query, neighbours, per_row=9):
-    """A query picture (white frame), then its neighbours (grey frames), nearest first.
-
-    The grid `dim-neighbours` writes; rows of `per_row` cells, the query's
-    included.
+    """The grid `dim-neighbours` writes: a query (white frame), then its neighbours.
 
     Args:
       query: uint8 RGB `[h, w, 3]`.
@@ -211,8 +172,7 @@ def heat_overlay(images, maps, alpha=0.6):
 
     Args:
       images: `[N, S, S, C]` model input in [-1, 1].
-      maps: `[N, M, M]` float; each map is scaled to [0, 1] on its own (the
-        view shows where within an image, not how much across images).
+      maps: `[N, M, M]` float, each scaled to [0, 1] on its own.
       alpha: opacity of the heat map.
 
     Returns:
@@ -235,15 +195,7 @@ def local_mi_grid(images, maps):
 
 
 def pairs_grid(left, right, pairs_per_row=4):
-    """Pairs (left[i], right[i]) side by side, `pairs_per_row` pairs per row.
-
-    Args:
-      left, right: uint8 RGB `[N, S, S, 3]` each (e.g. `to_rgb_uint8`).
-      pairs_per_row: pairs in one row of the grid.
-
-    Returns:
-      uint8 RGB image `[H, W, 3]`.
-    """
+    """uint8 RGB `[H, W, 3]`: pairs of uint8 RGB `left[i]`, `right[i]` side by side."""
     cells = []
     for a, b in zip(_enlarge(left), _enlarge(right)):
         cells += [_framed(a, _BACKGROUND), _framed(b, _BACKGROUND)]
@@ -252,16 +204,7 @@ def pairs_grid(left, right, pairs_per_row=4):
 
 
 def positive_local_scores(encoder, critic, images):
-    """Local critic scores of each image's Y with its own local vectors.
-
-    Args:
-      encoder: the trained encoder.
-      critic: the trained local critic (`embed` / `pair_scores`).
-      images: `[n, S, S, C]` model input.
-
-    Returns:
-      float32 `[n, M, M]`: `scores[i, i, l]` reshaped to the local map's grid.
-    """
+    """float32 `[n, M, M]`: local critic scores of each image's Y with its local vectors."""
     features = encoder(images, training=False)
     scores = health.critic_scores(critic, features)  # [n, n, L]
     positives = tf.linalg.diag_part(tf.transpose(scores, [2, 0, 1]))  # [L, n]
@@ -270,11 +213,7 @@ def positive_local_scores(encoder, critic, images):
 
 
 def write_projector(logdir, y, labels, class_names, images):
-    """Writes the embedding projector's files for Y of images.
-
-    Files in `logdir`: `projector_y.tsv` (the vectors), `projector_metadata.tsv`
-    (label id and name; not written without labels), `projector_sprite.png`
-    and `projector_config.pbtxt`.
+    """Writes the embedding projector's files for Y of images to `logdir`.
 
     Args:
       logdir: the TensorBoard run directory (e.g. DIR/eval).
@@ -314,12 +253,7 @@ def write_projector(logdir, y, labels, class_names, images):
 def write_code_histograms(writer, step, y, prior_name, seed=0):
     """Histograms of what prior matching acts on, beside samples of the prior.
 
-    Args:
-      writer: a `tf.summary` writer.
-      step: the training step.
-      y: `[N, D]` representations.
-      prior_name: the run's `objective.prior`; "none" compares sigmoid(Y)
-        with the uniform prior the paper uses.
+    `prior_name` "none" compares sigmoid(Y) with the paper's uniform prior.
     """
     name = "uniform" if prior_name == "none" else prior_name
     codes = priors.code_for_prior(name, y)
@@ -333,11 +267,7 @@ def write_code_histograms(writer, step, y, prior_name, seed=0):
 
 
 def write_image(workdir, step, tag, image, file_name):
-    """Writes one uint8 RGB `[H, W, 3]` image to `DIR/eval` twice.
-
-    As the TensorBoard image `tag` at `step` and as the file
-    `DIR/eval/file_name` (a PNG).
-    """
+    """Writes uint8 RGB `[H, W, 3]` to `DIR/eval`: TensorBoard image `tag` and PNG `file_name`."""
     logdir = os.path.join(workdir, report.EVAL_LOGDIR)
     writer = tf.summary.create_file_writer(logdir)
     try:

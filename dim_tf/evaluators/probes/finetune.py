@@ -1,17 +1,10 @@
 """Evaluators `finetune` and `finetune_label_fractions`: the paper's "SS" probe.
 
-Each tap's `mlp` head is trained together with a copy of the encoder on the
-images of `config.data.eval_train_split` (the same first
-`eval.max_train_examples` the frozen features come from), then measured on
-`config.data.eval_split`. Rows (results.json `probes`):
-`{"tap", "kind": "finetune", "test_accuracy"}`; scalars `probe/finetune_{tap}`.
-
-`finetune_label_fractions` trains the same probes on each fraction of
-`eval.label_fractions` of each class's labels (`label_subsets`), with as
-many optimizer steps as on all labels. Rows (results.json
-`label_fraction_probes`): `{"tap", "kind": "finetune", "label_fraction",
-"num_train_examples", "test_accuracy"}`; scalars
-`labels_{percent}pct/finetune_{tap}`.
+Each tap's `mlp` head trained with a copy of the encoder on the images the
+frozen features came from (or a label fraction of them, `label_subsets`).
+Rows: results.json `probes` `{"tap", "kind": "finetune", "test_accuracy"}`
+(scalars `probe/finetune_{tap}`), or `label_fraction_probes` (scalars
+`labels_{percent}pct/finetune_{tap}`).
 """
 
 import tensorflow as tf
@@ -23,13 +16,7 @@ from dim_tf.evaluators.probes import heads, label_subsets
 
 
 class Evaluator(base.Evaluator):
-    """Fine-tunes one classifier per tap (and label subset; "trained" source only).
-
-    Args: see `features.TapEvaluator` (`name`: "finetune" for all labels or
-    "finetune_label_fractions"; `eval_config`: batch_size, finetune_epochs,
-    finetune_learning_rate, seed, max_train_examples, label_fractions). The
-    frozen features set each head's input normalisation.
-    """
+    """Fine-tunes one classifier per tap (and label fraction) of the trained encoder."""
 
     def __init__(self, name, eval_config, taps, source="trained"):
         if source != "trained":
@@ -41,7 +28,6 @@ class Evaluator(base.Evaluator):
             )
 
     def run(self, step):
-        """Yields one `Result` per tap and subset (its `model`: images -> logits)."""
         run, eval_config = step.run, self.eval_config
         train, _ = step.features.get(self.source)
         test_images = features_lib.eval_dataset(run, run.eval_split)
@@ -87,12 +73,12 @@ def _fine_tune(step, tap, features, images, test_images, eval_config, note=""):
     """Trains a fine-tuned probe on `tap`; returns `(classifier, test accuracy)`.
 
     Args:
-      step: the evaluation `Step` (run, classes, log).
+      step: the evaluation `Step`.
       tap: the encoder output feeding the head.
-      features: float32 `[N, D]` frozen features of the training examples.
+      features: float32 `[N, D]` frozen features (set the head's normalisation).
       images: their single examples `(image, label)` (`_train_images`).
       test_images: batches `(images, labels)` of the eval split.
-      eval_config: the `config.eval` section (finetune_epochs, ...).
+      eval_config: the `config.eval` section.
       note: appended to the progress line (e.g. ", 1% labels").
     """
     epochs = eval_config.finetune_epochs
@@ -110,14 +96,7 @@ def _fine_tune(step, tap, features, images, test_images, eval_config, note=""):
 
 
 def _train_images(run, eval_config, rows=None):
-    """Single examples `(image, label)` of the eval train split the features came from.
-
-    Args:
-      run: the `dim_tf.training.runs.Run`.
-      eval_config: the `config.eval` section (max_train_examples).
-      rows: indices (into the features) of the examples to keep, or None for
-        all of them.
-    """
+    """Single examples `(image, label)` the features came from (only `rows`, if given)."""
     data = run.config.data
     images = features_lib.eval_dataset(run, run.eval_train_split).unbatch()
     limit = eval_config.max_train_examples  # 0 = all.

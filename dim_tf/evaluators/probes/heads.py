@@ -1,23 +1,8 @@
-"""Classifiers that measure a representation: linear, MLP and fine-tuned probes.
+"""Probe heads (linear; the paper's mlp, in the official code's order), fine-tuning.
 
-The paper's protocol (docs/protocol.md): a classifier on the features of one encoder
-tap (`conv`, `fc` or `y`, flattened), trained on a labeled split with the
-encoder frozen, measured on another split. Kinds:
-
-- `linear`: one Dense layer;
-- `mlp`: the paper's classifier, Dense 200 -> Dropout 0.1 -> BatchNorm ->
-  ReLU -> Dense (the official code's order);
-- `finetune`: the `mlp` head on a copy of the encoder that is trained with it
-  (the paper's "SS" column).
-
-Every head starts with a `keras.layers.Normalization` set to the mean and
-(floored) variance of the training features. It is affine, so a linear probe
-stays linear, and it lets one Adam learning rate suit taps whose scales differ
-by orders of magnitude.
-
-Frozen probes (`linear`, `mlp`) train on features computed once, in
-`dim_tf.evaluators.probes.frozen`; the fine-tuned ones here (`fit`). The
-evaluators that yield their rows are `frozen_probes` and `finetune`.
+Every head starts with a `Normalization` fitted to the training features:
+affine, so a linear probe stays linear, and one learning rate suits taps of
+any scale (docs/protocol.md).
 """
 
 import keras
@@ -32,8 +17,7 @@ from dim_tf.training import optimizers
 _HIDDEN = 200
 _DROPOUT = 0.1
 _BN_MOMENTUM = 0.9
-# Floor of a feature's variance in the input normalisation, relative to the
-# mean variance of all features.
+# Floor of a feature's variance, relative to the mean variance of all features.
 _VARIANCE_FLOOR = 1e-2
 
 
@@ -50,8 +34,7 @@ def build_head(kind, train_features, num_classes):
     """
     dim = train_features.shape[1]
     inputs = keras.Input((dim,), name="features")
-    # In TensorFlow (every core; NumPy's var uses one), chunk by chunk, each
-    # chunk converted on its own (no float32 copy of all the features).
+    # In TensorFlow (every core; NumPy's var uses one), chunk by chunk.
     mean, variance = (
         np.asarray(moment)
         for moment in cpu.column_moments(np.asarray(train_features, np.float32))
@@ -76,10 +59,7 @@ def build_head(kind, train_features, num_classes):
 
 
 def cross_entropy_step(model, optimizer):
-    """`step(inputs, labels) -> loss`: one `optimizer` step on softmax cross-entropy.
-
-    Builds the optimizer's variables now (in the calling thread).
-    """
+    """`step(inputs, labels) -> loss`: one `optimizer` step on softmax cross-entropy."""
     variables = model.trainable_variables
     optimizer.build(variables)
 
@@ -90,8 +70,7 @@ def cross_entropy_step(model, optimizer):
                 tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
             )
         gradients = tape.gradient(loss, variables)
-        # Layers past the tap (e.g. `y` under a `conv` probe) get no
-        # gradient and stay as they are.
+        # Layers past the tap get no gradient.
         used = [(g, v) for g, v in zip(gradients, variables) if g is not None]
         optimizer.apply([g for g, _ in used], [v for _, v in used])
         return loss
@@ -100,12 +79,10 @@ def cross_entropy_step(model, optimizer):
 
 
 def fit(model, dataset, learning_rate):
-    """Minimises softmax cross-entropy of `model` over every batch of `dataset`.
-
-    The whole pass (all epochs, if `dataset` repeats) runs in one graph call.
+    """Minimises softmax cross-entropy of `model` over `dataset`, in one graph call.
 
     Args:
-      model: maps inputs to logits `[b, K]`; called with `training=True`.
+      model: inputs -> logits `[b, K]`.
       dataset: batches `(inputs, labels [b] int32)`.
       learning_rate: Adam's learning rate.
 
@@ -163,13 +140,10 @@ def train_finetune_probe(
     Args:
       encoder: a copy of the encoder to fine-tune (its weights change).
       tap: which encoder output feeds the head.
-      train_features: float32 `[N, D]` frozen features of the tap, for the
-        head's `Normalization` layer.
-      train_images: dataset of single examples `(image [S, S, C], label)`;
-        shuffled and batched here.
+      train_features: float32 `[N, D]` frozen features (the normalisation's).
+      train_images: dataset of single examples `(image [S, S, C], label)`.
       num_classes: K.
-      eval_config: the `config.eval` section (batch_size, finetune_epochs,
-        finetune_learning_rate).
+      eval_config: the `config.eval` section.
       seed: seeds the head's initialisation, dropout and shuffling.
 
     Returns:

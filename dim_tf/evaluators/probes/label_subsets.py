@@ -1,23 +1,13 @@
 """Evaluators `few_labels` and `label_fractions`: linear probes on part of the labels.
 
-Full-label probes on easy data saturate for any features; trained on a few
-labels of each class they tell representations apart (the semi-supervised
-protocol of SimCLR / BYOL: 1% and 10% of ImageNet's labels). The subset is
-stratified (`stratified_rows`):
-
-- `few_labels`: the first `eval.few_labels` examples of each class of the
-  eval train split (in its file order);
-- `label_fractions`: for each fraction f of `eval.label_fractions`,
-  round(f x n_c) examples of each class c (at least one), drawn with
-  `eval.seed`.
-
-Each probe takes as many optimizer steps as a full-label probe at
-`eval.batch_size` (`matched_epochs`), so a small set is not under-trained. Rows (results.json
-`few_label_probes` / `label_fraction_probes`, or under `random_encoder/`):
-`{"tap", "kind": "linear", "labels_per_class" | "label_fraction",
-"num_train_examples", "test_accuracy"}`; scalars `few_labels/linear_{tap}`
-and `labels_{percent}pct/linear_{tap}` (prefixed `random/` for the baseline).
-The fine-tuned probes on label fractions are `finetune`'s.
+SimCLR / BYOL's semi-supervised protocol, where full-label probes saturate:
+the first `eval.few_labels` examples of each class, or a seeded fraction of
+each class per `eval.label_fractions`, each probe with as many steps as on
+all labels (`matched_epochs`). Rows (results.json `few_label_probes` /
+`label_fraction_probes`, or under `random_encoder/`): `{"tap", "kind",
+"labels_per_class" | "label_fraction", "num_train_examples",
+"test_accuracy"}`; scalars `few_labels/linear_{tap}`,
+`labels_{percent}pct/linear_{tap}`.
 """
 
 import math
@@ -37,12 +27,9 @@ def stratified_rows(
 
     Args:
       labels: int `[N]`.
-      num_classes: K; classes without examples contribute nothing.
+      num_classes: K.
       per_class: take the first `per_class` rows of each class, or
-      fraction: take round(fraction x n_c) rows of class c (at least
-        `minimum`, at most n_c), a seeded random draw.
-      seed: seeds the draw of `fraction`.
-      minimum: the fewest rows of a class that has examples (`fraction` only).
+      fraction: a `seed`ed draw of round(fraction x n_c) (>= `minimum`) rows of class c.
 
     Returns:
       int64 `[n]` row indices: class 0's (ascending), then class 1's, ...
@@ -68,12 +55,8 @@ def matched_epochs(
 ):
     """Epochs over a subset that take as many optimizer steps as `epochs` over all.
 
-    Args:
-      full_examples, subset_examples: examples of the full set and the subset.
-      batch_size: examples per step over the full set (capped at the set's
-        size when `drop_remainder`, as the fine-tuned probes batch).
-      epochs: epochs over the full set.
-      drop_remainder: whether a partial last batch is dropped.
+    `drop_remainder`: a partial last batch is dropped (and a batch capped at
+    the set's size), as the fine-tuned probes batch.
     """
 
     def steps_per_epoch(count, batch):
@@ -89,9 +72,7 @@ def matched_epochs(
 def subsets(name, eval_config, labels, num_classes):
     """The label subsets of evaluator `name`: a list of `(fields, rows)`.
 
-    `fields` is what results.json rows say of the subset
-    (`{"labels_per_class": n}` or `{"label_fraction": f}`), `rows` its
-    `stratified_rows`.
+    `fields`: the rows' `{"labels_per_class": n}` or `{"label_fraction": f}`.
     """
     if name == "few_labels":
         per_class = eval_config.few_labels
@@ -111,7 +92,7 @@ def subsets(name, eval_config, labels, num_classes):
 
 
 def subset_count(name, eval_config):
-    """How many label subsets `subsets(name, ...)` gives (for the progress lines)."""
+    """How many label subsets `subsets(name, ...)` gives."""
     if name == "few_labels":
         return 1 if eval_config.few_labels else 0
     return len(config_lib.label_fractions(eval_config))
@@ -121,11 +102,9 @@ def subset_result(evaluator, kind, tap, fields, rows, accuracy):
     """The `Result` of a `kind` probe on `tap` trained on the label subset `rows`.
 
     Args:
-      evaluator: the `features.TapEvaluator` that trained it.
+      evaluator: the `base.Evaluator` that trained it.
       kind: "linear" or "finetune".
-      tap: the tap.
-      fields: the subset's fields (`subsets`).
-      rows: the subset's row indices.
+      tap, fields, rows: the tap and the subset (`subsets`).
       accuracy: the probe's test accuracy.
     """
     if "labels_per_class" in fields:
@@ -148,12 +127,7 @@ def subset_result(evaluator, kind, tap, fields, rows, accuracy):
 
 
 class Evaluator(base.Evaluator):
-    """Linear probes on label subsets of the features of encoder `source`.
-
-    Args: see `features.TapEvaluator` (`name`: "few_labels" or
-    "label_fractions"; `eval_config`: few_labels or label_fractions, epochs,
-    batch_size, learning_rate, seed).
-    """
+    """Linear probes on each label subset and tap, trained in `step.probe_pool`."""
 
     background = True
 
@@ -162,18 +136,9 @@ class Evaluator(base.Evaluator):
         self.num_results = len(taps) * subset_count(name, eval_config)
 
     def run(self, step):
-        """Yields one `Result` per subset and tap; nothing when there is no subset."""
         yield from self.start(step)
 
     def start(self, step):
-        """Queues every subset's probe on every tap in `step.probe_pool`.
-
-        They are small (their steps are mostly overhead) and train side by
-        side in the background, behind any queued before them.
-
-        Returns:
-          `run`'s iterator: each `Result` is made once its probe is trained.
-        """
         eval_config = self.eval_config
         train, test = step.features.get(self.source)
         jobs, names = [], []
@@ -181,9 +146,7 @@ class Evaluator(base.Evaluator):
             self.name, eval_config, train.labels, step.num_classes
         ):
             subset_config = eval_config.copy_and_resolve_references()
-            # As many steps as a full-label linear probe: steps matched to
-            # the fewer, larger batches of an `mlp` probe
-            # (`frozen.batch_scale`) cost accuracy (docs/benchmarks.md).
+            # Steps of a full-label linear probe (docs/benchmarks.md).
             subset_config.epochs = matched_epochs(
                 len(train.labels),
                 len(rows),

@@ -1,10 +1,8 @@
 """The trained probes of an evaluation, kept in `DIR/probes/` for `dim_tf.export`.
 
-`DIR/probes/manifest.json` names the training step the probes belong to and
-one Keras file per probe: the head alone for a frozen probe (its encoder is
-the checkpoint's) and the whole image classifier for a fine-tuned one. The
-directory is replaced whole (`dim_tf.workdir`), so it never mixes two
-evaluations.
+A manifest (the step) and one Keras file per probe: a frozen probe's head
+(its encoder is the checkpoint's) or a fine-tuned probe's whole classifier.
+Replaced whole, so it never mixes two evaluations.
 """
 
 import json
@@ -27,9 +25,8 @@ def save(workdir, step, rows, models):
       workdir: the run directory.
       step: the training step the probes were trained on.
       rows: result rows `{"tap", "kind", "test_accuracy", ...}`, one per probe.
-      models: `{(tap, kind): model}`: a frozen probe's head (features ->
-        logits) or a fine-tuned probe's classifier (images -> logits). A row
-        without a model (kNN, SVM and decoder rows have none) is not kept.
+      models: `{(tap, kind): model}`: heads (features -> logits) or
+        classifiers (images -> logits); rows without one are not kept.
     """
     staging = workdir_lib.staging_dir(workdir)
     try:
