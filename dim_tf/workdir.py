@@ -37,24 +37,6 @@ LOCK_FILE = "lock"
 _STAGING_PREFIX = ".staging-"
 _OLD_MARK = ".old-"
 
-# Fields that may change between a run and its resumption: how long, how
-# often to log and save, where data lives and which hardware runs it.
-RESUMABLE_FIELDS = frozenset(
-    {
-        "data.data_dir",
-        "data.manual_dir",
-        "strategy",
-        "tpu",
-        "train.steps",
-        "train.max_minutes",
-        "train.log_every",
-        "train.checkpoint_every",
-        "train.keep_checkpoints",
-        "train.steps_per_call",
-        "data.cache",
-        "train.jit_compile",
-    }
-)
 # Evaluation settings never change what training computes.
 RESUMABLE_SECTIONS = ("eval.",)
 
@@ -121,11 +103,7 @@ def check_same_run(workdir, config):
     recorded = config_lib.to_record(config_lib.from_record(recorded))
     recorded_flat = config_lib.flatten(recorded)
     config_dict = config_lib.to_record(config)
-    resumable = RESUMABLE_FIELDS
-    if config_dict["data"]["shuffle_buffer"] is None:
-        # The default buffer is a full shuffle only when cached: toggling the
-        # cache would change the stream the run resumes in.
-        resumable = resumable - {"data.cache"}
+    resumable = config_lib.resumable_fields(config_dict)
     changed = [
         name
         for name in config_differences(recorded, config_dict)

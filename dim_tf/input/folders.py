@@ -1,6 +1,6 @@
 """A directory of the user's own images as a dataset: its layout, splits and reading.
 
-`data.dataset` is a directory (`dim_tf.config.dataset_path`) in one of three
+`data.dataset` is a directory (`settings.dataset_path`) in one of three
 layouts, recognised in this order:
 
 - **tfrecord**: `PATH/*.tfrecord*` files of `tf.train.Example`s
@@ -39,9 +39,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.input import image_files, split_specs, tfrecords
+from dim_tf.input import image_files, settings, split_specs, tfrecords
 
 DEFAULT_CHANNELS = 3  # data.channels=None for a directory: RGB.
 HELD_OUT_EVERY = 5  # Every 5th example of an unlabeled split is held out.
@@ -117,7 +116,7 @@ def open_directory(data):
         is not an image (unless `skip_bad_images`), a TFRecord without
         image bytes under `image_key`.
     """
-    path = config_lib.dataset_path(data.dataset)
+    path = settings.dataset_path(data.dataset)
     if path is None or not os.path.isdir(path):
         raise UserError(
             f"data.dataset {data.dataset!r} is not a directory; set it to a "

@@ -20,11 +20,11 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import (
     digits,  # noqa: F401  (registers the `digits` TFDS builder
     folders,
+    settings,
 )
 
 # `tfds.testing.mock_data` replaces this method with a no-op; only the real one
@@ -64,8 +64,8 @@ class Description:
 
 
 def is_directory(dataset):
-    """Whether `data.dataset` names a directory (`dim_tf.config.dataset_path`)."""
-    return config_lib.dataset_path(dataset) is not None
+    """Whether `data.dataset` names a directory (`settings.dataset_path`)."""
+    return settings.dataset_path(dataset) is not None
 
 
 def describe(data, with_classes=True):

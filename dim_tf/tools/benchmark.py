@@ -35,7 +35,7 @@ from dim_tf.errors import UserError
 from dim_tf.input import pipeline, sources
 from dim_tf.models import encoders, local_critic_units
 from dim_tf.tools import machine
-from dim_tf.training import strategies
+from dim_tf.training import settings, strategies
 from dim_tf.training.build import build_trainer
 
 FLOP_COUNT_METHOD = (
@@ -85,7 +85,7 @@ def benchmark(
     load_before = machine.load_average()
     # First: MultiWorkerMirroredStrategy must start before any TensorFlow call.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
-    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
+    settings.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     channels, pipeline_skipped = _dataset_channels(config)
     image_shape = (image_size, image_size, channels)

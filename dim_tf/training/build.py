@@ -12,7 +12,7 @@ from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.input import sources
 from dim_tf.models import encoders
-from dim_tf.training import strategies, trainer
+from dim_tf.training import settings, strategies, trainer
 
 
 def build_trainer(config, image_shape, strategy):
@@ -57,7 +57,7 @@ def build(config, workdir):
     strategy = strategies.make_strategy(config.strategy, config.tpu)
     # Prepares a TFDS dataset; lists and checks a directory's files.
     channels = sources.describe(config.data, with_classes=False).channels
-    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
+    settings.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     run = build_trainer(config, (image_size, image_size, channels), strategy)
     return strategy, run, image_size

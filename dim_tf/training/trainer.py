@@ -123,7 +123,7 @@ class Trainer:
         # XLA compiles the per-replica maths; the loop and the cross-replica
         # plumbing stay in the outer function. A nested tf.function cannot
         # hold cross-replica sums, so XLA needs a single replica (checked in
-        # dim_tf.config.check_replicas).
+        # dim_tf.training.settings.check_replicas).
         self._losses_and_gradients = self.losses_and_gradients
         if train.jit_compile:
             self._losses_and_gradients = tf.function(
