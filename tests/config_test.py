@@ -9,6 +9,7 @@ import pytest
 from dim_tf import config as config_lib
 from dim_tf import models, objective
 from dim_tf.errors import UserError
+from dim_tf.training import settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,6 +107,9 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("objective.alpha", -1.0, "objective.alpha must be >= 0"),
         ("train.batch_size", 1, "train.batch_size must be an integer >= 2"),
         ("data.dataset", "", "data.dataset is ''"),
+        ("data.data_dir", " ", "data.data_dir is ' '; set it to a directory"),
+        ("y_dim", 0, "y_dim must be an integer >= 1"),
+        ("critic.global_units", 0, "critic.global_units must be an integer >= 1"),
         ("image_size", 64, "encoder basic32x32 takes 32x32 images"),
         ("eval.epochs", 0, "eval.epochs must be an integer >= 1"),
         ("train.max_minutes", -1.0, "train.max_minutes must be > 0, got -1.0"),
@@ -141,6 +145,36 @@ def test_the_sqrt_units_scale_needs_a_local_dot_critic(overrides, fragment):
     message = _bad(**{"critic.score_scale": "sqrt_units", **overrides})
     assert message.startswith("critic.score_scale=sqrt_units ")
     assert fragment in message
+
+
+@pytest.mark.parametrize(
+    "fields, replicas, fragment",
+    [
+        ({}, 3, "train.batch_size 64 cannot be split over 3 replicas; use a multiple"),
+        ({"train.jit_compile": True}, 2, "train.jit_compile=True needs one replica"),
+    ],
+)
+def test_the_replica_split_is_checked_once_the_strategy_is_known(
+    fields, replicas, fragment
+):
+    config = config_lib.default_config()
+    config.update_from_flattened_dict(fields)
+    settings.check_replicas(config, 1)
+    with pytest.raises(UserError, match=fragment):
+        settings.check_replicas(config, replicas)
+
+
+def test_the_fields_a_resumed_run_may_change():
+    config = config_lib.default_config()
+    train = {"steps", "max_minutes", "log_every", "checkpoint_every"}
+    train |= {"keep_checkpoints", "steps_per_call", "jit_compile"}
+    expected = {"data.data_dir", "data.manual_dir", "strategy", "tpu"}
+    expected |= {f"train.{name}" for name in train}
+    assert config_lib.resumable_fields(config_lib.to_record(config)) == expected
+    # Under the default buffer the cache decides the shuffle: it stays fixed.
+    config.data.shuffle_buffer = 100
+    record = config_lib.to_record(config)
+    assert config_lib.resumable_fields(record) == expected | {"data.cache"}
 
 
 def test_the_score_options_pass_with_the_local_dot_critic():

@@ -476,8 +476,9 @@ def test_unknown_dataset_suggests_close_names(tmp_path):
     message = _user_error(sources.dataset_info, "mnistt", str(tmp_path))
     assert "'mnistt'" in message and "mnist" in message
     assert "tfds.list_builders()" in message
-    for name in ("", None):
-        assert "TFDS name" in _user_error(sources.dataset_info, name, str(tmp_path))
+    for name in ("", None):  # Users meet `data.dataset`'s config check first.
+        with pytest.raises(ValueError, match="TFDS name"):
+            sources.dataset_info(name, str(tmp_path))
     message = _user_error(sources.dataset_info, "cifar10/no_such_config", str(tmp_path))
     assert "name[/config][:version]" in message and "versions: " in message
 
@@ -544,7 +545,10 @@ def test_a_failed_build_that_nobody_finished_is_still_an_error(tmp_path, monkeyp
 def test_bad_directories(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    for data_dir in ("", "  ", str(a_file), str(a_file / "sub")):
+    for data_dir in ("", "  "):  # Users meet `data.data_dir`'s config check first.
+        with pytest.raises(ValueError, match="data_dir .* directory"):
+            sources.dataset_info("digits", data_dir)
+    for data_dir in (str(a_file), str(a_file / "sub")):
         message = _user_error(sources.dataset_info, "digits", data_dir)
         assert "data_dir" in message and "directory" in message
     message = _user_error(
@@ -581,7 +585,8 @@ def test_missing_feature_keys_name_the_available_ones(digits_dir):
 def test_bad_batch_and_empty_split(digits_dir):
     config = _config(data_dir=digits_dir)
     context = _context(0, pipelines=1, replicas=2)
-    message = _user_error(_train_dataset, config, 8, 3, input_context=context)
-    assert "divisible" in message
+    # Users meet `check_replicas` first.
+    with pytest.raises(ValueError, match="divisible"):
+        _train_dataset(config, 8, 3, input_context=context)
     config.data.train_split = "train[:0]"
     assert "no examples" in _user_error(_train_dataset, config, 8, 4)

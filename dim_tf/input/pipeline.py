@@ -6,7 +6,7 @@ files decoded and fitted to a fixed size first) goes through the same
 cache, shuffle, augmentation, batching and prefetching. Images reach the
 model through `dim_tf.input.model_input`, as in evaluation
 (`dim_tf.input.eval_sets`) and in exported SavedModels. The datasets are
-found and prepared by `dim_tf.input.sources`; a bad split or batch size
+found and prepared by `dim_tf.input.sources`; a bad split
 raises a one-line `dim_tf.errors.UserError`.
 """
 
@@ -161,10 +161,6 @@ def shuffle_buffer_size(data, examples):
       `UNCACHED_SHUFFLE_BUFFER` when it is read from disk every epoch.
     """
     if data.shuffle_buffer is not None:
-        if data.shuffle_buffer < 1:  # Checked by dim_tf.config for users.
-            raise UserError(
-                f"data.shuffle_buffer is {data.shuffle_buffer}; it must be >= 1"
-            )
         return data.shuffle_buffer
     return examples if data.cache else min(examples, UNCACHED_SHUFFLE_BUFFER)
 
@@ -188,11 +184,6 @@ def _batch_sizes(global_batch_size, input_context):
     if input_context is None:
         return global_batch_size, global_batch_size
     replicas = input_context.num_replicas_in_sync
-    if global_batch_size % replicas:
-        raise UserError(
-            f"batch size {global_batch_size} is not divisible by the {replicas} "
-            "replicas; use a multiple of the replica count"
-        )
     batch = input_context.get_per_replica_batch_size(global_batch_size)
     # A pipeline feeds one batch to each of its replicas every step.
     return batch, batch * (replicas // input_context.num_input_pipelines)

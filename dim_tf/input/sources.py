@@ -174,7 +174,7 @@ def prepared_builder(name, data_dir, manual_dir):
 
 def _builder(name, data_dir):
     if not isinstance(name, str) or not name.strip():
-        raise UserError(f"dataset is {name!r}; set it to a TFDS name such as 'digits'")
+        raise ValueError(f"dataset is {name!r}; set it to a TFDS name such as 'digits'")
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
@@ -280,7 +280,7 @@ def _checked_dir(field, path, create):
     if path is None:
         return None
     if not isinstance(path, str) or not path.strip():
-        raise UserError(
+        raise ValueError(
             f"{field} is {path!r}; set it to a directory or leave it unset (None)"
         )
     path = os.path.expanduser(path)

@@ -14,7 +14,6 @@ import numbers
 import keras
 from keras import ops
 
-from dim_tf.errors import UserError
 from dim_tf.models import normalization
 
 # PyTorch BatchNorm/LayerNorm defaults, as in the official code.
@@ -23,9 +22,9 @@ _EPSILON = 1e-5
 
 
 def check_units(units) -> int:
-    """`units` as an int, or a UserError when it is not a positive integer."""
+    """`units` as an int, or a `ValueError` when it is not a positive integer."""
     if not isinstance(units, numbers.Integral) or isinstance(units, bool) or units < 1:
-        raise UserError(f"critic units must be a positive integer, got {units!r}")
+        raise ValueError(f"critic units must be a positive integer, got {units!r}")
     return int(units)
 
 

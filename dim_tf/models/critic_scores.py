@@ -13,14 +13,13 @@ import numbers
 
 from keras import ops
 
-from dim_tf.errors import UserError
 from dim_tf.models import SCORE_SCALES
 
 
 def check_scale(score_scale):
-    """Raises `UserError` unless `score_scale` is one of `SCORE_SCALES`."""
+    """Raises `ValueError` unless `score_scale` is one of `SCORE_SCALES`."""
     if score_scale not in SCORE_SCALES:
-        raise UserError(
+        raise ValueError(
             f"unknown critic score_scale {score_scale!r}; choose one of "
             f"{', '.join(SCORE_SCALES)}"
         )
@@ -33,7 +32,7 @@ def scale_factor(score_scale, units):
 
 
 def check_clip(score_clip):
-    """`score_clip` as a float (None stays None), or a one-line `UserError`."""
+    """`score_clip` as a float (None stays None), or a `ValueError`."""
     if score_clip is None:
         return None
     if (
@@ -41,7 +40,7 @@ def check_clip(score_clip):
         or isinstance(score_clip, bool)
         or not 0 < score_clip < math.inf
     ):
-        raise UserError(
+        raise ValueError(
             "critic score_clip must be a finite number > 0 or None (off), got "
             f"{score_clip!r}"
         )

@@ -369,11 +369,11 @@ def build_local_critic(
         score_clip: None or c > 0: scores soft-clipped to `c * tanh(s / c)`.
 
     Raises:
-        UserError: unknown kind, non-positive units, a bad score option or
+        ValueError: unknown kind, non-positive units, a bad score option or
             `score_scale` "sqrt_units" with the concat critic.
     """
     if kind not in LOCAL_CRITICS:
-        raise UserError(
+        raise ValueError(
             f"unknown critic kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"
         )
     units = local_critic_units(kind, units)
@@ -386,7 +386,7 @@ def build_local_critic(
             score_clip=score_clip,
         )
     if score_scale != "none":
-        raise UserError(
+        raise ValueError(
             f"critic score_scale {score_scale!r} divides the dot critic's dot "
             "product; the concat critic has none: use score_scale 'none' or kind 'dot'"
         )

@@ -141,7 +141,7 @@ FOLDED_HEAD_FILTERS = 384
 
 def _spec(name: str):
     if name not in _SPECS:
-        raise UserError(
+        raise ValueError(
             f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}"
         )
     return _SPECS[name]
@@ -151,7 +151,7 @@ def encoder_input_size(name: str) -> int:
     """The image height and width (square) that encoder `name` takes.
 
     Raises:
-        UserError: `name` is not in `ENCODERS`.
+        ValueError: `name` is not in `ENCODERS`.
     """
     _spec(name)
     return ENCODER_INPUT_SIZES[name]
@@ -223,13 +223,14 @@ def build_encoder(
         | folded_NAME | 7x7xF (F: NAME's last conv) | = local | NAME's |
 
     Raises:
-        UserError: unknown name, or image height/width that the encoder does
-            not take (one-line message saying what is allowed).
+        ValueError: unknown name or bad `y_dim`.
+        UserError: image height/width that the encoder does not take (one-line
+            message saying what is allowed).
     """
     spec = _spec(name)
     _check_image_shape(name, image_shape)
     if not isinstance(y_dim, numbers.Integral) or isinstance(y_dim, bool) or y_dim < 1:
-        raise UserError(f"y_dim must be a positive integer, got {y_dim!r}")
+        raise ValueError(f"y_dim must be a positive integer, got {y_dim!r}")
     layers = EncoderLayers(dtype, sync_batch_norm)
     images = keras.Input(shape=tuple(int(d) for d in image_shape), name="images")
     if isinstance(spec, _Folded):

@@ -12,16 +12,15 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from dim_tf.errors import UserError
 from dim_tf.models import PRIORS
 
 tfd = tfp.distributions
 
 
 def check_prior(name):
-    """Raises `UserError` unless `name` is one of `PRIORS`."""
+    """Raises `ValueError` unless `name` is one of `PRIORS`."""
     if name not in PRIORS:
-        raise UserError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
+        raise ValueError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
 
 
 def make_prior(name, dim):

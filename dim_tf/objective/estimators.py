@@ -23,7 +23,6 @@ import math
 
 import tensorflow as tf
 
-from dim_tf.errors import UserError
 from dim_tf.objective import ESTIMATORS
 
 _LOG2 = math.log(2.0)
@@ -40,7 +39,7 @@ def mi_bound(scores, estimator):
       Scalar float32 tensor, in nats.
 
     Raises:
-      ValueError (a `UserError`) for an unknown estimator name.
+      ValueError for an unknown estimator name.
     """
     return sharded_mi_bound(scores, estimator)
 
@@ -73,7 +72,7 @@ def sharded_mi_bound(
     """
     bound_fn = _BOUNDS.get(estimator)
     if bound_fn is None:
-        raise UserError(
+        raise ValueError(
             f"unknown MI estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}"
         )
     scores = tf.cast(scores, tf.float32)

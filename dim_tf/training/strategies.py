@@ -24,7 +24,7 @@ def make_strategy(name, tpu=""):
       A `tf.distribute.Strategy`.
     """
     if name not in STRATEGIES:
-        raise UserError(
+        raise ValueError(
             f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
     if name == "multi_worker":

@@ -15,7 +15,6 @@ One training step has two updates with opposite aims:
 import keras
 import tensorflow as tf
 
-from dim_tf.errors import UserError
 from dim_tf.input import read_errors
 from dim_tf.models import coordinate_head, critics, encoders, priors, scale_critics
 from dim_tf.objective import (
@@ -137,7 +136,7 @@ class Trainer:
         for pair in pairs:
             if pair.target not in features or pair.source not in features:
                 maps = sorted(k for k in features if k not in ("fc", "y"))
-                raise UserError(
+                raise ValueError(
                     f"objective.scales pair {pair.source}:{pair.target}: the "
                     f"encoder has no such map; its maps are {', '.join(maps)}"
                 )
