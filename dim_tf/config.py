@@ -1,7 +1,5 @@
-"""A run's config: the sections composed, their checks in order, config.json records.
+"""A run's config composed from the sections' `settings` modules; config.json records.
 
-Each section's defaults, checks and resume rule live in its subpackage's
-`settings` module; `configs/` files start from `default_config()`.
 TensorFlow-free.
 """
 
@@ -20,7 +18,7 @@ from dim_tf.models import settings as models_settings
 from dim_tf.objective import settings as objective_settings
 from dim_tf.training import settings as training_settings
 
-# The modules owning the sections: `defaults()`, checks, `resumable(record)`.
+# Each has `defaults()`, its sections' checks and `resumable(record)`.
 SETTINGS = (input_settings, models_settings, objective_settings, training_settings)
 
 
@@ -102,7 +100,8 @@ def default_config():
 def check_config(config):
     """Raises `UserError` for the first invalid field of `config`, eval included.
 
-    The replica split needs the strategy: `check_replicas`.
+    In this order: later checks rely on the fields checked before. The
+    replica split needs the strategy (`training.settings.check_replicas`).
     """
     input_settings.check_data(config)
     models_settings.check_model(config)
@@ -119,18 +118,12 @@ def resumable_fields(record):
 
 
 def to_record(config):
-    """What `DIR/config.json` stores: `config` as a plain dict.
-
-    `critic.units` is recorded as the width the critic is built with, so a
-    run records what it computes, and a directory `data.dataset` as its
-    absolute path.
-    """
+    """What `DIR/config.json` stores: a plain dict of what the run computes with."""
     record = config.to_dict()
     record["critic"]["units"] = models.local_critic_units(
         config.critic.kind, config.critic.units
     )
-    # A directory is recorded absolute: evaluate and export find it from
-    # anywhere, and "./photos" resumes a run recorded as "/home/me/photos".
+    # Absolute: "./photos" resumes a run recorded as "/home/me/photos".
     record["data"]["dataset"] = (
         input_settings.dataset_path(config.data.dataset) or config.data.dataset
     )
@@ -138,11 +131,7 @@ def to_record(config):
 
 
 def from_record(recorded):
-    """`default_config()` updated from a recorded config dict (config.json).
-
-    Fields this version does not have are skipped; fields the record lacks
-    keep their defaults.
-    """
+    """`default_config()` updated from a config.json dict; unknown fields are skipped."""
     config = default_config()
     known = set(flatten(to_record(config)))
     for name, value in flatten(recorded).items():
