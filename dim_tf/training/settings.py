@@ -2,8 +2,12 @@
 
 from ml_collections import config_dict
 
-from dim_tf import field_checks, training
+from dim_tf import field_checks
 from dim_tf.errors import UserError
+
+# `strategy` values (`dim_tf.training.strategies.make_strategy`).
+STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies.
 
 # How long, how often to log and save, and which hardware: never what is computed.
 _RESUMABLE = frozenset(
@@ -73,10 +77,10 @@ def check_train(config):
             raise UserError(f"train.{field} must be in [0, 1), got {train[field]!r}")
     if train.max_minutes is not None:
         field_checks.positive_number("train.max_minutes", train.max_minutes)
-    field_checks.choice("train.precision", train.precision, training.PRECISIONS)
+    field_checks.choice("train.precision", train.precision, PRECISIONS)
     for field in ("sync_batch_norm", "jit_compile"):
         field_checks.flag(f"train.{field}", train[field])
-    field_checks.choice("strategy", config.strategy, training.STRATEGIES)
+    field_checks.choice("strategy", config.strategy, STRATEGIES)
     if not isinstance(config.tpu, str):
         raise UserError(f"tpu is {config.tpu!r}; set it to a TPU address or ''")
 

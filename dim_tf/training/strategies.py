@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.training import STRATEGIES
+from dim_tf.training.settings import STRATEGIES
 
 
 def make_strategy(name, tpu=""):
