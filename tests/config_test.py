@@ -164,6 +164,21 @@ def test_the_replica_split_is_checked_once_the_strategy_is_known(
         settings.check_replicas(config, replicas)
 
 
+def test_several_bad_sections_report_the_first_in_check_order():
+    bad = [
+        ("data.shuffle_buffer", 0),
+        ("y_dim", 0),
+        ("objective.gradient_penalty", -1.0),
+        ("augment.translate", -1),
+        ("critic.score_penalty", -1.0),
+        ("train.steps", -1),
+        ("eval.epochs", 0),
+    ]
+    for first in range(len(bad)):
+        message = _bad(**dict(bad[first:]))
+        assert message.startswith(bad[first][0]), message
+
+
 def test_the_fields_a_resumed_run_may_change():
     config = config_lib.default_config()
     train = {"steps", "max_minutes", "log_every", "checkpoint_every"}
