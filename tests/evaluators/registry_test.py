@@ -1,7 +1,6 @@
 """Evaluators by name: lookup errors and the `(name, value)` pairs each yields."""
 
 import math
-import os
 import subprocess
 import sys
 import types
@@ -13,6 +12,7 @@ from dim_tf.errors import UserError
 from dim_tf.evaluators import KINDS, evaluation, registry
 from dim_tf.evaluators import features as features_lib
 from dim_tf.models import encoders
+from tests import processes
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
@@ -137,7 +137,7 @@ def test_the_names_import_without_tensorflow():
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=processes.REPO,
         capture_output=True,
         text=True,
     )

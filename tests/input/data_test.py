@@ -14,9 +14,9 @@ import tensorflow_datasets as tfds
 
 from dim_tf.errors import UserError
 from dim_tf.input import eval_sets, model_input, pipeline, sources
-from tests import strategies
+from tests import processes, strategies
 
-_BASE_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "base.py"
+_BASE_CONFIG = pathlib.Path(processes.REPO) / "configs" / "base.py"
 _spec = importlib.util.spec_from_file_location("base_config", _BASE_CONFIG)
 base_config = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(base_config)

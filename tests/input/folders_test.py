@@ -15,7 +15,7 @@ from dim_tf.evaluators import evaluation, registry, report
 from dim_tf.input import eval_sets, folders, image_files, pipeline, sources
 from dim_tf.training import loop
 from tests import image_folders
-from tests.evaluate_test import event_tags
+from tests.events import event_tags
 from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
