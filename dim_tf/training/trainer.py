@@ -106,8 +106,10 @@ class Trainer:
             name: keras.metrics.Mean(name=name, dtype="float32")
             for name in self.metric_names()
         }
-        # XLA compiles the per-replica maths only: a nested tf.function cannot
-        # hold cross-replica sums, so XLA needs a single replica.
+        # XLA compiles the per-replica maths; the loop and the cross-replica
+        # plumbing stay in the outer function. A nested tf.function cannot
+        # hold cross-replica sums, so XLA needs a single replica (checked in
+        # dim_tf.config.check_replicas).
         self._losses_and_gradients = self.losses_and_gradients
         if train.jit_compile:
             self._losses_and_gradients = tf.function(
