@@ -3,16 +3,7 @@
 `data.dataset` is a directory (`dim_tf.config.dataset_path`) in one of three
 layouts, recognised in this order:
 
-- **tfrecord**: `PATH/*.tfrecord*` files of `tf.train.Example`s
-  (`dim_tf.input.tfrecords`); labeled when the records of the eval train
-  split carry an int64 `data.label_key` (class names "0", "1", ...).
-- **classes** (TFDS's ImageFolder layout): `PATH/SPLIT/CLASS/IMAGE`, used
-  when PATH holds no images itself and has a folder named after one of the
-  configured splits (`data.train_split`, `data.eval_train_split`,
-  `data.eval_split`). The class names are the sorted names of the class
-  folders of those splits together (a class missing from one split is fine).
-- **images**: every image under PATH, recursively, as one unlabeled split
-  `train`.
+tfrecord, classes (`PATH/SPLIT/CLASS/IMAGE`) or images (docs/usage.md).
 
 Images are `.jpg`, `.jpeg`, `.png`, `.bmp` or `.gif` files (any case);
 hidden files and folders are left out. A split's images are in a fixed mixed
@@ -20,16 +11,7 @@ order (by a hash of their path below PATH), not sorted: the first N of a
 split then mix the classes (the probes' `eval.max_train_examples`, MINE's
 `eval.measure_examples` and the views read first examples), and adding a
 file does not reorder the others. An unlabeled dataset has no eval splits of
-its own: evaluation fits MINE and NDM on the split's `[fit]` part (4 of
-every 5 examples, in order) and measures them on its `[held_out]` part
-(every 5th), e.g. "train[held_out]". Split settings slice and join split
-folders as TFDS splits do ("train[:80%]", "train+extra";
-`dim_tf.input.split_specs`).
-
-`open_directory` finds the layout and lists the files, checking everything a
-user can get wrong (a one-line `UserError` each) before anything is decoded;
-`read` turns a split into a `tf.data.Dataset` of fitted uint8 images
-(`dim_tf.input.image_files`), this input pipeline's share of it only.
+its own: its `[fit]` and `[held_out]` parts (every 5th example) stand in.
 """
 
 import dataclasses
@@ -48,13 +30,8 @@ HELD_OUT_EVERY = 5  # Every 5th example of an unlabeled split is held out.
 FIT, HELD_OUT = "fit", "held_out"  # The parts of an unlabeled split.
 UNLABELED_SPLIT = "train"  # The one split of the `images` layout.
 _SPLIT_FIELDS = ("train_split", "eval_train_split", "eval_split")
-# The directories listed by this process: a start opens a directory several
-# times (its description, each split read, each feature pass), and the
-# headers' check and the mixing cost about ten times the walk that tells
-# whether anything changed (docs/benchmarks.md). Key: the path and the settings
-# the listing depends on; value: (`image_files.walk_images` of the path,
-# `Directory`). A file whose content changes in place is not checked again
-# (decoding it names it).
+# Directories listed by this process (a start opens one several times):
+# (path, settings) -> (`image_files.walk_images` snapshot, `Directory`).
 _LISTED = {}
 _MAX_LISTED = 4
 
@@ -105,17 +82,13 @@ def open_directory(data):
     """Finds the layout of the directory `data.dataset` and lists its files.
 
     Args:
-      data: the `config.data` section (`dataset`, the three splits,
-        `image_key`, `label_key`, `skip_bad_images`).
+      data: the `config.data` section.
 
     Returns:
       `Directory`.
 
     Raises:
-      UserError: not a directory, no images, a configured split folder (or
-        TFRecord split) missing, a split without class folders, a file that
-        is not an image (unless `skip_bad_images`), a TFRecord without
-        image bytes under `image_key`.
+      UserError: anything about the directory a user can get wrong.
     """
     path = config_lib.dataset_path(data.dataset)
     if path is None or not os.path.isdir(path):
@@ -165,14 +138,11 @@ def read(data, split, image_size, input_context=None):
 
     Args:
       data: the `config.data` section.
-      split: a split setting (`dim_tf.input.split_specs`: a split name,
-        sliced or joined, e.g. "train[:80%]"), or an unlabeled split's part
-        ("train[held_out]").
-      image_size: S, the encoder's input size; images are fitted to
-        `image_files.stored_size(S, data.random_crop)`.
+      split: a split setting ("train[:80%]", "train+extra") or an unlabeled
+        split's part ("train[held_out]").
+      image_size: S; images are fitted to `image_files.stored_size`.
       input_context: a `tf.distribute.InputContext`; pipeline i of n keeps
-        examples i, i + n, ... (chosen before anything is read or decoded).
-        None = one pipeline.
+        examples i, i + n, ... None = one pipeline.
 
     Returns:
       `(dataset, listed)`: `tf.data.Dataset` of `{"image": uint8 [s, s, C],

@@ -1,28 +1,9 @@
 """Image files: listing them, and decoding them to fixed-size uint8 images.
 
-The one definition of how an image file becomes what the input pipeline
-caches, shared by the training and evaluation pipelines of directory
-datasets (`dim_tf.input.folders`), by the exported SavedModels (`fit`) and by
-tools that embed arbitrary files (`list_images`, `load_images`):
-
-1. `decode`: JPEG, PNG, GIF (first frame) or BMP bytes -> uint8 `[H, W, C]`,
-   C the config's channels (1 or 3) whatever the file stores (grey, RGB,
-   with or without alpha);
-2. `fit`: an aspect-preserving resize so that the shorter side is
-   `stored_size(S, random_crop)` (antialiased), then the central square.
-   Images of any size and shape become one fixed shape BEFORE the cache,
-   so a folder of 12-megapixel photos is cached at 64x64 (or 72x72 when
-   training on random crops, which the pipeline then cuts to 64x64).
-
-Why tf.data over sorted file paths and not `tfds.folder_dataset.ImageFolder`:
-ImageFolder (TFDS 4.9) lists only `.jpg`, `.jpeg` and `.png`, only the
-`split/class/` layout, decodes through `tfds.features.Image` with one fixed
-channel count, and a file that fails to decode stops the pipeline without
-naming it. `tf.data.Dataset.from_tensor_slices` of the sorted paths,
-`tf.io.read_file` and `tf.io.decode_image(expand_animations=False)` read any
-of the five formats in one fixed order (so the stream stays a pure function
-of seed and step), shard by path before anything is decoded, and let a bad
-file be named (`decoded_examples`) or skipped. Nothing is copied to disk.
+How an image file becomes the uint8 square the pipeline caches, shared by the
+directory datasets, the exported SavedModels (`fit`) and the embedding tools.
+Not TFDS 4.9's `ImageFolder`: it lists only JPEG and PNG in one layout and
+cannot name or skip a file that fails to decode.
 """
 
 import os
@@ -35,8 +16,7 @@ from dim_tf.input import read_errors
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # What `tf.io.decode_image` recognises a file by (its first bytes).
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
-# With random crops the cached images are 1/8 larger than the crops (72 for
-# 64, 36 for 32): crops then move over the image without losing much of it.
+# With random crops the cached side is 1/8 larger than the crop (72 for 64).
 _CROP_MARGIN = 8
 
 
@@ -48,14 +28,7 @@ def is_image_name(name):
 def list_images(path):
     """Every image file under `path`, recursively, sorted.
 
-    Hidden files and folders (names starting with ".") are left out; the
-    extensions are `IMAGE_EXTENSIONS`, in any case.
-
-    Args:
-      path: a directory.
-
-    Returns:
-      Sorted list of file paths (`path` joined with the relative path).
+    Hidden files and folders are left out; extensions `IMAGE_EXTENSIONS`, any case.
     """
     return sorted(
         os.path.join(root, name)
@@ -66,9 +39,6 @@ def list_images(path):
 
 def walk_images(path):
     """`os.walk` of `path` without hidden folders, keeping only image files.
-
-    Args:
-      path: a directory.
 
     Yields:
       `(folder, sorted visible subfolder names, sorted image file names)`,
@@ -82,8 +52,7 @@ def walk_images(path):
 def not_images(paths):
     """The paths of `paths` whose first bytes are not a JPEG, PNG, GIF or BMP header.
 
-    Reads 8 bytes of each file: a cheap check that finds non-image files
-    (and unreadable or empty ones) before anything is decoded or written.
+    Reads 8 bytes of each file: a cheap check before anything is decoded.
     """
     bad = []
     for path in paths:
@@ -102,8 +71,7 @@ def checked_images(paths, skip_bad, where):
 
     Args:
       paths: image file paths.
-      skip_bad: `data.skip_bad_images`: drop files that are not images
-        instead of raising.
+      skip_bad: drop files that are not images instead of raising.
       where: what the paths are, for the message ("split 'train' of /data").
 
     Returns:
@@ -133,15 +101,13 @@ def decode(contents, channels):
     if channels == 3:
         image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     else:
-        # GIF and BMP decode only to 3 (or 4) channels: decode as stored,
-        # then convert.
+        # GIF and BMP decode only to 3 (or 4) channels: convert after.
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)
         image = convert_channels(image, channels)
     image.set_shape([None, None, channels])
     return image
 
 
-# The channel counts `convert_channels` takes, as its error names them.
 _CHANNEL_COUNTS = "1 (grey), 2 (grey and alpha), 3 (RGB) or 4 (RGBA)"
 
 
@@ -149,15 +115,13 @@ def convert_channels(images, channels):
     """uint8 `[..., c]` -> `[..., channels]`: alpha dropped, grey <-> RGB.
 
     Args:
-      images: uint8 with 1 to 4 channels (grey, grey+alpha, RGB, RGBA); the
-        count may be unknown until run time (a decoded file, or the input
-        of an exported model).
+      images: uint8 with 1 to 4 channels, the count possibly unknown until
+        run time.
       channels: 1 or 3; None leaves `images` as they are (any count).
 
     Raises:
       ValueError: a known channel count other than 1 to 4 to convert.
-      tf.errors.InvalidArgumentError: (at run time) the same, when the
-        count was not known before; the message names the counts taken.
+      tf.errors.InvalidArgumentError: the same, found at run time.
     """
     count = images.shape[-1]
     if channels is None or count == channels:
@@ -168,8 +132,7 @@ def convert_channels(images, channels):
                 f"images have {count} channels; {_CHANNEL_COUNTS} are taken"
             )
         return _convert_static(images, channels)
-    # Channels unknown until run time: one branch per count, after a check
-    # (a count outside 1..4 would otherwise run the last branch silently).
+    # Unknown until run time: one branch per count, after a range check.
     count = tf.shape(images)[-1]
     check = tf.debugging.Assert(
         tf.logical_and(count >= 1, count <= 4),
@@ -203,8 +166,7 @@ def stored_size(image_size, random_crop):
 
     Args:
       image_size: S, the encoder's input size.
-      random_crop: `data.random_crop`: training cuts random S x S crops
-        (evaluation the central one) out of the larger stored image.
+      random_crop: `data.random_crop`.
 
     Returns:
       S, or S + S // 8 with random crops.
@@ -215,13 +177,12 @@ def stored_size(image_size, random_crop):
 def fit(images, size):
     """Aspect-preserving resize (covering `size`), then the central window.
 
-    The same ops for one image and for a batch of images of one size, so
-    the exported models fit images exactly as the pipeline did.
+    The same ops for one image and a batch, so exported models fit as the
+    pipeline did.
 
     Args:
       images: uint8 `[H, W, C]` or `[B, H, W, C]`, any H and W.
-      size: the side of the square result (the shorter side becomes
-        `size`), or its `(height, width)` (the image is scaled to cover it).
+      size: the side of the square result, or its `(height, width)`.
 
     Returns:
       uint8 `[height, width, C]` or `[B, height, width, C]`.
@@ -239,8 +200,7 @@ def fit(images, size):
     new_width = tf.maximum(
         target_w, tf.cast(tf.round(tf.cast(width, tf.float64) * scale), tf.int32)
     )
-    # Antialiasing keeps a downscaled photo from aliasing (it matters from
-    # megapixels down to 64); it is plain bilinear when enlarging.
+    # Antialiased: a downscaled photo must not alias.
     resized = tf.image.resize(images, tf.stack([new_height, new_width]), antialias=True)
     resized = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
     top, left = (new_height - target_h) // 2, (new_width - target_w) // 2
@@ -258,17 +218,15 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
         image file) or "contents" (its bytes), and any other entries (kept).
       count: examples in `examples`.
       channels: 1 or 3.
-      size: side of the fitted images (`stored_size`), or their
-        `(height, width)`.
+      size: side of the fitted images (`stored_size`), or `(height, width)`.
       skip_bad: True skips examples that fail to read or decode; False
         stops at the first with an error naming it.
-      name_of: function from an int64 position in `examples` to a list of
-        tensors that name it in the error (e.g. its path).
+      name_of: int64 position in `examples` -> list of tensors naming it.
 
     Returns:
-      `tf.data.Dataset` of the dicts with "image" (uint8 `[size, size,
-      channels]`, or `[height, width, channels]`) instead of "path" / "contents", in order. Its cardinality is `count`
-      unless `skip_bad` (then unknown).
+      `tf.data.Dataset` of the dicts with uint8 "image" `[height, width,
+      channels]` instead of "path" / "contents", in order; cardinality `count`
+      unless `skip_bad`.
     """
 
     def decoded(position, example):
@@ -281,8 +239,7 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
         return position, {**example, "image": image}
 
     ds = examples.enumerate().map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
-    # tf.data cannot catch an op error inside the map; dropping the failed
-    # element and noticing the gap it leaves is how the file gets named.
+    # tf.data cannot catch an op error in a map: drop it, then name the gap.
     ds = ds.ignore_errors()
     if skip_bad:
         return ds.map(lambda position, example: example)
@@ -298,8 +255,7 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
 
     def check(expected, element):
         position, example = element
-        # The message's tensors are computed even when the check passes (at
-        # the end marker, position `count`): name an existing example then.
+        # Computed even when the check passes (end marker): name a real example.
         name = name_of(tf.minimum(expected, last))
         tf.debugging.Assert(
             tf.equal(position, expected), [read_errors.BAD_IMAGE_MARK, *name]
@@ -315,9 +271,8 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
 def load_images(paths, channels, size):
     """Decodes and fits image files now: uint8 `[N, size, size, channels]`.
 
-    The pipeline's transform for a batch of files (e.g. to embed them with an
-    exported encoder or a `dim_tf.training.runs.Run`; then
-    `dim_tf.input.model_input.raw_images_to_model_input`).
+    The pipeline's transform for a batch of files (then
+    `model_input.raw_images_to_model_input`).
 
     Raises:
       UserError: a file cannot be read or decoded (it is named).
