@@ -10,22 +10,10 @@ from typing import Optional
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
-    """What each training view goes through (`augment`; docs/method.md).
+    """What each training view goes through; the fields are docs/method.md's knobs.
 
-    Attributes:
-      resized_crop: a random crop of area fraction in [crop_scale_min,
-        crop_scale_max] and aspect in `aspect_ratio`, resized to the
-        encoder's size; False: the whole image (or the `fixed_crop`).
-      fixed_crop: a random crop of the encoder's size, no resizing.
-      flip: random horizontal flips.
-      shared_flip: with two views, one flip draw both share (AMDIM's order).
-      translate: n > 0: shift by whole pixels uniform in [-n, n], border
-        reflected (AMDIM's `RandomTranslateWithReflect(n)`); 0 = off.
-      translate_probability: chance that a view is translated.
-      jitter: colour-jitter strength s (factors in [1 - 0.8 s, 1 + 0.8 s]).
-      hue: the hue shift's bound in [0, 0.5]; None = 0.2 s (SimCLR's ratio).
-      jitter_probability: chance that a view is jittered.
-      grayscale_probability: chance that a 3-channel view becomes grayscale.
+    `resized_crop`: a random crop of the `crop_scale_*` area and `aspect_ratio`
+    resized to the encoder's size; `fixed_crop`: a random crop of that size.
     """
 
     resized_crop: bool = False

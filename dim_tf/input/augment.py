@@ -128,7 +128,7 @@ def random_resized_crop(image, seed, image_size, augmentation):
 
 
 def random_translate(pixels, seed, max_shift):
-    """`pixels` shifted by whole pixels, the uncovered border reflected.
+    """`pixels` float `[S, S, C]` shifted by whole pixels, the border reflected.
 
     AMDIM's `RandomTranslateWithReflect(max_shift)` (amdim-public datasets.py):
     dy, dx uniform in [-max_shift, max_shift], the border reflected (tf.pad's
@@ -138,9 +138,6 @@ def random_translate(pixels, seed, max_shift):
       pixels: float `[S, S, C]`; `max_shift` < S.
       seed: int `[2]`.
       max_shift: n >= 1.
-
-    Returns:
-      float `[S, S, C]`.
     """
     pad = [[max_shift, max_shift], [max_shift, max_shift], [0, 0]]
     padded = tf.pad(pixels, pad, mode="REFLECT")
@@ -148,20 +145,17 @@ def random_translate(pixels, seed, max_shift):
 
 
 def colour_jitter(pixels, seed, strength, hue):
-    """Brightness, contrast, saturation and hue jitter of float `[S, S, C]` in [0, 1].
+    """Brightness, contrast, saturation, hue jitter of float `[S, S, C]` in [0, 1].
 
     Close to PyTorch's `ColorJitter(0.8 s, 0.8 s, 0.8 s, hue)`; it differs in
     a fixed order, contrast towards each channel's mean, HSV saturation and
     float pixels (docs/method.md). One-channel images: brightness and contrast.
 
     Args:
-      pixels: float `[S, S, C]` in [0, 1].
+      pixels: float `[S, S, C]` in [0, 1]; the result too.
       seed: int `[2]`.
       strength: s > 0.
       hue: the hue shift's bound in [0, 0.5] (`Augmentation.hue_bound`).
-
-    Returns:
-      float `[S, S, C]` in [0, 1].
     """
     amount = 0.8 * strength
     low, high = max(0.0, 1.0 - amount), 1.0 + amount

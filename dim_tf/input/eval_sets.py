@@ -1,7 +1,4 @@
-"""Labeled eval sets and lists of image files, as a run's encoder takes them.
-
-Unaugmented, through the same transform as training (`model_input`).
-"""
+"""Eval sets with labels and lists of image files, as a run's encoder takes them."""
 
 import os
 
@@ -12,9 +9,7 @@ from dim_tf.input.model_input import batched_model_input
 
 
 def make_eval_dataset(data, split, image_size, batch_size, center_crop=None):
-    """A split in a fixed order with its labels, for probes and measures.
-
-    Images are center-cropped when `center_crop` and larger than S, else resized.
+    """A split in a fixed order with its labels, unaugmented, for probes and measures.
 
     Args:
       data: the `config.data` section.

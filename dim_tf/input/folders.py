@@ -43,12 +43,9 @@ class Directory:
     Attributes:
       path: the absolute directory.
       layout: "tfrecord", "classes" or "images".
-      files: split name -> tuple of its files (image files in the mixed
-        order, or TFRecord files for the tfrecord layout, sorted).
-      labels: split name -> tuple of class ids, one per image file
-        (classes layout only).
-      class_names: names of the classes, index i naming class i; () when
-        unlabeled.
+      files: split name -> its files (images in the mixed order, or TFRecords).
+      labels: split name -> class ids per image file (classes layout only).
+      class_names: class i's name at index i; () when unlabeled.
     """
 
     path: str
@@ -79,13 +76,7 @@ def eval_splits(data, directory):
 
 
 def open_directory(data):
-    """Finds the layout of the directory `data.dataset` and lists its files.
-
-    Args:
-      data: the `config.data` section.
-
-    Returns:
-      `Directory`.
+    """The `Directory` of `data.dataset` (a `config.data` section), listed.
 
     Raises:
       UserError: anything about the directory a user can get wrong.
@@ -123,8 +114,7 @@ def _image_directory(path, data):
         directory = _classes_directory(path, folders, splits, data)
     else:
         directory = _images_directory(path, data)
-    # Slices checked against the listed files before anything is written
-    # (a TFRecord split's records are counted only when it is read).
+    # Slices checked against the listed files (TFRecords: when read).
     counts = {split: len(files) for split, files in directory.files.items()}
     for field in _SPLIT_FIELDS:
         spec = split_specs.parse(data[field])

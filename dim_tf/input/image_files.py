@@ -38,11 +38,9 @@ def list_images(path):
 
 
 def walk_images(path):
-    """`os.walk` of `path` without hidden folders, keeping only image files.
+    """`os.walk` (top-down, links followed): `(folder, subfolders, image files)`.
 
-    Yields:
-      `(folder, sorted visible subfolder names, sorted image file names)`,
-      top-down, following symbolic links.
+    Hidden folders and files are left out; names sorted.
     """
     for root, folders, files in os.walk(path, followlinks=True):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
@@ -67,15 +65,12 @@ def not_images(paths):
 
 
 def checked_images(paths, skip_bad, where):
-    """`paths` after the header check: the bad ones named or dropped.
+    """`(kept, skipped)`: `paths` after the header check, the bad ones dropped.
 
     Args:
       paths: image file paths.
       skip_bad: drop files that are not images instead of raising.
       where: what the paths are, for the message ("split 'train' of /data").
-
-    Returns:
-      `(kept, skipped)`: the paths that look like images, and those left out.
 
     Raises:
       UserError: a file is not an image and `skip_bad` is False.
@@ -162,14 +157,11 @@ def _convert_static(images, channels):
 
 
 def stored_size(image_size, random_crop):
-    """Side of the square images a directory dataset caches.
+    """S, or S + S // 8 with random crops: the side a directory dataset caches.
 
     Args:
       image_size: S, the encoder's input size.
       random_crop: `data.random_crop`.
-
-    Returns:
-      S, or S + S // 8 with random crops.
     """
     return image_size + image_size // _CROP_MARGIN if random_crop else image_size
 

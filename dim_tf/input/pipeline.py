@@ -1,8 +1,7 @@
 """The input pipeline DIM trains on: an unlabeled, shuffled, augmented image stream.
 
-Every source (a TFDS split as stored, a directory's split decoded and fitted
-first) goes through the same cache, shuffle, augmentation and batching, and
-reaches the model through `model_input`, as in evaluation and export.
+Every source goes through the same cache, shuffle, augmentation and batching,
+and reaches the model through `model_input`, as in evaluation and export.
 """
 
 import tensorflow as tf
@@ -31,19 +30,16 @@ def make_train_dataset(
 ):
     """The infinite, unlabeled, shuffled image stream DIM trains on.
 
-    A pure function of `seed` and the position: epoch e is shuffled with a
-    seed from (seed, e), each example augmented with one from (seed, e, index),
-    so a run resumed at `start_step=k` sees the batches an uninterrupted one
-    does. With a buffer smaller than the shard the split's files are read
-    interleaved, so a split listed after another ("train+unlabelled") is mixed.
+    A pure function of `seed` and the position (epoch e shuffled by (seed, e),
+    examples augmented by (seed, e, index)): a run resumed at `start_step`
+    sees the batches an uninterrupted one does.
 
     Args:
       data: the `config.data` section.
       image_size: S, the encoder's input height and width.
       global_batch_size: images per step over all replicas.
       start_step: steps already taken; their batches are skipped.
-      input_context: the `tf.distribute.InputContext` given by
-        `strategy.distribute_datasets_from_function`; None = one pipeline.
+      input_context: a `tf.distribute.InputContext`; None = one pipeline.
       seed: the run's seed (`config.train.seed`).
       augment_config: the `config.augment` section; None = preset "none".
       views: augmented views per image (`config.objective.views`).
@@ -181,11 +177,7 @@ def _pipeline_seed(seed, input_context):
 
 
 def _epochs(images, seed, start_epoch, image_size, data, buffer, make_views=None):
-    """`{"image": uint8 [h, w, C]}` over epochs start_epoch, start_epoch + 1, ...
-
-    Epoch e is shuffled with a seed from (seed, e); each example is augmented
-    (`_augment`, or `make_views` when given) with one from (seed, e, index).
-    """
+    """`{"image": uint8 [h, w, C]}` over epochs start_epoch, start_epoch + 1, ..."""
 
     def epoch(e):
         # Pinning the graph seed frees the order from tf.random.set_seed,
