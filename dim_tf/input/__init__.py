@@ -38,8 +38,6 @@ class Augmentation:
     def views_can_differ(self, channels):
         """Whether two views of one image can come out different.
 
-        With no random part, or only a shared flip, they are always the same.
-
         Args:
           channels: the views' channels (`data.channels`; None: as stored).
         """
@@ -53,8 +51,7 @@ class Augmentation:
         )
 
 
-# AMDIM's colour jitter, grayscale and one flip per image (amdim-public
-# datasets.py; its ImageNet128 transform: hue 0.1).
+# AMDIM's colour jitter, grayscale and one flip per image (amdim-public datasets.py).
 _AMDIM_COLOUR = dict(
     flip=True,
     shared_flip=True,
@@ -64,8 +61,7 @@ _AMDIM_COLOUR = dict(
     grayscale_probability=0.25,
 )
 
-# Preset -> its augmentation (docs/method.md: each preset, and where it
-# differs from its source's code).
+# Preset -> its augmentation (docs/method.md, with the differences from sources).
 AUGMENT_PRESETS = {
     "none": Augmentation(),
     "flip_crop": Augmentation(fixed_crop=True, flip=True),

@@ -1,8 +1,7 @@
 """Augmented training views: (resized) crops, flips, shifts, colour jitter, grayscale.
 
-One uint8 image `[H, W, C]` becomes `views` float32 `[S, S, C]` model inputs
-in [-1, 1]. Stateless ops seeded from the example's seed: a resumed run sees
-the same views.
+One uint8 `[H, W, C]` image -> `views` float32 `[S, S, C]` in [-1, 1], by
+stateless ops seeded from the example's seed (a resume sees the same views).
 """
 
 import dataclasses
@@ -40,8 +39,7 @@ def crop_and_flip(image, seed, image_size, fixed_crop, flip):
 def make_views(image, seed, image_size, augmentation, views, to_model_input):
     """`views` augmented model inputs of one stored image.
 
-    With `augmentation.shared_flip` and two views, the image is flipped (or
-    not) once, then each view goes through the rest (AMDIM's order).
+    A shared flip (`augmentation.shared_flip`) is drawn once (AMDIM's order).
 
     Args:
       image: uint8 `[H, W, C]`, with the encoder's channels C.
@@ -102,13 +100,9 @@ def _one_view(image, seed, image_size, augmentation, to_model_input):
 
 
 def random_resized_crop(image, seed, image_size, augmentation):
-    """A random window (area and aspect from `augmentation`), resized to S x S.
+    """uint8 `[H, W, C]` -> float32 `[S, S, C]` in [0, 1]: a random window resized.
 
-    Args:
-      image: uint8 `[H, W, C]`.
-
-    Returns:
-      float32 `[S, S, C]` in [0, 1].
+    Area fraction and aspect ratio from `augmentation`.
     """
     _, _, box = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),

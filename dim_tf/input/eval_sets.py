@@ -55,8 +55,7 @@ def _tfds_labeled_examples(data, split):
 def make_files_dataset(paths, data, image_size, batch_size, raw_image_shape=None):
     """Image files in the given order, as a run's encoder takes them.
 
-    Decoded and fitted as the run's dataset stores its images, then the
-    evaluation transform, as the exported encoder does (`dim_tf.export`).
+    Decoded and fitted as the run's dataset stores images, then as evaluation.
 
     Args:
       paths: image file paths (str, bytes or path-like).

@@ -30,8 +30,7 @@ HELD_OUT_EVERY = 5  # Every 5th example of an unlabeled split is held out.
 FIT, HELD_OUT = "fit", "held_out"  # The parts of an unlabeled split.
 UNLABELED_SPLIT = "train"  # The one split of the `images` layout.
 _SPLIT_FIELDS = ("train_split", "eval_train_split", "eval_split")
-# Directories listed by this process (a start opens one several times):
-# (path, settings) -> (`image_files.walk_images` snapshot, `Directory`).
+# (path, settings) -> (walk snapshot, `Directory`): a start opens one often.
 _LISTED = {}
 _MAX_LISTED = 4
 
@@ -136,9 +135,8 @@ def read(data, split, image_size, input_context=None):
 
     Returns:
       `(dataset, listed)`: `tf.data.Dataset` of `{"image": uint8 [s, s, C],
-      "label": int32 []}` (label -1 when unlabeled) and the number of
-      examples listed for this pipeline (the dataset has fewer when
-      `data.skip_bad_images` skipped some).
+      "label": int32 []}` (-1 when unlabeled) and the examples listed for
+      this pipeline (fewer are read when `data.skip_bad_images` skips some).
     """
     directory = open_directory(data)
     spec = _checked_spec(split, directory, data)

@@ -1,7 +1,6 @@
 """Image files: listing them, and decoding them to fixed-size uint8 images.
 
-How an image file becomes the uint8 square the pipeline caches, shared by the
-directory datasets, the exported SavedModels (`fit`) and the embedding tools.
+Shared by directory datasets, exported SavedModels (`fit`) and embedding tools.
 Not TFDS 4.9's `ImageFolder`: it lists only JPEG and PNG in one layout and
 cannot name or skip a file that fails to decode.
 """
@@ -110,8 +109,7 @@ def convert_channels(images, channels):
     """uint8 `[..., c]` -> `[..., channels]`: alpha dropped, grey <-> RGB.
 
     Args:
-      images: uint8 with 1 to 4 channels, the count possibly unknown until
-        run time.
+      images: uint8 with 1 to 4 channels (maybe known only at run time).
       channels: 1 or 3; None leaves `images` as they are (any count).
 
     Raises:
@@ -169,8 +167,7 @@ def stored_size(image_size, random_crop):
 def fit(images, size):
     """Aspect-preserving resize (covering `size`), then the central window.
 
-    The same ops for one image and a batch, so exported models fit as the
-    pipeline did.
+    Same ops for one image and a batch: exported models fit as the pipeline.
 
     Args:
       images: uint8 `[H, W, C]` or `[B, H, W, C]`, any H and W.
@@ -206,19 +203,16 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
     """Examples with their image file bytes decoded and fitted, bad files handled.
 
     Args:
-      examples: `tf.data.Dataset` of dicts with "path" (scalar string, an
-        image file) or "contents" (its bytes), and any other entries (kept).
+      examples: dataset of dicts with "path" or "contents" (bytes); others kept.
       count: examples in `examples`.
       channels: 1 or 3.
       size: side of the fitted images (`stored_size`), or `(height, width)`.
-      skip_bad: True skips examples that fail to read or decode; False
-        stops at the first with an error naming it.
+      skip_bad: skip examples that fail to read or decode, else name the first.
       name_of: int64 position in `examples` -> list of tensors naming it.
 
     Returns:
-      `tf.data.Dataset` of the dicts with uint8 "image" `[height, width,
-      channels]` instead of "path" / "contents", in order; cardinality `count`
-      unless `skip_bad`.
+      `tf.data.Dataset` of the dicts, uint8 "image" `[height, width, channels]`
+      replacing "path" / "contents"; cardinality `count` unless `skip_bad`.
     """
 
     def decoded(position, example):
@@ -262,9 +256,6 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
 
 def load_images(paths, channels, size):
     """Decodes and fits image files now: uint8 `[N, size, size, channels]`.
-
-    The pipeline's transform for a batch of files (then
-    `model_input.raw_images_to_model_input`).
 
     Raises:
       UserError: a file cannot be read or decoded (it is named).

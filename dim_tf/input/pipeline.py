@@ -98,8 +98,7 @@ def _train_images(data, image_size, input_context):
 
 
 def _view_maker(data, augment_config, views, image_size):
-    """`(uint8 [H, W, C], seed) -> model input` for augmented views, or None
-    for the paper's path (one view, crops and flips from the `data` flags)."""
+    """`(uint8 [H, W, C], seed) -> model input`, or None for the paper's path."""
     if views == 1 and (augment_config is None or augment_config.preset == "none"):
         return None
     augmentation = input_names.resolve_augmentation(augment_config, data)

@@ -1,9 +1,8 @@
 """The split settings of a directory dataset, sliced and joined as TFDS splits are.
 
-TFDS's split syntax (`tfds.core.ReadInstruction`): "train", "train[:80%]",
-"train+extra"; a slice is a range of the split's fixed mixed order, so
-"train[:80%]" / "train[80%:]" part a labeled folder with classes mixed in
-both. An unlabeled split's `[fit]` / `[held_out]` part comes last.
+TFDS's syntax (`tfds.core.ReadInstruction`): "train", "train[:80%]",
+"train+extra"; a slice is a range of the split's fixed mixed order (classes
+mixed). An unlabeled split's `[fit]` / `[held_out]` part comes last.
 """
 
 import dataclasses
@@ -28,8 +27,7 @@ class SplitSpec:
       text: the setting as given.
       folders: the split folders (or TFRecord splits) it reads, in order.
       part: "fit", "held_out" or None (an unlabeled split's part).
-      instruction: its `tfds.core.ReadInstruction`, or None for a plain
-        split name (read whole).
+      instruction: its `tfds.core.ReadInstruction`; None: a whole split.
     """
 
     text: str

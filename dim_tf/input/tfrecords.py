@@ -85,16 +85,12 @@ def check_example(example, path, image_key, label_key):
 
 
 def examples(files, image_key, label_key=None):
-    """The records of `files` in order: dicts of "contents" (the image bytes) and "label".
+    """The records of `files` in order: `{"contents": string [], "label": int32 []}`.
 
     Args:
       files: TFRecord file paths.
       image_key: the bytes feature holding the encoded image.
-      label_key: the int64 feature holding the class id, or None (then every
-        label is -1).
-
-    Returns:
-      `tf.data.Dataset` of `{"contents": string [], "label": int32 []}`.
+      label_key: the int64 class id feature, or None (every label -1).
     """
     spec = {image_key: tf.io.FixedLenFeature([], tf.string)}
     if label_key is not None:
