@@ -1,4 +1,4 @@
-"""Coordinate prediction (the paper's Table 4): where on the grid is this local vector?"""
+"""Coordinate prediction (the paper's Table 4): where on the grid is a local vector?"""
 
 import tensorflow as tf
 

@@ -1,7 +1,6 @@
 """The DIM objective: MI estimates from encoder features, weighted with the prior term.
 
-`alpha * MI_global + beta * MI_local - gamma * prior_loss` is maximised. Each
-replica holds its share; negatives span the global batch.
+`alpha * MI_global + beta * MI_local - gamma * prior_loss`, over the global batch.
 """
 
 from typing import NamedTuple, Optional
@@ -115,7 +114,7 @@ def mi_estimates(
 
     Args:
       features, estimator, replica: as `critic_mi`.
-      local_critic, global_critic: critics of Y against local vectors / the map, or None.
+      local_critic, global_critic: Y against local vectors / the map, or None.
       weights: `Weights`.
       score_penalty: weight of the mean squared unclipped score; 0 = off.
     """
@@ -137,7 +136,7 @@ def mi_estimates(
 
 
 def encoder_loss(mi_terms, prior_loss, weights):
-    """Scalar float32 `-(alpha * MI_global + beta * MI_local) + gamma * prior_loss` + penalty.
+    """Scalar float32 `-(alpha MI_global + beta MI_local) + gamma prior_loss` + penalty.
 
     Args:
       mi_terms: output of `mi_estimates`.

@@ -107,9 +107,7 @@ def mi_terms(
     replica,
     score_penalty=0.0,
 ):
-    """The step's scalar float32 MI terms and score penalty, as `dim_loss.mi_estimates`.
-
-    With several pairs, each pair's term is also "mi/SOURCE-TARGET".
+    """MI terms as `dim_loss.mi_estimates`, and "mi/SOURCE-TARGET" of several pairs.
 
     Args:
       view_features: the output of `encode_views`.

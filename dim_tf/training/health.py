@@ -41,7 +41,7 @@ def effective_rank(y):
 
 
 def dead_fraction(activations):
-    """Scalar float32 fraction of the units of `activations [B, U]` <= 0 on every row."""
+    """Scalar float32 fraction of units of `activations [B, U]` <= 0 on every row."""
     activations = tf.cast(activations, tf.float32)
     dead = tf.reduce_all(activations <= 0.0, axis=0)
     return tf.reduce_mean(tf.cast(dead, tf.float32))

@@ -141,7 +141,7 @@ class Trainer:
         return built
 
     def example_shape(self, image_shape):
-        """One example's shape: `image_shape`, or `(V, *image_shape)` with V > 1 views."""
+        """An example's shape: `image_shape` or `(V, *image_shape)` with V > 1 views."""
         return tuple(image_shape) if self.views == 1 else (self.views, *image_shape)
 
     def _adam(self, learning_rate, loss_scaled):
@@ -285,7 +285,7 @@ class Trainer:
         return metrics, gradients, prior_gradients
 
     def _prior_samples(self, rows, step, replica):
-        """This replica's rows of a global batch of prior samples, the same for any replica count."""
+        """This replica's rows of a global batch of prior samples."""
         samples = self.prior.sample(
             rows * replica.num_replicas, seed=self._step_seed(step)
         )
@@ -293,7 +293,7 @@ class Trainer:
         return tf.cast(samples[start : start + rows], tf.float32)
 
     def _step_seed(self, step, stream=0):
-        """int32 `[2]` from (run seed, step), stream k > 0 folded in (0: the prior's)."""
+        """int32 `[2]` from (run seed, step), stream k > 0 folded in (0: prior's)."""
         seed = tf.stack(
             [tf.cast(self.train_config.seed, tf.int32), tf.cast(step, tf.int32)]
         )
