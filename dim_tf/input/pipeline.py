@@ -1,7 +1,10 @@
 """The input pipeline DIM trains on: an unlabeled, shuffled, augmented image stream.
 
 Every source goes through the same cache, shuffle, augmentation and batching,
-and reaches the model through `model_input`, as in evaluation and export.
+and reaches the model through `model_input`, as in evaluation
+(`dim_tf.input.eval_sets`) and in exported SavedModels. The datasets are
+found and prepared by `dim_tf.input.sources`; a bad split or batch size
+raises a one-line `dim_tf.errors.UserError`.
 """
 
 import tensorflow as tf
