@@ -9,7 +9,7 @@ Images are `.jpg`, `.jpeg`, `.png`, `.bmp` or `.gif` files (any case);
 hidden files and folders are left out. A split's images are in a fixed mixed
 order (by a hash of their path below PATH), not sorted: the first N of a
 split then mix the classes (the probes' `eval.max_train_examples`, MINE's
-`eval.measure_examples` and the views read first examples), and adding a
+`eval.mi.examples` and the views read first examples), and adding a
 file does not reorder the others. An unlabeled dataset has no eval splits of
 its own: its `[fit]` and `[held_out]` parts (every 5th example) stand in.
 """

@@ -20,14 +20,14 @@ TINY_EVAL = {
     "data.eval_split": "test[:32]",
     "eval.epochs": 1,
     "eval.batch_size": 32,
-    "eval.finetune_epochs": 1,
-    "eval.mine_steps": 2,
-    "eval.ndm_steps": 2,
-    "eval.measure_examples": 20,
+    "eval.finetune.epochs": 1,
+    "eval.mi.mine_steps": 2,
+    "eval.mi.ndm_steps": 2,
+    "eval.mi.examples": 20,
     "eval.few_labels": 1,
-    "eval.decoder_epochs": 1,
+    "eval.decoder.epochs": 1,
     "eval.label_fractions": "0.2",
-    "eval.knn_k": 5,
+    "eval.knn.k": 5,
 }
 
 

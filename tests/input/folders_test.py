@@ -406,12 +406,12 @@ def test_an_unlabeled_folder_trains_and_evaluates_label_free(tree, tmp_path):
         root / "flat",
         **{
             "eval.kinds": "linear,mlp",
-            "eval.mine_steps": 5,
-            "eval.ndm_steps": 5,
-            "eval.projector_examples": 10,
-            "eval.map_images": 2,
-            "eval.neighbour_queries": 2,
-            "eval.neighbours": 2,
+            "eval.mi.mine_steps": 5,
+            "eval.mi.ndm_steps": 5,
+            "eval.views.projector_examples": 10,
+            "eval.views.map_images": 2,
+            "eval.views.neighbour_queries": 2,
+            "eval.views.neighbours": 2,
             "eval.every": 4,
         },
     )
