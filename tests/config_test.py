@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from dim_tf import config as config_lib
-from dim_tf import models, objective
+from dim_tf import models, objective, workdir
 from dim_tf.errors import UserError
 from dim_tf.evaluators import settings as evaluator_settings
 
@@ -244,3 +244,13 @@ def test_a_record_s_unknown_fields_are_skipped():
     record["critic"] = {**record["critic"], "gone": True}
     config = config_lib.from_record(record)
     assert "removed_field" not in config and "gone" not in config.critic
+
+
+def test_a_run_resumes_with_any_eval_field_changed(tmp_path):
+    config = config_lib.default_config()
+    workdir.write_config(str(tmp_path), config_lib.to_record(config))
+    config.eval.knn.k, config.eval.mi.examples, config.eval.epochs = 7, 5, 3
+    workdir.check_same_run(str(tmp_path), config)
+    config.y_dim = 4
+    with pytest.raises(UserError, match="y_dim"):
+        workdir.check_same_run(str(tmp_path), config)

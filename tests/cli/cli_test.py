@@ -36,6 +36,11 @@ def _train(*args, data_dir):
     [
         (["--config.train.stepz=3"], ["unknown config field 'stepz'", '"steps"']),
         (["--config.train.stepz=None"], ["unknown config field 'train.stepz'"]),
+        (["--config.eval.knn.k=-1"], ["eval.knn.k must be an integer >= 1, got -1"]),
+        (
+            ["--config.eval.knn.kk=1"],
+            ["unknown config field 'kk' in --config.eval.knn.kk"],
+        ),
         (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
         (["--config.data.dataset=cifar11"], ["cifar11"]),
         (["--config.objective.views=2"], ["identical views", "augment.preset"]),
