@@ -1,10 +1,7 @@
-"""The `eval` config section: its fields with their defaults, checks and resume rule.
+"""The `eval` config section: its defaults, checks and resume rule (TensorFlow-free).
 
-Fields every evaluator shares sit at `eval` level; each evaluator's own
-fields are a sub-section named after it (`eval.knn.k`), defined and checked
-in one block below. docs/protocol.md and docs/usage.md say what each does.
-
-TensorFlow-free, as `dim_tf.config` is, so a mistyped value is reported at once.
+Shared fields sit at `eval` level; each evaluator's own are a sub-section
+named after it (`eval.knn.k`), defined and checked in one block below.
 """
 
 from ml_collections import config_dict
@@ -19,8 +16,8 @@ RESUMABLE = ("eval.",)
 def defaults():
     """`config.eval`: every field with its default, sub-sections included."""
     section = config_dict.ConfigDict()
-    section.taps = "conv,fc,y"  # Comma-separated subset of conv, fc, y.
-    # Comma-separated subset of linear, mlp, finetune, knn, svm, decoder.
+    # Comma-separated: encoder outputs (conv, fc, y) and evaluators.KINDS.
+    section.taps = "conv,fc,y"
     section.kinds = "linear,mlp,finetune,knn"
     # The frozen-feature probes (linear, mlp): epochs on cached features, Adam.
     section.epochs = 20
@@ -70,9 +67,7 @@ def label_fractions(eval_config):
 # `eval.mlp`: the frozen mlp probes (frozen_training.py).
 def _mlp():
     mlp = config_dict.ConfigDict()
-    # Batches up to this many times eval.batch_size on large training sets,
-    # Adam scaled to match (1 = off; 1 to 9).
-    mlp.batch_scale = 8
+    mlp.batch_scale = 8  # Batches up to k x eval.batch_size (1 to 9; 1 = off).
     mlp.precision = "float32"  # The hidden layer's: float32 | bfloat16 | auto.
     return mlp
 
@@ -140,7 +135,7 @@ def svm_c_values(svm):
 def _decoder():
     decoder = config_dict.ConfigDict()
     decoder.epochs = 10
-    decoder.learning_rate = 1e-3  # Adam.
+    decoder.learning_rate = 1e-3
     decoder.examples = 10_000  # Images per split, kept in memory.
     return decoder
 
@@ -185,7 +180,6 @@ def _check_views(views):
         field_checks.integer(f"eval.views.{field}", views[field])
 
 
-# Sub-section name -> (its defaults, its check).
 _SUBSECTIONS = {
     "mlp": (_mlp, _check_mlp),
     "finetune": (_finetune, _check_finetune),
