@@ -156,8 +156,8 @@ def _mi():
 
 
 def _check_mi(mi):
-    for field in ("mine_steps", "ndm_steps", "examples"):
-        field_checks.integer(f"eval.mi.{field}", mi[field])
+    for field, value in mi.items():
+        field_checks.integer(f"eval.mi.{field}", value)
 
 
 # `eval.views`: the TensorBoard views of every evaluation (views.py).
@@ -171,13 +171,8 @@ def _views():
 
 
 def _check_views(views):
-    for field in (
-        "neighbour_queries",
-        "neighbours",
-        "map_images",
-        "projector_examples",
-    ):
-        field_checks.integer(f"eval.views.{field}", views[field])
+    for field, value in views.items():
+        field_checks.integer(f"eval.views.{field}", value)
 
 
 _SUBSECTIONS = {
