@@ -67,7 +67,7 @@ def label_fractions(eval_config):
 # `eval.mlp`: the frozen mlp probes (frozen_training.py).
 def _mlp():
     mlp = config_dict.ConfigDict()
-    mlp.batch_scale = 8  # Batches up to k x eval.batch_size (1 to 9; 1 = off).
+    mlp.batch_scale = 8  # Batches up to this many times eval.batch_size (1 to 9).
     mlp.precision = "float32"  # The hidden layer's: float32 | bfloat16 | auto.
     return mlp
 
@@ -87,7 +87,7 @@ def _check_mlp(mlp):
 def _finetune():
     finetune = config_dict.ConfigDict()
     finetune.epochs = 10
-    finetune.learning_rate = 1e-4  # Adam, encoder and classifier.
+    finetune.learning_rate = 1e-4
     return finetune
 
 
@@ -136,7 +136,7 @@ def _decoder():
     decoder = config_dict.ConfigDict()
     decoder.epochs = 10
     decoder.learning_rate = 1e-3
-    decoder.examples = 10_000  # Images per split, kept in memory.
+    decoder.examples = 10_000  # Images per split.
     return decoder
 
 
@@ -163,8 +163,9 @@ def _check_mi(mi):
 # `eval.views`: the TensorBoard views of every evaluation (views.py).
 def _views():
     views = config_dict.ConfigDict()
-    views.neighbour_queries = 8  # Rows of the nearest-neighbour grid.
-    views.neighbours = 8  # Neighbours per query, nearest first.
+    # The nearest-neighbour grid (in Y): its rows, and neighbours per row.
+    views.neighbour_queries = 8
+    views.neighbours = 8
     views.map_images = 8  # Test images shown with their local MI map.
     views.projector_examples = 1000  # Test images in the projector.
     return views
