@@ -3,7 +3,7 @@
 Each of `train`, `evaluate`, `export`, `benchmark`, `embed` and `neighbours`
 defines its absl flags and a `main()` (the console script); what they share
 lives beside them, one module per job (`environment`, `exits`,
-`flag_parsing`, `runner`, `output`, `quiet_start`, `none_overrides`) and is
+`flag_parsing`, `runner`, `output`, `quiet_start`, `overrides`) and is
 named here. Only the entry points read absl flags; the library takes plain
 values. Importing this package imports neither TensorFlow nor NumPy
 (bin/_launch.py relies on it).
