@@ -23,7 +23,7 @@ import tensorflow_datasets as tfds
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import (
-    digits,  # noqa: F401  (registers the `digits` TFDS builder
+    digits,  # noqa: F401  (registers the TFDS builders; no reliance on the import hook)
     folders,
 )
 
