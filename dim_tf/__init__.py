@@ -1,8 +1,7 @@
 """Deep InfoMax (Hjelm et al., 2019) in Keras 3 / TensorFlow.
 
 Importing dim_tf registers the embedded dataset with TFDS as `digits`
-(`dim_tf.input.digits`) without importing TFDS (nor TensorFlow): at once if
-TFDS is imported, else as soon as it is.
+without importing TFDS: at once if TFDS is imported, else as soon as it is.
 """
 
 import sys
@@ -27,7 +26,7 @@ class _RegisterDigitsAfterTfds:
         sys.meta_path.remove(self)
         from importlib.util import find_spec
 
-        spec = find_spec(name)  # The next finders' spec.
+        spec = find_spec(name)
         if spec is not None:
             exec_module = spec.loader.exec_module
 

@@ -70,7 +70,7 @@ def _check_required(flag_values, required):
 
 
 def missing_flags_message(flag_values, required):
-    """ "--NAME is required: its help" for each flag of `required` without a value, or None."""
+    """ "--NAME is required: its help" for each `required` flag without a value, or None."""
     missing = [name for name in required if flag_values[name].value is None]
     helps = [flag_values[name].help.rstrip(".") for name in missing]
     return (
@@ -83,7 +83,7 @@ def missing_flags_message(flag_values, required):
 
 
 def _loaded_config(flag_values):
-    """The config flag's `ConfigDict` (None if not given); a file that fails to load fails here."""
+    """The `--config` ConfigDict, or None; a file that did not load fails here."""
     try:
         config = flag_values["config"].value
         if config is not None:

@@ -43,7 +43,7 @@ def _adopt_help(module, flag_values):
 
 
 def command(name):
-    """ "dim-NAME" in a console script (dim-train, ...), else "bin/NAME": the commands hints name."""
+    """ "dim-NAME" in a console script (dim-train, ...), else "bin/NAME": for hints."""
     if os.path.basename(sys.argv[0]).startswith("dim-"):
         return f"dim-{name}"
     return f"bin/{name}"

@@ -62,7 +62,7 @@ def check_embeddings(out):
 
 
 def parse_taps(text):
-    """ "y,fc" (or a sequence of names) -> ("y", "fc"); `UserError` for none or a name not in `TAPS`."""
+    """ "y,fc" (or a sequence of names) -> ("y", "fc"); `UserError` unless all are `TAPS`."""
     text = text if isinstance(text, str) else ",".join(text)
     taps = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
     unknown = [tap for tap in taps if tap not in TAPS]
@@ -97,7 +97,7 @@ def output_paths(out, taps, file_format="npy"):
 
 
 def check_outputs(paths, overwrite):
-    """Raises `UserError` for the first of `paths` that is a directory, or exists without `overwrite`."""
+    """`UserError` for the first of `paths` that is a directory or exists (unless `overwrite`)."""
     for path in paths.values():
         if os.path.isdir(path):
             raise UserError(f"--out: {path} is a directory; choose another --out")

@@ -4,7 +4,7 @@ A run's checkpoint decodes and transforms each file as the run's evaluation
 images; its exported encoder SavedModel gets the file decoded to RGB, fitted
 to the signature's H x W when it fixes one (else at its own size, runs of one
 size batched), and gives the same vectors to float rounding. Files that
-cannot be decoded are skipped, and named (docs/usage.md, Embeddings).
+cannot be decoded are skipped, and named (docs/usage.md, Embeddings and search).
 """
 
 import copy
@@ -44,7 +44,7 @@ class Encoder:
         self._keep = keep  # What `batches` needs alive (a loaded SavedModel).
 
     def batches(self, paths, batch_size):
-        """Yields `(bytes paths [b], {"local", "conv", "fc", "y": [b, ...]})` of the files that decode, in order."""
+        """Yields `(bytes paths [b], {"local", "conv", "fc", "y": [b, ...]})` of files that decode."""
         return self._batches([os.fsencode(path) for path in paths], batch_size)
 
     @classmethod
@@ -151,7 +151,7 @@ def _same_size_runs(files, batch_size):
 
 
 def list_files(path):
-    """`(paths, names relative to path)` of the images under `path` (sorted, recursive), or of the file `path`.
+    """`(paths, names relative to path)` of the images under `path` (sorted, recursive).
 
     Raises:
       UserError: `path` is missing or holds no images.
@@ -175,7 +175,7 @@ def tap_vectors(tap):
 
 
 def embed_files(encoder, paths, names, taps, batch_size=128, progress=None):
-    """`Embeddings` of the image files `paths` (called `names`); undecodable ones are skipped.
+    """`Embeddings` of the image files `paths` (called `names`); undecodable ones skipped.
 
     Args:
       encoder: `Encoder`.

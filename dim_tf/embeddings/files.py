@@ -5,6 +5,7 @@ escapes backslash, tab, newline and carriage return so that each name stays
 one line. Each file is renamed into place, the `.tsv` last: a crash leaves
 the previous files or the new ones, never half a file.
 """
+
 import re
 
 import numpy as np

@@ -112,7 +112,7 @@ def find_neighbours(
 
 
 def write_grid(query, neighbours, path):
-    """Writes the PNG `path` (atomically): the `query` file's picture in a white frame, then the `neighbours` files'."""
+    """Writes the PNG `path`: the `query` file's picture, framed white, then the `neighbours`'."""
     files = [os.fsencode(path) for path in (query, *neighbours)]  # Any bytes.
     pictures = image_files.load_images(files, 3, _THUMBNAIL).numpy()
     grid = views.query_grid(pictures[0], pictures[1:])

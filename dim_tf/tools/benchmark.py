@@ -144,7 +144,7 @@ def benchmark(
 
 
 def _dataset_channels(config):
-    """(image channels, None) when the dataset can be prepared here, else (channels from TFDS's metadata, why not)."""
+    """(image channels, None) if the dataset can be prepared, else (TFDS metadata's, why not)."""
     try:
         return sources.describe(config.data, with_classes=False).channels, None
     except UserError as err:
@@ -160,7 +160,7 @@ def _dataset_channels(config):
 
 
 def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None):
-    """Times training steps of a built `Trainer` on a fixed synthetic global batch of `image_shape` `(S, S, C)`.
+    """Times a built `Trainer`'s steps on a fixed synthetic global batch of `(S, S, C)` images.
 
     `between` (optional) runs untimed before each of the `timed_calls`.
 
@@ -195,7 +195,7 @@ def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None
 
 
 def count_step_flops(run, image_shape):
-    """Floating-point operations (float) of one step of the global batch, counted by the TF profiler.
+    """Floating-point operations of one step of the global batch, by the TF profiler.
 
     One replica holding the whole global batch does the replicas' work together.
     """

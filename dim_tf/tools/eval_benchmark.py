@@ -10,7 +10,7 @@ from dim_tf.tools import machine
 
 
 def benchmark_evaluation(workdir, log=None):
-    """Evaluates the run in `workdir` as `bin/evaluate` does (writing its files), timing every part.
+    """Evaluates the run in `workdir` as `bin/evaluate` does, timing every part.
 
     Args:
       workdir: a trained run's directory.

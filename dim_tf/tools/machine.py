@@ -13,7 +13,7 @@ DEFAULT_MATMUL_SIZE = 4096
 
 @tf.function
 def _products(a, b, count):
-    """`count` products `a @ b`, chained so that none can be skipped; one graph for every measurement."""
+    """`count` chained products `a @ b` (none skipped); one graph for every measurement."""
 
     def body(i, acc):
         return i + 1, acc + tf.reduce_sum(tf.matmul(a, b)[:1, :1])
