@@ -20,6 +20,7 @@ from absl import logging
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
+from dim_tf.evaluators import settings as evaluator_settings
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = "lock"
@@ -27,7 +28,7 @@ _STAGING_PREFIX = ".staging-"
 _OLD_MARK = ".old-"
 
 # Evaluation settings never change what training computes.
-RESUMABLE_SECTIONS = ("eval.",)
+RESUMABLE_SECTIONS = evaluator_settings.RESUMABLE
 
 
 def config_differences(old, new):

@@ -7,8 +7,9 @@ import sys
 import pytest
 
 from dim_tf import config as config_lib
-from dim_tf import models, objective
+from dim_tf import models, objective, workdir
 from dim_tf.errors import UserError
+from dim_tf.evaluators import settings as evaluator_settings
 from dim_tf.training import settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,22 +117,47 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("critic.score_clip", -1.0, "critic.score_clip must be a finite number > 0"),
         ("critic.score_clip", float("inf"), "critic.score_clip must be a finite"),
         ("critic.score_penalty", -0.5, "critic.score_penalty must be a finite"),
-        ("eval.knn_k", 0, "eval.knn_k must be an integer >= 1"),
-        ("eval.knn_temperature", 0.0, "eval.knn_temperature must be > 0"),
-        ("eval.knn_precision", "float16", "choose one of float32, bfloat16, auto"),
-        ("eval.mlp_precision", "fp32", "choose one of float32, bfloat16, auto"),
-        ("eval.svm_max_examples", -1, "eval.svm_max_examples must be an integer"),
-        ("eval.svm_cs", "", "eval.svm_cs is ''; set it to comma-separated C values"),
-        ("eval.svm_cs", "0.1,-1", "eval.svm_cs is '0.1,-1'"),
-        ("eval.svm_cs", "0.1;1", "eval.svm_cs is '0.1;1'"),
+        ("eval.knn.k", 0, "eval.knn.k must be an integer >= 1"),
+        ("eval.knn.temperature", 0.0, "eval.knn.temperature must be > 0"),
+        ("eval.knn.precision", "float16", "choose one of float32, bfloat16, auto"),
+        ("eval.mlp.precision", "fp32", "choose one of float32, bfloat16, auto"),
+        ("eval.svm.max_examples", -1, "eval.svm.max_examples must be an integer"),
+        ("eval.svm.cs", "", "eval.svm.cs is ''; set it to comma-separated C values"),
+        ("eval.svm.cs", "0.1,-1", "eval.svm.cs is '0.1,-1'"),
+        ("eval.svm.cs", "0.1;1", "eval.svm.cs is '0.1;1'"),
         ("eval.label_fractions", "0.1,2", 'fractions in (0, 1], or "" for none'),
         ("eval.label_fractions", "0", "eval.label_fractions is '0'"),
         ("eval.label_fractions", "10%", "eval.label_fractions is '10%'"),
-        ("eval.batch_scale", 10, "eval.batch_scale must be an integer from 1 to 9"),
+        (
+            "eval.mlp.batch_scale",
+            10,
+            "eval.mlp.batch_scale must be an integer from 1 to 9",
+        ),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field(field, value, fragment):
     assert fragment in _bad(**{field: value})
+
+
+EVAL_NUMBERS = sorted(
+    f"eval.{name}"
+    for name, value in config_lib.flatten(
+        evaluator_settings.defaults().to_dict()
+    ).items()
+    if not isinstance(value, (bool, str))
+)
+
+
+@pytest.mark.parametrize("field", EVAL_NUMBERS)
+def test_every_eval_number_sub_sections_included_is_checked(field):
+    assert f"{field} must be " in _bad(**{field: -1})
+
+
+def test_the_eval_section_has_a_sub_section_per_evaluator():
+    section = config_lib.default_config().eval.to_dict()
+    subsections = {name for name, value in section.items() if isinstance(value, dict)}
+    assert subsections == {"mlp", "finetune", "knn", "svm", "decoder", "mi", "views"}
+    assert (section["knn"]["k"], section["mi"]["examples"]) == (200, 10_000)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +246,7 @@ def test_label_fractions_parse_sorted_without_repeats(text, parsed):
     config = config_lib.default_config()
     config.eval.label_fractions = text
     config_lib.check_config(config)
-    assert config_lib.label_fractions(config.eval) == parsed
+    assert evaluator_settings.label_fractions(config.eval) == parsed
 
 
 @pytest.mark.parametrize(
@@ -267,3 +293,13 @@ def test_a_record_s_unknown_fields_are_skipped():
     record["critic"] = {**record["critic"], "gone": True}
     config = config_lib.from_record(record)
     assert "removed_field" not in config and "gone" not in config.critic
+
+
+def test_a_run_resumes_with_any_eval_field_changed(tmp_path):
+    config = config_lib.default_config()
+    workdir.write_config(str(tmp_path), config_lib.to_record(config))
+    config.eval.knn.k, config.eval.mi.examples, config.eval.epochs = 7, 5, 3
+    workdir.check_same_run(str(tmp_path), config)
+    config.y_dim = 4
+    with pytest.raises(UserError, match="y_dim"):
+        workdir.check_same_run(str(tmp_path), config)

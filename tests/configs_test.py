@@ -45,6 +45,9 @@ def test_config_checks_and_builds(name, tmp_path):
         assert not os.path.exists(config.data.dataset)
         config.data.dataset = str(tmp_path)
     config_lib.check_config(config)
+    # A config file can add fields: a misspelt or renamed one would be ignored.
+    fields = set(config_lib.flatten(config.to_dict()))
+    assert fields == set(config_lib.flatten(config_lib.default_config().to_dict()))
     docstring = importlib.import_module(f"configs.{name}").__doc__
     if name != "base":
         assert "bin/train --config=configs/" + name + ".py" in docstring

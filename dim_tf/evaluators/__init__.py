@@ -12,6 +12,6 @@ submodule) here.
 TAPS = ("conv", "fc", "y")  # Encoder outputs a probe can read.
 KINDS = ("linear", "mlp", "finetune", "knn", "svm", "decoder")  # `eval.kinds`.
 FROZEN_KINDS = ("linear", "mlp")  # Kinds trained on frozen features.
-# `eval.knn_precision` (the kNN similarities' matrix products) and
-# `eval.mlp_precision` (the mlp probes' hidden layer): `dim_tf.evaluators.precision`.
+# `eval.knn.precision` (the kNN similarities' matrix products) and
+# `eval.mlp.precision` (the mlp probes' hidden layer): `dim_tf.evaluators.precision`.
 PRECISIONS = ("float32", "bfloat16", "auto")

@@ -3,7 +3,7 @@
 A small decoder (`build_decoder`: Dense to a small map, then stride-2
 transposed convolutions up to the encoder's input `S x S x C`, tanh output in
 [-1, 1]) is trained with Adam on mean squared error to reconstruct the first
-`eval.decoder_examples` images of `config.data.eval_train_split` from their
+`eval.decoder.examples` images of `config.data.eval_train_split` from their
 Y, the encoder frozen; it is then measured on as many images of
 `config.data.eval_split`:
 
@@ -201,8 +201,7 @@ class Evaluator:
 
     Args:
       name: "decoder".
-      eval_config: the `config.eval` section (decoder_epochs,
-        decoder_learning_rate, decoder_examples, batch_size, seed).
+      eval_config: the `config.eval` section (decoder, batch_size, seed).
       taps: unused (the decoder reads Y).
       source: "trained".
     """
@@ -213,21 +212,21 @@ class Evaluator:
             raise ValueError("the decoder measures the trained encoder")
         self.name, self.eval_config, self.source = name, eval_config, source
         self.num_results = 2  # MS-SSIM, MSE.
-        count = eval_config.decoder_examples
+        count = eval_config.decoder.examples
         self.needs = (Need(source, ("y",), count, count),)
 
     def run(self, step):
         """Yields `decoder/ms_ssim` (a `probes` row) and `decoder/mse`."""
         eval_config, run = self.eval_config, step.run
         train, test = step.features.get(self.source)
-        n = min(len(train.images), eval_config.decoder_examples)
-        m = min(len(test.images), eval_config.decoder_examples)
-        step.log(f"Decoder on Y: {n} images, {eval_config.decoder_epochs} epochs")
+        n = min(len(train.images), eval_config.decoder.examples)
+        m = min(len(test.images), eval_config.decoder.examples)
+        step.log(f"Decoder on Y: {n} images, {eval_config.decoder.epochs} epochs")
         decoder, _ = train_decoder(
             train.taps["y"][:n],
             train.images[:n],
-            eval_config.decoder_epochs,
-            eval_config.decoder_learning_rate,
+            eval_config.decoder.epochs,
+            eval_config.decoder.learning_rate,
             eval_config.batch_size,
             eval_config.seed,
         )

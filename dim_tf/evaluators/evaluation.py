@@ -40,6 +40,7 @@ from dim_tf.evaluators import (
     precision,
     probe_store,
     registry,
+    settings,
     views,
 )
 from dim_tf.evaluators.features import Need, StepFeatures
@@ -162,7 +163,7 @@ def evaluate(
         with progress.part("load", f"Loading the run in {workdir}"):
             run = runs.load_run(workdir)
     eval_config = run.config.eval
-    config_lib.check_eval_config(eval_config)
+    settings.check(eval_config)
     taps = taps or config_lib.parse_names("tap", eval_config.taps, TAPS)
     kinds = kinds or config_lib.parse_names("probe kind", eval_config.kinds, KINDS)
     if random_baseline is None:
@@ -174,7 +175,7 @@ def evaluate(
     if not run.labeled:
         log(_skipped_without_labels(eval_config, kinds, random_baseline))
     # The views show Y and the images of the first test examples.
-    view_need = Need("trained", ("y",), 0, eval_config.projector_examples)
+    view_need = Need("trained", ("y",), 0, eval_config.views.projector_examples)
     trained = [e for e in evaluators if e.source == "trained"]
     baseline = [e for e in evaluators if e.source != "trained"]
     count = len(evaluators)

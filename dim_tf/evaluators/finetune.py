@@ -30,8 +30,8 @@ class Evaluator(TapEvaluator):
     """Fine-tunes one classifier per tap (and label subset; "trained" source only).
 
     Args: see `features.TapEvaluator` (`name`: "finetune" for all labels or
-    "finetune_label_fractions"; `eval_config`: batch_size, finetune_epochs,
-    finetune_learning_rate, seed, max_train_examples, label_fractions). The
+    "finetune_label_fractions"; `eval_config`: batch_size, finetune, seed,
+    max_train_examples, label_fractions). The
     frozen features set each head's input normalisation.
     """
 
@@ -64,11 +64,11 @@ class Evaluator(TapEvaluator):
             "label_fractions", eval_config, train.labels, step.num_classes
         ):
             subset_config = eval_config.copy_and_resolve_references()
-            subset_config.finetune_epochs = label_subsets.matched_epochs(
+            subset_config.finetune.epochs = label_subsets.matched_epochs(
                 len(train.labels),
                 len(rows),
                 eval_config.batch_size,
-                eval_config.finetune_epochs,
+                eval_config.finetune.epochs,
                 drop_remainder=True,
             )
             images = _train_images(run, eval_config, rows)
@@ -96,10 +96,10 @@ def _fine_tune(step, tap, features, images, test_images, eval_config, note=""):
       features: float32 `[N, D]` frozen features of the training examples.
       images: their single examples `(image, label)` (`_train_images`).
       test_images: batches `(images, labels)` of the eval split.
-      eval_config: the `config.eval` section (finetune_epochs, ...).
+      eval_config: the `config.eval` section (finetune, ...).
       note: appended to the progress line (e.g. ", 1% labels").
     """
-    epochs = eval_config.finetune_epochs
+    epochs = eval_config.finetune.epochs
     step.log(f"Fine-tuned probe on {tap}{note} ({epochs} epoch{'s' * (epochs != 1)})")
     classifier = probes.train_finetune_probe(
         step.run.encoder_copy(),

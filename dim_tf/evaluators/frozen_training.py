@@ -4,9 +4,9 @@ Frozen probes train on features computed once
 (`dim_tf.evaluators.features`) and held in one tensor, all epochs in one
 graph call (`fit_features`), so an epoch costs a pass over a matrix, not
 over the encoder. On a large training set the `mlp` probes take
-`eval.batch_scale` times larger batches with Adam scaled by the square-root
+`eval.mlp.batch_scale` times larger batches with Adam scaled by the square-root
 rule (`scaled_adam`): about the same training in fewer, cheaper steps; with
-`eval.mlp_precision` bfloat16 (or `auto` on a CPU with bfloat16 units) their
+`eval.mlp.precision` bfloat16 (or `auto` on a CPU with bfloat16 units) their
 hidden layer's matrix products, the bulk of their cost on `conv`, train in
 bfloat16 (`_trained_layers`; the head stays float32). Probes train side by
 side in a `ProbePool`: those of one call (`train_frozen_probes`), or those
@@ -29,14 +29,14 @@ from dim_tf.training import optimizers
 
 # Keras's Adam defaults: the frozen probes' optimiser at the unscaled batch.
 _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
-# Frozen probes batch up to `eval.batch_scale` times larger only while an
+# Frozen probes batch up to `eval.mlp.batch_scale` times larger only while an
 # epoch keeps this many steps (the scaling rule needs many small steps).
 MIN_STEPS_PER_EPOCH = 100
 # Frozen probes trained side by side (`train_frozen_probes`): enough to keep
 # two cores busy with probes whose steps are mostly overhead, few enough
 # that the normalised copies of their features stay a small multiple.
 MAX_CONCURRENT_PROBES = 4
-# `eval.mlp_precision=auto` rounds only features this wide to bfloat16:
+# `eval.mlp.precision=auto` rounds only features this wide to bfloat16:
 # there the hidden layer's products are most of a step; on narrow taps the
 # step is cheap anyway and is left exact (docs/benchmarks.md).
 AUTO_BFLOAT16_MIN_DIM = 4096
@@ -68,7 +68,7 @@ def scaled_adam(learning_rate, scale):
 def batch_scale(eval_config, count):
     """How many times `eval.batch_size` a frozen probe on `count` examples batches.
 
-    Up to `eval.batch_scale`, as long as an epoch keeps at least
+    Up to `eval.mlp.batch_scale`, as long as an epoch keeps at least
     `MIN_STEPS_PER_EPOCH` steps: a small training set (or a few-label one)
     trains unscaled, exactly as set.
 
@@ -76,7 +76,7 @@ def batch_scale(eval_config, count):
       float >= 1.
     """
     steps_at_batch = count / (eval_config.batch_size * MIN_STEPS_PER_EPOCH)
-    return max(1.0, min(float(eval_config.batch_scale), steps_at_batch))
+    return max(1.0, min(float(eval_config.mlp.batch_scale), steps_at_batch))
 
 
 # The last few orders are kept: the probes of an evaluation share them
@@ -187,7 +187,7 @@ def train_frozen_probe(kind, train, num_classes, eval_config, seed):
       train: `(features [N, D] float32, labels [N] int32)`.
       num_classes: K.
       eval_config: the `config.eval` section (epochs, batch_size,
-        batch_scale, learning_rate, mlp_precision).
+        learning_rate, mlp).
       seed: seeds the head's initialisation, dropout and shuffling.
 
     Returns:
@@ -335,16 +335,16 @@ def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed, stop=None
 def mlp_dtype(eval_config, dim):
     """What an `mlp` probe on `dim` features trains its hidden layer in.
 
-    `eval.mlp_precision` float32 or bfloat16 as set; `auto` bfloat16 only
+    `eval.mlp.precision` float32 or bfloat16 as set; `auto` bfloat16 only
     where this CPU computes it faster (`dim_tf.evaluators.precision`) and
     the features have at least `AUTO_BFLOAT16_MIN_DIM` dimensions.
 
     Returns:
       "float32" or "bfloat16".
     """
-    if eval_config.mlp_precision == "auto" and dim < AUTO_BFLOAT16_MIN_DIM:
+    if eval_config.mlp.precision == "auto" and dim < AUTO_BFLOAT16_MIN_DIM:
         return "float32"
-    return precision.compute_dtype(eval_config.mlp_precision)
+    return precision.compute_dtype(eval_config.mlp.precision)
 
 
 def _trained_layers(head, dtype):

@@ -5,8 +5,8 @@ features of each tap are L2-normalised, every test example (query) finds
 its k most cosine-similar training examples (the memory), and each neighbour
 votes for its label with weight exp(similarity / T); the class with the
 largest summed vote wins. Nothing is trained: no probe hyper-parameters
-besides `eval.knn_k` (default 200, clipped to the memory's size) and
-`eval.knn_temperature` (default 0.1), InstDisc's CIFAR setting (the other
+besides `eval.knn.k` (default 200, clipped to the memory's size) and
+`eval.knn.temperature` (default 0.1), InstDisc's CIFAR setting (the other
 papers' settings: docs/protocol.md). The cost is Q x M x D multiply-adds
 per tap (queries x memory x dimensions).
 
@@ -18,7 +18,7 @@ block (a `[queries, memory rows]` block; as many blocks at a time as
 so memory use does not grow with the product of the two sizes
 (costs: docs/benchmarks.md).
 
-`eval.knn_precision` sets the products' precision: `float32`, or
+`eval.knn.precision` sets the products' precision: `float32`, or
 `bfloat16` (the normalised features rounded to bfloat16, the products
 accumulated in float32 and rounded to bfloat16: similarities within about
 1e-3), or `auto`: bfloat16 where this CPU computes it faster
@@ -205,15 +205,14 @@ def _vote_fn(num_classes, temperature):
 class Evaluator(TapEvaluator):
     """kNN classification on each tap of the features of encoder `source`.
 
-    Args: see `features.TapEvaluator` (`eval_config`: knn_k, knn_temperature,
-    knn_precision).
+    Args: see `features.TapEvaluator` (`eval_config`: knn).
     """
 
     def run(self, step):
         """Yields one `Result` per tap (no model)."""
         train, test = step.features.get(self.source)
-        k, temperature = self.eval_config.knn_k, self.eval_config.knn_temperature
-        dtype = precision.compute_dtype(self.eval_config.knn_precision)
+        k, temperature = self.eval_config.knn.k, self.eval_config.knn.temperature
+        dtype = precision.compute_dtype(self.eval_config.knn.precision)
         if self.source == "trained":
             step.log(f"kNN (k={k}, T={temperature}, {dtype}) x {', '.join(self.taps)}")
         for tap in self.taps:

@@ -24,8 +24,7 @@ import math
 
 import numpy as np
 
-from dim_tf import config as config_lib
-from dim_tf.evaluators import probes
+from dim_tf.evaluators import probes, settings
 from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
@@ -110,7 +109,7 @@ def subsets(name, eval_config, labels, num_classes):
                 labels, num_classes, fraction=fraction, seed=eval_config.seed
             ),
         )
-        for fraction in config_lib.label_fractions(eval_config)
+        for fraction in settings.label_fractions(eval_config)
     ]
 
 
@@ -118,7 +117,7 @@ def subset_count(name, eval_config):
     """How many label subsets `subsets(name, ...)` gives (for the progress lines)."""
     if name == "few_labels":
         return 1 if eval_config.few_labels else 0
-    return len(config_lib.label_fractions(eval_config))
+    return len(settings.label_fractions(eval_config))
 
 
 def subset_result(evaluator, kind, tap, fields, rows, accuracy):

@@ -186,14 +186,13 @@ def ndm_estimate(
 class Evaluator:
     """Evaluator `mi`: MINE's I(X; Y) and NDM of Y, with and without a sigmoid.
 
-    Uses the first `eval.measure_examples` images and codes Y of each split.
+    Uses the first `eval.mi.examples` images and codes Y of each split.
     Scalars `mi/mine`, `ndm`, `ndm_sigmoid`; results.json top-level keys
     `mine`, `ndm`, `ndm_sigmoid` (nats).
 
     Args:
       name: "mi".
-      eval_config: the `config.eval` section (mine_steps, ndm_steps,
-        measure_examples, seed).
+      eval_config: the `config.eval` section (mi, seed).
       taps: unused (Y is always measured).
       source: "trained".
     """
@@ -202,7 +201,7 @@ class Evaluator:
         del taps
         self.name, self.eval_config, self.source = name, eval_config, source
         self.num_results = 3  # MINE, NDM, NDM with sigmoid.
-        count = eval_config.measure_examples
+        count = eval_config.mi.examples
         self.needs = (Need(source, ("y",), count, count),)
 
     def run(self, step):
@@ -211,16 +210,16 @@ class Evaluator:
         eval_config = self.eval_config
 
         def x_and_y(features):
-            count = min(len(features.images), eval_config.measure_examples)
+            count = min(len(features.images), eval_config.mi.examples)
             return (
                 features.images[:count].reshape(count, -1),
                 features.taps["y"][:count],
             )
 
         (x, y), (x_test, y_test) = x_and_y(train), x_and_y(test)
-        seed, ndm_steps = eval_config.seed, eval_config.ndm_steps
+        seed, ndm_steps = eval_config.seed, eval_config.mi.ndm_steps
         mine = mine_estimate(
-            x, y, eval_config.mine_steps, seed, held_out=(x_test, y_test)
+            x, y, eval_config.mi.mine_steps, seed, held_out=(x_test, y_test)
         )
         yield Result("mi/mine", mine, "", {"mine": mine})
         ndm = ndm_estimate(y, ndm_steps, seed, held_out=y_test)

@@ -1,7 +1,7 @@
-"""Which dtype an evaluator's `..._precision` setting means on this machine.
+"""Which dtype an evaluator's `precision` setting means on this machine.
 
-`eval.knn_precision` (the kNN similarities' products) and
-`eval.mlp_precision` (the `mlp` probes' hidden layer) are `float32`,
+`eval.knn.precision` (the kNN similarities' products) and
+`eval.mlp.precision` (the `mlp` probes' hidden layer) are `float32`,
 `bfloat16` or `auto`: bfloat16 where a quick measurement finds this CPU's
 bfloat16 matrix products at least `BFLOAT16_SPEEDUP` times faster than its
 float32 ones (a CPU with bfloat16 units, e.g. AVX-512 BF16 or AMX), float32
@@ -57,13 +57,13 @@ def measure_if_auto(eval_config, kinds):
 
     The measurement times matrix products: taken while other work runs
     (e.g. probes training in the background) it would be disturbed, so an
-    evaluation takes it before starting any. Only `knn` (`eval.knn_precision`)
-    and `mlp` (`eval.mlp_precision`) read a precision.
+    evaluation takes it before starting any. Only `knn` (`eval.knn.precision`)
+    and `mlp` (`eval.mlp.precision`) read a precision.
 
     Args:
       eval_config: the `config.eval` section.
       kinds: the names of the evaluators that will run (e.g. "knn").
     """
-    settings = {"knn": eval_config.knn_precision, "mlp": eval_config.mlp_precision}
+    settings = {"knn": eval_config.knn.precision, "mlp": eval_config.mlp.precision}
     if any(settings[kind] == "auto" for kind in settings if kind in kinds):
         bfloat16_speedup()

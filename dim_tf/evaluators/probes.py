@@ -168,8 +168,7 @@ def train_finetune_probe(
       train_images: dataset of single examples `(image [S, S, C], label)`;
         shuffled and batched here.
       num_classes: K.
-      eval_config: the `config.eval` section (batch_size, finetune_epochs,
-        finetune_learning_rate).
+      eval_config: the `config.eval` section (batch_size, finetune).
       seed: seeds the head's initialisation, dropout and shuffling.
 
     Returns:
@@ -185,10 +184,10 @@ def train_finetune_probe(
         # Full batches only: BatchNorm in training mode on a tiny last batch
         # would take noisy statistics.
         .batch(min(eval_config.batch_size, len(train_features)), drop_remainder=True)
-        .repeat(eval_config.finetune_epochs)
+        .repeat(eval_config.finetune.epochs)
         .prefetch(tf.data.AUTOTUNE)
     )
-    fit(classifier, batches, eval_config.finetune_learning_rate)
+    fit(classifier, batches, eval_config.finetune.learning_rate)
     return classifier
 
 

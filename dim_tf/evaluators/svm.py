@@ -2,12 +2,12 @@
 
 The paper's extended CIFAR10 table reports linear SVMs on `conv`, `fc` and
 `y`. Each is scikit-learn's `LinearSVC` (one-vs-rest, squared hinge, L2) on
-standardised features. C is chosen from `eval.svm_cs` by the accuracy on a
+standardised features. C is chosen from `eval.svm.cs` by the accuracy on a
 held-out fifth of the training examples (stratified, drawn with
 `eval.seed`), then the SVM is refitted on all of them with that C.
 
 liblinear runs on one core and its cost grows with examples x dimensions,
-so the SVMs train on a stratified sample of about `eval.svm_max_examples` (default
+so the SVMs train on a stratified sample of about `eval.svm.max_examples` (default
 1,000) of the probes' training features (0 = all); `num_train_examples` in
 the row says how many.
 
@@ -22,8 +22,7 @@ import warnings
 import numpy as np
 from sklearn import exceptions, pipeline, preprocessing, svm
 
-from dim_tf import config as config_lib
-from dim_tf.evaluators import label_subsets
+from dim_tf.evaluators import label_subsets, settings
 from dim_tf.evaluators.features import TapEvaluator
 from dim_tf.evaluators.results import Result
 
@@ -116,8 +115,7 @@ def choose_c(features, labels, cs, num_classes, seed):
 class Evaluator(TapEvaluator):
     """Linear SVMs on each tap of the features of encoder `source`.
 
-    Args: see `features.TapEvaluator` (`eval_config`: svm_cs,
-    svm_max_examples, seed).
+    Args: see `features.TapEvaluator` (`eval_config`: svm, seed).
     """
 
     def run(self, step):
@@ -125,7 +123,7 @@ class Evaluator(TapEvaluator):
         eval_config = self.eval_config
         train, test = step.features.get(self.source)
         rows = np.arange(len(train.labels))
-        limit = eval_config.svm_max_examples
+        limit = eval_config.svm.max_examples
         if limit and len(rows) > limit:
             rows = label_subsets.stratified_rows(
                 train.labels,
@@ -134,7 +132,7 @@ class Evaluator(TapEvaluator):
                 seed=eval_config.seed,
             )
         labels = train.labels[rows]
-        cs = config_lib.svm_cs(eval_config)
+        cs = settings.svm_c_values(eval_config.svm)
         if self.source == "trained":
             step.log(
                 f"Linear SVMs on {len(rows)} examples, C in "

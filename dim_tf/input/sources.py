@@ -22,7 +22,7 @@ import tensorflow_datasets as tfds
 
 from dim_tf.errors import UserError
 from dim_tf.input import (
-    digits,  # noqa: F401  (registers the `digits` TFDS builder
+    digits,  # noqa: F401  (registers the TFDS builders; no reliance on the import hook)
     folders,
     settings,
 )

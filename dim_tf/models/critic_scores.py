@@ -1,11 +1,8 @@
 """Score regularisation of the critics: the dot product's scale and a soft clip.
 
-AMDIM's fix (Bachman et al., 2019) for the large scores a wide critic gives
-early in training: the dot product of two LayerNormed E-wide embeddings has
-a spread that grows like sqrt(E), so "sqrt_units" divides it by sqrt(E), and
-a soft clip `c * tanh(s / c)` keeps every score within +-c while leaving
-small scores about unchanged. The penalty on the squared scores is part of
-the loss (`dim_tf.objective.dim_loss`).
+AMDIM's fix (Bachman et al., 2019) for a wide critic's large early scores:
+"sqrt_units" divides the dot of two LayerNormed E-wide embeddings by sqrt(E);
+the soft clip keeps every score within +-c, smoothly.
 """
 
 import math
@@ -48,11 +45,7 @@ def check_clip(score_clip):
 
 
 def soft_clip(scores, limit):
-    """`limit * tanh(scores / limit)` in float32; `limit` None: `scores` unchanged.
-
-    About `scores` where |s| << limit, never beyond +-limit, smooth
-    everywhere (its gradient, unlike a hard clip's, is never exactly zero).
-    """
+    """`limit * tanh(scores / limit)` in float32; `limit` None: `scores` unchanged."""
     if limit is None:
         return scores
     scores = ops.cast(scores, "float32")

@@ -1,9 +1,7 @@
 """Building a run's `Trainer` from its config: one pure function for every caller.
 
-The training loop, `dim_tf.training.runs` (evaluation and export) and the
-benchmark all build through here, so a run is rebuilt exactly as it trained.
-Nothing is written: building only reads the dataset's metadata and the
-workdir's recorded config.
+Training, evaluation, export and the benchmark all build here, so a run is
+rebuilt exactly as it trained. Nothing is written.
 """
 
 import keras
@@ -19,8 +17,7 @@ def build_trainer(config, image_shape, strategy):
     """The `Trainer` of `config`, built in `strategy.scope()` from the run's seed.
 
     Args:
-      config: ConfigDict with the fields of `dim_tf.config.default_config`
-        (already checked).
+      config: ConfigDict of `dim_tf.config.default_config` fields, checked.
       image_shape: `(S, S, C)` of the encoder's input images.
       strategy: the `tf.distribute.Strategy` to build the variables under.
 

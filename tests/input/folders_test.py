@@ -15,7 +15,7 @@ from dim_tf.evaluators import evaluation, registry, report
 from dim_tf.input import eval_sets, folders, image_files, pipeline, settings, sources
 from dim_tf.training import loop
 from tests import image_folders
-from tests.evaluate_test import event_tags
+from tests.events import event_tags
 from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -406,12 +406,12 @@ def test_an_unlabeled_folder_trains_and_evaluates_label_free(tree, tmp_path):
         root / "flat",
         **{
             "eval.kinds": "linear,mlp",
-            "eval.mine_steps": 5,
-            "eval.ndm_steps": 5,
-            "eval.projector_examples": 10,
-            "eval.map_images": 2,
-            "eval.neighbour_queries": 2,
-            "eval.neighbours": 2,
+            "eval.mi.mine_steps": 5,
+            "eval.mi.ndm_steps": 5,
+            "eval.views.projector_examples": 10,
+            "eval.views.map_images": 2,
+            "eval.views.neighbour_queries": 2,
+            "eval.views.neighbours": 2,
             "eval.every": 4,
         },
     )

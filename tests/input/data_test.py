@@ -3,8 +3,6 @@ the real TFDS loading code on `digits` and on tfds.testing.mock_data."""
 
 import collections
 import functools
-import importlib.util
-import pathlib
 import socket
 
 import numpy as np
@@ -12,20 +10,16 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import eval_sets, model_input, pipeline, sources
 from tests import strategies
-
-_BASE_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "base.py"
-_spec = importlib.util.spec_from_file_location("base_config", _BASE_CONFIG)
-base_config = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(base_config)
 
 NUM_TRAIN = 1437  # digits train split
 
 
 def _config(dataset="digits", data_dir=None, split="train"):
-    config = base_config.get_config()
+    config = config_lib.default_config()
     config.data.dataset = dataset
     config.data.data_dir = data_dir
     config.data.train_split = split
