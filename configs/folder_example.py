@@ -55,6 +55,6 @@ def get_config():
     config.train.checkpoint_every = 500
     # Sized for a CPU; a labeled folder also gets linear and mlp probes.
     config.eval.kinds = "linear,mlp"
-    config.eval.mine_steps = 300
-    config.eval.ndm_steps = 300
+    config.eval.mi.mine_steps = 300
+    config.eval.mi.ndm_steps = 300
     return config

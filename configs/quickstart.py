@@ -38,16 +38,16 @@ def get_config():
     config.eval.label_fractions = "0.05,0.2"
     # About 144 training digits a class: 200 neighbours would span more than
     # a class (docs/benchmarks.md).
-    config.eval.knn_k = 20
+    config.eval.knn.k = 20
     # On a large training set the kNN of the 6,272 conv features is the
     # costliest evaluation: bfloat16 products where the CPU runs them faster,
     # at no cost in accuracy (docs/benchmarks.md).
-    config.eval.knn_precision = "auto"
+    config.eval.knn.precision = "auto"
     # The mlp probes' hidden layer likewise, on conv (docs/benchmarks.md).
-    config.eval.mlp_precision = "auto"
+    config.eval.mlp.precision = "auto"
     config.eval.batch_size = 64
-    config.eval.finetune_epochs = 2
-    config.eval.finetune_learning_rate = 1e-3
-    config.eval.mine_steps = 300
-    config.eval.ndm_steps = 300
+    config.eval.finetune.epochs = 2
+    config.eval.finetune.learning_rate = 1e-3
+    config.eval.mi.mine_steps = 300
+    config.eval.mi.ndm_steps = 300
     return config

@@ -51,8 +51,8 @@ def get_config():
     # Probes, MINE and NDM sized for a CPU, as in configs/quickstart.py.
     config.eval.kinds = "linear,mlp"
     config.eval.batch_size = 64
-    config.eval.finetune_epochs = 2
-    config.eval.finetune_learning_rate = 1e-3
-    config.eval.mine_steps = 300
-    config.eval.ndm_steps = 300
+    config.eval.finetune.epochs = 2
+    config.eval.finetune.learning_rate = 1e-3
+    config.eval.mi.mine_steps = 300
+    config.eval.mi.ndm_steps = 300
     return config

@@ -1,9 +1,7 @@
 """Deep InfoMax (Hjelm et al., 2019) in Keras 3 / TensorFlow.
 
 Importing dim_tf registers the embedded dataset with TFDS as `digits`
-(`dim_tf.input.digits`) without importing TensorFlow Datasets itself, so
-`import dim_tf.config` (every check of a config) stays fast: the builder is
-registered now if TFDS is already imported, else right after TFDS is.
+without importing TFDS: at once if TFDS is imported, else as soon as it is.
 """
 
 import sys
@@ -12,34 +10,31 @@ _TFDS = "tensorflow_datasets"
 
 
 def _register_digits():
-    from dim_tf.input import digits  # noqa: F401  (registers the TFDS builder)
+    from dim_tf.input import digits  # noqa: F401  (registers the TFDS builders)
 
 
 class _RegisterDigitsAfterTfds:
-    """A `sys.meta_path` finder that makes TFDS's loader register `digits` after it.
+    """A `sys.meta_path` finder that registers `digits` right after TFDS loads.
 
-    It finds nothing itself (the next finders do); not an `importlib.abc`
-    subclass, whose import alone costs more than the rest of dim_tf.config.
+    It exists for users' `import dim_tf; tfds.load("digits")` only: dim_tf
+    imports `dim_tf.input.digits` itself where it opens datasets.
     """
 
     def find_spec(self, name, path, target=None):
         if name != _TFDS:
             return None
-        sys.meta_path.remove(self)  # Once: TFDS is imported once.
-        for finder in sys.meta_path:
-            find_spec = getattr(finder, "find_spec", None)
-            spec = find_spec(name, path, target) if find_spec else None
-            if spec is not None:
-                break
-        else:
-            return None
-        exec_module = spec.loader.exec_module
+        sys.meta_path.remove(self)
+        from importlib.util import find_spec
 
-        def exec_then_register(module):
-            exec_module(module)
-            _register_digits()
+        spec = find_spec(name)
+        if spec is not None:
+            exec_module = spec.loader.exec_module
 
-        spec.loader.exec_module = exec_then_register
+            def exec_then_register(module):
+                exec_module(module)
+                _register_digits()
+
+            spec.loader.exec_module = exec_then_register
         return spec
 
 

@@ -1,29 +1,10 @@
 """SavedModels of the encoder and of each probe, loadable with TensorFlow alone.
 
-Layout under `DIR/export/`:
-
-- `encoder/`: signature `serving_default`, input `images` (uint8
-  `[None, H, W, None]`, the images at the size the dataset stores them; for
-  a directory dataset `[None, None, None, None]`, any size; grey, grey and
-  alpha, RGB or RGBA: 1 to 4 channels, whatever the run trained on),
-  outputs `local`, `conv`, `fc`, `y` (float32);
-- `probe_{kind}_{tap}/` for each classifier probe (kind `decoder` has
-  none; its results.json row keeps `"export": null`): input `images` (uint8), outputs
-  `probabilities` (float32 `[None, K]`) and `class_ids` (int64 `[None]`);
-  `assets/class_names.txt` holds the class names, line i naming class i.
-  kNN and SVM rows have no model: their `export` in results.json stays null.
-
-Preprocessing (`serving_transform`: channels converted to the stored ones
-and a directory's images fitted, as the pipeline converts and fits its
-files, then `dim_tf.input.model_input.raw_images_to_model_input`: resize or
-center-crop to the encoder's size, channels, scale to [-1, 1]) is part of
-each graph, so callers pass raw images; another channel count fails with
-TensorFlow's `InvalidArgumentError` naming the counts taken. Models run in
-inference mode (BatchNorm moving statistics, no dropout).
-
-An export is built completely in a staging directory inside `DIR/export/`
-and then moved into place model by model (`dim_tf.workdir`), so a crash while
-writing leaves the previous export as it was.
+Under `DIR/export/`: `encoder/` (input `images` uint8 `[None, H, W, None]`;
+outputs `local`, `conv`, `fc`, `y`) and `probe_{kind}_{tap}/` (outputs
+`probabilities` `[None, K]`, `class_ids` `[None]`, asset `class_names.txt`),
+preprocessing inside, in inference mode. A crash while writing leaves the
+previous export (docs/usage.md, Loading the SavedModels).
 """
 
 import os
@@ -55,22 +36,14 @@ def _input_spec(raw_image_shape):
 def serving_transform(run):
     """What an exported model does to its input `images` before the encoder.
 
-    Images of 1 to 4 channels (grey, grey and alpha, RGB, RGBA) are first
-    converted to the channels the dataset stores, as the pipeline converts
-    its files (`dim_tf.input.image_files.convert_channels`; another count
-    fails with an error naming those taken). A TFDS dataset's exports then
-    take images at the stored size only: a signature checks the dtype
-    only, so without `tf.ensure_shape` an image of another size would be
-    resized silently and give an answer instead of an error. A directory's
-    take any height and width and fit them as the pipeline fitted the files
-    (`dim_tf.input.image_files.fit`).
+    As the pipeline: channels converted, a directory's images fitted; a TFDS
+    dataset's must have the stored size (a signature would resize silently).
 
     Args:
       run: `dim_tf.training.runs.Run`.
 
     Returns:
-      A function: uint8 `[B, H, W, c]` (c in 1..4) -> float32 `[B, S, S, C]`
-      in [-1, 1].
+      A function: uint8 `[B, H, W, c]` (c in 1..4) -> float32 `[B, S, S, C]` in [-1, 1].
     """
     data, size, crop = run.config.data, run.image_size, run.center_crop
     directory = sources.is_directory(data.dataset)
@@ -79,8 +52,6 @@ def serving_transform(run):
     def transform(images):
         images = image_files.convert_channels(images, channels)
         if directory:
-            # Fitted as the directory's files were (their stored size follows
-            # `data.random_crop`, `dim_tf.input.folders`).
             stored = image_files.stored_size(size, data.random_crop)
             images = image_files.fit(images, stored)
         else:
@@ -159,7 +130,6 @@ def export_models(workdir, run, classifiers):
             )
         for name, module in staged.values():
             _save(module, os.path.join(staging, name))
-        # Everything is on disk: only renames from here on.
         paths = {}
         for key, (name, _) in staged.items():
             workdir_lib.replace_dir(
@@ -172,10 +142,7 @@ def export_models(workdir, run, classifiers):
 
 
 def export_run(workdir, log=None):
-    """Exports the run in `workdir` at its latest checkpoint; updates results.json.
-
-    Uses the probes `bin/evaluate` saved for that checkpoint; when there are
-    none (not evaluated yet, or trained further since), evaluates first.
+    """Exports `workdir`'s latest checkpoint (evaluated first if needed); updates results.json.
 
     Args:
       workdir: run directory.

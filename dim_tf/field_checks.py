@@ -86,7 +86,7 @@ def parse_numbers(field, text, what, maximum=None, empty=False):
     """`"0.01, 0.1"` -> `(0.01, 0.1)`: positive numbers, sorted, without repeats.
 
     Args:
-      field: the config field, for the message ("eval.svm_cs").
+      field: the config field, for the message ("eval.svm.cs").
       text: comma-separated numbers.
       what: what the numbers are, for the message ("fractions in (0, 1]").
       maximum: the largest allowed value, or None.

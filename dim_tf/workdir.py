@@ -1,21 +1,10 @@
 """The run's workdir: config.json, the same-run check, the lock, atomic writes.
 
-Layout: `DIR/config.json` (the full config, `dim_tf.config.to_record`),
-`DIR/checkpoints/`, TensorBoard event files under `DIR/train/`, `DIR/lock`.
-Rerunning a command on the same workdir resumes it; a config that changes
-what the run computes is refused, naming the fields, so a typo never silently
-mixes two experiments in one directory.
-
-One training process per workdir: `workdir_lock` is an exclusive `flock` on
-`DIR/lock`, which the kernel releases when its owner exits in any way
-(including SIGKILL), so a dead process's lock is simply taken over. The file
-holds the owner's host and pid, for the message a second process gets.
-
-Crash-safe writes: a file or directory is replaced whole or not at all. New
-content is written beside its target under a hidden name, then renamed into
-place. A directory cannot be renamed over a non-empty one, so the old
-directory is first renamed aside (`NAME.old-*`) and removed after the swap;
-`recover` puts it back if a crash fell between the two renames.
+Layout: `DIR/config.json`, `DIR/checkpoints/`, `DIR/train/` (TensorBoard),
+`DIR/lock`. A resumed run may change only `dim_tf.config.resumable_fields`,
+so a typo never mixes two experiments in one directory. The lock is a
+`flock`, released by the kernel however its owner exits. Writes go to a
+hidden file or directory beside the target, then are renamed into place.
 """
 
 import contextlib
@@ -31,32 +20,15 @@ from absl import logging
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
+from dim_tf.evaluators import settings as evaluator_settings
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = "lock"
 _STAGING_PREFIX = ".staging-"
 _OLD_MARK = ".old-"
 
-# Fields that may change between a run and its resumption: how long, how
-# often to log and save, where data lives and which hardware runs it.
-RESUMABLE_FIELDS = frozenset(
-    {
-        "data.data_dir",
-        "data.manual_dir",
-        "strategy",
-        "tpu",
-        "train.steps",
-        "train.max_minutes",
-        "train.log_every",
-        "train.checkpoint_every",
-        "train.keep_checkpoints",
-        "train.steps_per_call",
-        "data.cache",
-        "train.jit_compile",
-    }
-)
 # Evaluation settings never change what training computes.
-RESUMABLE_SECTIONS = ("eval.",)
+RESUMABLE_SECTIONS = evaluator_settings.RESUMABLE
 
 
 def config_differences(old, new):
@@ -107,25 +79,15 @@ def read_json(path, remedy):
 
 
 def check_same_run(workdir, config):
-    """Raises `UserError` if `workdir` records a different run than `config`.
-
-    Args:
-      workdir: run directory (may not exist yet).
-      config: the new run's ConfigDict.
-    """
+    """Raises `UserError` if `workdir` (which may not exist) records another run."""
     recorded = read_config(workdir)
     if recorded is None:
         return
-    # Read back as a config and recorded again: compared in the types and
-    # form `to_record` gives the new run's config.
+    # Compared in the form `to_record` gives the new run's config.
     recorded = config_lib.to_record(config_lib.from_record(recorded))
     recorded_flat = config_lib.flatten(recorded)
     config_dict = config_lib.to_record(config)
-    resumable = RESUMABLE_FIELDS
-    if config_dict["data"]["shuffle_buffer"] is None:
-        # The default buffer is a full shuffle only when cached: toggling the
-        # cache would change the stream the run resumes in.
-        resumable = resumable - {"data.cache"}
+    resumable = config_lib.resumable_fields(config_dict)
     changed = [
         name
         for name in config_differences(recorded, config_dict)
@@ -144,20 +106,12 @@ def check_same_run(workdir, config):
 
 
 def write_config(workdir, config_dict):
-    """Writes `DIR/config.json` atomically (a crash leaves the old file).
-
-    Args:
-      workdir: the run directory; created if missing.
-      config_dict: `dim_tf.config.to_record(config)`.
-    """
+    """Writes `config_dict` (`config.to_record`) to `DIR/config.json` atomically."""
     write_json(os.path.join(workdir, CONFIG_FILE), config_dict, sort_keys=True)
 
 
 def write_json(path, value, sort_keys=False):
-    """Writes `value` as indented JSON to `path` via a temporary file and a rename.
-
-    The one JSON writer of dim_tf: a reader never sees a half-written file.
-    """
+    """Writes `value` as indented JSON to `path` atomically (dim_tf's one JSON writer)."""
     with replaced_file(path) as tmp, open(tmp, "w") as f:
         json.dump(value, f, indent=2, sort_keys=sort_keys)
         f.write("\n")
@@ -167,13 +121,7 @@ def write_json(path, value, sort_keys=False):
 
 @contextlib.contextmanager
 def replaced_file(path):
-    """The path of a new hidden file beside `path` that replaces it when the block ends.
-
-    Write the new content to the yielded path (and close it) inside the
-    block: when the block ends without an exception the file is renamed to
-    `path` (an atomic replace), else it is removed and `path` stays as it
-    was. The directory of `path` is created if missing.
-    """
+    """A new hidden file beside `path` that replaces it if the block ends without error."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     suffix = os.path.splitext(path)[1]
@@ -199,10 +147,7 @@ def staging_dir(parent):
 
 
 def replace_dir(staged, target):
-    """Moves the directory `staged` to `target`, replacing any existing `target`.
-
-    Both must be on the same file system (stage in the target's parent).
-    """
+    """Moves the directory `staged` over `target` (same file system: use `staging_dir`)."""
     old = None
     if os.path.exists(target):
         old = tempfile.mkdtemp(
@@ -216,11 +161,7 @@ def replace_dir(staged, target):
 
 
 def recover(parent):
-    """Undoes what a crash left in `parent`: half-built staging dirs, moved-aside olds.
-
-    An `X.old-*` directory whose `X` is missing is renamed back to `X` (the
-    crash fell between the two renames of `replace_dir`); otherwise removed.
-    """
+    """Undoes a crash in `parent`: staging dirs removed, an `X.old-*` back to a missing `X`."""
     if not os.path.isdir(parent):
         return
     for name in sorted(os.listdir(parent)):
@@ -237,14 +178,11 @@ def recover(parent):
 
 @contextlib.contextmanager
 def workdir_lock(workdir, enabled=True):
-    """Holds the workdir's lock for the duration of the `with` block.
-
-    Creates `workdir` if needed. Under multi-worker training only the chief
-    takes the lock (every worker uses the same workdir).
+    """Holds the workdir's lock (created if needed) for the `with` block.
 
     Args:
       workdir: the run directory.
-      enabled: False yields without locking.
+      enabled: False yields without locking (multi-worker: only the chief locks).
 
     Raises:
       UserError: another live process holds the lock.

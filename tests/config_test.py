@@ -7,8 +7,10 @@ import sys
 import pytest
 
 from dim_tf import config as config_lib
-from dim_tf import models, objective
+from dim_tf import models, objective, workdir
 from dim_tf.errors import UserError
+from dim_tf.evaluators import settings as evaluator_settings
+from dim_tf.training import settings
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -106,28 +108,56 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("objective.alpha", -1.0, "objective.alpha must be >= 0"),
         ("train.batch_size", 1, "train.batch_size must be an integer >= 2"),
         ("data.dataset", "", "data.dataset is ''"),
+        ("data.data_dir", " ", "data.data_dir is ' '; set it to a directory"),
+        ("y_dim", 0, "y_dim must be an integer >= 1"),
+        ("critic.global_units", 0, "critic.global_units must be an integer >= 1"),
         ("image_size", 64, "encoder basic32x32 takes 32x32 images"),
         ("eval.epochs", 0, "eval.epochs must be an integer >= 1"),
         ("train.max_minutes", -1.0, "train.max_minutes must be > 0, got -1.0"),
         ("critic.score_clip", -1.0, "critic.score_clip must be a finite number > 0"),
         ("critic.score_clip", float("inf"), "critic.score_clip must be a finite"),
         ("critic.score_penalty", -0.5, "critic.score_penalty must be a finite"),
-        ("eval.knn_k", 0, "eval.knn_k must be an integer >= 1"),
-        ("eval.knn_temperature", 0.0, "eval.knn_temperature must be > 0"),
-        ("eval.knn_precision", "float16", "choose one of float32, bfloat16, auto"),
-        ("eval.mlp_precision", "fp32", "choose one of float32, bfloat16, auto"),
-        ("eval.svm_max_examples", -1, "eval.svm_max_examples must be an integer"),
-        ("eval.svm_cs", "", "eval.svm_cs is ''; set it to comma-separated C values"),
-        ("eval.svm_cs", "0.1,-1", "eval.svm_cs is '0.1,-1'"),
-        ("eval.svm_cs", "0.1;1", "eval.svm_cs is '0.1;1'"),
+        ("eval.knn.k", 0, "eval.knn.k must be an integer >= 1"),
+        ("eval.knn.temperature", 0.0, "eval.knn.temperature must be > 0"),
+        ("eval.knn.precision", "float16", "choose one of float32, bfloat16, auto"),
+        ("eval.mlp.precision", "fp32", "choose one of float32, bfloat16, auto"),
+        ("eval.svm.max_examples", -1, "eval.svm.max_examples must be an integer"),
+        ("eval.svm.cs", "", "eval.svm.cs is ''; set it to comma-separated C values"),
+        ("eval.svm.cs", "0.1,-1", "eval.svm.cs is '0.1,-1'"),
+        ("eval.svm.cs", "0.1;1", "eval.svm.cs is '0.1;1'"),
         ("eval.label_fractions", "0.1,2", 'fractions in (0, 1], or "" for none'),
         ("eval.label_fractions", "0", "eval.label_fractions is '0'"),
         ("eval.label_fractions", "10%", "eval.label_fractions is '10%'"),
-        ("eval.batch_scale", 10, "eval.batch_scale must be an integer from 1 to 9"),
+        (
+            "eval.mlp.batch_scale",
+            10,
+            "eval.mlp.batch_scale must be an integer from 1 to 9",
+        ),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_field(field, value, fragment):
     assert fragment in _bad(**{field: value})
+
+
+EVAL_NUMBERS = sorted(
+    f"eval.{name}"
+    for name, value in config_lib.flatten(
+        evaluator_settings.defaults().to_dict()
+    ).items()
+    if not isinstance(value, (bool, str))
+)
+
+
+@pytest.mark.parametrize("field", EVAL_NUMBERS)
+def test_every_eval_number_sub_sections_included_is_checked(field):
+    assert f"{field} must be " in _bad(**{field: -1})
+
+
+def test_the_eval_section_has_a_sub_section_per_evaluator():
+    section = config_lib.default_config().eval.to_dict()
+    subsections = {name for name, value in section.items() if isinstance(value, dict)}
+    assert subsections == {"mlp", "finetune", "knn", "svm", "decoder", "mi", "views"}
+    assert (section["knn"]["k"], section["mi"]["examples"]) == (200, 10_000)
 
 
 @pytest.mark.parametrize(
@@ -141,6 +171,51 @@ def test_the_sqrt_units_scale_needs_a_local_dot_critic(overrides, fragment):
     message = _bad(**{"critic.score_scale": "sqrt_units", **overrides})
     assert message.startswith("critic.score_scale=sqrt_units ")
     assert fragment in message
+
+
+@pytest.mark.parametrize(
+    "fields, replicas, fragment",
+    [
+        ({}, 3, "train.batch_size 64 cannot be split over 3 replicas; use a multiple"),
+        ({"train.jit_compile": True}, 2, "train.jit_compile=True needs one replica"),
+    ],
+)
+def test_the_replica_split_is_checked_once_the_strategy_is_known(
+    fields, replicas, fragment
+):
+    config = config_lib.default_config()
+    config.update_from_flattened_dict(fields)
+    settings.check_replicas(config, 1)
+    with pytest.raises(UserError, match=fragment):
+        settings.check_replicas(config, replicas)
+
+
+def test_several_bad_sections_report_the_first_in_check_order():
+    bad = [
+        ("data.shuffle_buffer", 0),
+        ("y_dim", 0),
+        ("objective.gradient_penalty", -1.0),
+        ("augment.translate", -1),
+        ("critic.score_penalty", -1.0),
+        ("train.steps", -1),
+        ("eval.epochs", 0),
+    ]
+    for first in range(len(bad)):
+        message = _bad(**dict(bad[first:]))
+        assert message.startswith(bad[first][0]), message
+
+
+def test_the_fields_a_resumed_run_may_change():
+    config = config_lib.default_config()
+    train = {"steps", "max_minutes", "log_every", "checkpoint_every"}
+    train |= {"keep_checkpoints", "steps_per_call", "jit_compile"}
+    expected = {"data.data_dir", "data.manual_dir", "strategy", "tpu"}
+    expected |= {f"train.{name}" for name in train}
+    assert config_lib.resumable_fields(config_lib.to_record(config)) == expected
+    # Under the default buffer the cache decides the shuffle: it stays fixed.
+    config.data.shuffle_buffer = 100
+    record = config_lib.to_record(config)
+    assert config_lib.resumable_fields(record) == expected | {"data.cache"}
 
 
 def test_the_score_options_pass_with_the_local_dot_critic():
@@ -171,7 +246,7 @@ def test_label_fractions_parse_sorted_without_repeats(text, parsed):
     config = config_lib.default_config()
     config.eval.label_fractions = text
     config_lib.check_config(config)
-    assert config_lib.label_fractions(config.eval) == parsed
+    assert evaluator_settings.label_fractions(config.eval) == parsed
 
 
 @pytest.mark.parametrize(
@@ -218,3 +293,13 @@ def test_a_record_s_unknown_fields_are_skipped():
     record["critic"] = {**record["critic"], "gone": True}
     config = config_lib.from_record(record)
     assert "removed_field" not in config and "gone" not in config.critic
+
+
+def test_a_run_resumes_with_any_eval_field_changed(tmp_path):
+    config = config_lib.default_config()
+    workdir.write_config(str(tmp_path), config_lib.to_record(config))
+    config.eval.knn.k, config.eval.mi.examples, config.eval.epochs = 7, 5, 3
+    workdir.check_same_run(str(tmp_path), config)
+    config.y_dim = 4
+    with pytest.raises(UserError, match="y_dim"):
+        workdir.check_same_run(str(tmp_path), config)

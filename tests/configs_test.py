@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from dim_tf import config as config_lib
 from dim_tf import input as input_names
+from dim_tf.input import settings
 from dim_tf.models import encoders
 from dim_tf.training import build
 
@@ -39,11 +40,14 @@ def test_the_paper_configs_exist():
 @pytest.mark.parametrize("name", NAMES)
 def test_config_checks_and_builds(name, tmp_path):
     config = importlib.import_module(f"configs.{name}").get_config()
-    if config_lib.dataset_path(config.data.dataset):
+    if settings.dataset_path(config.data.dataset):
         # A folder config's placeholder path, which users replace.
         assert not os.path.exists(config.data.dataset)
         config.data.dataset = str(tmp_path)
     config_lib.check_config(config)
+    # A config file can add fields: a misspelt or renamed one would be ignored.
+    fields = set(config_lib.flatten(config.to_dict()))
+    assert fields == set(config_lib.flatten(config_lib.default_config().to_dict()))
     docstring = importlib.import_module(f"configs.{name}").__doc__
     if name != "base":
         assert "bin/train --config=configs/" + name + ".py" in docstring

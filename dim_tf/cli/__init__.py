@@ -1,12 +1,8 @@
-"""The entry points (`dim-train`, ... and their `bin/` wrappers) and their plumbing.
+"""The entry points (`dim-train`, ... and their `bin/` wrappers) and their shared plumbing.
 
-Each of `train`, `evaluate`, `export`, `benchmark`, `embed` and `neighbours`
-defines its absl flags and a `main()` (the console script); what they share
-lives beside them, one module per job (`environment`, `exits`,
-`flag_parsing`, `runner`, `output`, `quiet_start`, `none_overrides`) and is
-named here. Only the entry points read absl flags; the library takes plain
-values. Importing this package imports neither TensorFlow nor NumPy
-(bin/_launch.py relies on it).
+Each entry point module defines its absl flags and a `main()` (the console
+script); only they read absl flags. Importing this package imports neither
+TensorFlow nor NumPy (bin/_launch.py relies on it).
 """
 
 from dim_tf.cli.environment import set_environment_defaults

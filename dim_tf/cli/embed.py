@@ -36,7 +36,6 @@ _FORMAT = flags.DEFINE_enum(
     "format", "npy", embeddings.FORMATS, "npy (+ tsv of names) or tfrecord."
 )
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
-flags.mark_flags_as_required(["images", "out"])
 
 
 def _embed(argv):
@@ -88,7 +87,7 @@ def _embed(argv):
 
 def main():
     """The console script: parses sys.argv, embeds, exits (2 on a user's mistake)."""
-    cli.run(_embed, flags.FLAGS)
+    cli.run(_embed, flags.FLAGS, required=["images", "out"])
 
 
 if __name__ == "__main__":

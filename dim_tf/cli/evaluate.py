@@ -28,7 +28,6 @@ _KINDS = flags.DEFINE_string(
 _RANDOM = flags.DEFINE_bool(
     "random_baseline", None, "Also probe a random encoder (default: config's)."
 )
-flags.mark_flag_as_required("workdir")
 
 
 def _evaluate(argv):
@@ -52,7 +51,7 @@ def _evaluate(argv):
 
 def main():
     """The console script: parses sys.argv, evaluates, exits (2 on a user's mistake)."""
-    cli.run(_evaluate, flags.FLAGS)
+    cli.run(_evaluate, flags.FLAGS, required=["workdir"])
 
 
 if __name__ == "__main__":

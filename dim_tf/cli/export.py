@@ -15,7 +15,6 @@ from dim_tf import cli
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory written by dim-train or bin/train."
 )
-flags.mark_flag_as_required("workdir")
 
 
 def _export(argv):
@@ -35,7 +34,7 @@ def _export(argv):
 
 def main():
     """The console script: parses sys.argv, exports, exits (2 on a user's mistake)."""
-    cli.run(_export, flags.FLAGS)
+    cli.run(_export, flags.FLAGS, required=["workdir"])
 
 
 if __name__ == "__main__":

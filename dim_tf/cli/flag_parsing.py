@@ -1,112 +1,97 @@
-"""Parsing an entry point's flags and config overrides, failing as one line.
+"""An entry point's flags and `--config` overrides, parsed, or failed as one line.
 
-absl's and ml_collections' errors (a missing required flag, a mistyped
-`--config.FIELD`, a config file that does not load) become one `error: ...`
-line with exit status 2.
+The checks are dim_tf's own (required flags, the overrides' fields); any other
+error of absl or ml_collections becomes one line too. Exit status 2.
 """
 
-import contextlib
-import re
 import sys
 
 from absl import flags
 
-from dim_tf.cli import none_overrides
+from dim_tf.cli import overrides
 from dim_tf.cli.exits import fail
 from dim_tf.errors import UserError
 
 
-def parse_flags(argv, flag_values):
-    """absl's flags parser for `app.run`: the arguments left after the flags."""
-    none_paths = []
-    if "config" in flag_values:
-        # absl would parse "None" with the field's type (float, int, ...).
-        parsed_argv, none_paths = none_overrides.split(argv)
-    else:
-        parsed_argv = argv
-    # The config flag finds its overrides in sys.argv itself, when the config
-    # is first loaded (here).
-    with _argv(parsed_argv):
-        return _parse_flags_in(argv, parsed_argv, none_paths, flag_values)
+def parse_flags(argv, flag_values, required=()):
+    """absl's flags parser for `app.run`: the arguments left after the flags.
+
+    Args:
+      argv: the command line.
+      flag_values: the entry point's `absl.flags.FlagValues`.
+      required: names of the flags that must have a value.
+    """
+    try:
+        if "config" not in flag_values:
+            remaining = flag_values(argv)
+            _check_required(flag_values, required)
+            return remaining
+        return _parse_with_config(argv, flag_values, required)
+    except flags.Error as err:  # E.g. a value that does not parse as its type.
+        fail(_one_line(err))
+    except Exception as err:  # E.g. the config file's get_config() raised.
+        fail(f"the config cannot be loaded: {_one_line(err)}")
 
 
-@contextlib.contextmanager
-def _argv(argv):
-    """`sys.argv` is `argv` inside the `with` body."""
+def _parse_with_config(argv, flag_values, required):
+    # The config loads without the overrides first, so that their fields are
+    # checked here before ml_collections applies them (a second load).
+    plain = [arg for arg in argv if not overrides.is_override(arg)]
+    remaining = _parse(plain, flag_values)
+    _check_required(flag_values, required)
+    config = _loaded_config(flag_values)
+    if len(plain) == len(argv):
+        return remaining
+    if config is None:
+        first = next(filter(overrides.is_override, argv))
+        fail(f"{first} needs a --config file")
+    message = overrides.unknown_field_message(config, argv)
+    if message:
+        fail(message)
+    kept, none_paths = overrides.split(argv)
+    remaining = _parse(kept, flag_values)
+    overrides.set_none(flag_values["config"].value, none_paths)
+    return remaining
+
+
+def _parse(argv, flag_values):
+    """`flag_values(argv)`; the config flag reads its overrides from `sys.argv`."""
     saved, sys.argv = sys.argv, list(argv)
     try:
-        yield
+        return flag_values(argv)
     finally:
         sys.argv = saved
 
 
-def _parse_flags_in(argv, parsed_argv, none_paths, flag_values):
+def _check_required(flag_values, required):
+    message = missing_flags_message(flag_values, required)
+    if message:
+        fail(message)
+
+
+def missing_flags_message(flag_values, required):
+    """ "--NAME is required: its help" for each `required` flag without a value, or None."""
+    missing = [name for name in required if flag_values[name].value is None]
+    helps = [flag_values[name].help.rstrip(".") for name in missing]
+    return (
+        "; ".join(
+            f"--{name} is required: {text[:1].lower()}{text[1:]}"
+            for name, text in zip(missing, helps)
+        )
+        or None
+    )
+
+
+def _loaded_config(flag_values):
+    """The `--config` ConfigDict, or None; a file that did not load fails here."""
     try:
-        remaining = flag_values(parsed_argv)
-        if "config" in flag_values:
-            # The config file loads lazily; a missing or broken file must fail
-            # here, as one line, not as a traceback from inside main.
-            try:
-                config = flag_values["config"].value
-                if config is not None:  # Optional for bin/benchmark --workdir.
-                    config.get("data")
-            except OSError as err:
-                reason = str(err).strip().splitlines()[-1].strip()
-                fail(f"the --config file cannot be loaded: {reason}")
-            if none_paths and config is None:
-                fail(f"--config.{none_paths[0]}=None needs a --config file")
-            message = none_paths and none_overrides.apply(config, none_paths)
-            if message:
-                fail(message)
-        return remaining
-    except flags.Error as err:
-        fail(missing_flags_message(err, flag_values) or _one_line(err))
-    except Exception as err:  # A config file that fails to load or override.
-        message = unknown_field_message(err, argv)
-        fail(message or f"the config cannot be loaded: {_one_line(err)}")
-
-
-def missing_flags_message(err, flag_values):
-    """absl's "Flag --workdir must have a value other than None" -> one line.
-
-    None unless `err` is the error of flags marked required that are missing.
-    """
-    names = re.findall(r"Flag --(\S+) must have a value other than None", str(err))
-    if not names:
-        return None
-    helps = [flag_values[name].help.rstrip(".") for name in names]
-    return "; ".join(
-        f"--{name} is required: {text[:1].lower()}{text[1:]}"
-        for name, text in zip(names, helps)
-    )
-
-
-def unknown_field_message(err, argv):
-    """`--config.a.bx=1` -> "unknown config field 'bx' in --config.a.bx=1 (...)".
-
-    None unless `err` is ml_collections' unknown-field error (a KeyError
-    "'name'\\nDid you mean ...", sometimes inside an AttributeError) and a
-    `--config.` override names that field; a mistake inside the config file
-    itself is not blamed on a flag.
-    """
-    while err.args and isinstance(err.args[0], BaseException):
-        err = err.args[0]
-    if not isinstance(err, KeyError) or not err.args:
-        return None
-    lines = str(err.args[0]).splitlines() or [""]
-    key = lines[0].strip("'\"")
-    culprit = next(
-        (
-            arg
-            for arg in argv
-            if arg.startswith("--config.") and key in arg.split("=")[0].split(".")[1:]
-        ),
-        None,
-    )
-    if culprit is None:
-        return None
-    hint = lines[1].strip() if len(lines) > 1 else "see the config file for its fields"
-    return f"unknown config field {key!r} in {culprit} ({hint})"
+        config = flag_values["config"].value
+        if config is not None:
+            config.get("data")  # A file that did not load raises on first use.
+        return config
+    except OSError as err:
+        reason = str(err).strip().splitlines()[-1].strip()
+        fail(f"the --config file cannot be loaded: {reason}")
 
 
 def _one_line(err):

@@ -32,7 +32,6 @@ _EMBEDDINGS = flags.DEFINE_string(
     "FILE of a dim-embed --images=PATH --out=FILE output to search instead of "
     "embedding PATH now (made with the same encoder).",
 )
-flags.mark_flags_as_required(["images", "query"])
 
 
 def _neighbours(argv):
@@ -70,7 +69,7 @@ def _neighbours(argv):
 
 def main():
     """The console script: parses sys.argv, searches, exits (2 on a user's mistake)."""
-    cli.run(_neighbours, flags.FLAGS)
+    cli.run(_neighbours, flags.FLAGS, required=["images", "query"])
 
 
 if __name__ == "__main__":

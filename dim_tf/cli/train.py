@@ -20,7 +20,6 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory (created, or resumed from its latest checkpoint)."
 )
-flags.mark_flags_as_required(["config", "workdir"])
 
 
 def _train(argv):
@@ -40,7 +39,7 @@ def _train(argv):
 
 def main():
     """The console script: parses sys.argv, trains, exits (2 on a user's mistake)."""
-    cli.run(_train, flags.FLAGS)
+    cli.run(_train, flags.FLAGS, required=["config", "workdir"])
 
 
 if __name__ == "__main__":

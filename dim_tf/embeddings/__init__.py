@@ -1,20 +1,8 @@
 """Embeddings of your image files and search among them (dim-embed, dim-neighbours).
 
-- `encoders`: what embeds (a trained run or an exported encoder SavedModel)
-  and `embed_images`, the whole of dim-embed;
-- `files`: the `.npy` / `.tsv` / `.tfrecord` files, written atomically;
-- `search`: the nearest images to a query by cosine similarity of Y, and
-  their picture grid (dim-neighbours).
-
-This file holds the names and the checks of the outputs, which need no
-TensorFlow (the entry points run them before importing it): never import
-TensorFlow (or a submodule) here.
-
-Files for `--out=FILE` (`output_paths`): `FILE.npy` (float32 `[N, D]`, Y;
-row i is the image on line i of `FILE.tsv`), `FILE.TAP.npy` for the other
-taps, `FILE.tsv` (the file names relative to the embedded path, one per
-line); or with `--format=tfrecord` one `FILE.tfrecord` of
-`tf.train.Example`s (`name` bytes, one float list per tap).
+`encoders` embeds, `files` writes and reads the outputs, `search` finds
+neighbours. This file holds the output names and their checks, run before
+TensorFlow is imported: never import TensorFlow here.
 """
 
 import dataclasses
@@ -31,8 +19,7 @@ class Embeddings:
     """Vectors of image files.
 
     Attributes:
-      names: the files' names (relative to the embedded path), item i
-        naming row i.
+      names: the files' names relative to the embedded path; item i names row i.
       taps: `{tap: float32 [N, D_tap]}`.
       skipped: names of the files that could not be read or decoded.
       source: what embedded them ("run DIR at step N", "SavedModel PATH").
@@ -75,11 +62,7 @@ def check_embeddings(out):
 
 
 def parse_taps(text):
-    """ "y,fc" (or a sequence of names) -> ("y", "fc").
-
-    Raises:
-      UserError: a name is not one of `TAPS`, or none is given.
-    """
+    """ "y,fc" (or a sequence of names) -> ("y", "fc"); `UserError` unless all are `TAPS`."""
     text = text if isinstance(text, str) else ",".join(text)
     taps = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
     unknown = [tap for tap in taps if tap not in TAPS]
@@ -92,11 +75,10 @@ def parse_taps(text):
 
 
 def output_paths(out, taps, file_format="npy"):
-    """`{what: path}` of the files written for `--out=out`.
+    """`{what: path}` of the files written for `--out=out` (FILE: `out` without its suffix).
 
     npy: `"y"` -> FILE.npy, another tap -> FILE.TAP.npy, `"names"` ->
-    FILE.tsv, where FILE is `out` without a `.npy` suffix; tfrecord:
-    `"tfrecord"` -> FILE.tfrecord (FILE without a `.tfrecord` suffix).
+    FILE.tsv; tfrecord: `"tfrecord"` -> FILE.tfrecord.
 
     Raises:
       UserError: `file_format` is not one of `FORMATS`, or `out` is empty.
@@ -115,15 +97,7 @@ def output_paths(out, taps, file_format="npy"):
 
 
 def check_outputs(paths, overwrite):
-    """Refuses to replace what exists unless `overwrite`, and any directory.
-
-    Args:
-      paths: `output_paths(...)`.
-      overwrite: existing files may be replaced.
-
-    Raises:
-      UserError: naming the first such path.
-    """
+    """`UserError` for the first of `paths` that is a directory or exists (unless `overwrite`)."""
     for path in paths.values():
         if os.path.isdir(path):
             raise UserError(f"--out: {path} is a directory; choose another --out")

@@ -1,25 +1,10 @@
-"""What embeds image files, and `embed_images` (the whole of dim-embed).
+"""What embeds image files (`Encoder`), and `embed_images`, the whole of dim-embed.
 
-An `Encoder` embeds files from one of two sources, which give the same
-vectors for the same files (to float rounding):
-
-- a trained run (`Encoder.from_workdir`): its latest checkpoint; each file
-  is decoded and transformed exactly as the run's evaluation images
-  (`dim_tf.input.eval_sets.make_files_dataset`);
-- an exported encoder SavedModel (`Encoder.from_saved_model`): each file is
-  decoded to RGB, which the SavedModel converts to the run's channels as the
-  pipeline converts files (an older export whose signature fixes the
-  channels gets those); when the signature fixes H x W (the
-  export of a TFDS dataset) it is fitted to H x W first (scaled to cover it,
-  the central window kept: `dim_tf.input.image_files.fit`, as the pipeline
-  fits files), else it goes in at its own size (a directory dataset's
-  export fits it inside, as the pipeline does). Consecutive images of one
-  size go in as one batch, so a folder of equally sized pictures runs
-  batched and one of many sizes runs at whatever size each has.
-
-For a TFDS dataset whose stored images vary in size the two differ: the run
-fits files like a directory's, its export resizes them without keeping the
-aspect ratio. A file that cannot be read or decoded is skipped, and named.
+A run's checkpoint decodes and transforms each file as the run's evaluation
+images; its exported encoder SavedModel gets the file decoded to RGB, fitted
+to the signature's H x W when it fixes one (else at its own size, runs of one
+size batched), and gives the same vectors to float rounding. Files that
+cannot be decoded are skipped, and named (docs/usage.md, Embeddings and search).
 """
 
 import copy
@@ -41,8 +26,7 @@ from dim_tf.errors import UserError
 from dim_tf.input import eval_sets, image_files
 from dim_tf.training import runs
 
-# Images at their own size (an export that takes any size) are batched up to
-# this many bytes, so that a batch of 12-megapixel photos fits in memory.
+# Bytes per batch of images at their own size: 12-megapixel photos fit in memory.
 _MAX_BATCH_BYTES = 48 << 20
 _EXPORT_HINT = "pass the encoder SavedModel bin/export wrote (DIR/export/encoder)"
 
@@ -60,12 +44,7 @@ class Encoder:
         self._keep = keep  # What `batches` needs alive (a loaded SavedModel).
 
     def batches(self, paths, batch_size):
-        """The files that decode, in order, at most `batch_size` at a time.
-
-        Yields:
-          `(paths, outputs)`: bytes paths `[b]` and the encoder's outputs
-          `{"local", "conv", "fc", "y": [b, ...]}`.
-        """
+        """Yields `(bytes paths [b], {"local", "conv", "fc", "y": [b, ...]})` of files that decode."""
         return self._batches([os.fsencode(path) for path in paths], batch_size)
 
     @classmethod
@@ -98,9 +77,7 @@ class Encoder:
         fixed = bool(height and width)
 
         def decoded(file):
-            # RGB holds all a file has but alpha, which the pipeline drops
-            # too; a grey run's export turns it back into the same grey bytes
-            # (grey -> RGB -> grey is exact for uint8).
+            # RGB drops only alpha, as the pipeline does; grey -> RGB -> grey is exact.
             image = image_files.decode(tf.io.read_file(file), channels or 3)
             return file, image_files.fit(image, (height, width)) if fixed else image
 
@@ -174,10 +151,7 @@ def _same_size_runs(files, batch_size):
 
 
 def list_files(path):
-    """`(paths, names)`: the images under `path`, or `path` itself (a file).
-
-    Sorted and recursive (`dim_tf.input.image_files.list_images`); names are
-    relative to `path` (a single file's: its base name).
+    """`(paths, names relative to path)` of the images under `path` (sorted, recursive).
 
     Raises:
       UserError: `path` is missing or holds no images.
@@ -201,12 +175,11 @@ def tap_vectors(tap):
 
 
 def embed_files(encoder, paths, names, taps, batch_size=128, progress=None):
-    """`Embeddings` of image files; those that cannot be decoded are skipped.
+    """`Embeddings` of the image files `paths` (called `names`); undecodable ones skipped.
 
     Args:
       encoder: `Encoder`.
-      paths: image file paths.
-      names: what to call each file in the result (e.g. its relative path).
+      paths, names: image file paths, and what the result calls each.
       taps: taps to keep (`dim_tf.embeddings.TAPS`).
       batch_size: images per encoder call.
       progress: callable `(done, total)` after each batch, or None.
@@ -243,19 +216,14 @@ def embed_images(
 ):
     """Embeds every image under `images` and writes the files for `--out=out`.
 
-    The taps, the outputs and the images are checked before the encoder is
-    opened; nothing is written unless at least one image was embedded.
-
     Args:
       images: a folder (every image under it, sorted) or one image file.
       out: FILE of the outputs (`dim_tf.embeddings.output_paths`).
-      encoder: callable returning the `Encoder` (e.g. `open_encoder` with
-        its arguments bound), called once the checks passed.
+      encoder: callable returning the `Encoder`, called once the arguments
+        passed their checks; nothing is written unless an image embeds.
       taps: comma-separated taps or a sequence of them.
-      file_format: "npy" or "tfrecord".
-      overwrite: replace existing outputs (else they are an error).
-      batch_size: images per encoder call.
-      progress: callable `(done, total)`, or None.
+      file_format, overwrite: as `output_paths`, `check_outputs`.
+      batch_size, progress: as `embed_files`.
 
     Returns:
       `(Embeddings, {what: path written})`.

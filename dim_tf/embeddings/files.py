@@ -1,15 +1,9 @@
 """The files of `dim-embed`: `.npy` arrays and a `.tsv` of names, or one `.tfrecord`.
 
-Names (`dim_tf.embeddings.output_paths`): `FILE.npy` holds Y (float32
-`[N, D]`), `FILE.TAP.npy` the other taps, `FILE.tsv` the file names, line i
-naming row i. The `.tsv` has one column and no header, which is what the
-TensorBoard projector reads as metadata. A backslash, tab, newline or
-carriage return in a name is written as `\\\\`, `\\t`, `\\n`, `\\r` so that
-each name stays one line; names that are not valid UTF-8 keep their bytes.
-
-Each file is written beside its target under a hidden name and renamed into
-place (`dim_tf.workdir.replaced_file`), the `.tsv` last: a crash leaves the
-previous files or the new ones, never half a file.
+The `.tsv` (one column, no header: the TensorBoard projector's metadata)
+escapes backslash, tab, newline and carriage return so that each name stays
+one line. Each file is renamed into place, the `.tsv` last: a crash leaves
+the previous files or the new ones, never half a file.
 """
 
 import re

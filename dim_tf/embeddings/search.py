@@ -21,10 +21,8 @@ class Neighbours:
 
     Attributes:
       paths: their file paths, nearest first.
-      similarities: float `[k]`, the cosine similarity of each one's Y to
-        the query's.
-      skipped: names of the files under the searched path that could not be
-        decoded (when they were embedded now).
+      similarities: float `[k]`, cosine similarity of each one's Y to the query's.
+      skipped: names of the searched files that could not be decoded.
       source: what embedded the query.
     """
 
@@ -55,11 +53,7 @@ def nearest(y, query, k):
 
 
 def embed_query(encoder, query):
-    """Y `[D]` of the image file `query`.
-
-    Raises:
-      UserError: it is missing, a folder, or cannot be decoded.
-    """
+    """Y `[D]` of the image file `query`; `UserError` if it is missing or cannot be decoded."""
     if not os.path.isfile(query):
         raise UserError(f"--query {query!r} is not an image file")
     result = encoders.embed_files(encoder, [query], [query], ("y",))
@@ -73,24 +67,17 @@ def embed_query(encoder, query):
 def find_neighbours(
     encoder, images, query, k=8, embeddings=None, batch_size=128, progress=None
 ):
-    """The `k` images under `images` nearest to the image file `query` in Y.
-
-    The arguments and files are checked before the encoder is opened.
+    """The `Neighbours` of the image file `query` among the images under `images`, in Y.
 
     Args:
-      encoder: callable returning the `dim_tf.embeddings.encoders.Encoder`
-        that embeds the query, and the images unless `embeddings` is given.
+      encoder: callable returning the `encoders.Encoder`; called after the
+        arguments and files are checked.
       images: the folder (or file) searched.
-      query: an image file (it may be one of `images`: then it comes first,
-        with similarity 1).
+      query: an image file (one of `images` comes first, similarity 1).
       k: how many neighbours (at most the number of images).
-      embeddings: FILE of a `dim-embed --images=IMAGES --out=FILE` made with
-        the same encoder, searched instead of embedding `images` now (its
-        names are taken as relative to `images`).
+      embeddings: FILE of a `dim-embed --images=IMAGES --out=FILE` by the
+        same encoder, searched instead of embedding `images` now.
       batch_size, progress: as `encoders.embed_files`.
-
-    Returns:
-      `Neighbours`.
     """
     if k < 1:
         raise UserError(f"--k is {k}; it must be at least 1")
@@ -125,15 +112,7 @@ def find_neighbours(
 
 
 def write_grid(query, neighbours, path):
-    """Writes a PNG: the query's picture (white frame), then its neighbours'.
-
-    Args:
-      query: the query's image file.
-      neighbours: image files, nearest first.
-      path: the PNG to write (replaced atomically).
-
-    Each picture is fitted to a square thumbnail as the pipeline fits files.
-    """
+    """Writes the PNG `path`: the `query` file's picture, framed white, then the `neighbours`'."""
     files = [os.fsencode(path) for path in (query, *neighbours)]  # Any bytes.
     pictures = image_files.load_images(files, 3, _THUMBNAIL).numpy()
     grid = views.query_grid(pictures[0], pictures[1:])

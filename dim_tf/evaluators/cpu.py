@@ -109,7 +109,7 @@ def compute_dtype(precision):
 
 def measure_if_auto(eval_config, kinds):
     """Measures `bfloat16_speedup` now if `knn` or `mlp` of `kinds` runs at `auto`."""
-    settings = {"knn": eval_config.knn_precision, "mlp": eval_config.mlp_precision}
+    settings = {"knn": eval_config.knn.precision, "mlp": eval_config.mlp.precision}
     if any(settings[kind] == "auto" for kind in settings if kind in kinds):
         bfloat16_speedup()
 

@@ -177,21 +177,21 @@ class Evaluator(base.Evaluator):
             raise ValueError("the decoder measures the trained encoder")
         super().__init__(name, eval_config, ("y",), source)
         self.num_results = 2  # MS-SSIM, MSE.
-        count = eval_config.decoder_examples
+        count = eval_config.decoder.examples
         self.needs = (Need(source, ("y",), count, count),)
 
     def run(self, step):
         """Yields `decoder/ms_ssim` (a `probes` row) and `decoder/mse`."""
         eval_config, run = self.eval_config, step.run
         train, test = step.features.get(self.source)
-        n = min(len(train.images), eval_config.decoder_examples)
-        m = min(len(test.images), eval_config.decoder_examples)
-        step.log(f"Decoder on Y: {n} images, {eval_config.decoder_epochs} epochs")
+        n = min(len(train.images), eval_config.decoder.examples)
+        m = min(len(test.images), eval_config.decoder.examples)
+        step.log(f"Decoder on Y: {n} images, {eval_config.decoder.epochs} epochs")
         decoder, _ = train_decoder(
             train.taps["y"][:n],
             train.images[:n],
-            eval_config.decoder_epochs,
-            eval_config.decoder_learning_rate,
+            eval_config.decoder.epochs,
+            eval_config.decoder.learning_rate,
             eval_config.batch_size,
             eval_config.seed,
         )

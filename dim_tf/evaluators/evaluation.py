@@ -12,7 +12,7 @@ import dataclasses
 
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import TAPS, cpu, registry, views
+from dim_tf.evaluators import TAPS, cpu, registry, settings, views
 from dim_tf.evaluators.base import Need, parse_kinds
 from dim_tf.evaluators.features import StepFeatures
 from dim_tf.evaluators.probes import store
@@ -128,7 +128,7 @@ def evaluate(
         with progress.part("load", f"Loading the run in {workdir}"):
             run = runs.load_run(workdir)
     eval_config = run.config.eval
-    config_lib.check_eval_config(eval_config)
+    settings.check(eval_config)
     taps = taps or config_lib.parse_names("tap", eval_config.taps, TAPS)
     kinds = kinds or parse_kinds("probe kind", eval_config.kinds)
     if random_baseline is None:
@@ -139,7 +139,8 @@ def evaluate(
     )
     if not run.labeled:
         log(_skipped_without_labels(eval_config, kinds, random_baseline))
-    view_need = Need("trained", ("y",), 0, eval_config.projector_examples)
+    # The views show Y and the images of the first test examples.
+    view_need = Need("trained", ("y",), 0, eval_config.views.projector_examples)
     trained = [e for e in evaluators if e.source == "trained"]
     baseline = [e for e in evaluators if e.source != "trained"]
     count = len(evaluators)

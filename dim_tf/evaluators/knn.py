@@ -167,12 +167,12 @@ def _vote_fn(num_classes, temperature):
 
 
 class Evaluator(base.Evaluator):
-    """kNN classification on each tap (`eval.knn_k`, `knn_temperature`, `knn_precision`)."""
+    """kNN classification on each tap (`eval.knn.k`, `knn.temperature`, `knn.precision`)."""
 
     def run(self, step):
         train, test = step.features.get(self.source)
-        k, temperature = self.eval_config.knn_k, self.eval_config.knn_temperature
-        dtype = cpu.compute_dtype(self.eval_config.knn_precision)
+        k, temperature = self.eval_config.knn.k, self.eval_config.knn.temperature
+        dtype = cpu.compute_dtype(self.eval_config.knn.precision)
         if self.source == "trained":
             step.log(f"kNN (k={k}, T={temperature}, {dtype}) x {', '.join(self.taps)}")
         for tap in self.taps:

@@ -152,7 +152,7 @@ def ndm_estimate(
 
 
 class Evaluator(base.Evaluator):
-    """MINE and NDM (with and without a sigmoid) on the first `eval.measure_examples` of Y.
+    """MINE and NDM (with and without a sigmoid) on the first `eval.mi.examples` of Y.
 
     Fitted on the eval train split, measured on the eval split; scalars and
     results.json keys `mi/mine` (`mine`), `ndm`, `ndm_sigmoid` (nats).
@@ -163,7 +163,7 @@ class Evaluator(base.Evaluator):
     def __init__(self, name, eval_config, taps=(), source="trained"):
         super().__init__(name, eval_config, ("y",), source)
         self.num_results = 3  # MINE, NDM, NDM with sigmoid.
-        count = eval_config.measure_examples
+        count = eval_config.mi.examples
         self.needs = (Need(source, ("y",), count, count),)
 
     def run(self, step):
@@ -172,16 +172,16 @@ class Evaluator(base.Evaluator):
         eval_config = self.eval_config
 
         def x_and_y(features):
-            count = min(len(features.images), eval_config.measure_examples)
+            count = min(len(features.images), eval_config.mi.examples)
             return (
                 features.images[:count].reshape(count, -1),
                 features.taps["y"][:count],
             )
 
         (x, y), (x_test, y_test) = x_and_y(train), x_and_y(test)
-        seed, ndm_steps = eval_config.seed, eval_config.ndm_steps
+        seed, ndm_steps = eval_config.seed, eval_config.mi.ndm_steps
         mine = mine_estimate(
-            x, y, eval_config.mine_steps, seed, held_out=(x_test, y_test)
+            x, y, eval_config.mi.mine_steps, seed, held_out=(x_test, y_test)
         )
         yield Result("mi/mine", mine, "", {"mine": mine})
         ndm = ndm_estimate(y, ndm_steps, seed, held_out=y_test)

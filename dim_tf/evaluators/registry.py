@@ -7,9 +7,8 @@ imported only when an evaluator is built: TensorFlow-free.
 
 import importlib
 
-from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.evaluators import FROZEN_KINDS, KINDS, base
+from dim_tf.evaluators import FROZEN_KINDS, KINDS, base, settings
 
 _MODULES = {
     "linear": "dim_tf.evaluators.probes.frozen",
@@ -58,7 +57,7 @@ def plan_names(eval_config, kinds, random_baseline, measures=True):
     subsets = []
     if measures and eval_config.few_labels:
         subsets.append("few_labels")
-    if measures and config_lib.label_fractions(eval_config):
+    if measures and settings.label_fractions(eval_config):
         subsets.append("label_fractions")
     names = [*kinds, *subsets]
     if "label_fractions" in subsets and "finetune" in kinds:

@@ -1,8 +1,8 @@
 """Evaluator `svm`: linear SVMs on frozen features of each tap (the paper's extended table).
 
 scikit-learn's `LinearSVC` on standardised features of a stratified sample
-of about `eval.svm_max_examples` (liblinear runs on one core), C from
-`eval.svm_cs` chosen on a held-out fifth, then refitted on all of them.
+of about `eval.svm.max_examples` (liblinear runs on one core), C from
+`eval.svm.cs` chosen on a held-out fifth, then refitted on all of them.
 
 Rows (results.json `probes`, or `random_encoder/probes`): `{"tap", "kind":
 "svm", "test_accuracy", "train_accuracy", "C", "num_train_examples"}`;
@@ -15,8 +15,7 @@ import warnings
 import numpy as np
 from sklearn import exceptions, pipeline, preprocessing, svm
 
-from dim_tf import config as config_lib
-from dim_tf.evaluators import base
+from dim_tf.evaluators import base, settings
 from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.probes import label_subsets
 
@@ -93,13 +92,13 @@ def choose_c(features, labels, cs, num_classes, seed):
 
 
 class Evaluator(base.Evaluator):
-    """Linear SVMs on each tap (`eval.svm_cs`, `svm_max_examples`, `seed`)."""
+    """Linear SVMs on each tap (`eval.svm.cs`, `svm.max_examples`, `seed`)."""
 
     def run(self, step):
         eval_config = self.eval_config
         train, test = step.features.get(self.source)
         rows = np.arange(len(train.labels))
-        limit = eval_config.svm_max_examples
+        limit = eval_config.svm.max_examples
         if limit and len(rows) > limit:
             rows = label_subsets.stratified_rows(
                 train.labels,
@@ -108,7 +107,7 @@ class Evaluator(base.Evaluator):
                 seed=eval_config.seed,
             )
         labels = train.labels[rows]
-        cs = config_lib.svm_cs(eval_config)
+        cs = settings.svm_c_values(eval_config.svm)
         if self.source == "trained":
             step.log(
                 f"Linear SVMs on {len(rows)} examples, C in "

@@ -38,7 +38,7 @@ def write_views(run, features, step=None):
         "y" and images kept.
       step: the summaries' step (None = the run's).
     """
-    eval_config = run.config.eval
+    view_config = run.config.eval.views
     step = run.step if step is None else step
     logdir = os.path.join(run.workdir, report.EVAL_LOGDIR)
     images, y = features.images, features.taps["y"]
@@ -50,8 +50,8 @@ def write_views(run, features, step=None):
             images,
             labels,
             y[:count],
-            eval_config.neighbour_queries,
-            eval_config.neighbours,
+            view_config.views.neighbour_queries,
+            view_config.neighbours,
         )
         with writer.as_default(step=step):
             tf.summary.image("neighbours", grid[None], step=step)
@@ -59,7 +59,7 @@ def write_views(run, features, step=None):
         write_code_histograms(writer, step, y, run.config.objective.prior)
         critic = run.trainer.local_critic
         if critic is not None:
-            shown = images[: eval_config.map_images]
+            shown = images[: view_config.views.map_images]
             maps = positive_local_scores(run.encoder, critic, shown)
             grid = local_mi_grid(shown, maps)
             with writer.as_default(step=step):
@@ -67,7 +67,7 @@ def write_views(run, features, step=None):
             save_png(grid, os.path.join(logdir, "local_mi_map.png"))
     finally:
         writer.close()
-    shown = min(count, eval_config.projector_examples)
+    shown = min(count, view_config.views.projector_examples)
     write_projector(
         logdir,
         y[:shown],

@@ -1,7 +1,7 @@
-"""Input: TFDS datasets by name (and the embedded `digits`), directories of image files or TFRecords, the tf.data pipelines, read errors.
+"""Input: TFDS datasets, image directories and TFRecords, the tf.data pipelines.
 
-The augmentation presets (`augment.preset`) and their resolution live here
-TensorFlow-free, so `dim_tf.config` can check them without building anything.
+The augmentation presets and their resolution live here TensorFlow-free, so
+`dim_tf.config` can check them without building anything.
 """
 
 import dataclasses
@@ -10,33 +10,10 @@ from typing import Optional
 
 @dataclasses.dataclass(frozen=True)
 class Augmentation:
-    """What each training view goes through (dim_tf/input/augment.py).
+    """What each training view goes through; the fields are docs/method.md's knobs.
 
-    Attributes:
-      resized_crop: a random crop of a random area fraction in
-        [crop_scale_min, crop_scale_max] and aspect ratio in `aspect_ratio`,
-        resized to the encoder's size (SimCLR's / AMDIM's "random resized
-        crop"). False: the whole image (or, with `fixed_crop`, a crop of the
-        encoder's size).
-      fixed_crop: a random crop of the encoder's size, no resizing (the
-        `data.random_crop` augmentation).
-      flip: random horizontal flips.
-      shared_flip: with two views, one flip draw per image that both views
-        share (AMDIM's order: flip, then each view's transform); False:
-        each view draws its own (SimCLR's).
-      translate: n > 0: the view (at the encoder's size) shifted by whole
-        pixels dy, dx, each uniform in [-n, n], the uncovered border filled
-        by reflection (AMDIM's `RandomTranslateWithReflect(n)`); 0 = off.
-      translate_probability: chance that a view is translated at all.
-      jitter: colour-jitter strength s: brightness, contrast and saturation
-        factors in [1 - 0.8 s, 1 + 0.8 s], and a hue shift (0 = no colour
-        jitter at all). On 1-channel images only brightness and contrast
-        apply.
-      hue: the hue shift's bound, a fraction of the colour wheel in
-        [0, 0.5]; None = 0.2 s (SimCLR's ratio).
-      jitter_probability: chance that a view is jittered at all.
-      grayscale_probability: chance that a view becomes grayscale (3-channel
-        images only).
+    `resized_crop`: a random crop of the `crop_scale_*` area and `aspect_ratio`
+    resized to the encoder's size; `fixed_crop`: a random crop of that size.
     """
 
     resized_crop: bool = False
@@ -61,12 +38,8 @@ class Augmentation:
     def views_can_differ(self, channels):
         """Whether two views of one image can come out different.
 
-        With no random part, or only a flip both views share, they are always
-        the same; grayscale changes 3-channel views only.
-
         Args:
-          channels: the views' channels (`data.channels`; None: as stored,
-            possibly 3).
+          channels: the views' channels (`data.channels`; None: as stored).
         """
         return (
             self.resized_crop
@@ -78,10 +51,7 @@ class Augmentation:
         )
 
 
-# AMDIM's colour jitter and grayscale (amdim-public datasets.py, its CIFAR10
-# and STL-10 transforms): `RandomApply([ColorJitter(0.4, 0.4, 0.4, 0.2)],
-# p=0.8)`, `RandomGrayscale(p=0.25)`, one `RandomHorizontalFlip` per image
-# before both views' transforms (its ImageNet128 transform: hue 0.1).
+# AMDIM's colour jitter, grayscale and one flip per image (amdim-public datasets.py).
 _AMDIM_COLOUR = dict(
     flip=True,
     shared_flip=True,
@@ -91,18 +61,7 @@ _AMDIM_COLOUR = dict(
     grayscale_probability=0.25,
 )
 
-# Preset -> its augmentation. "none" leaves the `data.random_crop` /
-# `data.random_flip` flags in charge (the paper's setups); "flip_crop" is
-# both flags on; "simclr" follows SimCLR (Chen et al. 2020) at its CIFAR
-# strength 0.5 (ColorJitter(0.4, 0.4, 0.4, 0.1)), each view flipped on its
-# own. "amdim" is AMDIM's (Bachman et al. 2019) STL-10 transform
-# (`TransformsSTL10`): random resized crop of 30-100% of the area, aspect
-# 0.7-1.4, jitter (0.4, 0.4, 0.4, hue 0.2) with p 0.8, grayscale p 0.25, one
-# flip per image; its ImageNet128 transform is the same with hue 0.1
-# (`augment.hue=0.1`). "amdim_cifar10" is AMDIM's CIFAR10 / CIFAR100
-# transform (`TransformsC10`): no crop, a reflect-padded translation of up to
-# 4 pixels with p 0.8, then the same jitter, grayscale and flip.
-# docs/method.md lists where these differ from torchvision's ops.
+# Preset -> its augmentation (docs/method.md, with the differences from sources).
 AUGMENT_PRESETS = {
     "none": Augmentation(),
     "flip_crop": Augmentation(fixed_crop=True, flip=True),
@@ -126,8 +85,7 @@ AUGMENT_PRESETS = {
     ),
 }
 PRESETS = tuple(AUGMENT_PRESETS)
-# The `augment` fields that override a preset's value when set (None = the
-# preset's).
+# The `augment` fields that override a preset's value when set.
 AUGMENT_KNOBS = (
     "crop_scale_min",
     "crop_scale_max",
@@ -146,16 +104,15 @@ def resolve_augmentation(augment_config, data_config):
     """The `Augmentation` a run's training views get.
 
     Args:
-      augment_config: the `augment` section (`preset` and the knobs of
-        `AUGMENT_KNOBS`, None = the preset's value).
+      augment_config: the `augment` section (None knobs = the preset's).
       data_config: the `data` section; with preset "none" its `random_crop`
-        and `random_flip` flags decide, as before the presets.
+        and `random_flip` flags decide.
 
     Returns:
       `Augmentation`.
 
     Raises:
-      ValueError: an unknown preset (`dim_tf.config` reports it to users first).
+      ValueError: an unknown preset.
     """
     preset = augment_config.preset
     if preset not in AUGMENT_PRESETS:
@@ -178,6 +135,6 @@ def resolve_augmentation(augment_config, data_config):
 
 
 def trains_on_fixed_crops(augment_config, data_config):
-    """Whether training crops windows of the encoder's size (evaluation then
-    center-crops images larger than that instead of resizing them)."""
+    """Whether training crops windows of the encoder's size (then evaluation
+    center-crops larger images instead of resizing them)."""
     return resolve_augmentation(augment_config, data_config).fixed_crop

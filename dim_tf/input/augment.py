@@ -1,24 +1,15 @@
 """Augmented training views: (resized) crops, flips, shifts, colour jitter, grayscale.
 
-One uint8 image `[H, W, C]` becomes `views` model inputs, each float32
-`[S, S, C]` in [-1, 1]. Every random choice is a stateless op seeded from the
-example's seed (itself from (run seed, epoch, index), see
-`dim_tf.input.pipeline`), so the views are a pure function of the run's seed
-and the position in the stream: a resumed run sees the same views.
-
-Runs inside `tf.data` on the CPU, overlapping the training step (its cost:
-docs/method.md, "Where augmentation runs").
+One uint8 `[H, W, C]` image -> `views` float32 `[S, S, C]` in [-1, 1], by
+stateless ops seeded from the example's seed (a resume sees the same views).
 """
 
 import dataclasses
 
 import tensorflow as tf
 
-# Per-op seeds fold small integers into a view's seed (0-5 since the first
-# release, 6-7 the translation); the flip both views share folds
-# _SHARED_FLIP_SEED into the example's seed (which is also view 0's, clear of
-# its per-op integers); other views' seeds come from (example seed,
-# _VIEW_SEED_BASE + view), clear of all those.
+# Per-op seed integers: 0-5, 6-7 translation, 8 the shared flip; view v > 0
+# folds _VIEW_SEED_BASE + v, clear of all those.
 _TRANSLATE_SEED, _TRANSLATE_DRAW = 6, 7
 _SHARED_FLIP_SEED = 8
 _VIEW_SEED_BASE = 1000
@@ -31,8 +22,7 @@ def _fold(seed, k):
 def crop_and_flip(image, seed, image_size, fixed_crop, flip):
     """The `data.random_crop` / `data.random_flip` augmentation of uint8 `[H, W, C]`.
 
-    A random crop of at most S x S (no resizing), then a random horizontal
-    flip; seeds `(seed, 0)` and `(seed, 1)`, as the paper's setups always had.
+    At most S x S (no resizing), then a flip; seeds `(seed, 0)`, `(seed, 1)`.
     """
     if fixed_crop:
         height = static_minimum(static_dim(image, 0), image_size)
@@ -49,18 +39,15 @@ def crop_and_flip(image, seed, image_size, fixed_crop, flip):
 def make_views(image, seed, image_size, augmentation, views, to_model_input):
     """`views` augmented model inputs of one stored image.
 
-    With `augmentation.shared_flip` and two views, the image is flipped (or
-    not) once, then each view goes through the rest (AMDIM's order).
+    A shared flip (`augmentation.shared_flip`) is drawn once (AMDIM's order).
 
     Args:
       image: uint8 `[H, W, C]`, with the encoder's channels C.
-      seed: int64 `[2]`, the example's seed; view 0 uses it, view v > 0 a
-        seed from (seed, 1000 + v).
+      seed: int64 `[2]`, the example's seed (view 0's).
       image_size: S, the encoder's input size.
       augmentation: `dim_tf.input.Augmentation`.
       views: 1 or 2.
-      to_model_input: uint8 / float `[h, w, C]` in [0, 255] -> float32
-        `[S, S, C]` in [-1, 1] (resize and scale, as for evaluation).
+      to_model_input: `[h, w, C]` in [0, 255] -> float32 `[S, S, C]` in [-1, 1].
 
     Returns:
       float32 `[S, S, C]` for one view, `[views, S, S, C]` for more.
@@ -80,8 +67,7 @@ def make_views(image, seed, image_size, augmentation, views, to_model_input):
 
 
 def _view_seed(seed, view):
-    """View 0 uses the example's seed (as the one-view stream always did),
-    view v > 0 a seed folded from it out of the range the ops below use."""
+    """The example's seed for view 0 (the one-view stream's), else a folded one."""
     return seed if view == 0 else _fold(seed, _VIEW_SEED_BASE + view)
 
 
@@ -114,14 +100,9 @@ def _one_view(image, seed, image_size, augmentation, to_model_input):
 
 
 def random_resized_crop(image, seed, image_size, augmentation):
-    """A random window (area fraction and aspect ratio from `augmentation`),
-    resized bilinearly to S x S.
+    """uint8 `[H, W, C]` -> float32 `[S, S, C]` in [0, 1]: a random window resized.
 
-    Args:
-      image: uint8 `[H, W, C]`.
-
-    Returns:
-      float32 `[S, S, C]` in [0, 1].
+    Area fraction and aspect ratio from `augmentation`.
     """
     _, _, box = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image),
@@ -141,21 +122,16 @@ def random_resized_crop(image, seed, image_size, augmentation):
 
 
 def random_translate(pixels, seed, max_shift):
-    """`pixels` shifted by whole pixels, the uncovered border reflected.
+    """`pixels` float `[S, S, C]` shifted by whole pixels, the border reflected.
 
-    AMDIM's `RandomTranslateWithReflect(max_shift)` (amdim-public
-    datasets.py): dy and dx each uniform in [-max_shift, max_shift], the
-    image reflected about its edge rows and columns (the edge itself not
-    repeated: tf.pad's REFLECT) to fill what the shift uncovers. Done as a
-    random `S x S` window of the image padded by `max_shift` on every side.
+    AMDIM's `RandomTranslateWithReflect(max_shift)` (amdim-public datasets.py):
+    dy, dx uniform in [-max_shift, max_shift], the border reflected (tf.pad's
+    REFLECT, the edge not repeated).
 
     Args:
       pixels: float `[S, S, C]`; `max_shift` < S.
       seed: int `[2]`.
       max_shift: n >= 1.
-
-    Returns:
-      float `[S, S, C]`.
     """
     pad = [[max_shift, max_shift], [max_shift, max_shift], [0, 0]]
     padded = tf.pad(pixels, pad, mode="REFLECT")
@@ -163,26 +139,17 @@ def random_translate(pixels, seed, max_shift):
 
 
 def colour_jitter(pixels, seed, strength, hue):
-    """Brightness, contrast, saturation and hue jitter of float `[S, S, C]` in [0, 1].
+    """Brightness, contrast, saturation, hue jitter of float `[S, S, C]` in [0, 1].
 
-    Close to PyTorch's `ColorJitter(0.8 s, 0.8 s, 0.8 s, hue)`: brightness
-    scales the pixels by a factor in [1 - 0.8 s, 1 + 0.8 s] (as torchvision),
-    contrast blends towards each channel's mean (torchvision: towards the
-    mean of the grey image), saturation scales HSV saturation
-    (`tf.image.adjust_saturation`; torchvision blends towards the grey
-    image), hue rotates by up to `hue` of the colour wheel (as torchvision);
-    always in this order (torchvision draws a random order per image), on
-    float pixels (torchvision's PIL ops round to uint8 after each).
-    One-channel images get the brightness and contrast parts only.
+    Close to PyTorch's `ColorJitter(0.8 s, 0.8 s, 0.8 s, hue)`; it differs in
+    a fixed order, contrast towards each channel's mean, HSV saturation and
+    float pixels (docs/method.md). One-channel images: brightness and contrast.
 
     Args:
-      pixels: float `[S, S, C]` in [0, 1].
+      pixels: float `[S, S, C]` in [0, 1]; the result too.
       seed: int `[2]`.
       strength: s > 0.
       hue: the hue shift's bound in [0, 0.5] (`Augmentation.hue_bound`).
-
-    Returns:
-      float `[S, S, C]` in [0, 1].
     """
     amount = 0.8 * strength
     low, high = max(0.0, 1.0 - amount), 1.0 + amount

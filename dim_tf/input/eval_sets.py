@@ -1,11 +1,4 @@
-"""Labeled eval sets and lists of image files, as a run's encoder takes them.
-
-A split in a fixed order with its labels (`make_eval_dataset`: probes,
-MINE, NDM) and any list of image files (`make_files_dataset`: embeddings
-and search), without augmentation, through the same transform as training
-(`dim_tf.input.model_input`). A bad split, feature or file raises a
-one-line `dim_tf.errors.UserError`.
-"""
+"""Eval sets with labels and lists of image files, as a run's encoder takes them."""
 
 import os
 
@@ -16,21 +9,15 @@ from dim_tf.input.model_input import batched_model_input
 
 
 def make_eval_dataset(data, split, image_size, batch_size, center_crop=None):
-    """A split in a fixed order with its labels, for probes and measures.
-
-    No augmentation: images are center-cropped when the model was trained on
-    random crops (`data.random_crop`) and larger than S, else resized.
+    """A split in a fixed order with its labels, unaugmented, for probes and measures.
 
     Args:
-      data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
-        `image_key`, `label_key`, `random_crop`, `channels`).
-      split: TFDS split expression, e.g. "test" or "train[:10%]"; for a
-        directory a split name, or an unlabeled split's part
-        ("train[held_out]", `dim_tf.input.folders`).
+      data: the `config.data` section.
+      split: TFDS split expression ("test", "train[:10%]"); for a directory a
+        split setting or an unlabeled split's part ("train[held_out]").
       image_size: S, the encoder's input height and width.
       batch_size: b; the last batch may be smaller.
-      center_crop: center-crop images larger than S; None = `data.random_crop`
-        (a run's own choice is `dim_tf.training.runs.Run.center_crop`).
+      center_crop: center-crop images larger than S; None = `data.random_crop`.
 
     Returns:
       Finite `tf.data.Dataset` of `(images, labels)`: float32 `[b, S, S, C]` in
@@ -68,30 +55,20 @@ def _tfds_labeled_examples(data, split):
 def make_files_dataset(paths, data, image_size, batch_size, raw_image_shape=None):
     """Image files in the given order, as a run's encoder takes them.
 
-    Exactly the evaluation pipeline's transform, for any list of files (e.g.
-    `dim_tf.input.image_files.list_images(path)`): each file is decoded and
-    fitted as the run's dataset stores its images (a directory's: to
-    `data.channels` and the stored size; a TFDS dataset's: to its channels
-    and, when fixed, its height and width), then centre-cropped when the run
-    trained on random crops, resized to S, converted to `data.channels` and
-    scaled to [-1, 1]. The exported encoder does the same to a decoded file
-    (`dim_tf.export.serving_transform`).
+    Decoded and fitted as the run's dataset stores images, then as evaluation.
 
     Args:
       paths: image file paths (str, bytes or path-like).
-      data: the run's `config.data` section (`channels`, `random_crop`,
-        `skip_bad_images`).
+      data: the run's `config.data` section.
       image_size: S, the encoder's input size.
       batch_size: b; the last batch may be smaller.
-      raw_image_shape: `(H, W, C)` of the images the run's dataset stores
-        (`dim_tf.training.runs.Run.raw_image_shape`); None (or H, W None): a
-        directory dataset's.
+      raw_image_shape: `(H, W, C)` the run's dataset stores (`Run.raw_image_shape`);
+        None (or H, W None): a directory dataset's.
 
     Returns:
       Finite `tf.data.Dataset` of `(images, paths)`: float32 `[b, S, S, C]`
-      in [-1, 1] and string `[b]`. A file that cannot be decoded stops the
-      iteration with an error naming it (`dim_tf.input.read_errors`), or is
-      left out with `data.skip_bad_images`.
+      in [-1, 1] and string `[b]`. An undecodable file stops the iteration
+      with an error naming it, or is left out with `data.skip_bad_images`.
     """
     # Bytes: file names need not be valid UTF-8.
     paths = [os.fsencode(path) for path in paths]

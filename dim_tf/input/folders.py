@@ -1,35 +1,17 @@
 """A directory of the user's own images as a dataset: its layout, splits and reading.
 
-`data.dataset` is a directory (`dim_tf.config.dataset_path`) in one of three
+`data.dataset` is a directory (`settings.dataset_path`) in one of three
 layouts, recognised in this order:
 
-- **tfrecord**: `PATH/*.tfrecord*` files of `tf.train.Example`s
-  (`dim_tf.input.tfrecords`); labeled when the records of the eval train
-  split carry an int64 `data.label_key` (class names "0", "1", ...).
-- **classes** (TFDS's ImageFolder layout): `PATH/SPLIT/CLASS/IMAGE`, used
-  when PATH holds no images itself and has a folder named after one of the
-  configured splits (`data.train_split`, `data.eval_train_split`,
-  `data.eval_split`). The class names are the sorted names of the class
-  folders of those splits together (a class missing from one split is fine).
-- **images**: every image under PATH, recursively, as one unlabeled split
-  `train`.
+tfrecord, classes (`PATH/SPLIT/CLASS/IMAGE`) or images (docs/usage.md).
 
 Images are `.jpg`, `.jpeg`, `.png`, `.bmp` or `.gif` files (any case);
 hidden files and folders are left out. A split's images are in a fixed mixed
 order (by a hash of their path below PATH), not sorted: the first N of a
 split then mix the classes (the probes' `eval.max_train_examples`, MINE's
-`eval.measure_examples` and the views read first examples), and adding a
+`eval.mi.examples` and the views read first examples), and adding a
 file does not reorder the others. An unlabeled dataset has no eval splits of
-its own: evaluation fits MINE and NDM on the split's `[fit]` part (4 of
-every 5 examples, in order) and measures them on its `[held_out]` part
-(every 5th), e.g. "train[held_out]". Split settings slice and join split
-folders as TFDS splits do ("train[:80%]", "train+extra";
-`dim_tf.input.split_specs`).
-
-`open_directory` finds the layout and lists the files, checking everything a
-user can get wrong (a one-line `UserError` each) before anything is decoded;
-`read` turns a split into a `tf.data.Dataset` of fitted uint8 images
-(`dim_tf.input.image_files`), this input pipeline's share of it only.
+its own: its `[fit]` and `[held_out]` parts (every 5th example) stand in.
 """
 
 import dataclasses
@@ -39,22 +21,15 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from dim_tf import config as config_lib
 from dim_tf.errors import UserError
-from dim_tf.input import image_files, split_specs, tfrecords
+from dim_tf.input import image_files, settings, split_specs, tfrecords
 
 DEFAULT_CHANNELS = 3  # data.channels=None for a directory: RGB.
 HELD_OUT_EVERY = 5  # Every 5th example of an unlabeled split is held out.
 FIT, HELD_OUT = "fit", "held_out"  # The parts of an unlabeled split.
 UNLABELED_SPLIT = "train"  # The one split of the `images` layout.
 _SPLIT_FIELDS = ("train_split", "eval_train_split", "eval_split")
-# The directories listed by this process: a start opens a directory several
-# times (its description, each split read, each feature pass), and the
-# headers' check and the mixing cost about ten times the walk that tells
-# whether anything changed (docs/benchmarks.md). Key: the path and the settings
-# the listing depends on; value: (`image_files.walk_images` of the path,
-# `Directory`). A file whose content changes in place is not checked again
-# (decoding it names it).
+# (path, settings) -> (walk snapshot, `Directory`): a start opens one often.
 _LISTED = {}
 _MAX_LISTED = 4
 
@@ -66,12 +41,9 @@ class Directory:
     Attributes:
       path: the absolute directory.
       layout: "tfrecord", "classes" or "images".
-      files: split name -> tuple of its files (image files in the mixed
-        order, or TFRecord files for the tfrecord layout, sorted).
-      labels: split name -> tuple of class ids, one per image file
-        (classes layout only).
-      class_names: names of the classes, index i naming class i; () when
-        unlabeled.
+      files: split name -> its files (images in the mixed order, or TFRecords).
+      labels: split name -> class ids per image file (classes layout only).
+      class_names: class i's name at index i; () when unlabeled.
     """
 
     path: str
@@ -102,22 +74,12 @@ def eval_splits(data, directory):
 
 
 def open_directory(data):
-    """Finds the layout of the directory `data.dataset` and lists its files.
-
-    Args:
-      data: the `config.data` section (`dataset`, the three splits,
-        `image_key`, `label_key`, `skip_bad_images`).
-
-    Returns:
-      `Directory`.
+    """The `Directory` of `data.dataset` (a `config.data` section), listed.
 
     Raises:
-      UserError: not a directory, no images, a configured split folder (or
-        TFRecord split) missing, a split without class folders, a file that
-        is not an image (unless `skip_bad_images`), a TFRecord without
-        image bytes under `image_key`.
+      UserError: anything about the directory a user can get wrong.
     """
-    path = config_lib.dataset_path(data.dataset)
+    path = settings.dataset_path(data.dataset)
     if path is None or not os.path.isdir(path):
         raise UserError(
             f"data.dataset {data.dataset!r} is not a directory; set it to a "
@@ -150,8 +112,7 @@ def _image_directory(path, data):
         directory = _classes_directory(path, folders, splits, data)
     else:
         directory = _images_directory(path, data)
-    # Slices checked against the listed files before anything is written
-    # (a TFRecord split's records are counted only when it is read).
+    # Slices checked against the listed files (TFRecords: when read).
     counts = {split: len(files) for split, files in directory.files.items()}
     for field in _SPLIT_FIELDS:
         spec = split_specs.parse(data[field])
@@ -165,20 +126,16 @@ def read(data, split, image_size, input_context=None):
 
     Args:
       data: the `config.data` section.
-      split: a split setting (`dim_tf.input.split_specs`: a split name,
-        sliced or joined, e.g. "train[:80%]"), or an unlabeled split's part
-        ("train[held_out]").
-      image_size: S, the encoder's input size; images are fitted to
-        `image_files.stored_size(S, data.random_crop)`.
+      split: a split setting ("train[:80%]", "train+extra") or an unlabeled
+        split's part ("train[held_out]").
+      image_size: S; images are fitted to `image_files.stored_size`.
       input_context: a `tf.distribute.InputContext`; pipeline i of n keeps
-        examples i, i + n, ... (chosen before anything is read or decoded).
-        None = one pipeline.
+        examples i, i + n, ... None = one pipeline.
 
     Returns:
       `(dataset, listed)`: `tf.data.Dataset` of `{"image": uint8 [s, s, C],
-      "label": int32 []}` (label -1 when unlabeled) and the number of
-      examples listed for this pipeline (the dataset has fewer when
-      `data.skip_bad_images` skipped some).
+      "label": int32 []}` (-1 when unlabeled) and the examples listed for
+      this pipeline (fewer are read when `data.skip_bad_images` skips some).
     """
     directory = open_directory(data)
     spec = _checked_spec(split, directory, data)

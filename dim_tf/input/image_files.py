@@ -1,28 +1,8 @@
 """Image files: listing them, and decoding them to fixed-size uint8 images.
 
-The one definition of how an image file becomes what the input pipeline
-caches, shared by the training and evaluation pipelines of directory
-datasets (`dim_tf.input.folders`), by the exported SavedModels (`fit`) and by
-tools that embed arbitrary files (`list_images`, `load_images`):
-
-1. `decode`: JPEG, PNG, GIF (first frame) or BMP bytes -> uint8 `[H, W, C]`,
-   C the config's channels (1 or 3) whatever the file stores (grey, RGB,
-   with or without alpha);
-2. `fit`: an aspect-preserving resize so that the shorter side is
-   `stored_size(S, random_crop)` (antialiased), then the central square.
-   Images of any size and shape become one fixed shape BEFORE the cache,
-   so a folder of 12-megapixel photos is cached at 64x64 (or 72x72 when
-   training on random crops, which the pipeline then cuts to 64x64).
-
-Why tf.data over sorted file paths and not `tfds.folder_dataset.ImageFolder`:
-ImageFolder (TFDS 4.9) lists only `.jpg`, `.jpeg` and `.png`, only the
-`split/class/` layout, decodes through `tfds.features.Image` with one fixed
-channel count, and a file that fails to decode stops the pipeline without
-naming it. `tf.data.Dataset.from_tensor_slices` of the sorted paths,
-`tf.io.read_file` and `tf.io.decode_image(expand_animations=False)` read any
-of the five formats in one fixed order (so the stream stays a pure function
-of seed and step), shard by path before anything is decoded, and let a bad
-file be named (`decoded_examples`) or skipped. Nothing is copied to disk.
+Shared by directory datasets, exported SavedModels (`fit`) and embedding tools.
+Not TFDS 4.9's `ImageFolder`: it lists only JPEG and PNG in one layout and
+cannot name or skip a file that fails to decode.
 """
 
 import os
@@ -35,8 +15,7 @@ from dim_tf.input import read_errors
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # What `tf.io.decode_image` recognises a file by (its first bytes).
 _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
-# With random crops the cached images are 1/8 larger than the crops (72 for
-# 64, 36 for 32): crops then move over the image without losing much of it.
+# With random crops the cached side is 1/8 larger than the crop (72 for 64).
 _CROP_MARGIN = 8
 
 
@@ -48,14 +27,7 @@ def is_image_name(name):
 def list_images(path):
     """Every image file under `path`, recursively, sorted.
 
-    Hidden files and folders (names starting with ".") are left out; the
-    extensions are `IMAGE_EXTENSIONS`, in any case.
-
-    Args:
-      path: a directory.
-
-    Returns:
-      Sorted list of file paths (`path` joined with the relative path).
+    Hidden files and folders are left out; extensions `IMAGE_EXTENSIONS`, any case.
     """
     return sorted(
         os.path.join(root, name)
@@ -65,14 +37,9 @@ def list_images(path):
 
 
 def walk_images(path):
-    """`os.walk` of `path` without hidden folders, keeping only image files.
+    """`os.walk` (top-down, links followed): `(folder, subfolders, image files)`.
 
-    Args:
-      path: a directory.
-
-    Yields:
-      `(folder, sorted visible subfolder names, sorted image file names)`,
-      top-down, following symbolic links.
+    Hidden folders and files are left out; names sorted.
     """
     for root, folders, files in os.walk(path, followlinks=True):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
@@ -82,8 +49,7 @@ def walk_images(path):
 def not_images(paths):
     """The paths of `paths` whose first bytes are not a JPEG, PNG, GIF or BMP header.
 
-    Reads 8 bytes of each file: a cheap check that finds non-image files
-    (and unreadable or empty ones) before anything is decoded or written.
+    Reads 8 bytes of each file: a cheap check before anything is decoded.
     """
     bad = []
     for path in paths:
@@ -98,16 +64,12 @@ def not_images(paths):
 
 
 def checked_images(paths, skip_bad, where):
-    """`paths` after the header check: the bad ones named or dropped.
+    """`(kept, skipped)`: `paths` after the header check, the bad ones dropped.
 
     Args:
       paths: image file paths.
-      skip_bad: `data.skip_bad_images`: drop files that are not images
-        instead of raising.
+      skip_bad: drop files that are not images instead of raising.
       where: what the paths are, for the message ("split 'train' of /data").
-
-    Returns:
-      `(kept, skipped)`: the paths that look like images, and those left out.
 
     Raises:
       UserError: a file is not an image and `skip_bad` is False.
@@ -133,15 +95,13 @@ def decode(contents, channels):
     if channels == 3:
         image = tf.io.decode_image(contents, channels=3, expand_animations=False)
     else:
-        # GIF and BMP decode only to 3 (or 4) channels: decode as stored,
-        # then convert.
+        # GIF and BMP decode only to 3 (or 4) channels: convert after.
         image = tf.io.decode_image(contents, channels=0, expand_animations=False)
         image = convert_channels(image, channels)
     image.set_shape([None, None, channels])
     return image
 
 
-# The channel counts `convert_channels` takes, as its error names them.
 _CHANNEL_COUNTS = "1 (grey), 2 (grey and alpha), 3 (RGB) or 4 (RGBA)"
 
 
@@ -149,15 +109,12 @@ def convert_channels(images, channels):
     """uint8 `[..., c]` -> `[..., channels]`: alpha dropped, grey <-> RGB.
 
     Args:
-      images: uint8 with 1 to 4 channels (grey, grey+alpha, RGB, RGBA); the
-        count may be unknown until run time (a decoded file, or the input
-        of an exported model).
+      images: uint8 with 1 to 4 channels (maybe known only at run time).
       channels: 1 or 3; None leaves `images` as they are (any count).
 
     Raises:
       ValueError: a known channel count other than 1 to 4 to convert.
-      tf.errors.InvalidArgumentError: (at run time) the same, when the
-        count was not known before; the message names the counts taken.
+      tf.errors.InvalidArgumentError: the same, found at run time.
     """
     count = images.shape[-1]
     if channels is None or count == channels:
@@ -168,8 +125,7 @@ def convert_channels(images, channels):
                 f"images have {count} channels; {_CHANNEL_COUNTS} are taken"
             )
         return _convert_static(images, channels)
-    # Channels unknown until run time: one branch per count, after a check
-    # (a count outside 1..4 would otherwise run the last branch silently).
+    # Unknown until run time: one branch per count, after a range check.
     count = tf.shape(images)[-1]
     check = tf.debugging.Assert(
         tf.logical_and(count >= 1, count <= 4),
@@ -199,15 +155,11 @@ def _convert_static(images, channels):
 
 
 def stored_size(image_size, random_crop):
-    """Side of the square images a directory dataset caches.
+    """S, or S + S // 8 with random crops: the side a directory dataset caches.
 
     Args:
       image_size: S, the encoder's input size.
-      random_crop: `data.random_crop`: training cuts random S x S crops
-        (evaluation the central one) out of the larger stored image.
-
-    Returns:
-      S, or S + S // 8 with random crops.
+      random_crop: `data.random_crop`.
     """
     return image_size + image_size // _CROP_MARGIN if random_crop else image_size
 
@@ -215,13 +167,11 @@ def stored_size(image_size, random_crop):
 def fit(images, size):
     """Aspect-preserving resize (covering `size`), then the central window.
 
-    The same ops for one image and for a batch of images of one size, so
-    the exported models fit images exactly as the pipeline did.
+    Same ops for one image and a batch: exported models fit as the pipeline.
 
     Args:
       images: uint8 `[H, W, C]` or `[B, H, W, C]`, any H and W.
-      size: the side of the square result (the shorter side becomes
-        `size`), or its `(height, width)` (the image is scaled to cover it).
+      size: the side of the square result, or its `(height, width)`.
 
     Returns:
       uint8 `[height, width, C]` or `[B, height, width, C]`.
@@ -239,8 +189,7 @@ def fit(images, size):
     new_width = tf.maximum(
         target_w, tf.cast(tf.round(tf.cast(width, tf.float64) * scale), tf.int32)
     )
-    # Antialiasing keeps a downscaled photo from aliasing (it matters from
-    # megapixels down to 64); it is plain bilinear when enlarging.
+    # Antialiased: a downscaled photo must not alias.
     resized = tf.image.resize(images, tf.stack([new_height, new_width]), antialias=True)
     resized = tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
     top, left = (new_height - target_h) // 2, (new_width - target_w) // 2
@@ -254,21 +203,16 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
     """Examples with their image file bytes decoded and fitted, bad files handled.
 
     Args:
-      examples: `tf.data.Dataset` of dicts with "path" (scalar string, an
-        image file) or "contents" (its bytes), and any other entries (kept).
+      examples: dataset of dicts with "path" or "contents" (bytes); others kept.
       count: examples in `examples`.
       channels: 1 or 3.
-      size: side of the fitted images (`stored_size`), or their
-        `(height, width)`.
-      skip_bad: True skips examples that fail to read or decode; False
-        stops at the first with an error naming it.
-      name_of: function from an int64 position in `examples` to a list of
-        tensors that name it in the error (e.g. its path).
+      size: side of the fitted images (`stored_size`), or `(height, width)`.
+      skip_bad: skip examples that fail to read or decode, else name the first.
+      name_of: int64 position in `examples` -> list of tensors naming it.
 
     Returns:
-      `tf.data.Dataset` of the dicts with "image" (uint8 `[size, size,
-      channels]`, or `[height, width, channels]`) instead of "path" / "contents", in order. Its cardinality is `count`
-      unless `skip_bad` (then unknown).
+      `tf.data.Dataset` of the dicts, uint8 "image" `[height, width, channels]`
+      replacing "path" / "contents"; cardinality `count` unless `skip_bad`.
     """
 
     def decoded(position, example):
@@ -281,8 +225,7 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
         return position, {**example, "image": image}
 
     ds = examples.enumerate().map(decoded, num_parallel_calls=tf.data.AUTOTUNE)
-    # tf.data cannot catch an op error inside the map; dropping the failed
-    # element and noticing the gap it leaves is how the file gets named.
+    # tf.data cannot catch an op error in a map: drop it, then name the gap.
     ds = ds.ignore_errors()
     if skip_bad:
         return ds.map(lambda position, example: example)
@@ -298,8 +241,7 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
 
     def check(expected, element):
         position, example = element
-        # The message's tensors are computed even when the check passes (at
-        # the end marker, position `count`): name an existing example then.
+        # Computed even when the check passes (end marker): name a real example.
         name = name_of(tf.minimum(expected, last))
         tf.debugging.Assert(
             tf.equal(position, expected), [read_errors.BAD_IMAGE_MARK, *name]
@@ -314,10 +256,6 @@ def decoded_examples(examples, count, channels, size, skip_bad, name_of):
 
 def load_images(paths, channels, size):
     """Decodes and fits image files now: uint8 `[N, size, size, channels]`.
-
-    The pipeline's transform for a batch of files (e.g. to embed them with an
-    exported encoder or a `dim_tf.training.runs.Run`; then
-    `dim_tf.input.model_input.raw_images_to_model_input`).
 
     Raises:
       UserError: a file cannot be read or decoded (it is named).

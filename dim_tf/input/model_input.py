@@ -1,10 +1,7 @@
 """The deterministic transform from stored images to model input.
 
-Images reach the encoder as float32 in [-1, 1] at its input size S: the
-training stream (`dim_tf.input.pipeline`), the eval sets
-(`dim_tf.input.eval_sets`) and the exported SavedModels (`dim_tf.export`)
-all apply `raw_images_to_model_input`, so a model sees the same pixels
-everywhere.
+Training, evaluation and the exported SavedModels all apply
+`raw_images_to_model_input`, so a model sees the same pixels everywhere.
 """
 
 import tensorflow as tf
@@ -20,13 +17,11 @@ def raw_images_to_model_input(
     Pure TensorFlow ops, so exported SavedModels can embed it.
 
     Args:
-      images_uint8: uint8 `[B, H, W, c]`, as the dataset stores them (a
-        directory's: decoded and fitted, `dim_tf.input.image_files`).
+      images_uint8: uint8 `[B, H, W, c]`, as the dataset stores them.
       image_size: S, the encoder's input height and width.
-      center_crop: first crop the central `min(H, S) x min(W, S)` window (for
-        models trained on random crops); whatever is not S x S is then resized.
-      channels: C, the encoder's channels (`data.channels`): grey <-> RGB
-        conversion when c differs; None keeps c.
+      center_crop: first crop the central `min(H, S) x min(W, S)` window;
+        whatever is not S x S is then resized.
+      channels: C (`data.channels`): grey <-> RGB when c differs; None keeps c.
 
     Returns:
       float32 `[B, S, S, C]` in [-1, 1].
@@ -46,8 +41,7 @@ def batched_model_input(
 ):
     """Batches `{"image": uint8 [H, W, c], ...}` examples into model input.
 
-    Transforms whole batches when every image has the same static size, else
-    one image at a time (images of varying size cannot be batched raw).
+    Whole batches when every image has the same static size, else one at a time.
     """
 
     def transform(example, batched):

@@ -1,12 +1,9 @@
 """The input pipeline DIM trains on: an unlabeled, shuffled, augmented image stream.
 
-One pipeline for every source: a TFDS split (read by TFDS, stored images,
-`dim_tf.input.tfds_read`) or a directory's split (`dim_tf.input.folders`:
-files decoded and fitted to a fixed size first) goes through the same
-cache, shuffle, augmentation, batching and prefetching. Images reach the
-model through `dim_tf.input.model_input`, as in evaluation
+Every source goes through the same cache, shuffle, augmentation and batching,
+and reaches the model through `model_input`, as in evaluation
 (`dim_tf.input.eval_sets`) and in exported SavedModels. The datasets are
-found and prepared by `dim_tf.input.sources`; a bad split or batch size
+found and prepared by `dim_tf.input.sources`; a bad split
 raises a one-line `dim_tf.errors.UserError`.
 """
 
@@ -19,8 +16,7 @@ from dim_tf.input import augment, folders, image_files, sources, tfds_read
 from dim_tf.input.model_input import batched_model_input, raw_images_to_model_input
 
 _EPOCH_GRAPH_SEED = 1
-# The default shuffle buffer when the decoded split is not cached: examples
-# decoded and held in memory at once (e.g. 10,000 96x96x3 images, 276 MB).
+# Default shuffle buffer when the decoded split is not cached.
 UNCACHED_SHUFFLE_BUFFER = 10_000
 
 
@@ -37,36 +33,18 @@ def make_train_dataset(
 ):
     """The infinite, unlabeled, shuffled image stream DIM trains on.
 
-    The stream is a pure function of `seed` and the position in it: epoch e
-    is the examples shuffled with a seed made from (seed, e), and each
-    example's crop and flip are seeded by (seed, e, its index in epoch e). A
-    run resumed with `start_step=k` therefore sees exactly the batches an
-    uninterrupted run sees from step k. TensorFlow's global seed
-    (`tf.random.set_seed`) plays no part.
-
-    The shuffle buffer is `shuffle_buffer_size(data, examples)`: by default
-    the whole shard when it is cached (a full shuffle). When the buffer is
-    smaller than the shard, the split's files are read interleaved, one
-    example of each in turn, so a split listed after another (STL-10's
-    "train+unlabelled") is mixed with it and not only shuffled locally.
-
-    A directory's images are decoded and fitted to a fixed size before the
-    cache (`dim_tf.input.folders`); with `data.skip_bad_images` the count of
-    images that decode is taken by reading the split once here (filling the
-    cache), and the number skipped is logged.
+    A pure function of `seed` and the position (epoch e shuffled by (seed, e),
+    examples augmented by (seed, e, index)): a run resumed at `start_step`
+    sees the batches an uninterrupted one does.
 
     Args:
-      data: the `config.data` section (`dataset`, `data_dir`, `manual_dir`,
-        `train_split`, `image_key`, `shuffle_buffer`, `random_crop`,
-        `random_flip`, `cache`, `channels`, `skip_bad_images`).
+      data: the `config.data` section.
       image_size: S, the encoder's input height and width.
       global_batch_size: images per step over all replicas.
       start_step: steps already taken; their batches are skipped.
-      input_context: the `tf.distribute.InputContext` given by
-        `strategy.distribute_datasets_from_function`; None = one pipeline.
+      input_context: a `tf.distribute.InputContext`; None = one pipeline.
       seed: the run's seed (`config.train.seed`).
-      augment_config: the `config.augment` section; None = preset "none"
-        (`data.random_crop` / `data.random_flip` decide).
+      augment_config: the `config.augment` section; None = preset "none".
       views: augmented views per image (`config.objective.views`).
 
     Returns:
@@ -76,8 +54,7 @@ def make_train_dataset(
     batch, per_step = _batch_sizes(global_batch_size, input_context)
     images, listed = _train_images(data, image_size, input_context)
     if data.cache:
-        # Cached before counting: when the count has to be taken by reading
-        # the split (skipped bad images), that pass fills the cache.
+        # Cached before counting, so a counting pass fills the cache.
         images = images.cache()
     examples = _num_examples(images, data.train_split, input_context)
     if listed is not None and examples < listed:
@@ -103,8 +80,7 @@ def make_train_dataset(
 def _train_images(data, image_size, input_context):
     """`(uint8 [H, W, C] images of the train split, examples listed or None)`.
 
-    This pipeline's share, in a fixed order; a directory's images are
-    decoded and fitted, a TFDS split's as stored.
+    This pipeline's share, in a fixed order.
     """
     if sources.is_directory(data.dataset):
         ds, listed = folders.read(data, data.train_split, image_size, input_context)
@@ -125,9 +101,7 @@ def _train_images(data, image_size, input_context):
 
 
 def _view_maker(data, augment_config, views, image_size):
-    """`(uint8 [H, W, C], seed) -> model input` for augmented views, or None
-    for the paper's path (one view, crops and flips from the `data` flags),
-    which `_augment` and `batched_model_input` keep exactly as it was."""
+    """`(uint8 [H, W, C], seed) -> model input`, or None for the paper's path."""
     if views == 1 and (augment_config is None or augment_config.preset == "none"):
         return None
     augmentation = input_names.resolve_augmentation(augment_config, data)
@@ -138,8 +112,7 @@ def _view_maker(data, augment_config, views, image_size):
         )[0]
 
     def make_views(image, seed):
-        # The encoder's channels before any view is made: every augmentation
-        # path (resized crops included) then yields `data.channels`.
+        # Channels first, so every augmentation path yields `data.channels`.
         image = image_files.convert_channels(image, data.channels)
         return augment.make_views(
             image, seed, image_size, augmentation, views, to_model_input
@@ -156,15 +129,10 @@ def shuffle_buffer_size(data, examples):
       examples: examples in this pipeline's shard of the split.
 
     Returns:
-      `data.shuffle_buffer` when set; else `examples` (a full shuffle) when
-      `data.cache` keeps the decoded shard in memory anyway, or
-      `UNCACHED_SHUFFLE_BUFFER` when it is read from disk every epoch.
+      `data.shuffle_buffer` when set; else `examples` (a full shuffle) with
+      `data.cache`, or `UNCACHED_SHUFFLE_BUFFER`.
     """
     if data.shuffle_buffer is not None:
-        if data.shuffle_buffer < 1:  # Checked by dim_tf.config for users.
-            raise UserError(
-                f"data.shuffle_buffer is {data.shuffle_buffer}; it must be >= 1"
-            )
         return data.shuffle_buffer
     return examples if data.cache else min(examples, UNCACHED_SHUFFLE_BUFFER)
 
@@ -188,11 +156,6 @@ def _batch_sizes(global_batch_size, input_context):
     if input_context is None:
         return global_batch_size, global_batch_size
     replicas = input_context.num_replicas_in_sync
-    if global_batch_size % replicas:
-        raise UserError(
-            f"batch size {global_batch_size} is not divisible by the {replicas} "
-            "replicas; use a multiple of the replica count"
-        )
     batch = input_context.get_per_replica_batch_size(global_batch_size)
     # A pipeline feeds one batch to each of its replicas every step.
     return batch, batch * (replicas // input_context.num_input_pipelines)
@@ -207,17 +170,11 @@ def _pipeline_seed(seed, input_context):
 
 
 def _epochs(images, seed, start_epoch, image_size, data, buffer, make_views=None):
-    """`{"image": uint8 [h, w, C]}` over epochs start_epoch, start_epoch + 1, ...
-
-    Epoch e is `images` shuffled with a seed from (seed, e); each example is
-    augmented with a seed from (seed, e, its index in epoch e): by `_augment`,
-    or into model-input views by `make_views(image, seed)` when given.
-    """
+    """`{"image": uint8 [h, w, C]}` over epochs start_epoch, start_epoch + 1, ..."""
 
     def epoch(e):
-        # tf.data pairs an op seed with the graph seed. Pinning this function's
-        # graph seed frees the order from tf.random.set_seed (the process's
-        # seed is untouched), whose value 0 also breaks tensor op seeds.
+        # Pinning the graph seed frees the order from tf.random.set_seed,
+        # whose value 0 also breaks tensor op seeds.
         tf.random.set_seed(_EPOCH_GRAPH_SEED)
         epoch_seed = tf.random.experimental.stateless_fold_in(seed, e)
         shuffle_seed = tf.random.stateless_uniform(

@@ -1,9 +1,7 @@
 """A damaged dataset met while reading it, as one line a user can act on.
 
-Reading or decoding damaged files raises TensorFlow op errors from deep
-inside the input pipeline (corrupt or truncated records, missing files, a
-record count that does not match, bytes that are not an image), with several
-lines of graph plumbing around the one line that says what went wrong.
+TensorFlow's op errors from a damaged file come with lines of graph plumbing
+around the one line that says what went wrong.
 """
 
 import contextlib
@@ -22,13 +20,11 @@ INPUT_ERRORS = (
     tf.errors.OutOfRangeError,
 )
 
-# Starts the message of the check `dim_tf.input.image_files.decoded_examples`
-# puts after decoding: an image file (or record) failed to read or decode;
-# what follows names it.
+# Starts the message of `image_files.decoded_examples`' check; what follows
+# names the file.
 BAD_IMAGE_MARK = "dim_tf: cannot decode image"
 
-# Where those errors name the pipeline: a traced step's `IteratorGetNext`
-# node, or an eager iterator's `Iterator::...` path.
+# Where those errors name the pipeline (a traced or an eager iterator).
 _PIPELINE_MARKS = ("IteratorGetNext", "Iterator::")
 
 

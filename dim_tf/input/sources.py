@@ -20,11 +20,11 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import (
-    digits,  # noqa: F401  (registers the `digits` TFDS builder
+    digits,  # noqa: F401  (registers the TFDS builders; no reliance on the import hook)
     folders,
+    settings,
 )
 
 # `tfds.testing.mock_data` replaces this method with a no-op; only the real one
@@ -64,8 +64,8 @@ class Description:
 
 
 def is_directory(dataset):
-    """Whether `data.dataset` names a directory (`dim_tf.config.dataset_path`)."""
-    return config_lib.dataset_path(dataset) is not None
+    """Whether `data.dataset` names a directory (`settings.dataset_path`)."""
+    return settings.dataset_path(dataset) is not None
 
 
 def describe(data, with_classes=True):
@@ -174,7 +174,7 @@ def prepared_builder(name, data_dir, manual_dir):
 
 def _builder(name, data_dir):
     if not isinstance(name, str) or not name.strip():
-        raise UserError(f"dataset is {name!r}; set it to a TFDS name such as 'digits'")
+        raise ValueError(f"dataset is {name!r}; set it to a TFDS name such as 'digits'")
     try:
         return tfds.builder(name, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
@@ -280,7 +280,7 @@ def _checked_dir(field, path, create):
     if path is None:
         return None
     if not isinstance(path, str) or not path.strip():
-        raise UserError(
+        raise ValueError(
             f"{field} is {path!r}; set it to a directory or leave it unset (None)"
         )
     path = os.path.expanduser(path)

@@ -1,14 +1,8 @@
 """The split settings of a directory dataset, sliced and joined as TFDS splits are.
 
-`data.train_split`, `data.eval_train_split` and `data.eval_split` of a
-directory dataset name split folders (or TFRecord splits) in TFDS's split
-syntax, parsed by `tfds.core.ReadInstruction`: "train", "train[:80%]",
-"train[80%:]", "train[:1000]", "train[-500:]", "train+extra". A slice takes
-a range of the split's examples in its fixed mixed order
-(`dim_tf.input.folders`), so "train[:80%]" and "train[80%:]" part one
-labeled folder into a probe training set and a held-out test set, classes
-mixed in both. An unlabeled split's `[fit]` / `[held_out]` part
-("train[fit]", "train[:50%][held_out]") comes last and is kept apart.
+TFDS's syntax (`tfds.core.ReadInstruction`): "train", "train[:80%]",
+"train+extra"; a slice is a range of the split's fixed mixed order (classes
+mixed). An unlabeled split's `[fit]` / `[held_out]` part comes last.
 """
 
 import dataclasses
@@ -33,8 +27,7 @@ class SplitSpec:
       text: the setting as given.
       folders: the split folders (or TFRecord splits) it reads, in order.
       part: "fit", "held_out" or None (an unlabeled split's part).
-      instruction: its `tfds.core.ReadInstruction`, or None for a plain
-        split name (read whole).
+      instruction: its `tfds.core.ReadInstruction`; None: a whole split.
     """
 
     text: str

@@ -1,12 +1,7 @@
 """A directory of TFRecord files of `tf.train.Example`s, as a dataset.
 
-Each record holds an encoded image (JPEG, PNG, GIF or BMP bytes) under
-`data.image_key` and, optionally, an int64 class id under `data.label_key`.
-The files are `PATH/*.tfrecord*` (not in subfolders); a file belongs to
-split SPLIT when its name starts with `SPLIT.` or `SPLIT-` (`train.tfrecord`,
-`train-00000-of-00004.tfrecord`) or contains `-SPLIT.tfrecord` (TFDS's own
-naming, `mnist-train.tfrecord-00000-of-00001`). The records are read with
-`tf.data.TFRecordDataset` and `tf.io.parse_single_example`, in file order.
+Encoded image bytes under `data.image_key`, optionally an int64 class id under
+`data.label_key`, in `PATH/*.tfrecord*` files; split naming: docs/usage.md.
 """
 
 import os
@@ -32,7 +27,7 @@ def tfrecord_files(path):
 
 
 def belongs_to(file_name, split):
-    """Whether TFRecord file `file_name` holds records of `split` (module docstring)."""
+    """Whether `file_name` starts with `SPLIT.` / `SPLIT-` or has `-SPLIT.tfrecord`."""
     name = os.path.basename(file_name)
     return name.startswith((f"{split}.", f"{split}-")) or f"-{split}.tfrecord" in name
 
@@ -65,15 +60,12 @@ def first_example(path):
 
 
 def check_example(example, path, image_key, label_key):
-    """Whether the record has a label; raises unless it has image bytes.
+    """True when the record has an int64 `label_key`; raises unless it has image bytes.
 
     Args:
       example: the `tf.train.Example` (the first record of `path`).
       path: its file, for the message.
       image_key, label_key: `data.image_key`, `data.label_key`.
-
-    Returns:
-      True when `label_key` holds an int64.
 
     Raises:
       UserError: no bytes feature `image_key`.
@@ -93,16 +85,12 @@ def check_example(example, path, image_key, label_key):
 
 
 def examples(files, image_key, label_key=None):
-    """The records of `files` in order: dicts of "contents" (the image bytes) and "label".
+    """The records of `files` in order: `{"contents": string [], "label": int32 []}`.
 
     Args:
       files: TFRecord file paths.
       image_key: the bytes feature holding the encoded image.
-      label_key: the int64 feature holding the class id, or None (then every
-        label is -1).
-
-    Returns:
-      `tf.data.Dataset` of `{"contents": string [], "label": int32 []}`.
+      label_key: the int64 class id feature, or None (every label -1).
     """
     spec = {image_key: tf.io.FixedLenFeature([], tf.string)}
     if label_key is not None:

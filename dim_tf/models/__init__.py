@@ -1,8 +1,7 @@
 """Encoders, critics and priors; the names a config may choose, TensorFlow-free.
 
-The constants here are what `dim_tf.config` validates against without
-importing the models (this file must never import TensorFlow or its own
-submodules). The paper's architectures are in docs/architectures.md.
+`dim_tf.config` validates against these constants without importing the
+models: this file must never import TensorFlow or its own submodules.
 """
 
 # Encoder name -> the side of the square images it takes.
@@ -24,11 +23,9 @@ ENCODERS = tuple(ENCODER_INPUT_SIZES)
 
 # dot = encode-and-dot, concat = concat-and-convolve (docs/architectures.md).
 LOCAL_CRITICS = ("dot", "concat")
-# The paper's width of each local critic: 2048-unit embeddings for
-# encode-and-dot, 512-512-1 for concat-and-convolve.
+# The paper's width: 2048-unit embeddings (dot), 512-512-1 (concat).
 PAPER_CRITIC_UNITS = {"dot": 2048, "concat": 512}
-# How the dot critic scales its dot product: "none" (the paper) or
-# "sqrt_units" (divided by sqrt(units), as in AMDIM).
+# "none" (the paper) or "sqrt_units" (divided by sqrt(units), as in AMDIM).
 SCORE_SCALES = ("none", "sqrt_units")
 
 PRIORS = ("uniform", "gaussian", "none")
@@ -56,9 +53,7 @@ def local_critic_units(kind, units=None):
     return PAPER_CRITIC_UNITS[kind]
 
 
-# Encoder name -> its number of convolutional blocks: besides "local" and
-# "conv", the encoder outputs each block's map as "conv1" .. "convK" (the maps
-# `objective.scales` can name).
+# Encoder name -> its number of convolutional blocks ("conv1" .. "convK").
 ENCODER_CONV_BLOCKS = {
     "basic28x28": 2,
     "basic32x32": 3,

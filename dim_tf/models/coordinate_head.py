@@ -1,25 +1,21 @@
 """The coordinate-prediction head (the paper's Table 4 "coordinate prediction").
 
-From one local vector and the image's global vector Y, predict where on the
-M x M grid the local vector sits: a classifier over the M*M positions.
-Trained with the encoder (`objective.coordinates`), it asks the local
-features to keep where they are, and Y to carry the layout that tells them
-apart.
+A classifier over the M*M positions: from one local vector and the image's Y,
+predict where on the grid the local vector sits (`objective.coordinates`).
 """
 
 import keras
 from keras import ops
 
-# Hidden width of the head's one hidden layer: small next to the critics.
+# Hidden width: small next to the critics.
 HIDDEN_UNITS = 256
 
 
 class CoordinateHead(keras.Model):
     """`relu([local; y] W1 + b1) W2 + b2` for every location, without tiling Y.
 
-    The first layer on the concatenation is split as `local @ W_l + y @ W_y`
-    (the same kernel as one Dense layer on `[local; y]`), so Y is projected
-    once per image and broadcast over the M*M locations.
+    The first layer is split as `local @ W_l + y @ W_y`, so Y is projected once
+    per image.
 
     Args:
         positions: M*M, the number of classes.

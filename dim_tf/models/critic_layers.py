@@ -1,9 +1,7 @@
 """The layers Deep InfoMax's encode-and-dot critic is built from.
 
 `EncodeBlock` is the official `MI1x1ConvNet` (Hjelm et al., ICLR 2019,
-appendix A.2), applied to a local map `[N, M, M, C]` or to Y `[N, D]`;
-`PointwiseConv2D` is its 1x1 convolution as one matrix product and
-`NoisyIdentity` the initialiser of its linear shortcut.
+appendix A.2), on a local map `[N, M, M, C]` or on Y `[N, D]`.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import numbers
 import keras
 from keras import ops
 
-from dim_tf.errors import UserError
 from dim_tf.models import normalization
 
 # PyTorch BatchNorm/LayerNorm defaults, as in the official code.
@@ -23,9 +20,9 @@ _EPSILON = 1e-5
 
 
 def check_units(units) -> int:
-    """`units` as an int, or a UserError when it is not a positive integer."""
+    """`units` as an int, or a `ValueError` when it is not a positive integer."""
     if not isinstance(units, numbers.Integral) or isinstance(units, bool) or units < 1:
-        raise UserError(f"critic units must be a positive integer, got {units!r}")
+        raise ValueError(f"critic units must be a positive integer, got {units!r}")
     return int(units)
 
 
@@ -33,9 +30,8 @@ def check_units(units) -> int:
 class NoisyIdentity(keras.initializers.Initializer):
     """Identity plus U(-0.01, 0.01) noise; Glorot uniform when it cannot be one.
 
-    For a linear map of shape `[..., C_in, C_out]` (Dense or 1x1 conv kernel)
-    with `C_out >= C_in`, so that the critic's linear shortcut starts as a noisy
-    copy of its input, as in the official `MI1x1ConvNet`.
+    For a `[..., C_in, C_out]` kernel with `C_out >= C_in`: the shortcut starts
+    as a noisy copy of its input, as in the official `MI1x1ConvNet`.
     """
 
     def __init__(self, seed=None):
@@ -60,11 +56,8 @@ class NoisyIdentity(keras.initializers.Initializer):
 class PointwiseConv2D(keras.layers.Conv2D):
     """A 1x1 convolution (stride 1, channels last) computed as one matrix product.
 
-    Same variables as `keras.layers.Conv2D(filters, 1)` (kernel `[1, 1, C,
-    filters]`), so checkpoints are interchangeable. TensorFlow's CPU kernels
-    for the gradients of a 1x1 `Conv2D` are several times slower than `MatMul`
-    on the critic's `[N*M*M, 2048] x [2048, 2048]` products (BUILD.md, Speed);
-    a matrix product's gradients are matrix products again.
+    Same variables as `keras.layers.Conv2D(filters, 1)`; TensorFlow's CPU
+    gradients of a 1x1 `Conv2D` are much slower than `MatMul`'s.
     """
 
     def __init__(self, filters, kernel_size=1, **kwargs):
@@ -85,11 +78,9 @@ class PointwiseConv2D(keras.layers.Conv2D):
 class EncodeBlock(keras.layers.Layer):
     """The official `MI1x1ConvNet`: `LayerNorm(MLP(x) + shortcut(x))`.
 
-    MLP = linear (no bias), BatchNorm, ReLU, linear (with bias); shortcut =
-    linear (no bias, initialised near the identity); LayerNorm over channels.
-    "Linear" is a 1x1 convolution for a local map `[N, M, M, C] -> [N, M, M,
-    units]` (`spatial=True`) and a Dense layer for a vector `[N, D] -> [N,
-    units]`, which is the same network applied to Y seen as a 1x1 map.
+    MLP = linear (no bias), BatchNorm, ReLU, linear; shortcut = linear (no
+    bias, near identity). Linear is a 1x1 conv for a map (`spatial=True`), a
+    Dense layer for a vector.
     """
 
     def __init__(

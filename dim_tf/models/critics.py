@@ -1,34 +1,11 @@
 """Deep InfoMax critics: scores of (global vector, local vector) pairs.
 
-Hjelm et al., ICLR 2019, section 3 and appendix A.2. A critic scores image
-i's global representation Y_i against image j's local feature at location l;
-the MI estimators (`dim_tf.objective.estimators`) treat i == j as positives and i != j
-as negatives.
-
-All critics share one two-stage interface so that a distributed training step
-can gather the per-image embeddings of every replica between the stages:
-
-- `embed(local, y, training)` -> `(local_emb [N, L, E], global_emb [N, G])`,
-  one row per image, computed on each replica's own batch;
-- `pair_scores(global_emb [n, G], local_emb [N, L, E])` -> `[n, N, L]` float32,
-  the scores of every global row against every image and location, with no
-  Python loop over pairs. The rows of the result depend only on the
-  corresponding rows of `global_emb`, so a replica can score its own n images
-  against the N images gathered from all replicas;
-- `critic({"local": local, "y": y})` -> `[N, N, L]` float32 for one device.
-
-`critic.build_from_shapes(local_shape, y_shape)` (shapes with or without the
-batch dimension), or `critic.build({"local": [N, M, M, C], "y": [N, D]})`,
-creates every variable without running the critic, so a trainer can create
-them all inside `strategy.scope()` before building its optimizers.
-
-Scores are float32 whatever the dtype policy: the estimators take logs and
-exponentials of them and sum over N*N*L terms.
-
-Score options (`critic_scores`): `DotCritic(score_scale="sqrt_units")`
-divides the dot product by sqrt(units); every critic's `score_clip` c
-soft-clips its scores to `c * tanh(s / c)`. `pair_scores` returns the scores
-after both, `unclipped_pair_scores` before the clip (what `dim_loss` penalises).
+Hjelm et al., ICLR 2019, section 3 and appendix A.2. Two stages, so a
+distributed step can gather every replica's embeddings in between:
+`embed(local, y)` -> `(local_emb [N, L, E], global_emb [N, G])`;
+`pair_scores(global_emb [n, G], local_emb [N, L, E])` -> `[n, N, L]` float32
+(row i depends only on `global_emb[i]`). Scores are float32 whatever the dtype
+policy: the estimators take logs and exponentials over N*N*L terms.
 """
 
 from __future__ import annotations
@@ -74,8 +51,7 @@ class _Critic(keras.Model):
     """Shared `build_from_shapes` / `call` / score clip of the two-stage critics.
 
     Args:
-        score_clip: None (the paper) or c > 0: scores soft-clipped to
-            `c * tanh(s / c)`.
+        score_clip: None (the paper) or c > 0: scores become `c * tanh(s / c)`.
     """
 
     def __init__(self, score_clip=None, **kwargs):
@@ -86,9 +62,8 @@ class _Critic(keras.Model):
         """Creates every variable without running the critic.
 
         Args:
-            local_shape: the local map's shape, `[N, M, M, C]` (N may be None)
-                or `[M, M, C]`.
-            y_shape: Y's shape, `[N, D]` or `[D]`.
+            local_shape: `[N, M, M, C]` (N may be None) or `[M, M, C]`.
+            y_shape: `[N, D]` or `[D]`.
         """
         local_shape, y_shape = tuple(local_shape), tuple(y_shape)
         if len(local_shape) == 3 and len(y_shape) == 1:
@@ -101,8 +76,7 @@ class _Critic(keras.Model):
         return self.pair_scores(global_emb, local_emb)
 
     def _build_if_needed(self, local, y):
-        # `embed` may be the first call (the training step calls it directly);
-        # building here keeps the split sizes of the concat critics defined.
+        # `embed` may be the first call: building fixes the concat split sizes.
         if not self.built:
             self.build({"local": tuple(local.shape), "y": tuple(y.shape)})
 
@@ -114,8 +88,7 @@ class _Critic(keras.Model):
         raise NotImplementedError
 
     def pair_scores(self, global_emb, local_emb):
-        """`global_emb [n, ...]`, `local_emb [N, L, ...]` -> `[n, N, L]` float32:
-        the scores the MI estimators see (soft-clipped when `score_clip` is set)."""
+        """`global_emb [n, ...]`, `local_emb [N, L, ...]` -> `[n, N, L]` float32."""
         return self.clip_scores(self.unclipped_pair_scores(global_emb, local_emb))
 
     def clip_scores(self, scores):
@@ -126,24 +99,15 @@ class _Critic(keras.Model):
 class DotCritic(_Critic):
     """Encode-and-dot critic (the official code's default local critic).
 
-    The local map and Y are embedded separately by `critic_layers.EncodeBlock`s
-    (1x1-conv MLP plus linear shortcut, then LayerNorm) to `units` channels;
-    the score is the plain dot product of the two embeddings (Hjelm et al.
-    2019, appendix A.2, "encode-and-dot-product"):
-
-        local_emb = EncodeBlock(local)  [N, M, M, C] -> [N, L = M*M, units]
-        global_emb = EncodeBlock(y)     [N, D]       -> [N, units]
-        scores[i, j, l] = <global_emb[i], local_emb[j, l]>   [n, N, L]
-
-    All scores come from one matrix product in float32. With
-    `score_scale="sqrt_units"` they are divided by sqrt(units): the dot product
-    of two LayerNormed E-wide embeddings has a spread that grows like sqrt(E).
+    `critic_layers.EncodeBlock`s embed the local map to `[N, M*M, units]` and Y
+    to `[N, units]`; `scores[i, j, l] = <global_emb[i], local_emb[j, l]>`.
 
     Args:
         units: embedding width E (2048 in the official code).
         dtype: Keras dtype policy name for every layer, or None.
         sync_batch_norm: BatchNorm statistics across replicas.
-        score_scale: "none" (the paper) or "sqrt_units".
+        score_scale: "none" (the paper) or "sqrt_units": divide by sqrt(E),
+            the spread of a dot of two LayerNormed E-wide vectors.
         score_clip: None or c > 0, see `_Critic`.
     """
 
@@ -174,8 +138,7 @@ class DotCritic(_Critic):
         self.global_net.build(y_shape)
 
     def embed(self, local, y, training=None):
-        """`local [N, M, M, C]`, `y [N, D]` -> `([N, M*M, units], [N, units])`,
-        in the compute dtype."""
+        """`local [N, M, M, C]`, `y [N, D]` -> `([N, M*M, units], [N, units])`."""
         self._build_if_needed(local, y)
         local_emb = self.local_net(local, training=training)
         h, w = local_emb.shape[1], local_emb.shape[2]
@@ -188,25 +151,21 @@ class DotCritic(_Critic):
         global_emb = ops.cast(global_emb, "float32")
         scale = critic_scores.scale_factor(self.score_scale, self.units)
         if scale != 1.0:
-            # On the [n, E] side: n*E multiplications instead of n*N*L.
+            # n*E multiplications instead of n*N*L.
             global_emb = global_emb * scale
         local_emb = ops.cast(local_emb, "float32")
         shape = ops.shape(local_emb)
         flat = ops.reshape(local_emb, (-1, self.units))
-        # One matmul; transpose_b keeps its gradients transposition-free too.
         scores = tf.linalg.matmul(global_emb, flat, transpose_b=True)
         return ops.reshape(scores, (-1, shape[0], shape[1]))
 
 
 class _ConcatScorer(_Critic):
-    """The concat-then-MLP critics, with the first layer split in two.
+    """Concat-then-MLP critics with the first layer split in two.
 
-    A first layer applied to the concatenation `[a; y]` is
-    `a @ W_a + y @ W_y + b`, so `embed` computes `a @ W_a + b` and `y @ W_y`
-    once per image and `pair_scores` adds them for every pair by broadcasting
-    before the remaining layers. `self.joint` is that first layer: a Dense
-    layer whose kernel `[A + D, units]` is exactly the one a layer on the
-    concatenation would have (rows `[:A]` for `a`, `[A:]` for y).
+    `[a; y] @ W + b == a @ W_a + b + y @ W_y`: `embed` computes both halves once
+    per image, `pair_scores` adds them by broadcasting. `self.joint`'s kernel
+    `[A + D, units]` is the one a layer on the concatenation would have.
     """
 
     def __init__(self, units, dtype=None, score_clip=None, name=None, **kwargs):
@@ -216,8 +175,7 @@ class _ConcatScorer(_Critic):
         self.hidden = keras.layers.Dense(
             self.units, activation="relu", dtype=dtype, name="hidden"
         )
-        # The score layer runs in float32 so that scores are float32 under a
-        # mixed policy too (Keras's advice for model outputs).
+        # float32 scores under a mixed policy too.
         self.score = keras.layers.Dense(1, dtype="float32", name="score")
         self._split = None
 
@@ -237,9 +195,7 @@ class _ConcatScorer(_Critic):
         return local_emb, global_emb
 
     def unclipped_pair_scores(self, global_emb, local_emb):
-        """`global_emb [n, units]`, `local_emb [N, L, units]` -> `[n, N, L]`
-        float32: the remaining layers on `relu(global_emb[i] + local_emb[j, l])`
-        for every (i, j, l), broadcast to `[n, N, L, units]`."""
+        """`global_emb [n, units]`, `local_emb [N, L, units]` -> `[n, N, L]` float32."""
         dtype = self.compute_dtype
         global_emb = ops.cast(global_emb, dtype)[:, None, None, :]
         local_emb = ops.cast(local_emb, dtype)[None]
@@ -250,19 +206,10 @@ class _ConcatScorer(_Critic):
 class ConcatCritic(_ConcatScorer):
     """Concat-and-convolve critic (the paper's local critic, appendix A.2).
 
-    Y is tiled over the M x M map and concatenated with the local features;
-    1x1 convolutions with `units`, `units` and 1 filters (ReLU between) score
-    each location. Computed without materialising the tiled input: the first
-    1x1 conv is split (see `_ConcatScorer`):
-
-        local_emb = local @ W_local + b   [N, M, M, C] -> [N, L = M*M, units]
-        global_emb = y @ W_y              [N, D]       -> [N, units]
-        scores[i, j, l] = conv3(relu(conv2(relu(global_emb[i]
-                                                + local_emb[j, l]))))
-                                                               [n, N, L]
-
-    `pair_scores` materialises `[n, N, L, units]` activations: n*N*L*units
-    values per step (64*64*64*512 = 134M for CIFAR batches).
+    Y tiled over the M x M map, concatenated with the local features and scored
+    by 1x1 convs `units`-`units`-1 (ReLU); the tiling is never materialised
+    (first conv split, see `_ConcatScorer`), but `pair_scores` holds
+    `[n, N, L, units]` activations.
 
     Args:
         units: hidden width (512 in the paper).
@@ -291,19 +238,10 @@ class ConcatCritic(_ConcatScorer):
 class GlobalCritic(_ConcatScorer):
     """The paper's global DIM critic (Hjelm et al. 2019, appendix A.2).
 
-    Two 3x3 convolutions with 'valid' padding (64 then 32 filters, ReLU) encode
-    the local map; the result is flattened, concatenated with Y and scored by
-    a fully connected network `units`-`units`-1 with ReLU. The first FC layer
-    is split as in `ConcatCritic`, with a single "location" (L = 1):
-
-        local_emb = flatten(convs(local)) @ W_local + b
-                    [N, M, M, C] -> [N, (M-4)^2 * 32] -> [N, 1, units]
-        global_emb = y @ W_y      [N, D] -> [N, units]
-        scores[i, j, 0] = fc3(relu(fc2(relu(global_emb[i] + local_emb[j, 0]))))
-                                                               [n, N, 1]
-
-    Needs M >= 5. The official code instead embeds both sides to 2048 units
-    and takes a dot product; that is `DotCritic` on a 1x1 map.
+    Two 'valid' 3x3 convs (64, 32 filters, ReLU) on the local map, flattened,
+    concatenated with Y and scored by FC `units`-`units`-1 (first layer split,
+    L = 1). Needs M >= 5. The official code instead dots 2048-unit embeddings:
+    `DotCritic` on a 1x1 map.
 
     Args:
         units: hidden width (512 in the paper).
@@ -356,24 +294,19 @@ def build_local_critic(
     """The local DIM critic `kind` ("dot" or "concat").
 
     Args:
-        kind: "dot" (`DotCritic`, encode-and-dot) or "concat" (`ConcatCritic`,
-            concat-and-convolve).
-        units: embedding / hidden width; None for the paper's width of the
-            kind (`dim_tf.models.local_critic_units`: 2048 for "dot", 512
-            for "concat").
+        kind: "dot" (`DotCritic`) or "concat" (`ConcatCritic`).
+        units: embedding / hidden width; None for the paper's width of the kind.
         dtype: Keras dtype policy name, or None for the global policy.
-        sync_batch_norm: BatchNorm statistics across replicas ("dot" only; the
-            concat critic has no BatchNorm).
-        score_scale: "none" or "sqrt_units" (divides the dot product; "dot"
-            only).
+        sync_batch_norm: BatchNorm statistics across replicas ("dot" only).
+        score_scale: "none" or "sqrt_units" ("dot" only).
         score_clip: None or c > 0: scores soft-clipped to `c * tanh(s / c)`.
 
     Raises:
-        UserError: unknown kind, non-positive units, a bad score option or
+        ValueError: unknown kind, non-positive units, a bad score option or
             `score_scale` "sqrt_units" with the concat critic.
     """
     if kind not in LOCAL_CRITICS:
-        raise UserError(
+        raise ValueError(
             f"unknown critic kind {kind!r}; choose one of {', '.join(LOCAL_CRITICS)}"
         )
     units = local_critic_units(kind, units)
@@ -386,7 +319,7 @@ def build_local_critic(
             score_clip=score_clip,
         )
     if score_scale != "none":
-        raise UserError(
+        raise ValueError(
             f"critic score_scale {score_scale!r} divides the dot critic's dot "
             "product; the concat critic has none: use score_scale 'none' or kind 'dot'"
         )

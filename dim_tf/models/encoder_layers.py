@@ -1,11 +1,7 @@
 """The layers every encoder is made of, with one dtype policy and BatchNorm setup.
 
-`EncoderLayers` adds Keras layers to a functional graph under the official
-code's conventions (Hjelm et al., ICLR 2019, `cortex_DIM/nn_modules`):
-convolutions with explicit zero padding and no bias before a BatchNorm,
-BatchNorm with PyTorch's momentum and epsilon, then ReLU. The convolutional
-encoders (`encoders`), the ResNets (`resnets`) and the folded encoders'
-heads (`folding`) all build through it, so their layers behave alike.
+Conventions of the official code (`cortex_DIM/nn_modules`): explicit zero
+padding, no bias before a BatchNorm, PyTorch's BatchNorm momentum and epsilon.
 """
 
 from __future__ import annotations
@@ -14,8 +10,7 @@ import keras
 
 from dim_tf.models import critic_layers
 
-# PyTorch BatchNorm defaults (momentum 0.1 there is 0.9 here), as in the
-# official code; Keras's own defaults (0.99, 1e-3) adapt slower.
+# PyTorch BatchNorm defaults (its momentum 0.1 is 0.9 here), as the official code.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
@@ -36,11 +31,9 @@ class EncoderLayers:
     def conv(self, x, filters, kernel, stride, padding, name):
         """`x [B, H, W, C]` -> `[B, (H - K + 2P) // S + 1, ..., filters]`, no bias.
 
-        Padding is an explicit `ZeroPadding2D` before a 'valid' convolution,
-        so PyTorch's output size arithmetic holds exactly. A 1x1 convolution
-        with stride 1 is one matrix product (`critic_layers.PointwiseConv2D`,
-        same variables): TensorFlow's CPU gradients of a 1x1 `Conv2D` are
-        several times slower.
+        Explicit `ZeroPadding2D` then 'valid', so PyTorch's size arithmetic
+        holds; a 1x1 stride-1 conv is one matmul (`PointwiseConv2D`, same
+        variables) because TensorFlow's CPU 1x1 `Conv2D` gradients are slow.
         """
         if padding:
             x = keras.layers.ZeroPadding2D(

@@ -1,27 +1,8 @@
 """Deep InfoMax encoders: images -> local feature map, probe taps and global Y.
 
-The four convolutional encoders of Hjelm et al., ICLR 2019 (appendix A.2 and
-the authors' `cortex_DIM/configs/convnets.py`), two ResNets (`resnets`, the
-authors' `resnet19_32x32` and a 64x64 version) and the folded version of
-each 32x32 / 64x64 encoder (`folding`: the trunk on a 7x7 grid of
-overlapping crops). Each is a functional `keras.Model` named after the
-encoder, taking float images in [-1, 1] `[B, H, W, C]` (any channel count
-C) and returning a dict:
-
-- `"local"`: `[B, M, M, C_local]`, the map whose M*M vectors local DIM scores
-  against Y;
-- `"conv"`: the last convolutional block, a tap for probes;
-- `"fc"`: `[B, D_fc]`, the last hidden fully connected layer, a tap for probes;
-- `"y"`: `[B, y_dim]`, the global representation (a linear layer);
-- `"conv1"` .. `"convK"`: each convolutional block's output (`block_maps`),
-  the maps multi-scale MI can score.
-
-Every convolution and hidden fully connected layer is followed by
-BatchNormalization then ReLU, with no bias before the BatchNorm; taps are taken
-after the ReLU (and after the max-pool where a block has one), as in the
-official code. Padding is an explicit `ZeroPadding2D` before a 'valid'
-convolution so the PyTorch arithmetic `(W - K + 2P) // S + 1` holds exactly
-(`encoder_layers`).
+Hjelm et al., ICLR 2019, appendix A.2 and the authors'
+`cortex_DIM/configs/convnets.py`; ResNets in `resnets`, folded encoders in
+`folding`. Layer tables: docs/architectures.md.
 """
 
 from __future__ import annotations
@@ -120,8 +101,7 @@ _SPECS = {
         local_idx=2,
         conv_idx=4,
     ),
-    # Trunk outputs: stem, then the five block entries; "local" is the
-    # first 8x8 block's output and "conv" the last, as in the official code.
+    # "local" is the first 8x8 block's output, "conv" the last (official code).
     "resnet32x32": _Spec(resnets.RESNET32, fcs=(1024,), local_idx=2, conv_idx=5),
     "resnet64x64": _Spec(resnets.RESNET64, fcs=(1024,), local_idx=2, conv_idx=5),
     "folded_basic32x32": _Folded("basic32x32"),
@@ -131,17 +111,13 @@ _SPECS = {
     "folded_resnet64x64": _Folded("resnet64x64"),
 }
 
-# The folded encoders' head over the 7x7 grid: a 3x3 stride-2 convolution
-# (7x7 -> 3x3) of this width, as in the official folded AlexNet (2 x 192),
-# then one fully connected layer as wide as the base encoder's last.
+# Folded head: 3x3 stride-2 conv (7x7 -> 3x3) as in the official folded AlexNet.
 FOLDED_HEAD_FILTERS = 384
-
-# Input sizes and the list of names: dim_tf/models/__init__.py (TensorFlow-free).
 
 
 def _spec(name: str):
     if name not in _SPECS:
-        raise UserError(
+        raise ValueError(
             f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}"
         )
     return _SPECS[name]
@@ -151,7 +127,7 @@ def encoder_input_size(name: str) -> int:
     """The image height and width (square) that encoder `name` takes.
 
     Raises:
-        UserError: `name` is not in `ENCODERS`.
+        ValueError: `name` is not in `ENCODERS`.
     """
     _spec(name)
     return ENCODER_INPUT_SIZES[name]
@@ -196,40 +172,28 @@ def build_encoder(
     """Builds the DIM encoder `name` (Hjelm et al. 2019, appendix A.2).
 
     Args:
-        name: one of `ENCODERS`: "basic28x28" (MNIST-like), "basic32x32"
-            (CIFAR), "basic64x64", "alex64x64" (STL-10, Tiny ImageNet),
-            "resnet32x32", "resnet64x64", or "folded_" + one of the 32x32 /
-            64x64 names.
+        name: one of `ENCODERS`.
         image_shape: `(H, W, C)`; H = W = `encoder_input_size(name)`, any C.
         y_dim: width of the global representation Y.
-        dtype: Keras dtype policy name for every layer ("float32",
-            "mixed_bfloat16", "mixed_float16", ...) or None for the global
-            policy. Under a mixed policy the outputs are in the compute dtype.
-        sync_batch_norm: BatchNorm statistics over the global batch (all
-            replicas of a `tf.distribute` strategy) instead of each replica's.
+        dtype: Keras dtype policy name for every layer, or None for the global
+            policy; under a mixed policy outputs are in the compute dtype.
+        sync_batch_norm: BatchNorm statistics over all replicas' batches.
 
     Returns:
         A functional `keras.Model` named `name`: images `[B, H, W, C]` in
         [-1, 1] -> dict with "local" `[B, M, M, C_local]`, "conv"
-        `[B, M', M', C_conv]`, "fc" `[B, D_fc]`, "y" `[B, y_dim]`:
-
-        | name       | local      | conv      | fc   |
-        |------------|------------|-----------|------|
-        | basic28x28 | 7x7x128    | 7x7x128   | 1024 |
-        | basic32x32 | 8x8x128    | 4x4x256   | 1024 |
-        | basic64x64 | 8x8x256    | 4x4x512   | 1024 |
-        | alex64x64  | 15x15x384  | 7x7x192   | 4096 |
-        | resnet32x32, resnet64x64 | 8x8x512 | 4x4x1024 | 1024 |
-        | folded_NAME | 7x7xF (F: NAME's last conv) | = local | NAME's |
+        `[B, M', M', C_conv]`, "fc" `[B, D_fc]`, "y" `[B, y_dim]` and the block
+        maps "conv1".."convK" (`block_maps`).
 
     Raises:
-        UserError: unknown name, or image height/width that the encoder does
-            not take (one-line message saying what is allowed).
+        ValueError: unknown name or bad `y_dim`.
+        UserError: image height/width that the encoder does not take (one-line
+            message saying what is allowed).
     """
     spec = _spec(name)
     _check_image_shape(name, image_shape)
     if not isinstance(y_dim, numbers.Integral) or isinstance(y_dim, bool) or y_dim < 1:
-        raise UserError(f"y_dim must be a positive integer, got {y_dim!r}")
+        raise ValueError(f"y_dim must be a positive integer, got {y_dim!r}")
     layers = EncoderLayers(dtype, sync_batch_norm)
     images = keras.Input(shape=tuple(int(d) for d in image_shape), name="images")
     if isinstance(spec, _Folded):
@@ -248,10 +212,8 @@ def build_encoder(
 def block_maps(block_outputs):
     """`{"conv1": ..., "convK": ...}`: every block's output map of the trunk.
 
-    Extra encoder outputs beside the four taps, for multi-scale MI
-    (`objective.scales`); export, probes and the SavedModel signature keep
-    to `local`, `conv`, `fc`, `y`. The names and count per encoder are
-    `dim_tf.models.ENCODER_CONV_BLOCKS` (a ResNet's first is its stem).
+    Extra outputs for multi-scale MI (`objective.scales`); export and probes
+    keep to `local`, `conv`, `fc`, `y`.
     """
     return {f"conv{i}": x for i, x in enumerate(block_outputs, start=1)}
 
@@ -267,10 +229,8 @@ def _fcs(x, fcs, layers):
 def _folded_taps(images, base: _Spec, layers):
     """`images` -> (local, conv, fc) of `base`'s trunk folded over crops.
 
-    The trunk runs on every crop as one batch and must end at 1x1; the grid
-    of its vectors `[B, 7, 7, F]` is both the local map and the conv tap (as
-    in the official code). Head: conv 384 3/2/0 (7x7 -> 3x3), BN, ReLU,
-    flatten, one fully connected layer as wide as `base`'s last, BN, ReLU.
+    The trunk must end at 1x1 per crop; its `[B, 7, 7, F]` grid is both the
+    local map and the conv tap (as in the official code).
     """
     grid = folding.crop_grid(images.shape[1])
     crops = folding.ExtractCrops(

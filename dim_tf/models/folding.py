@@ -1,12 +1,8 @@
 """Folded encoders: the trunk runs on overlapping crops, each crop one local vector.
 
-The official DIM code's `Unfold` / `Fold` modules (`cortex_DIM/nn_modules/
-misc.py`, used by its `foldresnet*` and `foldalex64x64` encoders): an S x S
-image is cut into crops of side S/4 with stride S/8 (half a crop), a G x G
-grid with G = 2 * 4 - 1 = 7; all B * G * G crops run through the trunk as one
-batch, each ends as a 1x1 feature vector, and the vectors are put back on the
-grid `[B, G, G, F]`, the local map. A small head over the grid gives `fc`
-and Y (`dim_tf.models.encoders`).
+The official DIM code's `Unfold` / `Fold` (`cortex_DIM/nn_modules/misc.py`):
+crops of side S/4 at stride S/8 form a 7 x 7 grid; each crop ends as a 1x1
+vector and the vectors form the local map `[B, 7, 7, F]`.
 """
 
 from __future__ import annotations
@@ -54,10 +50,7 @@ def crop_grid(image_size: int) -> CropGrid:
 class ExtractCrops(keras.layers.Layer):
     """`[B, S, S, C]` -> `[B * G * G, crop, crop, C]`, crops in row-major grid order.
 
-    One `tf.image.extract_patches` and a reshape: every crop of the batch is
-    then one batch row for the trunk, with no Python loop. Crop (r, c) of
-    image b is row `(b * G + r) * G + c`, the window
-    `[r * stride : r * stride + crop, c * stride : c * stride + crop]`.
+    Crop (r, c) of image b is row `(b * G + r) * G + c`.
     """
 
     def __init__(self, crop, stride, **kwargs):

@@ -1,18 +1,9 @@
 """BatchNorm and LayerNorm for the critics' large activation matrices, CPU-fast.
 
-Drop-in subclasses of the Keras layers (same variables, same results, same
-moving statistics) for channels-last inputs. Both need sums over the rows of
-a `[R, C]` matrix (R = N*M*M positions, e.g. 4096 x 2048 for the CIFAR
-critic): BatchNorm for its statistics and both for the gradients of their
-scale and offset. TensorFlow's CPU kernel for a reduction over the leading
-axis runs on one thread at a fraction of memory speed (several times slower
-than a row reduction of the same matrix); here each such sum is a product with a
-ones vector, which runs on the multi-threaded matmul kernels, and the
-gradients are written out so that autodiff adds no broadcast-and-reduce
-pairs.
-
-Whatever the dtype policy, the arithmetic is float32 (as in Keras), and the
-result is cast to the layer's compute dtype.
+Drop-in subclasses of the Keras layers (same variables, results and moving
+statistics), channels-last. TensorFlow's CPU reduction over the leading axis of
+`[R, C]` is single-threaded, so column sums are matmuls with a ones vector and
+the gradients are written out. Arithmetic in float32, output in the compute dtype.
 """
 
 import keras
@@ -51,9 +42,8 @@ def _batch_norm_train(x, gamma, beta, epsilon):
     y = centred * (gamma * inv) + beta
 
     def grad(dy, unused_dmean, unused_dvariance):
-        # With n = centred * inv: dbeta = sum dy, dgamma = sum dy * n, and
-        # dx = gamma inv (dy - (dbeta + n dgamma) / count), written as
-        # per-column coefficients so each pass over [R, C] is one op.
+        # n = centred * inv: dbeta = sum dy, dgamma = sum dy * n,
+        # dx = gamma inv (dy - (dbeta + n dgamma) / count).
         dbeta = _column_sums(dy)
         dgamma = _column_sums(dy * centred) * inv
         scale = gamma * inv
@@ -81,8 +71,7 @@ def _layer_norm(x, gamma, beta, epsilon):
     y = normalised * gamma + beta
 
     def grad(dy):
-        # dx = inv (g dy - mean_c(g dy) - n mean_c(g dy n)); the weighted row
-        # means are matrix-vector products, so dy * n is the only extra pass.
+        # dx = inv (g dy - mean_c(g dy) - n mean_c(g dy n)); row means as matmuls.
         dy_normalised = dy * normalised
         dx = (dy * gamma - _row_means(dy, gamma)) * inv
         dx -= normalised * (inv * _row_means(dy_normalised, gamma))
@@ -96,9 +85,7 @@ def _layer_norm(x, gamma, beta, epsilon):
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` over the last axis, with fast training.
 
-    In training mode, unsynchronised, with scale and centre and no mask or
-    renorm, the statistics and gradients use `_batch_norm_train`; anything
-    else is Keras's own code.
+    Fast path: training, unsynchronised, scale and centre, no mask or renorm.
     """
 
     def call(self, inputs, training=None, mask=None):
@@ -132,8 +119,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
 class LayerNormalization(keras.layers.LayerNormalization):
     """`keras.layers.LayerNormalization` over the last axis, with a fast gradient.
 
-    With scale and centre over the last axis only, the gradients of gamma and
-    beta are matrix products (`_layer_norm`); anything else is Keras's code.
+    Fast path: scale and centre over the last axis only.
     """
 
     def call(self, inputs):

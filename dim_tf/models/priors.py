@@ -1,39 +1,27 @@
 """Prior matching: the prior by name, its discriminator and the two losses.
 
-An adversarial discriminator D tells samples of the prior ("real") from the
-encoder's codes ("fake"). The two players have opposite aims and separate
-optimizers: D minimises `discriminator_loss` with the encoder frozen, and the
-encoder minimises `encoder_prior_loss` (non-saturating: softplus(-D(fake)))
-with D frozen. The uniform prior on [0, 1]^d is matched by sigmoid(Y), as in
-the paper; the Gaussian prior is matched by Y itself.
+D minimises `discriminator_loss` with the encoder frozen; the encoder minimises
+the non-saturating `encoder_prior_loss` with D frozen. The uniform prior on
+[0, 1]^d is matched by sigmoid(Y) as in the paper, the Gaussian by Y itself.
 """
 
 import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from dim_tf.errors import UserError
 from dim_tf.models import PRIORS
 
 tfd = tfp.distributions
 
 
 def check_prior(name):
-    """Raises `UserError` unless `name` is one of `PRIORS`."""
+    """Raises `ValueError` unless `name` is one of `PRIORS`."""
     if name not in PRIORS:
-        raise UserError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
+        raise ValueError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
 
 
 def make_prior(name, dim):
-    """The prior distribution over `[dim]` codes, or None for `"none"`.
-
-    Args:
-      name: one of `PRIORS`.
-      dim: size of Y.
-
-    Returns:
-      A `tfd.Distribution` with event shape `[dim]`, float32, or None.
-    """
+    """Prior `name` over `[dim]` codes: a float32 `tfd.Distribution`, or None."""
     check_prior(name)
     if name == "uniform":
         return tfd.Independent(
@@ -46,15 +34,7 @@ def make_prior(name, dim):
 
 
 def code_for_prior(name, y):
-    """What the prior is matched against: sigmoid(Y) for uniform, else Y.
-
-    Args:
-      name: one of `PRIORS`.
-      y: `[B, D]` encoder output, any float dtype.
-
-    Returns:
-      `[B, D]` float32.
-    """
+    """`y [B, D]` -> float32 `[B, D]` matched to prior `name`: sigmoid(Y) or Y."""
     y = tf.cast(y, tf.float32)
     return tf.sigmoid(y) if name == "uniform" else y
 
@@ -78,9 +58,9 @@ def build_discriminator(dim, name="prior_discriminator"):
 def discriminator_loss(discriminator, real, fake, gradient_penalty=1.0):
     """GAN loss of the discriminator plus a gradient penalty.
 
-    `softplus(-D(real)) + softplus(D(fake))`, averaged, plus
-    `gradient_penalty * 0.5 * (E|dD/dx(real)|^2 + E|dD/dx(fake)|^2)`.
-    The caller passes `fake` with the encoder's gradient stopped.
+    `mean(softplus(-D(real)) + softplus(D(fake)))` plus
+    `gradient_penalty * 0.5 * (E|dD/dx(real)|^2 + E|dD/dx(fake)|^2)`;
+    the caller stops the encoder's gradient through `fake`.
 
     Args:
       discriminator: model from `build_discriminator`.

@@ -1,18 +1,9 @@
 """The ResNet trunks of the `resnet*` encoders: bottleneck blocks after a conv stem.
 
-The official DIM code's `resnet19_32x32` (`cortex_DIM/configs/resnets.py`,
-`nn_modules/resnet.py`): a 3x3 stride-2 convolution, then post-activation
-bottleneck blocks
-
-    h = ReLU(BN(conv1x1 width (x)))
-    h = ReLU(BN(conv3x3 width, stride s (h)))
-    h = BN(conv1x1 4*width (h))
-    out = ReLU(h + shortcut(x))
-
-where the shortcut is the identity, or `BN(conv1x1 4*width, stride s)` when
-the shape changes. The 64x64 trunk adds a 3x3 stride-2 max-pool after the stem
-(as ImageNet ResNets do), so that the blocks see the 32x32 trunk's sizes.
-Layer-by-layer tables: docs/architectures.md.
+The official DIM code's `resnet19_32x32` (`cortex_DIM/configs/resnets.py`):
+3x3 stride-2 stem, then post-activation bottleneck blocks. The 64x64 trunk adds
+a 3x3 stride-2 max-pool after the stem so the blocks see the 32x32 sizes.
+Layer tables: docs/architectures.md.
 """
 
 from __future__ import annotations
@@ -25,10 +16,7 @@ EXPANSION = 4
 
 @dataclasses.dataclass(frozen=True)
 class Blocks:
-    """`repeat` bottleneck blocks of one width; the first has stride `stride`.
-
-    One entry of the official config; each entry's output is a tap candidate.
-    """
+    """`repeat` bottleneck blocks of one width; the first has stride `stride`."""
 
     width: int
     stride: int = 1
@@ -37,26 +25,17 @@ class Blocks:
 
 @dataclasses.dataclass(frozen=True)
 class ResNetTrunk:
-    """A conv stem (optionally max-pooled), then `Blocks` entries.
-
-    `outputs` lists the stem's output, then each entry's.
-    """
+    """A conv stem (optionally max-pooled), then `Blocks` entries."""
 
     blocks: tuple[Blocks, ...]
     stem_filters: int = 64
     stem_pool: bool = False
 
     def outputs(self, x, layers):
-        """`x [B, S, S, C]` -> one feature map per stage: stem, then each entry.
-
-        Args:
-            x: the symbolic input.
-            layers: `encoder_layers.EncoderLayers`.
-        """
+        """`x [B, S, S, C]` -> one feature map per stage: stem, then each entry."""
         x = layers.conv_bn_relu(x, self.stem_filters, 3, 2, 1, "stem")
         if self.stem_pool:
-            # Zero padding equals PyTorch's -inf padding here: the input is
-            # a ReLU output, never negative.
+            # Zero padding equals PyTorch's -inf padding: the input is >= 0 (ReLU).
             x = layers.zero_pad(x, 1, "stem_pool_pad")
             x = layers.max_pool(x, 3, 2, "stem_pool")
         outputs = [x]
@@ -82,8 +61,7 @@ def bottleneck(x, width, stride, layers, prefix):
     return layers.relu(out, f"{prefix}_relu")
 
 
-# The official resnet19_32x32's blocks: 2 x 64 (stride 1), then 128 and 256
-# each as a stride-2 block followed by a stride-1 block.
+# The official resnet19_32x32's blocks.
 _RESNET19_BLOCKS = (
     Blocks(64, 1, 2),
     Blocks(128, 2),

@@ -1,15 +1,8 @@
 """Critics of multi-scale MI (`objective.scales`): one per SOURCE:TARGET pair.
 
-A pair whose source is Y ("y:conv1") is scored by the run's local critic kind
-(`critics.build_local_critic`) applied to that target map. A pair of two maps
-("conv2:conv2", AMDIM's "5-to-5") is scored by `MapCritic`: every location of
-the source map acts as a query vector against every location of the target
-map, so each source location has its own positives (the target locations of
-the same image) and negatives (those of the other images).
-
-`MapCritic` keeps the two-stage interface of `dim_tf.models.critics` with the
-target map in the "local" role and the source map in the "y" role, so the
-distributed MI code (`dim_tf.objective.dim_loss.critic_mi`) serves both kinds.
+Y-to-map pairs ("y:conv1") use the run's local critic kind; map-to-map pairs
+("conv2:conv2", AMDIM's "5-to-5") use `MapCritic`, with the two-stage
+interface of `critics` (target map as "local", source map as "y").
 """
 
 from __future__ import annotations
@@ -82,7 +75,7 @@ class MapCritic(keras.Model):
         return ops.reshape(maps, (-1, maps.shape[1] * maps.shape[2], self.units))
 
     def pair_scores(self, global_emb, local_emb):
-        """The scores the MI estimators see (soft-clipped when `score_clip` is set)."""
+        """`[n * Ls, N, Lt]` float32 scores, soft-clipped when `score_clip` is set."""
         return self.clip_scores(self.unclipped_pair_scores(global_emb, local_emb))
 
     def clip_scores(self, scores):
@@ -91,8 +84,7 @@ class MapCritic(keras.Model):
 
     def unclipped_pair_scores(self, global_emb, local_emb):
         """`global_emb` = source `[n, Ls, E]`, `local_emb` = target `[N, Lt, E]`
-        -> `[n * Ls, N, Lt]` float32 (row i * Ls + s: image i, location s),
-        scaled by `score_scale`, before the clip."""
+        -> `[n * Ls, N, Lt]` float32 (row i * Ls + s), scaled, not clipped."""
         queries = tf.reshape(tf.cast(global_emb, tf.float32), (-1, self.units))
         if self.score_factor != 1.0:
             queries = queries * self.score_factor
@@ -134,9 +126,8 @@ def build_pair_critic(target_shape, source_shape, critic, dtype, sync, name):
         )
         model.build_from_shapes(target_shape, source_shape)
         return model
-    # Map-to-map pairs are always encode-and-dot: a concat critic would score
-    # every (source location, target location) pair with an MLP, Ls times
-    # the concat critic's already large activations.
+    # Map-to-map pairs are always encode-and-dot: a concat MLP would cost Ls
+    # times the concat critic's already large activations.
     units = local_critic_units("dot", critic.units)
     model = MapCritic(
         units,

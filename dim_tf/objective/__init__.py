@@ -1,18 +1,15 @@
 """The DIM objective: MI estimators and the weighted loss.
 
-The names a config may choose, and the paper's weights per mode, live here
-TensorFlow-free (this file must never import TensorFlow or its own
-submodules), so `dim_tf.config` can check a config without building anything.
+Names a config may choose and the paper's weights per mode, TensorFlow-free:
+this file must never import TensorFlow or its own submodules.
 """
 
 import dataclasses
 import math
 
-# The MI bounds of `estimators.mi_bound` (formulas in docs/method.md).
 ESTIMATORS = ("jsd", "nce", "dv")
 
-# Mode -> the paper's (alpha, beta, gamma): the weights of the global MI,
-# the local MI and the prior term (docs/method.md).
+# Mode -> the paper's (alpha, beta, gamma) (docs/method.md).
 PAPER_WEIGHTS = {
     "local": (0.0, 1.0, 0.1),
     "global": (1.0, 0.0, 1.0),
@@ -31,18 +28,14 @@ class Weights:
 
 
 def resolve_weights(objective_config):
-    """The mode's paper weights, with any weight the config sets overriding them.
+    """The mode's paper `Weights`, overridden by those the config sets.
 
     Args:
-      objective_config: ConfigDict (or any mapping with attribute access) with
-        `mode`, `alpha`, `beta`, `gamma` (None = the paper's value) and `prior`.
-
-    Returns:
-      `Weights`; gamma is 0 when the prior is `"none"`.
+      objective_config: with `mode`, `alpha`, `beta`, `gamma` (None = the
+        paper's) and `prior` (gamma is 0 when it is "none").
 
     Raises:
-      ValueError: an unknown mode or a negative weight (`dim_tf.config`
-        reports both to users first).
+      ValueError: an unknown mode or a negative weight.
     """
     mode = objective_config.mode
     if mode not in PAPER_WEIGHTS:
@@ -64,19 +57,13 @@ def resolve_weights(objective_config):
     return Weights(alpha, beta, gamma)
 
 
-# How many augmented views of each image a step encodes: 1 = the paper (one
-# image, MI within it), 2 = MI between the global vector of one view and the
-# local features of the other, both directions averaged.
+# 1 = the paper; 2 = MI across two augmented views, both directions averaged.
 VIEWS = (1, 2)
 
-# `objective.scales`: comma-separated `SOURCE:TARGET[=WEIGHT]` pairs. SOURCE is
-# "y" (the global vector) or a feature map, TARGET a feature map; each pair
-# has its own critic and its MI enters the local term with its weight.
-# The paper's DIM(L) is the single pair "y:local".
+# `objective.scales` (docs/method.md); the paper's DIM(L) is "y:local".
 PAPER_SCALES = "y:local"
 GLOBAL_SOURCE = "y"
-# Maps every encoder outputs; "convK" names the K-th convolutional block's
-# output (which ones exist depends on the encoder: models.ENCODER_CONV_BLOCKS).
+# Maps every encoder outputs; "convK" is the K-th block's (models.ENCODER_CONV_BLOCKS).
 NAMED_MAPS = ("local", "conv")
 
 
@@ -107,12 +94,8 @@ def parse_scales(text, conv_blocks=None):
 
     Args:
       text: the `objective.scales` string; a pair without "=WEIGHT" has weight 1.
-      conv_blocks: the encoder's number of convolutional blocks (its maps are
-        "conv1" .. "conv<blocks>", "local" and "conv"); None accepts any
-        "convK" (checked when the encoder is built).
-
-    Returns:
-      Tuple of `ScalePair`, in the order given.
+      conv_blocks: the encoder's number of convolutional blocks; None accepts
+        any "convK".
 
     Raises:
       ValueError: a malformed pair, an unknown map, a duplicate or a weight
@@ -155,5 +138,4 @@ def parse_scales(text, conv_blocks=None):
     return tuple(pairs)
 
 
-# The map the paper's local MI scores Y against (the encoder output "local").
 ENCODER_LOCAL_MAP = "local"

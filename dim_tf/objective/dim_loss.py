@@ -1,15 +1,6 @@
 """The DIM objective: MI estimates from encoder features, weighted with the prior term.
 
-`alpha * MI_global + beta * MI_local - gamma * prior_loss` is maximised; its
-negative is the loss. Defaults per mode are the paper's (docs/method.md):
-DIM(G) alpha=1, beta=0, gamma=1; DIM(L) alpha=0, beta=1, gamma=0.1;
-DIM(L+G) alpha=0.5, beta=0.1, gamma=0.1. An optional score penalty
-(`critic.score_penalty`, AMDIM's) adds the weighted mean squared critic score.
-
-The functions here work on one replica's share of the global batch. Negatives
-span the global batch: each critic's local-side embeddings are gathered from
-all replicas and each replica scores its own global vectors against all of
-them, so the result does not depend on how the batch is split.
+`alpha * MI_global + beta * MI_local - gamma * prior_loss`, over the global batch.
 """
 
 from typing import NamedTuple, Optional
@@ -18,16 +9,11 @@ import tensorflow as tf
 
 from dim_tf.objective import estimators
 
-# The metric (and loss term) name of the critics' score penalty.
 SCORE_PENALTY = "critic/score_penalty"
 
 
 class ReplicaContext:
-    """How one replica sees the global batch: gathers and sums across replicas.
-
-    Wraps `tf.distribute.get_replica_context()`; with no strategy (or one
-    replica) every operation is the identity.
-    """
+    """How one replica sees the global batch; the identity without a strategy."""
 
     def __init__(self):
         self._ctx = tf.distribute.get_replica_context()
@@ -36,10 +22,7 @@ class ReplicaContext:
     def gather(self, value):
         """`[n, ...]` on each replica -> `[n * replicas, ...]` in replica order.
 
-        Built as an all-reduce of zero-padded blocks rather than `all_gather`:
-        the gradient of an all-reduce is again an all-reduce, while the
-        gradient of `all_gather` launches collectives in an order that can
-        differ between replicas and abort the step.
+        All-reduced zero-padded blocks: `all_gather`'s gradient can abort the step.
         """
         if self.num_replicas == 1:
             return value
@@ -69,11 +52,8 @@ class CriticTerms(NamedTuple):
 
     Attributes:
       mi: scalar float32 MI estimate in nats, equal on all replicas.
-      scores: float32 `[n, N, L]` scores of this replica's rows, as the
-        estimator saw them (scaled and soft-clipped when the critic is).
-      mean_squared_score: scalar float32, the mean of the squared scores
-        before the soft clip over the global `[N, N, L]`, or None when not
-        asked for.
+      scores: float32 `[n, N, L]` scores of this replica's rows.
+      mean_squared_score: scalar float32 over the global batch, unclipped, or None.
     """
 
     mi: tf.Tensor
@@ -82,20 +62,14 @@ class CriticTerms(NamedTuple):
 
 
 def critic_mi(critic, features, estimator, replica, mean_squared_score=False):
-    """One critic's MI estimate for the global batch.
+    """One critic's `CriticTerms` for the global batch.
 
     Args:
-      critic: a critic from `dim_tf.models.critics` (`embed` /
-        `unclipped_pair_scores` / `clip_scores`).
-      features: encoder outputs for this replica's images; uses "local" and "y"
-        (a map-to-map critic takes the target map as "local" and the source
-        map as "y").
+      critic: a critic from `dim_tf.models.critics` or `scale_critics`.
+      features: this replica's encoder outputs; uses "local" and "y".
       estimator: one of `estimators.ESTIMATORS`.
       replica: `ReplicaContext`.
       mean_squared_score: also compute `CriticTerms.mean_squared_score`.
-
-    Returns:
-      `CriticTerms`.
     """
     local_emb, global_emb = critic.embed(
         features["local"], features["y"], training=True
@@ -110,21 +84,18 @@ def critic_mi(critic, features, estimator, replica, mean_squared_score=False):
         row_offset=replica.row_offset(images),
         num_shards=replica.num_replicas,
         sum_across_shards=replica.sum,
-        # A map-to-map critic scores every source location: rows per image.
         queries_per_image=_queries_per_image(scores, global_emb),
     )
     mean_square = None
     if mean_squared_score:
-        # Every replica holds the same number of rows: the global mean is the
-        # mean of the replicas' means.
+        # Equal rows per replica: the global mean is the mean of the means.
         own = tf.reduce_mean(tf.square(tf.cast(unclipped, tf.float32)))
         mean_square = replica.sum(own) / replica.num_replicas
     return CriticTerms(bound, scores, mean_square)
 
 
 def _queries_per_image(scores, global_emb):
-    """1 for a critic of global vectors (`global_emb [n, G]`), else the source
-    locations per image (`global_emb [n, L_s, E]`, `scores [n * L_s, N, L]`)."""
+    """1 for global vectors `[n, G]`, else source locations per image `[n, L_s, E]`."""
     if global_emb.shape.rank == 2:
         return 1
     return tf.shape(scores)[0] // tf.shape(global_emb)[0]
@@ -139,22 +110,13 @@ def mi_estimates(
     replica,
     score_penalty=0.0,
 ):
-    """The MI terms the weights ask for, and the critics' score penalty.
+    """Scalar float32 "mi/local", "mi/global" (weight > 0) and "critic/score_penalty".
 
     Args:
-      features: encoder outputs for this replica's images.
-      local_critic: critic of Y against each local vector, or None.
-      global_critic: critic of Y against the whole local map, or None.
-      weights: `Weights`; a term with weight 0 is not computed.
-      estimator: one of `estimators.ESTIMATORS`.
-      replica: `ReplicaContext`.
-      score_penalty: weight of the mean squared (unclipped) score, summed
-        over the critics used; 0 = off (the paper).
-
-    Returns:
-      Dict with "mi/local" and/or "mi/global": scalar float32, global batch;
-      with `score_penalty` > 0 also "critic/score_penalty", the weighted
-      penalty `encoder_loss` adds.
+      features, estimator, replica: as `critic_mi`.
+      local_critic, global_critic: Y against local vectors / the map, or None.
+      weights: `Weights`.
+      score_penalty: weight of the mean squared unclipped score; 0 = off.
     """
     terms = {}
     penalties = []
@@ -174,16 +136,12 @@ def mi_estimates(
 
 
 def encoder_loss(mi_terms, prior_loss, weights):
-    """The loss the encoder and critics minimise, for the global batch.
+    """Scalar float32 `-(alpha MI_global + beta MI_local) + gamma prior_loss` + penalty.
 
     Args:
-      mi_terms: output of `mi_estimates` (global values).
+      mi_terms: output of `mi_estimates`.
       prior_loss: scalar float32 encoder prior loss, or None without a prior.
       weights: `Weights`.
-
-    Returns:
-      Scalar float32: `-(alpha * MI_global + beta * MI_local) + gamma * prior_loss`,
-      plus the score penalty when `mi_terms` has one.
     """
     loss = tf.constant(0.0)
     if SCORE_PENALTY in mi_terms:

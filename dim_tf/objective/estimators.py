@@ -1,21 +1,7 @@
 """Mutual-information lower bounds on critic scores: JSD, InfoNCE and DV.
 
-Pure functions of a score tensor; no Keras state, no flags. All arithmetic is in
-float32 whatever the input dtype, and uses stable forms (softplus, logsumexp).
-
-Scores follow one convention throughout: `scores[i, j, l]` is the critic's
-score of image i's global vector with image j's local vector at location l,
-so `i == j` entries are positives (samples of the joint) and `i != j` entries
-negatives (samples of the product of marginals). The global objective is the
-special case `L = 1`.
-
-Sharded use: under a `tf.distribute` strategy each replica holds the rows of
-its own images against the columns of the whole (gathered) batch. Passing
-`row_offset` (the global index of the first row) and `sum_across_shards` (a
-cross-replica sum) makes every replica compute the bound of the *global* batch
-exactly; the sums are differentiable, so gradients are exact too. DV's shift
-is the global maximum of the negatives (gathered through the same sum), so
-the value does not depend on how the rows are split.
+Pure float32 functions of `scores[i, j, l]`: image i's global vector against
+image j's local vector at location l (`i == j` positives), in stable forms.
 """
 
 import dataclasses
@@ -23,7 +9,6 @@ import math
 
 import tensorflow as tf
 
-from dim_tf.errors import UserError
 from dim_tf.objective import ESTIMATORS
 
 _LOG2 = math.log(2.0)
@@ -40,7 +25,7 @@ def mi_bound(scores, estimator):
       Scalar float32 tensor, in nats.
 
     Raises:
-      ValueError (a `UserError`) for an unknown estimator name.
+      ValueError for an unknown estimator name.
     """
     return sharded_mi_bound(scores, estimator)
 
@@ -53,27 +38,21 @@ def sharded_mi_bound(
     sum_across_shards=None,
     queries_per_image=1,
 ):
-    """`mi_bound` of a global batch whose rows are spread over shards.
+    """`mi_bound` of a global batch over equal shards: float32, equal on all shards.
 
     Args:
       scores: float tensor `[n * q, N, L]`: this shard's rows against all N
-        columns of the global batch; q = `queries_per_image` consecutive rows
-        belong to one image (e.g. the locations of a feature map scored
-        against another map), each row one query with its own positives.
+        columns; q consecutive rows (queries) belong to one image.
       estimator: one of `ESTIMATORS`.
       row_offset: global index of this shard's first image (int or int
-        tensor), so that row k's positive is column `row_offset + k // q`.
-      num_shards: how many shards hold rows; all hold the same number.
-      sum_across_shards: callable summing a tensor over all shards (e.g. a
-        replica context's all-reduce); None for a single shard.
-      queries_per_image: q (int or int scalar tensor), rows per image.
-
-    Returns:
-      Scalar float32 tensor: the bound of the global batch, equal on all shards.
+        tensor): row k's positive is column `row_offset + k // q`.
+      num_shards: how many shards hold rows.
+      sum_across_shards: callable summing a tensor over all shards; None for one.
+      queries_per_image: q (int or int scalar tensor).
     """
     bound_fn = _BOUNDS.get(estimator)
     if bound_fn is None:
-        raise UserError(
+        raise ValueError(
             f"unknown MI estimator {estimator!r}; choose one of {', '.join(ESTIMATORS)}"
         )
     scores = tf.cast(scores, tf.float32)
@@ -91,7 +70,6 @@ def sharded_mi_bound(
         negatives=shape[0] * num_shards * (shape[1] - 1.0) * shape[2],
         candidates=1.0 + (shape[1] - 1.0) * shape[2],
         num_shards=int(num_shards),
-        # All shards hold the same number of rows (and images).
         shard=tf.cast(row_offset, tf.int32)
         // tf.maximum(n // tf.cast(queries_per_image, tf.int32), 1),
     )
@@ -138,10 +116,7 @@ def _nce(scores, positive_mask, counts, total):
 
 
 def _dv(scores, positive_mask, counts, total):
-    # Donsker-Varadhan: E_P[s] - log E_Q[exp(s)], the log-mean-exp taken over
-    # the whole global batch. Shifting exp by the global maximum keeps every
-    # term in (0, 1]. The mean of two shards' maxima as the shift overflows
-    # once they are about 180 apart (exp(88.7) is float32's largest).
+    # Donsker-Varadhan: E_P[s] - log E_Q[exp(s)], exp shifted by the global max.
     num_pos, num_neg = counts.positives, counts.negatives
     positive_mean = (
         total(tf.reduce_sum(tf.boolean_mask(scores, positive_mask))) / num_pos
@@ -155,12 +130,7 @@ def _dv(scores, positive_mask, counts, total):
 
 
 def _max_across_shards(value, counts, total):
-    """The maximum of a finite scalar over all shards, from the sum alone.
-
-    `tf.distribute` all-reduces only sum and mean, so each shard writes its
-    value into its own slot of a `[num_shards]` vector; the summed vector
-    holds every shard's value.
-    """
+    """The maximum of a finite scalar over all shards (all-reduce only sums)."""
     if counts.num_shards == 1:
         return value
     slots = tf.where(

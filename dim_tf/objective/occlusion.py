@@ -1,11 +1,4 @@
-"""Occlusion (the paper's Table 4): Y is computed from a partly hidden image.
-
-Each image gets one random square of `fraction` of its area set to 0 (mid
-grey in [-1, 1]); the local features still come from the whole image, so Y
-must predict patches it did not see. The squares are drawn for the whole
-global batch from a seed of (run seed, step) and each replica takes its own
-rows, so they do not depend on the number of replicas.
-"""
+"""Occlusion (the paper's Table 4): Y is computed from a partly hidden image."""
 
 import math
 
@@ -13,22 +6,18 @@ import tensorflow as tf
 
 
 def occluded_side(size, fraction):
-    """Side of the hidden square in an S x S image: `round(S * sqrt(fraction))`,
-    at least 1 pixel and at most S - 1."""
+    """Side of the hidden square: `round(S * sqrt(fraction))` within [1, S - 1]."""
     return min(size - 1, max(1, round(size * math.sqrt(fraction))))
 
 
 def occlude(images, fraction, seed, replica):
-    """`images` with one random square per image set to 0.
+    """`images` with one random square per image set to 0 (same shape and dtype).
 
     Args:
       images: float `[n, S, S, C]`, this replica's rows of the global batch.
       fraction: area fraction hidden, in (0, 1).
       seed: int32 `[2]`, the same on every replica.
       replica: `dim_tf.objective.dim_loss.ReplicaContext`.
-
-    Returns:
-      `[n, S, S, C]`, same dtype.
     """
     size = images.shape[1]
     side = occluded_side(size, fraction)

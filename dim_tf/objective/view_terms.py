@@ -1,13 +1,7 @@
 """MI terms across augmented views and feature scales (`objective.views`, `scales`).
 
-With one view (the paper) every term pairs an image's global vector with its
-own local features. With two views of each image, every term pairs the
-source features of one view with the target map of the other, in both
-directions, and averages the two (AMDIM, Bachman et al. 2019). Negatives span
-the global batch as in `dim_tf.objective.dim_loss`.
-
-The local term is the weighted sum of the `objective.scales` pairs; with the
-default single pair "y:local" it is exactly the paper's local MI.
+Two views: each term pairs one view's source features with the other's target
+map, both ways, averaged (AMDIM, Bachman et al. 2019).
 """
 
 import tensorflow as tf
@@ -20,19 +14,13 @@ def encode_views(encoder, images, views, occlusion_fraction, seed, replica):
 
     Args:
       encoder: the encoder (a callable `images -> dict of outputs`).
-      images: this replica's rows: `[n, S, S, C]` (one view) or
-        `[n, V, S, S, C]` (V views).
-      views: V, 1 or 2.
+      images, views: this replica's `[n, S, S, C]` and 1, or `[n, V, S, S, C]` and V.
       occlusion_fraction: area hidden from Y (`objective.occlusion`); 0 = off.
-      seed: int32 `[2]` of this step (occlusion squares), equal on all replicas.
+      seed: int32 `[2]` of this step, equal on all replicas.
       replica: `dim_loss.ReplicaContext`.
 
     Returns:
-      List of V dicts of encoder outputs `[n, ...]`. Every view is encoded in
-      one pass, so BatchNorm sees both views' statistics together. The
-      occluded pass normalises with its own batch statistics but leaves the
-      moving statistics as the clean pass set them: evaluation and export
-      normalise clean images with them.
+      List of V dicts of encoder outputs `[n, ...]` (one BatchNorm pass for all).
     """
     batch = images if views == 1 else tf.concat(tf.unstack(images, axis=1), 0)
     features = encoder(batch, training=True)
@@ -48,7 +36,6 @@ def encode_views(encoder, images, views, occlusion_fraction, seed, replica):
             for view, part in enumerate(parts)
         ]
         hidden = hidden[0] if views == 1 else tf.concat(hidden, 0)
-        # A second pass: Y of the occluded images, every map of the clean ones.
         features = dict(features, y=_batch_statistics_pass(encoder, hidden)["y"])
     if views == 1:
         return [features]
@@ -56,8 +43,7 @@ def encode_views(encoder, images, views, occlusion_fraction, seed, replica):
     return [{name: parts[v] for name, parts in split.items()} for v in range(views)]
 
 
-# The variables a Keras BatchNormalization layer updates in a training call
-# (batch renormalisation's included).
+# What a Keras BatchNormalization training call updates (renorm's included).
 _MOVING_STATISTICS = (
     "moving_mean",
     "moving_variance",
@@ -68,16 +54,7 @@ _MOVING_STATISTICS = (
 
 
 def _batch_statistics_pass(encoder, images):
-    """`encoder(images, training=True)` without changing its moving statistics.
-
-    Keras BatchNorm layers update their moving statistics in every
-    training-mode call; those variables are read before the call and put
-    back after it. Other state (a Dropout layer's seed, frozen weights) is
-    left alone. Inside a `tf.function` the reads, the layers' updates and
-    the restores run in program order (automatic control dependencies order
-    the ops on each variable); under MirroredStrategy each replica restores
-    its own copy.
-    """
+    """`encoder(images, training=True)`, its moving statistics restored after."""
     moving = [
         variable
         for variable in encoder.non_trainable_variables
@@ -98,21 +75,12 @@ def directions(views):
 def cross_view_mi(
     critic, view_features, source, target, estimator, replica, mean_squared_score=False
 ):
-    """MI of `source` features against the `target` map, averaged over directions.
+    """`(mi, mean_squared_score)` of `source` against `target`, direction-averaged.
 
     Args:
-      critic: a critic with `embed` / `pair_scores` (`dim_tf.models.critics`,
-        `dim_tf.models.scale_critics.MapCritic`).
+      critic, estimator, replica, mean_squared_score: as `dim_loss.critic_mi`.
       view_features: the output of `encode_views`.
       source: "y" or a map name; target: a map name.
-      estimator: one of `dim_tf.objective.ESTIMATORS`.
-      replica: `dim_loss.ReplicaContext`.
-      mean_squared_score: also return the mean squared unclipped score.
-
-    Returns:
-      `(mi, mean_squared_score)`: scalar float32 MI estimate for the global
-      batch in nats, and the critic's mean squared score before the clip
-      (None unless asked for), each averaged over the directions.
     """
     values, squares = [], []
     for source_view, target_view in directions(len(view_features)):
@@ -139,24 +107,14 @@ def mi_terms(
     replica,
     score_penalty=0.0,
 ):
-    """The MI terms of one step, and the critics' score penalty.
+    """MI terms as `dim_loss.mi_estimates`, and "mi/SOURCE-TARGET" of several pairs.
 
     Args:
       view_features: the output of `encode_views`.
-      pair_critics: list of `(ScalePair, critic)`, the `objective.scales`
-        pairs (used when `weights.beta` > 0).
+      pair_critics: list of `(ScalePair, critic)` (used when `weights.beta` > 0).
       global_critic: Y against the whole local map, or None (`weights.alpha`).
       weights: `dim_tf.objective.Weights`.
-      estimator: one of `dim_tf.objective.ESTIMATORS`.
-      replica: `dim_loss.ReplicaContext`.
-      score_penalty: weight of the mean squared (unclipped) score, summed
-        over the critics used; 0 = off (the paper).
-
-    Returns:
-      Dict of scalar float32 global-batch values: "mi/local" (the weighted
-      sum of the pairs) and, with several pairs, "mi/SOURCE-TARGET" each;
-      "mi/global" when alpha > 0; with `score_penalty` > 0 also
-      `dim_loss.SCORE_PENALTY`, the weighted penalty the loss adds.
+      estimator, replica, score_penalty: as `dim_loss.mi_estimates`.
     """
     terms = {}
     penalize = score_penalty > 0

@@ -1,27 +1,11 @@
 """`benchmark(config)`: how fast a config trains on this machine, as one flat dict.
 
-Three measurements, each alone:
-- the full training step (`Trainer.train_steps`: encoder, critics and prior
-  discriminator, forward and backward, both optimizer updates) on a fixed
-  synthetic batch of the config's image shape, after warm-up (tracing, XLA
-  compilation, first-touch of memory);
-- the input pipeline (`pipeline.make_train_dataset`) on the real dataset, when it
-  is prepared or can be prepared as `bin/train` would; otherwise the result
-  says why it was skipped;
-- optionally this machine's float32 / bfloat16 matmul rate
-  (`dim_tf.tools.machine`), so the step can be stated as a fraction of it. The
-  rate is measured again before each timed call and each call is compared
-  with the rate just before it: on a machine shared with other processes the
-  two then see about the same load.
-
-Step times are the median call (`step_ms`), the fastest (`step_ms_min`) and
-the process's CPU time per step (`step_cpu_ms`, all threads; less sensitive
-to other processes than wall time).
-
-The step's floating-point operations are counted, not estimated: the TF
-profiler's float-op counter (`tf.compat.v1.profiler`, the per-op `flops`
-statistics: 2mnk per matrix product, one per element of elementwise ops)
-runs over the graph of one step's forward and backward passes.
+Measured each alone: the full training step on a fixed synthetic batch after
+warm-up (median `step_ms`, fastest `step_ms_min`, process CPU `step_cpu_ms`);
+the input pipeline on the real dataset when it can be prepared (else the
+result says why not); optionally the matmul rate (`dim_tf.tools.machine`),
+measured again before each timed call so that both see the same load. The
+step's operations are counted by the TF profiler over one step's graph.
 """
 
 import statistics
@@ -35,7 +19,7 @@ from dim_tf.errors import UserError
 from dim_tf.input import pipeline, sources
 from dim_tf.models import encoders, local_critic_units
 from dim_tf.tools import machine
-from dim_tf.training import strategies
+from dim_tf.training import settings, strategies
 from dim_tf.training.build import build_trainer
 
 FLOP_COUNT_METHOD = (
@@ -62,12 +46,10 @@ def benchmark(
     """Measures a config's training step, input pipeline and (optionally) matmul peak.
 
     Args:
-      config: the run's ConfigDict (`dim_tf.config.default_config` fields).
-      warmup_calls: untimed `train_steps` calls of `config.train.steps_per_call`
-        steps each, before timing.
+      config: the run's ConfigDict.
+      warmup_calls: untimed calls of `config.train.steps_per_call` steps first.
       timed_calls: timed calls; the median call counts.
-      pipeline_batches: batches the input pipeline is timed over (after a few
-        warm-up batches); 0 skips it.
+      pipeline_batches: batches the input pipeline is timed over; 0 skips it.
       matmul_peak: also measure the machine's matmul GFLOP/s.
       matmul_size: side of the square matrices for `matmul_peak`.
 
@@ -85,7 +67,7 @@ def benchmark(
     load_before = machine.load_average()
     # First: MultiWorkerMirroredStrategy must start before any TensorFlow call.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
-    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
+    settings.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     channels, pipeline_skipped = _dataset_channels(config)
     image_shape = (image_size, image_size, channels)
@@ -131,8 +113,6 @@ def benchmark(
     )
     if peaks is not None:
         peaks[peak_dtype] = max([peaks[peak_dtype], *timing["between"]])
-        # Each call against the peak measured just before it: on a shared
-        # machine both then see about the same load from other processes.
         fractions = [
             gflop_per_step / seconds / peak
             for seconds, peak in zip(timing["seconds"], timing["between"])
@@ -164,12 +144,7 @@ def benchmark(
 
 
 def _dataset_channels(config):
-    """(image channels, None) when the dataset can be read here, else (channels, why not).
-
-    The dataset is prepared as `bin/train` would prepare it; when that is
-    impossible (e.g. no network), the channel count comes from the TFDS
-    builder's static metadata and the pipeline is skipped.
-    """
+    """(image channels, None) if the dataset can be prepared, else (TFDS metadata's, why not)."""
     try:
         return sources.describe(config.data, with_classes=False).channels, None
     except UserError as err:
@@ -185,18 +160,12 @@ def _dataset_channels(config):
 
 
 def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None):
-    """Times training steps on a fixed synthetic global batch.
+    """Times a built `Trainer`'s steps on a fixed synthetic global batch of `(S, S, C)` images.
 
-    Args:
-      run: a built `Trainer`.
-      image_shape: `(S, S, C)`.
-      warmup_calls: untimed calls first.
-      timed_calls: timed calls of `run.train_config.steps_per_call` steps.
-      between: optional callable run (untimed) before each timed call.
+    `between` (optional) runs untimed before each of the `timed_calls`.
 
     Returns:
-      Dict of per-call lists: "seconds" and "cpu_seconds" (process CPU time)
-      per step, and "between" (what `between` returned).
+      Per-call lists: "seconds" and "cpu_seconds" per step, "between" (its results).
     """
     batch = run.train_config.batch_size
     steps = run.train_config.steps_per_call
@@ -226,14 +195,9 @@ def time_training_step(run, image_shape, warmup_calls, timed_calls, between=None
 
 
 def count_step_flops(run, image_shape):
-    """Floating-point operations of one training step of the global batch.
+    """Floating-point operations of one step of the global batch, by the TF profiler.
 
-    Counted by the TF profiler on the graph of `Trainer.losses_and_gradients`
-    traced for one replica holding the whole global batch (the same work as
-    the replicas together).
-
-    Returns:
-      float, operations per step.
+    One replica holding the whole global batch does the replicas' work together.
     """
     spec = tf.TensorSpec(
         (run.train_config.batch_size, *run.example_shape(image_shape)), tf.float32
@@ -250,19 +214,10 @@ def count_step_flops(run, image_shape):
 
 
 def time_pipeline(config, image_size, batches, warmup_batches=5):
-    """Images per second the training input pipeline yields, alone.
+    """Images per second a fresh training input pipeline (decoding included) yields, alone.
 
-    Starts from a fresh pipeline, so the figure includes decoding (the first
-    epoch; later epochs read the in-memory cache when `train.cache`).
-
-    Args:
-      config: the run's ConfigDict.
-      image_size: the encoder's input size S.
-      batches: timed batches of `config.train.batch_size` images.
-      warmup_batches: untimed batches first (start-up, shuffle buffer fill).
-
-    Returns:
-      float images per second.
+    Times `batches` batches of `config.train.batch_size` images of side
+    `image_size` after `warmup_batches` untimed ones.
     """
     batch = config.train.batch_size
     iterator = iter(

@@ -1,14 +1,6 @@
 """`benchmark_evaluation(workdir)`: how long `bin/evaluate` takes on a run, part by part.
 
-Runs the evaluation `bin/evaluate --workdir=DIR` runs (same evaluators,
-`dim_tf.evaluators.registry.plan` of the run's `eval` settings, same files
-written) and returns, as one flat JSON-serialisable dict, the seconds of
-each part (`dim_tf.evaluators.progress`): the run's loading, each feature
-pass, each evaluator's results one by one (a probe on one tap, MINE, ...),
-the views and the saving; the seconds per evaluator and in total; every
-measured value; the process's peak memory and the machine's load, and
-the float32 matmul rate just before and after (`dim_tf.tools.machine`): on
-a machine shared with other processes it says how much of the CPU the
+The float32 matmul rate before and after says how much of a shared CPU the
 evaluation had.
 """
 
@@ -25,17 +17,10 @@ def benchmark_evaluation(workdir, log=None):
       log: callable taking a progress line, or None.
 
     Returns:
-      A flat dict: "seconds" (part -> s), "cpu_seconds" (part -> CPU s of
-      this process, all threads: less sensitive to other processes),
-      "evaluator_seconds" (evaluator ->
-      s; "random/NAME" for the random encoder's), "total_s", "cpu_s" (process
-      CPU time, all threads), "values" (result name -> value, e.g.
-      "probe/linear_conv" -> test accuracy), "peak_rss_mb", the dataset, its
-      sizes, the step, the eval settings, the device, "load_average"
-      (1-minute) and "matmul_gflops" (float32), before and after.
+      A flat JSON-serialisable dict; the keys are listed in `bin/benchmark --help`.
 
     Raises:
-      UserError: as `bin/evaluate` (no run, no checkpoint, bad settings, ...).
+      UserError: as `bin/evaluate`.
     """
     load_before = machine.load_average()
     matmul_before = _matmul_rate()
@@ -68,7 +53,7 @@ def benchmark_evaluation(workdir, log=None):
 
 
 def _matmul_rate():
-    """float32 GFLOP/s of [2048, 2048] products now (about two seconds).
+    """The whole CPU's float32 GFLOP/s of [2048, 2048] products now.
 
     Where each operation runs on fewer threads than cores (bin/evaluate's
     `cpu.share_cores`), the sum of `cpu.parallel_calls()`

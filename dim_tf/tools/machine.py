@@ -1,9 +1,4 @@
-"""What the machine can do: its devices, its matmul rate, this process's memory.
-
-The benchmark states a training step's speed as a fraction of the rate at
-which this machine multiplies large square matrices, measured here with the
-same TensorFlow build, threads and dtype.
-"""
+"""What the machine can do: its devices, its matmul rate, this process's memory."""
 
 import os
 import platform
@@ -12,18 +7,13 @@ import time
 
 import tensorflow as tf
 
-# Large enough that a product is compute-bound on a CPU and a GPU, small
-# enough (3 x 64 MB in float32) to run anywhere.
+# Compute-bound on a CPU and a GPU, yet 3 x 64 MB in float32.
 DEFAULT_MATMUL_SIZE = 4096
 
 
 @tf.function
 def _products(a, b, count):
-    """`count` products `a @ b`, chained so that none can be skipped; one call.
-
-    One graph function for every measurement: a new one per call would be
-    traced every time, and TensorFlow warns about frequent retracing.
-    """
+    """`count` chained products `a @ b` (none skipped); one graph for every measurement."""
 
     def body(i, acc):
         return i + 1, acc + tf.reduce_sum(tf.matmul(a, b)[:1, :1])
@@ -39,10 +29,9 @@ def matmul_gflops(dtype, size=DEFAULT_MATMUL_SIZE, repeats=5, min_seconds=0.5):
 
     Args:
       dtype: "float32", "bfloat16" or "float16".
-      size: the matrices' side n; one product is 2 n^3 floating-point operations.
-      repeats: timed rounds; the best round counts (others' work on a shared
-        machine only ever slows a round down).
-      min_seconds: each round runs enough products to last at least this long.
+      size: the matrices' side n; one product is 2 n^3 operations.
+      repeats: timed rounds; the best counts (other processes only slow one down).
+      min_seconds: each round's least duration.
 
     Returns:
       float, GFLOP/s.

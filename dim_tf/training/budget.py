@@ -1,16 +1,8 @@
 """A run's training-time budget (`train.max_minutes`), counted across resumes.
 
-The seconds of training done so far live in the trainer's `train_seconds`
-variable, which every checkpoint holds, so a resumed run continues the count:
-rerunning a run that used up its budget trains no step, and a larger
-`train.max_minutes` trains on. Counted is the training loop's own time (the
-`tf.function` calls, summaries and checkpoints), not start-up (building,
-restoring, reading the dataset's metadata) and not the evaluation actions
-that run between calls (`eval.every`).
-
-Under multi-worker training the chief's clock decides: only its flag can ask
-for the stop, and the flags are summed over the workers
-(`dim_tf.training.preemption.any_worker`), so all stop after the same step.
+Seconds trained live in the checkpointed `train_seconds` variable, so the count
+goes on across resumes (docs/usage.md says what is counted). Under
+multi-worker training only the chief's clock can ask for the stop.
 """
 
 import contextlib
@@ -46,10 +38,8 @@ class TimeBudget:
     def count(self):
         """Adds the time since the last `start` / `count` to the variable.
 
-        The loop calls it once per `tf.function` call, before that step's
-        checkpoint: the variable then changes only here, so the value a
-        checkpoint holds is the one the stop was decided on, and a rerun
-        with the same budget decides the same.
+        Called once per `tf.function` call, before its checkpoint, so a
+        checkpoint holds the value the stop was decided on.
         """
         now = time.monotonic()
         self.seconds.assign_add(now - self._mark)

@@ -1,9 +1,7 @@
 """Building a run's `Trainer` from its config: one pure function for every caller.
 
-The training loop, `dim_tf.training.runs` (evaluation and export) and the
-benchmark all build through here, so a run is rebuilt exactly as it trained.
-Nothing is written: building only reads the dataset's metadata and the
-workdir's recorded config.
+Training, evaluation, export and the benchmark all build here, so a run is
+rebuilt exactly as it trained. Nothing is written.
 """
 
 import keras
@@ -12,15 +10,14 @@ from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.input import sources
 from dim_tf.models import encoders
-from dim_tf.training import strategies, trainer
+from dim_tf.training import settings, strategies, trainer
 
 
 def build_trainer(config, image_shape, strategy):
     """The `Trainer` of `config`, built in `strategy.scope()` from the run's seed.
 
     Args:
-      config: ConfigDict with the fields of `dim_tf.config.default_config`
-        (already checked).
+      config: ConfigDict of `dim_tf.config.default_config` fields, checked.
       image_shape: `(S, S, C)` of the encoder's input images.
       strategy: the `tf.distribute.Strategy` to build the variables under.
 
@@ -57,7 +54,7 @@ def build(config, workdir):
     strategy = strategies.make_strategy(config.strategy, config.tpu)
     # Prepares a TFDS dataset; lists and checks a directory's files.
     channels = sources.describe(config.data, with_classes=False).channels
-    config_lib.check_replicas(config, strategy.num_replicas_in_sync)
+    settings.check_replicas(config, strategy.num_replicas_in_sync)
     image_size = encoders.encoder_input_size(config.encoder)
     run = build_trainer(config, (image_size, image_size, channels), strategy)
     return strategy, run, image_size

@@ -1,34 +1,10 @@
 """Checkpoints: restore the newest complete one, save every N steps.
 
-A checkpoint holds every model, both optimizers and the step. The data stream
-is a pure function of (seed, step) (see `dim_tf.input.pipeline`), so the step alone puts
-the input pipeline back where it was.
-
-A checkpoint is never half-written: TensorFlow writes its files under
-`ckpt-N_temp/`, renames them into place, and only then rewrites the
-`checkpoint` state file (atomically) to point at it. A process killed at any
-moment leaves the state file naming the previous complete checkpoint, at
-worst with an orphaned `ckpt-N_temp/` directory, which the next chief removes.
-
-`newest_checkpoint` is the one rule for which checkpoint a run is at:
-training resumes from it, and evaluation, export and embeddings load it
-(`dim_tf.training.runs`), so all of them agree after a damaged checkpoint
-was moved away.
-
-Saving is `tf.train.CheckpointManager`'s: it numbers checkpoints by the step
-counter, saves when `checkpoint_interval` steps have passed since the last
-save and keeps the newest `max_to_keep`. Restoring stays hand-written,
-because `CheckpointManager.restore_or_initialize` does three things this
-module must not (TensorFlow 2.21):
-- without the `checkpoint` state file (deleted, or lost with a copied
-  workdir) it finds no checkpoint and starts from step 0, although complete
-  `ckpt-N` files are there; here the newest complete one is restored;
-- a damaged state file only logs a warning and again starts from step 0;
-  here it is a one-line error that says to move the file away;
-- it returns no load status, so a checkpoint that lacks some of the models
-  (e.g. another objective's) restores silently with those models left
-  freshly initialised; here `assert_existing_objects_matched` refuses it.
-Writes that fail (a full disk) become one-line `TrainingError`s.
+A checkpoint holds every model, both optimizers and the step (the data stream
+is a function of seed and step). `newest_checkpoint` is the one rule every
+command loads by. Restoring is hand-written because TensorFlow 2.21's
+`CheckpointManager.restore_or_initialize` starts from step 0 without or with a
+damaged state file, and restores a checkpoint lacking some models silently.
 """
 
 import glob
@@ -47,22 +23,19 @@ from dim_tf.training import lost_workers
 class Checkpointer:
     """Saves and restores one run's state.
 
-    Under MultiWorkerMirroredStrategy every worker must take part in a save;
-    only the chief writes to the workdir, the others to a temporary directory
-    they remove again. Every worker restores from the workdir's checkpoints
-    (which must be on a filesystem all workers see), so all resume from the
-    same step.
+    Under MultiWorkerMirroredStrategy every worker saves; only the chief writes
+    to the workdir (the others to a temporary directory). All restore from the
+    workdir, which all workers must see.
     """
 
     def __init__(self, directory, items, keep=3, is_chief=True, every=None):
         """Args:
         directory: `DIR/checkpoints`.
-        items: name -> trackable (models, optimizers, and the int64 step
-          variable under "step", which numbers the checkpoints).
+        items: name -> trackable (models, optimizers, the int64 step under
+          "step", which numbers the checkpoints).
         keep: how many recent checkpoints to keep.
         is_chief: whether this process writes to `directory`.
-        every: `save()` writes only at multiples of this many steps (None:
-          at every call).
+        every: `save()` writes only at multiples of this many steps (None: always).
         """
         self.directory = directory
         self._items = dict(items)
@@ -76,16 +49,14 @@ class Checkpointer:
         self.checkpoint = tf.train.Checkpoint(**items)
         self.step = items["step"]
         self._keep = keep
-        self.manager = self._make_manager()
+        self.manager = self._make_manager()  # Counts the interval from here.
         self._latest = None
 
     def _make_manager(self, last_step="aligned"):
         """A `CheckpointManager` whose next interval save is at the next multiple.
 
-        The manager saves when `every` steps have passed since its last save;
-        counting from the multiple of `every` at or below the current step
-        keeps saves at multiples of `every` after a resume from any step
-        (e.g. one a stop signal saved).
+        Counting from the multiple of `every` at or below the step keeps saves
+        at multiples of `every` after a resume from any step.
         """
         if self.every is not None and last_step == "aligned":
             last_step = int(self.step.numpy()) // self.every * self.every
@@ -107,10 +78,7 @@ class Checkpointer:
         return self._latest
 
     def restore_latest(self):
-        """Restores the newest checkpoint if there is one; returns its path or None.
-
-        The newest is `newest_checkpoint`'s, the one every command loads.
-
+        """Restores `newest_checkpoint`, if any; returns its path or None.
         Raises:
           UserError: the newest checkpoint or the state file is damaged, or the
             checkpoint does not fit the models (nothing is changed on disk).
@@ -124,21 +92,19 @@ class Checkpointer:
         return path
 
     def save(self, force=False):
-        """Writes a checkpoint of the current step, if one is due (every worker calls this).
+        """Writes a checkpoint of this step if one is due (every worker calls this).
 
         Args:
-          force: write even between multiples of `every` (e.g. the last step,
-            or a stop); a checkpoint of this step that exists already is kept.
+          force: write even between multiples of `every`; an existing
+            checkpoint of this step is kept.
 
         Returns:
           The checkpoint's path in `directory`, or None when none was due.
 
         Raises:
-          TrainingError: the checkpoint cannot be written (e.g. the disk is
-            full); its partial files are removed, the older ones kept.
-          tf.errors.OpError: under MultiWorkerMirroredStrategy, another
-            worker was lost during the save (`lost_workers.is_lost_worker`),
-            unchanged.
+          TrainingError: the checkpoint cannot be written (e.g. a full disk);
+            its partial files are removed, the older ones kept.
+          tf.errors.OpError: a lost worker (`lost_workers.is_lost_worker`).
         """
         step = int(self.step.numpy())
         if force and self._latest is not None and self._latest.endswith(f"-{step}"):
@@ -189,20 +155,16 @@ class Checkpointer:
 def newest_checkpoint(directory, warn=True):
     """The checkpoint a run resumes from, and is evaluated, exported and embedded at.
 
-    The one the `checkpoint` state file names, when its index and data files
-    are there; when that file is missing, or names a checkpoint whose files
-    were moved away, the highest-numbered complete `ckpt-N` in `directory`
-    (logged as a warning naming it). A checkpoint whose files are there but
-    damaged is still the newest: `restore` refuses it and says which one to
-    fall back to.
+    The one the state file names when its files are there, else the newest
+    complete `ckpt-N` (logged). A damaged one is still the newest: `restore`
+    refuses it and names the one to fall back to.
 
     Args:
       directory: `DIR/checkpoints`.
       warn: log which checkpoint is used when the state file names another.
 
     Returns:
-      The checkpoint's path prefix (`DIR/checkpoints/ckpt-N`), or None when
-      there is none.
+      The path prefix `DIR/checkpoints/ckpt-N`, or None.
 
     Raises:
       UserError: the state file is damaged.

@@ -1,27 +1,7 @@
 """Signs of a collapsing representation, measured on a fixed batch while training.
 
-Every `train.log_every` steps the loop encodes the same batch of test images
-(the one behind the Y histograms) and writes these as TensorBoard scalars
-under `health/`:
-
-- `y_std`: each Y is L2-normalised, the standard deviation over the batch is
-  taken per dimension and averaged over the dimensions. When every image is
-  mapped to the same direction it is 0; for directions spread evenly over the
-  sphere it is about `1/sqrt(D)`.
-- `effective_rank`: the effective rank of the centred batch of Y (Roy &
-  Vetterli 2007): exp of the entropy of its singular values normalised to sum
-  to 1. Between 1 (every Y on one line) and min(B - 1, D) (variance spread
-  evenly over that many directions).
-- `dead_fc_fraction`: the fraction of the `fc` layer's ReLU units that are 0
-  for every image of the batch (units that no longer carry anything).
-- `critic_positive` / `critic_negative` (and `global_critic_*`): a critic's
-  mean score of positive pairs (Y with its own image's local vectors) and of
-  negative pairs (Y with the other images' ones). The MI estimate grows with
-  their gap; a gap that closes means the critic can no longer tell the
-  images apart.
-
-The functions are pure functions of tensors, in float32 whatever the
-precision policy, so they cost a few milliseconds on one batch.
+Pure float32 functions of tensors, logged every `train.log_every` steps on a
+fixed batch of test images as `health/` TensorBoard scalars (docs/usage.md).
 """
 
 import tensorflow as tf
@@ -34,8 +14,7 @@ def y_std(y):
       y: `[B, D]` global representations.
 
     Returns:
-      Scalar float32: 0 for a collapsed batch, about `1/sqrt(D)` for
-      directions spread over the sphere.
+      Scalar float32: 0 for a collapsed batch, about `1/sqrt(D)` when spread.
     """
     unit = tf.math.l2_normalize(tf.cast(y, tf.float32), axis=1)
     return tf.reduce_mean(tf.math.reduce_std(unit, axis=0))
@@ -44,15 +23,13 @@ def y_std(y):
 def effective_rank(y):
     """Effective rank of the centred batch `y` (Roy & Vetterli 2007).
 
-    `exp(H(p))` with `p = s / sum(s)` and `s` the singular values of the
-    centred `[B, D]` matrix; `0 log 0` counts as 0.
+    `exp(H(s / sum(s)))`, `s` the singular values of the centred `[B, D]` matrix.
 
     Args:
       y: `[B, D]` global representations.
 
     Returns:
-      Scalar float32 in [1, min(B - 1, D)]; 0 when the batch has no spread
-      at all (every row equal).
+      Scalar float32 in [1, min(B - 1, D)]; 0 when every row is equal.
     """
     y = tf.cast(y, tf.float32)
     centred = y - tf.reduce_mean(y, axis=0, keepdims=True)
@@ -64,14 +41,7 @@ def effective_rank(y):
 
 
 def dead_fraction(activations):
-    """Fraction of units that are 0 (or less) for every row of the batch.
-
-    Args:
-      activations: `[B, U]` post-ReLU activations (the encoder's `fc` tap).
-
-    Returns:
-      Scalar float32 in [0, 1].
-    """
+    """Scalar float32 fraction of units of `activations [B, U]` <= 0 on every row."""
     activations = tf.cast(activations, tf.float32)
     dead = tf.reduce_all(activations <= 0.0, axis=0)
     return tf.reduce_mean(tf.cast(dead, tf.float32))
@@ -81,9 +51,7 @@ def positive_negative_means(scores):
     """Mean critic score of positive pairs and of negative pairs.
 
     Args:
-      scores: `[B, B, L]`, `scores[i, j, l]` scoring Y_i against image j's
-        local vector l (`dim_tf.models.critics` convention): i == j are the
-        positive pairs.
+      scores: `[B, B, L]` critic scores; i == j are the positive pairs.
 
     Returns:
       (positive mean, negative mean): scalar float32 each.
@@ -141,10 +109,8 @@ EAGER_CALLS = 2
 def make_monitor(encoder, local_critic=None, global_critic=None):
     """A function: images -> (encoder features, `health_scalars`), inference mode.
 
-    Its first `EAGER_CALLS` calls run eagerly, later ones as one traced graph:
-    eagerly the scalars cost several times the encoder pass they follow (per-op
-    overhead), as a graph a few milliseconds, but tracing takes about a
-    second, which only a run that logs more than a few times earns back.
+    The first `EAGER_CALLS` run eagerly: tracing costs more than a few eager
+    calls, and only a run that logs often earns it back.
 
     Args:
       encoder: the run's encoder.

@@ -1,9 +1,8 @@
 """`train(config, workdir)`: build in scope, restore, loop, checkpoint, report.
 
-The loop is eager and thin: each iteration runs several steps inside one
-`tf.function` call (`Trainer.train_steps`), then does the side effects
-(summaries, progress, checkpoints) outside it. Everything a user can get
-wrong is checked before the workdir is touched.
+Each iteration runs several steps in one `tf.function` call, then the side
+effects outside it. Everything a user can get wrong is checked before the
+workdir is touched.
 """
 
 import dataclasses
@@ -32,8 +31,7 @@ class TrainResult:
     metrics: dict
     checkpoint: str
     workdir: str
-    # Why training stopped before `train.steps` without an error (the time
-    # budget `train.max_minutes`), or None.
+    # Why training stopped early without an error (`train.max_minutes`), or None.
     stopped_early: str | None = None
 
 
@@ -49,29 +47,22 @@ def train(config, workdir, actions=()):
     Args:
       config: ConfigDict with the fields of `dim_tf.config.default_config`.
       workdir: run directory; created if missing.
-      actions: callables `action(trainer, step, steps_done)`, called on every
-        worker after each `tf.function` call with the steps done so far and
-        the steps that call ran (Orbit's train actions), e.g. the periodic
-        evaluation `bin/train` passes in. `eval.every` takes effect only
-        through such an action: this function never evaluates by itself.
+      actions: callables `action(trainer, step, steps_done)` run on every
+        worker after each `tf.function` call (Orbit's train actions), e.g.
+        the periodic evaluation `eval.every` needs.
 
     Returns:
-      `TrainResult`; its `stopped_early` says so when `train.max_minutes` of
-      training (counted across resumes) ended the run before `train.steps`,
-      after a checkpoint of the step reached.
+      `TrainResult`; `stopped_early` is set when `train.max_minutes` ended the
+      run (after a checkpoint of the step reached).
 
     Raises:
       UserError: bad config, dataset, workdir or hardware split, or a workdir
         another process is training in (nothing written).
       TrainingError: the loss became non-finite (the last good checkpoint is kept).
-      Interrupted: SIGTERM or SIGINT arrived; a checkpoint of the step reached
-        was saved first.
-      WorkerLost: under `multi_worker`, another worker died (its collective
-        ops failed); the message names it, the step and the checkpoint a
-        restart of every worker resumes from.
+      Interrupted: SIGTERM or SIGINT arrived; a checkpoint was saved first.
+      WorkerLost: under `multi_worker`, another worker died.
     """
     strategy, run, image_size = build(config, workdir)
-    # The chief (the only worker, or worker 0 / "chief" of a cluster) writes.
     chief = strategy.extended.should_checkpoint
     # Only the chief writes the workdir, so only it holds the lock.
     with workdir_lib.workdir_lock(workdir, enabled=chief), StopSignals() as signals:
@@ -114,9 +105,8 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         batch,
         enabled=strategy.extended.should_save_summary,
     )
-    # A fixed batch for the Y histograms: the first test images, unaugmented
-    # (a batch from the training stream would fill its shuffle buffer first).
-    # An unlabeled directory's test images are its held-out part.
+    # Fixed Y-histogram batch: the first test images (a batch from the training
+    # stream would fill its shuffle buffer first).
     eval_split = sources.describe(config.data, with_classes=False).eval_split
     # A damaged file among them is a one-line error, as in the training steps.
     with read_errors.reading("evaluation data"):
@@ -221,8 +211,7 @@ def _write_summaries(
 def _resume_point(directory):
     """The checkpoint a restart resumes from, for the lost-worker line.
 
-    The line must still name the lost worker when the state file cannot be
-    read: the restart then says what is wrong with it.
+    The line must name the lost worker even when the state file is unreadable.
     """
     try:
         return checkpoints.newest_checkpoint(directory, warn=False)

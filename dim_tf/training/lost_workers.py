@@ -1,21 +1,10 @@
 """A worker of a multi-worker cluster lost mid-run, as one line naming it.
 
-Under MultiWorkerMirroredStrategy every step all-reduces across the workers.
-When one of them dies (killed, out of memory, its machine gone), the
-collective ops of the others fail within seconds with an op error whose
-message holds "Collective ops is aborted by: REASON". In TensorFlow 2.21 it
-is an `UnavailableError`, raised by the training step or by the eager
-all-reduce of the stop flags, in one of two forms:
-- a broken connection, REASON "Socket closed", "recvmsg:Connection reset by
-  peer" or "failed to connect to all addresses; ... ipv4:HOST:PORT: ...
-  Connection refused", the peer named as "remote target
-  /job:worker/replica:0/task:1" (or only by its address);
-- when no collective was under way at the kill: the
-  coordination service's "The following tasks are unhealthy (stopped sending
-  heartbeats):" and the tasks, one per line ("/job:worker/replica:0/task:1").
-TensorFlow's collectives cannot go on after an abort ("Restart your program
-to reset"): the whole cluster must be started again, and it resumes from the
-newest complete checkpoint.
+When a worker dies, the others' collectives fail with an op error (TensorFlow
+2.21: `UnavailableError`) holding "Collective ops is aborted by: REASON" and
+the peer as "remote target /job:worker/replica:0/task:1", an address, or the
+coordination service's list of unhealthy tasks. Collectives cannot go on after
+an abort: the whole cluster restarts from the newest complete checkpoint.
 """
 
 import re
@@ -32,12 +21,9 @@ ERRORS = (
     tf.errors.DeadlineExceededError,
 )
 
-# What marks such an error as raised by the collective ops between workers
-# (not, e.g., by an input pipeline reading a remote file).
+# Marks an error as the collectives' (not, e.g., a remote file read's).
 _ABORTED = re.compile(r"(?:Collective ops is aborted by: )+([^\n]*)")
 _REMOTE_TASK = re.compile(r"remote target /job:(\w+)/replica:\d+/task:(\d+)")
-# Where the lost peers are named: the tasks the coordination service lists,
-# the remote targets that did not answer with an abort of their own, an address.
 _UNHEALTHY = re.compile(
     r"tasks are unhealthy[^\n]*\n((?:/job:\w+/replica:\d+/task:\d+\n?)+)"
 )
@@ -54,10 +40,9 @@ def cluster_of(strategy):
       strategy: the run's `tf.distribute.Strategy`.
 
     Returns:
-      `(cluster, (task_type, task_index))`, with `cluster` mapping task types
-      ("worker", "chief") to their lists of addresses (TF_CONFIG's
-      "cluster"); None unless `strategy` is a MultiWorkerMirroredStrategy
-      over more than one task.
+      `(cluster, (task_type, task_index))`, `cluster` mapping task types to
+      address lists (TF_CONFIG's "cluster"); None unless `strategy` is a
+      MultiWorkerMirroredStrategy over more than one task.
     """
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return None
@@ -119,12 +104,8 @@ def lost_worker(err, cluster, this_task, step, checkpoint):
 def _named_peers(message, cluster, others):
     """The tasks among `others` the error names as lost, in cluster order.
 
-    The coordination service's list of unhealthy tasks, when there is one;
-    else the remote targets whose answer was not an abort of their own (with
-    three or more workers a live peer that aborted for the lost one relays
-    the loss: "remote target /job:worker/replica:0/task:0 ... grpc_message:
-    "Collective ops is aborted by: ..."); else the tasks whose address the
-    error holds.
+    The unhealthy tasks, else the remote targets that did not relay another
+    peer's abort, else the tasks whose address the error holds.
     """
     unhealthy = _UNHEALTHY.search(message)
     if unhealthy:

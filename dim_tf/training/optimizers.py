@@ -1,10 +1,7 @@
 """Adam with one fused kernel per variable.
 
-Keras's Adam updates each variable with about a dozen elementwise
-operations, each a pass over memory (about 60 MB of parameters and as much
-again of each moment for the CIFAR model). `FusedAdam` computes the same
-update with TensorFlow's `ResourceApplyAdam` kernel: one pass that reads the
-gradient, both moments and the variable and writes them back.
+Keras's Adam makes about a dozen memory passes per variable; TensorFlow's
+`ResourceApplyAdam` kernel makes one.
 """
 
 import keras

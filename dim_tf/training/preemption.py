@@ -1,27 +1,10 @@
 """Stopping cleanly on SIGTERM (preemption) or SIGINT (Ctrl-C).
 
-The signal handler only records the signal. The eager training loop asks
-`StopSignals.requested` between `tf.function` calls, so training stops within
-`train.steps_per_call` steps of the signal, saves a checkpoint and raises
-`Interrupted`. Under multi-worker training the request is summed over all
-workers, so every worker stops after the same step and takes part in the
-save. A second SIGINT raises `KeyboardInterrupt` at once (no checkpoint).
-
-Why not `tf.distribute.experimental.PreemptionCheckpointHandler` (TensorFlow
-2.21, MultiWorkerMirroredStrategy): it cannot give this behaviour.
-- It restores at construction with `CheckpointManager.restore_or_initialize`,
-  which skips the fallbacks and one-line errors of
-  `dim_tf.training.checkpoints` (no state file -> silently step 0).
-- It adds a `checkpointed_runs` variable to the checkpoint, so the
-  checkpoints of existing runs fail `assert_existing_objects_matched`.
-- On SIGTERM it trains one more step, saves (numbered by the checkpoint's
-  save counter unless the caller passes the step) and ends the process
-  itself through `exit_fn` (`sys.exit(42)` off Google Cloud), never
-  returning to the loop: no `Interrupted`, no exit status 143, no message
-  naming the step and the checkpoint.
-- It replaces the process's SIGTERM handler for good and ignores SIGINT.
-Across workers it agrees on the step to stop at through the coordination
-service; here one all-reduce of a flag per `tf.function` call does the same.
+The handler only records the signal; the loop checks between `tf.function`
+calls, saves and raises `Interrupted`, every worker after the same step. A
+second SIGINT raises `KeyboardInterrupt` at once. Not TensorFlow 2.21's
+`PreemptionCheckpointHandler`: it restores without `checkpoints`' fallbacks,
+adds a variable old checkpoints lack and exits the process itself.
 """
 
 import signal
@@ -87,9 +70,7 @@ class StopSignals:
 def any_worker(strategy, flag):
     """Whether `flag` is True on any worker (every worker must call this).
 
-    Under MultiWorkerMirroredStrategy the flags are summed over all replicas
-    (one all-reduce), so every worker gets the same answer and stops after
-    the same step; otherwise `flag` itself.
+    One all-reduce under MultiWorkerMirroredStrategy, else `flag` itself.
 
     Args:
       strategy: the run's `tf.distribute.Strategy`.

@@ -1,12 +1,7 @@
 """A trained run, loaded back from its workdir for evaluation and export.
 
-`load_run(workdir)` reads `DIR/config.json`, rebuilds the run's models with
-`dim_tf.training.build.build` (as training built them) and restores the
-checkpoint training would resume from
-(`dim_tf.training.checkpoints.newest_checkpoint`). The encoder it hands
-out is a float32 copy without synchronised BatchNorm, whatever the run
-trained with, so probes, fine-tuning and SavedModels work outside the
-training strategy.
+The encoder handed out is a float32 copy without synchronised BatchNorm, so
+probes, fine-tuning and SavedModels work outside the training strategy.
 """
 
 import dataclasses
@@ -30,20 +25,17 @@ class Run:
 
     Attributes:
       workdir: the run directory.
-      config: its ConfigDict (`dim_tf.config.default_config` fields).
+      config: its ConfigDict.
       step: training steps done at the checkpoint.
       checkpoint: path of the restored checkpoint.
-      trainer: the `dim_tf.training.trainer.Trainer` holding the restored models.
+      trainer: the `Trainer` holding the restored models.
       encoder: float32 copy of the trained encoder: `[B, S, S, C]` in [-1, 1]
         -> {"local", "conv", "fc", "y"}.
       image_size: S, the encoder's input size.
-      raw_image_shape: `(H, W, C)` of the images exported models take: as
-        stored (H, W None if they vary); `(None, None, C)` for a directory.
-      class_names: names of the label classes, index i naming label i; empty
-        when the dataset has no labels.
+      raw_image_shape: `(H, W, C)` exported models take (None where sizes vary).
+      class_names: label i's name at index i; empty without labels.
       channels: C of the encoder's input.
-      eval_train_split, eval_split: the splits evaluation reads
-        (`dim_tf.input.sources.Description`).
+      eval_train_split, eval_split: the splits evaluation reads.
     """
 
     workdir: str
@@ -70,8 +62,7 @@ class Run:
 
     @property
     def center_crop(self):
-        """Whether model input is center-cropped (runs trained on random crops
-        of the encoder's size: `data.random_crop` or `augment.preset=flip_crop`)."""
+        """Whether model input is center-cropped (runs trained on random crops)."""
         return input_names.trains_on_fixed_crops(self.config.augment, self.config.data)
 
     def fresh_encoder(self):
@@ -115,15 +106,11 @@ def load_config(workdir):
 def load_run(workdir, strategy="one_device"):
     """Rebuilds the run in `workdir` and restores its newest complete checkpoint.
 
-    The checkpoint training resumes from (`checkpoints.newest_checkpoint`:
-    the one the `checkpoint` state file names, else the highest-numbered
-    complete one, logged). Nothing in the workdir is written, so a run can
-    be loaded while it trains.
+    Writes nothing, so a run can be loaded while it trains.
 
     Args:
       workdir: run directory written by `dim_tf.training.loop.train`.
-      strategy: the strategy to rebuild the models under (evaluation needs
-        no more than one device).
+      strategy: the strategy to rebuild the models under.
 
     Returns:
       `Run`.
@@ -152,7 +139,7 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
 
     Args:
       config: the run's ConfigDict.
-      trainer: its `dim_tf.training.trainer.Trainer`.
+      trainer: its `Trainer`.
       workdir: the run directory.
       step: training steps done (None = the trainer's step variable).
       checkpoint: path of the checkpoint the weights came from, if any.

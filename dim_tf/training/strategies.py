@@ -6,7 +6,7 @@ import os
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.training import STRATEGIES
+from dim_tf.training.settings import STRATEGIES
 
 
 def make_strategy(name, tpu=""):
@@ -24,7 +24,7 @@ def make_strategy(name, tpu=""):
       A `tf.distribute.Strategy`.
     """
     if name not in STRATEGIES:
-        raise UserError(
+        raise ValueError(
             f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
     if name == "multi_worker":

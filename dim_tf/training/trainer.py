@@ -1,21 +1,14 @@
 """DIM's models, optimizers and the distributed `tf.function` training step.
 
-`Trainer` owns everything with state: the encoder, the critics, the prior
-discriminator, the two optimizers and the step counter. It must be created
-inside `strategy.scope()`; it builds every variable and both optimizers there,
-because a Keras 3 optimizer built lazily inside the first distributed step
-fails ("You must feed a value for placeholder").
-
-One training step has two updates with opposite aims:
-1. encoder + critics minimise `-(alpha MI_G + beta MI_L) + gamma prior_loss`;
-2. the prior discriminator minimises its GAN loss + gradient penalty on the
-   same (detached) codes, with its own Adam.
+Create `Trainer` inside `strategy.scope()`: it builds every variable and both
+optimizers there, as a Keras 3 optimizer built lazily inside the first
+distributed step fails. A step updates encoder + critics on the DIM loss, then
+the prior discriminator on the same detached codes with its own Adam.
 """
 
 import keras
 import tensorflow as tf
 
-from dim_tf.errors import UserError
 from dim_tf.input import read_errors
 from dim_tf.models import coordinate_head, critics, encoders, priors, scale_critics
 from dim_tf.objective import (
@@ -50,17 +43,12 @@ class Trainer:
     ):
         """Builds models and optimizers; call inside `strategy.scope()`.
 
-        `dim_tf.training.build.build_trainer` calls this from a whole config.
-
         Args:
           encoder: encoder name (`dim_tf.models.ENCODERS`).
           y_dim: size of the global feature Y.
-          objective: the `objective` config section (mode, estimator, weights,
-            prior, gradient_penalty).
-          critic: the `critic` config section (kind, units, global_units,
-            score_scale, score_clip, score_penalty).
-          train: the `train` config section (optimizer, precision, seed,
-            batch_size, steps_per_call, jit_compile, sync_batch_norm).
+          objective: the `objective` config section.
+          critic: the `critic` config section.
+          train: the `train` config section.
           image_shape: `(S, S, C)` of the images the encoder takes.
           strategy: the `tf.distribute.Strategy` the step runs under.
         """
@@ -75,9 +63,7 @@ class Trainer:
         self.occlusion = objective.occlusion
         self.coordinates_weight = objective.coordinates
         dtype = train.precision
-        # With one replica the batch statistics are already global; Keras's
-        # synchronised path would still add a count tensor the size of each
-        # input and a reduction over it.
+        # One replica: statistics are global already, Keras's sync path costs more.
         sync = train.sync_batch_norm and strategy.num_replicas_in_sync > 1
         self.encoder = encoders.build_encoder(
             encoder, image_shape, y_dim, dtype=dtype, sync_batch_norm=sync
@@ -110,8 +96,7 @@ class Trainer:
         self.optimizer = self._adam(train.learning_rate, dtype == "mixed_float16")
         self.optimizer.build(self.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        # Seconds of training so far, for `train.max_minutes` across resumes
-        # (`dim_tf.training.budget`).
+        # Seconds trained, for `train.max_minutes` across resumes.
         self.train_seconds = tf.Variable(
             0.0, dtype=tf.float64, trainable=False, name="train_seconds"
         )
@@ -123,7 +108,7 @@ class Trainer:
         # XLA compiles the per-replica maths; the loop and the cross-replica
         # plumbing stay in the outer function. A nested tf.function cannot
         # hold cross-replica sums, so XLA needs a single replica (checked in
-        # dim_tf.config.check_replicas).
+        # dim_tf.training.settings.check_replicas).
         self._losses_and_gradients = self.losses_and_gradients
         if train.jit_compile:
             self._losses_and_gradients = tf.function(
@@ -137,7 +122,7 @@ class Trainer:
         for pair in pairs:
             if pair.target not in features or pair.source not in features:
                 maps = sorted(k for k in features if k not in ("fc", "y"))
-                raise UserError(
+                raise ValueError(
                     f"objective.scales pair {pair.source}:{pair.target}: the "
                     f"encoder has no such map; its maps are {', '.join(maps)}"
                 )
@@ -155,8 +140,7 @@ class Trainer:
         return built
 
     def example_shape(self, image_shape):
-        """One training example's shape: `image_shape`, or `(V, *image_shape)`
-        with V > 1 augmented views."""
+        """An example's shape: `image_shape` or `(V, *image_shape)` with V > 1 views."""
         return tuple(image_shape) if self.views == 1 else (self.views, *image_shape)
 
     def _adam(self, learning_rate, loss_scaled):
@@ -227,9 +211,8 @@ class Trainer:
     def losses_and_gradients(self, images, step):
         """One replica's losses and gradients for its share of a global batch.
 
-        Runs in replica context. Each replica's losses are divided by the
-        replica count because Keras optimizers sum gradients over replicas:
-        the sum is then the gradient of the global-batch loss.
+        Losses are divided by the replica count because Keras optimizers sum
+        gradients over replicas.
 
         Args:
           images: `[n, S, S, C]` float32 in [-1, 1], this replica's share, or
@@ -301,11 +284,7 @@ class Trainer:
         return metrics, gradients, prior_gradients
 
     def _prior_samples(self, rows, step, replica):
-        """This replica's rows of one global batch of prior samples.
-
-        Sampled for the whole global batch from a seed of (run seed, step), so
-        the samples do not depend on the number of replicas.
-        """
+        """This replica's rows of a global batch of prior samples."""
         samples = self.prior.sample(
             rows * replica.num_replicas, seed=self._step_seed(step)
         )
@@ -313,8 +292,7 @@ class Trainer:
         return tf.cast(samples[start : start + rows], tf.float32)
 
     def _step_seed(self, step, stream=0):
-        """int32 `[2]` from (run seed, step); stream k > 0 is folded in, so
-        each random use of a step has its own (stream 0: the prior's)."""
+        """int32 `[2]` from (run seed, step), stream k > 0 folded in (0: prior's)."""
         seed = tf.stack(
             [tf.cast(self.train_config.seed, tf.int32), tf.cast(step, tf.int32)]
         )
@@ -366,8 +344,7 @@ class Trainer:
            int64 scalar: the first step whose loss was not finite, or -1).
 
         Raises:
-          UserError: the input pipeline could not read or decode the dataset
-            (damaged, truncated, missing or empty files).
+          UserError: the input pipeline could not read or decode the dataset.
         """
         with read_errors.reading("training data"):
             return self._train_steps(iterator, tf.constant(num_steps, tf.int64))

@@ -46,11 +46,11 @@ class Evaluator(base.Evaluator):
             "label_fractions", eval_config, train.labels, step.num_classes
         ):
             subset_config = eval_config.copy_and_resolve_references()
-            subset_config.finetune_epochs = label_subsets.matched_epochs(
+            subset_config.finetune.epochs = label_subsets.matched_epochs(
                 len(train.labels),
                 len(rows),
                 eval_config.batch_size,
-                eval_config.finetune_epochs,
+                eval_config.finetune.epochs,
                 drop_remainder=True,
             )
             images = _train_images(run, eval_config, rows)
@@ -81,7 +81,7 @@ def _fine_tune(step, tap, features, images, test_images, eval_config, note=""):
       eval_config: the `config.eval` section.
       note: appended to the progress line (e.g. ", 1% labels").
     """
-    epochs = eval_config.finetune_epochs
+    epochs = eval_config.finetune.epochs
     step.log(f"Fine-tuned probe on {tap}{note} ({epochs} epoch{'s' * (epochs != 1)})")
     classifier = heads.train_finetune_probe(
         step.run.encoder_copy(),

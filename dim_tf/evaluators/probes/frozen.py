@@ -25,7 +25,7 @@ _BETA_1, _BETA_2, _EPSILON = 0.9, 0.999, 1e-7
 MIN_STEPS_PER_EPOCH = 100
 # Probes trained at once: keeps the cores busy, bounds the features' copies.
 MAX_CONCURRENT_PROBES = 4
-# `eval.mlp_precision=auto` rounds only features this wide (docs/benchmarks.md).
+# `eval.mlp.precision=auto` rounds only features this wide (docs/benchmarks.md).
 AUTO_BFLOAT16_MIN_DIM = 4096
 
 
@@ -49,9 +49,9 @@ def scaled_adam(learning_rate, scale):
 
 
 def batch_scale(eval_config, count):
-    """Batch size multiple (float >= 1, at most `eval.batch_scale`) for `count` examples."""
+    """Batch size multiple (float >= 1, at most `eval.mlp.batch_scale`) for `count` examples."""
     steps_at_batch = count / (eval_config.batch_size * MIN_STEPS_PER_EPOCH)
-    return max(1.0, min(float(eval_config.batch_scale), steps_at_batch))
+    return max(1.0, min(float(eval_config.mlp.batch_scale), steps_at_batch))
 
 
 # Cached: every probe of an evaluation on the same set shares its orders.
@@ -247,9 +247,9 @@ def _prepare_frozen_probe(kind, train, num_classes, eval_config, seed, stop=None
 
 def mlp_dtype(eval_config, dim):
     """The dtype ("float32" or "bfloat16") of an `mlp` probe's hidden layer on `dim` features."""
-    if eval_config.mlp_precision == "auto" and dim < AUTO_BFLOAT16_MIN_DIM:
+    if eval_config.mlp.precision == "auto" and dim < AUTO_BFLOAT16_MIN_DIM:
         return "float32"
-    return cpu.compute_dtype(eval_config.mlp_precision)
+    return cpu.compute_dtype(eval_config.mlp.precision)
 
 
 def _trained_layers(head, dtype):

@@ -159,10 +159,10 @@ def train_finetune_probe(
         # Full batches only: BatchNorm in training mode on a tiny last batch
         # would take noisy statistics.
         .batch(min(eval_config.batch_size, len(train_features)), drop_remainder=True)
-        .repeat(eval_config.finetune_epochs)
+        .repeat(eval_config.finetune.epochs)
         .prefetch(tf.data.AUTOTUNE)
     )
-    fit(classifier, batches, eval_config.finetune_learning_rate)
+    fit(classifier, batches, eval_config.finetune.learning_rate)
     return classifier
 
 

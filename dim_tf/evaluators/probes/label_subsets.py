@@ -14,8 +14,7 @@ import math
 
 import numpy as np
 
-from dim_tf import config as config_lib
-from dim_tf.evaluators import base
+from dim_tf.evaluators import base, settings
 from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.probes import heads
 
@@ -87,7 +86,7 @@ def subsets(name, eval_config, labels, num_classes):
                 labels, num_classes, fraction=fraction, seed=eval_config.seed
             ),
         )
-        for fraction in config_lib.label_fractions(eval_config)
+        for fraction in settings.label_fractions(eval_config)
     ]
 
 
@@ -95,7 +94,7 @@ def subset_count(name, eval_config):
     """How many label subsets `subsets(name, ...)` gives."""
     if name == "few_labels":
         return 1 if eval_config.few_labels else 0
-    return len(config_lib.label_fractions(eval_config))
+    return len(settings.label_fractions(eval_config))
 
 
 def subset_result(evaluator, kind, tap, fields, rows, accuracy):

@@ -36,7 +36,10 @@ def test_the_speedup_is_a_measured_ratio():
 def test_an_auto_precision_is_measured_up_front(monkeypatch, knn, mlp, kinds, measured):
     calls = []
     monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: calls.append(1))
-    config = types.SimpleNamespace(knn_precision=knn, mlp_precision=mlp)
+    config = types.SimpleNamespace(
+        knn=types.SimpleNamespace(precision=knn),
+        mlp=types.SimpleNamespace(precision=mlp),
+    )
     cpu.measure_if_auto(config, kinds)
     assert calls == ([1] if measured else [])
 

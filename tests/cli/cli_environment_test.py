@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.processes import REPO
 
 # Prints whether NumPy would ask for huge pages: its (private) setter
 # returns the value it replaces.

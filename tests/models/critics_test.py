@@ -283,13 +283,14 @@ def test_build_local_critic():
 
 
 def test_bad_kind_and_units():
-    with pytest.raises(UserError) as info:
+    # Users meet the `critic` config checks first.
+    with pytest.raises(ValueError) as info:
         critics.build_local_critic("bilinear", 8)
     message = str(info.value)
     assert "\n" not in message and "bilinear" in message
     assert "dot" in message and "concat" in message
     for bad in (0, -3, 2.5):
-        with pytest.raises(UserError) as info:
+        with pytest.raises(ValueError) as info:
             critics.build_local_critic("dot", bad)
         assert "\n" not in str(info.value)
 

@@ -12,10 +12,10 @@ import tensorflow as tf
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.evaluators import evaluation, registry, report
-from dim_tf.input import eval_sets, folders, image_files, pipeline, sources
+from dim_tf.input import eval_sets, folders, image_files, pipeline, settings, sources
 from dim_tf.training import loop
 from tests import image_folders
-from tests.evaluate_test import event_tags
+from tests.events import event_tags
 from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -70,13 +70,13 @@ def test_paths_and_tfds_names_are_told_apart(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photos").mkdir()
     for name in ("digits", "imagenet_resized/64x64", "mnist:3.*.*", "cifar10"):
-        assert config_lib.dataset_path(name) is None
+        assert settings.dataset_path(name) is None
         assert not sources.is_directory(name)
-    assert config_lib.dataset_path("photos") == str(tmp_path / "photos")  # exists
-    assert config_lib.dataset_path("./missing") == str(tmp_path / "missing")
-    assert config_lib.dataset_path("../x") == str(tmp_path.parent / "x")
-    assert config_lib.dataset_path("/data/x") == "/data/x"
-    assert config_lib.dataset_path("~/x") == os.path.expanduser("~/x")
+    assert settings.dataset_path("photos") == str(tmp_path / "photos")  # exists
+    assert settings.dataset_path("./missing") == str(tmp_path / "missing")
+    assert settings.dataset_path("../x") == str(tmp_path.parent / "x")
+    assert settings.dataset_path("/data/x") == "/data/x"
+    assert settings.dataset_path("~/x") == os.path.expanduser("~/x")
     # Recorded absolute, so evaluation finds it from any directory.
     record = config_lib.to_record(_config("photos"))
     assert record["data"]["dataset"] == str(tmp_path / "photos")
@@ -406,12 +406,12 @@ def test_an_unlabeled_folder_trains_and_evaluates_label_free(tree, tmp_path):
         root / "flat",
         **{
             "eval.kinds": "linear,mlp",
-            "eval.mine_steps": 5,
-            "eval.ndm_steps": 5,
-            "eval.projector_examples": 10,
-            "eval.map_images": 2,
-            "eval.neighbour_queries": 2,
-            "eval.neighbours": 2,
+            "eval.mi.mine_steps": 5,
+            "eval.mi.ndm_steps": 5,
+            "eval.views.projector_examples": 10,
+            "eval.views.map_images": 2,
+            "eval.views.neighbour_queries": 2,
+            "eval.views.neighbours": 2,
             "eval.every": 4,
         },
     )

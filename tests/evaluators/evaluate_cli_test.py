@@ -21,10 +21,10 @@ TRAIN_FLAGS = [
     "--config.eval.taps=fc,y",
     "--config.eval.kinds=linear,mlp",
     "--config.eval.epochs=2",
-    "--config.eval.mine_steps=5",
-    "--config.eval.ndm_steps=5",
-    "--config.eval.measure_examples=40",
-    "--config.eval.projector_examples=20",
+    "--config.eval.mi.mine_steps=5",
+    "--config.eval.mi.ndm_steps=5",
+    "--config.eval.mi.examples=40",
+    "--config.eval.views.projector_examples=20",
     "--config.eval.few_labels=2",
 ]
 

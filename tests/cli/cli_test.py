@@ -34,8 +34,16 @@ def _train(*args, data_dir):
 @pytest.mark.parametrize(
     "args,fragments",
     [
-        (["--config.train.stepz=3"], ["unknown config field 'stepz'", '"steps"']),
+        (
+            ["--config.train.stepz=3"],
+            ["unknown config field 'train.stepz'", "did you mean train.steps?"],
+        ),
         (["--config.train.stepz=None"], ["unknown config field 'train.stepz'"]),
+        (["--config.eval.knn.k=-1"], ["eval.knn.k must be an integer >= 1, got -1"]),
+        (
+            ["--config.eval.knn.kk=1"],
+            ["unknown config field 'kk' in --config.eval.knn.kk"],
+        ),
         (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
         (["--config.data.dataset=cifar11"], ["cifar11"]),
         (["--config.objective.views=2"], ["identical views", "augment.preset"]),
@@ -131,7 +139,8 @@ def test_a_field_outside_its_section_is_an_unknown_field(tmp_path):
         ]
     )
     processes.assert_one_line_error(
-        result, "unknown config field 'dataset' in --config.dataset=digits"
+        result,
+        "unknown config field 'dataset' in --config.dataset=digits (did you mean data?)",
     )
     assert len(result.stderr.strip().splitlines()) == 1  # Nothing else.
     assert not (tmp_path / "run").exists()

@@ -1,7 +1,6 @@
 """Evaluators by name: lookup errors and the `(name, value)` pairs each yields."""
 
 import math
-import os
 import subprocess
 import sys
 import types
@@ -13,6 +12,7 @@ from dim_tf.errors import UserError
 from dim_tf.evaluators import KINDS, base, evaluation, registry
 from dim_tf.evaluators import features as features_lib
 from dim_tf.models import encoders
+from tests import processes
 from tests.tiny import tiny_config
 
 TINY_EVAL = {
@@ -20,14 +20,14 @@ TINY_EVAL = {
     "data.eval_split": "test[:32]",
     "eval.epochs": 1,
     "eval.batch_size": 32,
-    "eval.finetune_epochs": 1,
-    "eval.mine_steps": 2,
-    "eval.ndm_steps": 2,
-    "eval.measure_examples": 20,
+    "eval.finetune.epochs": 1,
+    "eval.mi.mine_steps": 2,
+    "eval.mi.ndm_steps": 2,
+    "eval.mi.examples": 20,
     "eval.few_labels": 1,
-    "eval.decoder_epochs": 1,
+    "eval.decoder.epochs": 1,
     "eval.label_fractions": "0.2",
-    "eval.knn_k": 5,
+    "eval.knn.k": 5,
 }
 
 
@@ -182,7 +182,7 @@ def test_the_names_import_without_tensorflow():
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=processes.REPO,
         capture_output=True,
         text=True,
     )

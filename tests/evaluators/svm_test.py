@@ -42,15 +42,12 @@ def _step(train, test, classes=3):
 def _eval_config(**overrides):
     config = config_dict.ConfigDict(
         {
-            "svm_cs": "0.01,0.1,1",
-            "svm_max_examples": 0,
+            "svm": {"cs": "0.01,0.1,1", "max_examples": 0},
             "seed": 0,
-            "knn_k": 200,
-            "knn_temperature": 0.1,
-            "knn_precision": "float32",
+            "knn": {"k": 200, "temperature": 0.1, "precision": "float32"},
         }
     )
-    config.update(overrides)
+    config.update_from_flattened_dict(overrides)
     return config
 
 
@@ -105,7 +102,9 @@ def test_one_candidate_needs_no_held_out_fit():
 @pytest.mark.parametrize("limit, used", [(0, 300), (1000, 300), (60, 60)])
 def test_svm_rows_report_c_and_the_stratified_example_cap(limit, used):
     train, test = _train_and_test(300, 90)
-    evaluator = svm.Evaluator("svm", _eval_config(svm_max_examples=limit), ("y",))
+    evaluator = svm.Evaluator(
+        "svm", _eval_config(**{"svm.max_examples": limit}), ("y",)
+    )
     (result,) = evaluator.run(_step(train, test))
     row = result.row
     assert result.name == "probe/svm_y" and result.section == "probes"

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf.errors import UserError
 from dim_tf.models import priors
 
 DIM = 4
@@ -40,7 +39,7 @@ def test_uniform_prior_matches_sigmoid_of_y_and_gaussian_matches_y():
 
 
 def test_unknown_prior_names_the_valid_ones():
-    with pytest.raises(UserError, match="uniform, gaussian, none"):
+    with pytest.raises(ValueError, match="uniform, gaussian, none"):
         priors.make_prior("laplace", DIM)
 
 

@@ -8,6 +8,7 @@ import tensorflow_datasets as tfds
 from sklearn import datasets as sk_datasets
 
 from dim_tf.input import digits
+from tests import processes
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +134,25 @@ def test_the_expanded_builder_writes_variations_of_each_splits_own_digits(
         assert built == _counter(
             *digits.expand(images[rows], labels[rows], sizes[name], seed)
         )
+
+
+def test_dim_tf_opens_digits_without_the_import_hook(tmp_path):
+    # The hook `import dim_tf` installs serves users' `tfds.load("digits")`;
+    # dim_tf's own dataset opening registers `digits` itself. (A fresh
+    # data_dir: TFDS would read a prepared copy without any builder.)
+    data_dir = str(tmp_path)
+    code = (
+        "import sys\n"
+        "import dim_tf\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path"
+        " if type(f).__module__ != 'dim_tf']\n"
+        "import tensorflow_datasets as tfds\n"
+        "print('digits' in tfds.list_builders(with_community_datasets=False))\n"
+        "from dim_tf.input import sources\n"
+        f"builder = sources.prepared_builder('digits', {data_dir!r}, None)\n"
+        "print(builder.info.splits['test'].num_examples)\n"
+    )
+    result = processes.run_python("-c", code, timeout=120)
+    # TFDS prints its progress on stdout between the two.
+    words = result.stdout.split()
+    assert (words[:1], words[-1:]) == (["False"], ["360"]), result.stderr[-2000:]

@@ -3,8 +3,6 @@ the real TFDS loading code on `digits` and on tfds.testing.mock_data."""
 
 import collections
 import functools
-import importlib.util
-import pathlib
 import socket
 
 import numpy as np
@@ -12,20 +10,16 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import eval_sets, model_input, pipeline, sources
 from tests import strategies
-
-_BASE_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "configs" / "base.py"
-_spec = importlib.util.spec_from_file_location("base_config", _BASE_CONFIG)
-base_config = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(base_config)
 
 NUM_TRAIN = 1437  # digits train split
 
 
 def _config(dataset="digits", data_dir=None, split="train"):
-    config = base_config.get_config()
+    config = config_lib.default_config()
     config.data.dataset = dataset
     config.data.data_dir = data_dir
     config.data.train_split = split
@@ -476,8 +470,9 @@ def test_unknown_dataset_suggests_close_names(tmp_path):
     message = _user_error(sources.dataset_info, "mnistt", str(tmp_path))
     assert "'mnistt'" in message and "mnist" in message
     assert "tfds.list_builders()" in message
-    for name in ("", None):
-        assert "TFDS name" in _user_error(sources.dataset_info, name, str(tmp_path))
+    for name in ("", None):  # Users meet `data.dataset`'s config check first.
+        with pytest.raises(ValueError, match="TFDS name"):
+            sources.dataset_info(name, str(tmp_path))
     message = _user_error(sources.dataset_info, "cifar10/no_such_config", str(tmp_path))
     assert "name[/config][:version]" in message and "versions: " in message
 
@@ -544,7 +539,10 @@ def test_a_failed_build_that_nobody_finished_is_still_an_error(tmp_path, monkeyp
 def test_bad_directories(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    for data_dir in ("", "  ", str(a_file), str(a_file / "sub")):
+    for data_dir in ("", "  "):  # Users meet `data.data_dir`'s config check first.
+        with pytest.raises(ValueError, match="data_dir .* directory"):
+            sources.dataset_info("digits", data_dir)
+    for data_dir in (str(a_file), str(a_file / "sub")):
         message = _user_error(sources.dataset_info, "digits", data_dir)
         assert "data_dir" in message and "directory" in message
     message = _user_error(
@@ -581,7 +579,8 @@ def test_missing_feature_keys_name_the_available_ones(digits_dir):
 def test_bad_batch_and_empty_split(digits_dir):
     config = _config(data_dir=digits_dir)
     context = _context(0, pipelines=1, replicas=2)
-    message = _user_error(_train_dataset, config, 8, 3, input_context=context)
-    assert "divisible" in message
+    # Users meet `check_replicas` first.
+    with pytest.raises(ValueError, match="divisible"):
+        _train_dataset(config, 8, 3, input_context=context)
     config.data.train_split = "train[:0]"
     assert "no examples" in _user_error(_train_dataset, config, 8, 4)

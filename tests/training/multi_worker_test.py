@@ -50,5 +50,5 @@ def test_two_workers_train_and_only_the_chief_writes_the_workdir(data_dir, tmp_p
     events = os.listdir(workdir / "train")
     assert len(events) == 1 and events[0].startswith("events.out.tfevents")
     # Worker 1 saved into a temporary directory and removed it. (That every
-    # worker restores from the chief's checkpoints is tests/checkpoints_test.py's.)
+    # worker restores from the chief's checkpoints is tests/training/checkpoints_test.py's.)
     assert os.listdir(temps[1]) == []

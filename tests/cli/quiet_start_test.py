@@ -13,8 +13,7 @@ import textwrap
 import pytest
 
 from dim_tf.cli import quiet_start
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.processes import REPO
 
 FAKE_TENSORFLOW = """
 import os

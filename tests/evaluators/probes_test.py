@@ -18,16 +18,16 @@ from dim_tf.models import encoders
 from tests.tiny import tiny_config
 
 
-def _eval_config(**overrides):
+def _eval_config(batch_scale=1, precision="float32", **overrides):
+    """An `eval` section with `eval.mlp.batch_scale`, `eval.mlp.precision` and
+    eval-level `overrides`."""
     config = config_dict.ConfigDict(
         {
             "epochs": 30,
             "batch_size": 32,
-            "batch_scale": 1,
             "learning_rate": 1e-2,
-            "finetune_epochs": 1,
-            "finetune_learning_rate": 1e-3,
-            "mlp_precision": "float32",
+            "finetune": {"epochs": 1, "learning_rate": 1e-3},
+            "mlp": {"batch_scale": batch_scale, "precision": precision},
         }
     )
     config.update(overrides)
@@ -192,7 +192,7 @@ def test_only_mlp_probes_take_larger_batches():
 
 def test_mlp_probe_trains_in_bfloat16_and_keeps_a_float32_head():
     features, labels = _blobs(n=600, noise=2.0)
-    config = _eval_config(epochs=5, mlp_precision="bfloat16")
+    config = _eval_config(epochs=5, precision="bfloat16")
     keras.utils.set_random_seed(3)
     untrained = heads.build_head("mlp", features, 3)
     head = frozen.train_frozen_probe("mlp", (features, labels), 3, config, 3)
@@ -216,11 +216,11 @@ def test_mlp_probe_trains_in_bfloat16_and_keeps_a_float32_head():
         ("float32", 1.8, 6272, "float32"),
     ],
 )
-def test_mlp_precision_auto_rounds_only_wide_features_where_faster(
+def test_an_auto_mlp_precision_rounds_only_wide_features_where_faster(
     monkeypatch, setting, speedup, dim, expected
 ):
     monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: speedup)
-    config = _eval_config(mlp_precision=setting)
+    config = _eval_config(precision=setting)
     assert frozen.mlp_dtype(config, dim) == expected
 
 
@@ -250,11 +250,11 @@ def test_probes_trained_side_by_side_equal_probes_trained_one_by_one(kind, preci
     narrow = wide[:, :5] * 10.0
     few_rows = np.arange(0, 200, 7)
     jobs = [
-        ((wide, labels), _eval_config(epochs=3, mlp_precision=precision)),
-        ((narrow, labels), _eval_config(epochs=3, mlp_precision=precision)),
+        ((wide, labels), _eval_config(epochs=3, precision=precision)),
+        ((narrow, labels), _eval_config(epochs=3, precision=precision)),
         (
             (narrow[few_rows], labels[few_rows]),
-            _eval_config(epochs=9, mlp_precision=precision),
+            _eval_config(epochs=9, precision=precision),
         ),
     ]
     together = list(frozen.train_frozen_probes(kind, jobs, 3, seed=4, workers=3))

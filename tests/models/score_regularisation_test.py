@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf.errors import UserError
 from dim_tf.models import critics
 from dim_tf.objective import Weights, dim_loss, estimators
-from tests import trainer_test
+from dim_tf.training import build
+from tests import strategies
 from tests.tiny import tiny_config
 
 N, M, C, D = 4, 5, 6, 3  # batch, map size, local channels, y_dim
 UNITS = 8
+_IMAGE_SHAPE = (28, 28, 1)  # The tiny config's digits.
 
 
 def _inputs(seed=0):
@@ -80,14 +81,15 @@ def test_clipped_scores_are_float32_under_mixed_bfloat16():
 
 
 def test_bad_score_options_are_one_line():
-    with pytest.raises(UserError) as info:
+    # Users meet `check_score_options` first.
+    with pytest.raises(ValueError) as info:
         critics.build_local_critic("concat", 8, score_scale="sqrt_units")
     assert "\n" not in str(info.value) and "dot" in str(info.value)
-    with pytest.raises(UserError) as info:
+    with pytest.raises(ValueError) as info:
         critics.build_local_critic("dot", 8, score_scale="sqrt")
     assert "none, sqrt_units" in str(info.value)
     for bad in (0, -1.0, math.inf, math.nan, True, "20"):
-        with pytest.raises(UserError) as info:
+        with pytest.raises(ValueError) as info:
             critics.build_local_critic("dot", 8, score_clip=bad)
         assert "\n" not in str(info.value) and "score_clip" in str(info.value)
 
@@ -143,13 +145,16 @@ def test_the_penalty_is_the_weighted_mean_squared_unclipped_score():
 def test_the_penalty_is_a_training_metric_and_part_of_the_loss():
     # One and two replicas agree with the options on: trainer_test.
     config = tiny_config(
-        **{"objective.mode": "local+global", **trainer_test.SCORE_OPTIONS}
+        **{
+            "objective.mode": "local+global",
+            "critic.score_scale": "sqrt_units",
+            "critic.score_clip": 2.0,
+            "critic.score_penalty": 0.05,
+        }
     )
-    run = trainer_test._build(config, trainer_test.ONE)
+    run = build.build_trainer(config, _IMAGE_SHAPE, strategies.one_device())
     assert dim_loss.SCORE_PENALTY in run.metric_names()
-    images = tf.random.stateless_uniform(
-        (8, *trainer_test.IMAGE_SHAPE), (1, 2), -1.0, 1.0
-    )
+    images = tf.random.stateless_uniform((8, *_IMAGE_SHAPE), (1, 2), -1.0, 1.0)
     metrics, _, _ = run.losses_and_gradients(images, tf.constant(0, tf.int64))
     penalty = float(metrics[dim_loss.SCORE_PENALTY])
     assert penalty > 0
