@@ -50,7 +50,7 @@ def write_views(run, features, step=None):
             images,
             labels,
             y[:count],
-            view_config.views.neighbour_queries,
+            view_config.neighbour_queries,
             view_config.neighbours,
         )
         with writer.as_default(step=step):
@@ -59,7 +59,7 @@ def write_views(run, features, step=None):
         write_code_histograms(writer, step, y, run.config.objective.prior)
         critic = run.trainer.local_critic
         if critic is not None:
-            shown = images[: view_config.views.map_images]
+            shown = images[: view_config.map_images]
             maps = positive_local_scores(run.encoder, critic, shown)
             grid = local_mi_grid(shown, maps)
             with writer.as_default(step=step):
@@ -67,7 +67,7 @@ def write_views(run, features, step=None):
             save_png(grid, os.path.join(logdir, "local_mi_map.png"))
     finally:
         writer.close()
-    shown = min(count, view_config.views.projector_examples)
+    shown = min(count, view_config.projector_examples)
     write_projector(
         logdir,
         y[:shown],

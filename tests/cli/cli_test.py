@@ -42,7 +42,10 @@ def _train(*args, data_dir):
         (["--config.eval.knn.k=-1"], ["eval.knn.k must be an integer >= 1, got -1"]),
         (
             ["--config.eval.knn.kk=1"],
-            ["unknown config field 'kk' in --config.eval.knn.kk"],
+            [
+                "unknown config field 'eval.knn.kk' in --config.eval.knn.kk",
+                "did you mean eval.knn.k",
+            ],
         ),
         (["--config.objective.estimator=mine"], ["jsd, nce, dv"]),
         (["--config.data.dataset=cifar11"], ["cifar11"]),
