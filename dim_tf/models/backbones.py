@@ -15,6 +15,7 @@ import math
 import numbers
 import os
 import re
+import warnings
 from typing import Optional
 
 import keras
@@ -91,10 +92,12 @@ def resolve_backbone(
             model = _keras_trunk(rest, int(image_size), channels, weights)
         else:
             model = _file_trunk(rest, int(image_size), channels, dtype)
+            if weights is not None:
+                _load_weights(model, weights, spec)
+        if len(model.outputs) == 1:  # Called on a tensor, not a list of one.
+            model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     finally:
         keras.mixed_precision.set_global_policy(previous)
-    if weights is not None and kind == "file":
-        _load_weights(model, weights, spec)
     return model
 
 
@@ -183,7 +186,11 @@ def _load_weights(model, weights, spec):
     if not os.path.isfile(path):
         raise UserError(f"weights file {path} of {spec} does not exist")
     try:
-        model.load_weights(path)
+        with warnings.catch_warnings():
+            # Keras warns for each weightless operation (a residual add) of
+            # the graph; the weights of every layer still load.
+            warnings.filterwarnings("ignore", "Skipping nested container")
+            model.load_weights(path)
     except Exception as e:  # Keras raises ValueError, OSError, KeyError, ...
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e)
         raise UserError(f"weights file {path} does not fit {spec}: {reason}") from None
