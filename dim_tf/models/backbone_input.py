@@ -1,10 +1,8 @@
 """dim_tf's [-1, 1] images in the range each Keras backbone family takes.
 
-dim_tf feeds every encoder float images in [-1, 1]; `keras.applications`
-models take the output of their module's `preprocess_input` on RGB pixels in
-[0, 255] (Keras's documented contract). `ImageRange` does that conversion
-inside the model, so the input pipeline and exported SavedModels stay as
-they are; `input_mode` tells a family's mode from its `preprocess_input`.
+`keras.applications` models take their module's `preprocess_input` of RGB
+pixels in [0, 255]; `ImageRange` converts inside the model, so the input
+pipeline and exported SavedModels stay as they are.
 """
 
 from __future__ import annotations
@@ -32,8 +30,7 @@ MODES = ("tf", "pixels", "caffe", "torch")
 class ImageRange(keras.layers.Layer):
     """`[B, H, W, C]` in [-1, 1] -> `[B, H, W, C']` in the range of `mode`.
 
-    Computed in float32 whatever the dtype policy: in bfloat16, pixel values
-    near 255 would lose their last bits.
+    In float32 under any policy: bfloat16 pixels near 255 lose their last bits.
 
     Args:
         mode: one of `MODES`.

@@ -86,7 +86,13 @@ def resolve_backbone(
     kind, _, rest = spec.partition(":")
     previous = keras.mixed_precision.global_policy()
     if dtype is not None:
-        keras.mixed_precision.set_global_policy(dtype)
+        try:
+            keras.mixed_precision.set_global_policy(dtype)
+        except ValueError:
+            raise UserError(
+                f"dtype {dtype!r} is not a Keras dtype policy (float32, "
+                "mixed_bfloat16, mixed_float16, ...)"
+            ) from None
     try:
         if kind == "keras":
             model = _keras_trunk(rest, int(image_size), channels, weights)

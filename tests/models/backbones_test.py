@@ -171,6 +171,8 @@ def test_weights_file_round_trip_and_misfit(tmp_path):
         ("keras:Xception", 64, {}, "at least 71x71 pixels"),
         ("keras:VGG16", 32, {"channels": 2}, "takes 1 .* or 3 channels, got 2"),
         ("file:/no/such.keras", 32, {}, "does not exist"),
+        ("keras:VGG16", 0, {}, "image_size must be a positive integer, got 0"),
+        ("keras:VGG16", 32, {"dtype": "float7"}, "'float7' is not a Keras dtype"),
     ],
 )
 def test_bad_backbone_specs_are_one_line_user_errors(spec, size, kwargs, pattern):
