@@ -306,3 +306,19 @@ def test_built_inside_a_mirrored_strategy(tmp_path):
     batch = next(iter(strategy.experimental_distribute_dataset(dataset)))
     out = strategy.run(tf.function(lambda x: encoder(x)["y"]), args=(batch,))
     assert sum(t.shape[0] for t in strategy.experimental_local_results(out)) == 4
+
+
+def test_encoder_exports_as_a_saved_model_tensorflow_alone_loads(tmp_path):
+    encoder = backbones.encoder_from_backbone(_trunk("VGG16", 32, 1), y_dim=8)
+    module = tf.Module()
+    module.encoder = encoder
+    module.serve = tf.function(
+        lambda images: encoder(images, training=False),
+        input_signature=[tf.TensorSpec([None, 32, 32, 1], tf.float32)],
+    )
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    x = _images(32, channels=1, batch=3)
+    got, expected = loaded.serve(x), _outputs(encoder, x)
+    for key in ("local", "conv", "fc", "y"):
+        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5)
