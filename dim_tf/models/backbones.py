@@ -373,7 +373,8 @@ def block_ends(backbone: keras.Model) -> list:
     every later layer sees the earlier ones only through them. Per size, the
     block end is the last candidate that merges inputs or feeds several
     layers (a residual or dense block's output); in a plain chain, the last
-    candidate; for the last size, the last map.
+    candidate; for a size without candidates, the last merge; for the last
+    size, the last map.
     """
     ops = backbone.operations
     position = {id(op): i for i, op in enumerate(ops)}
@@ -393,17 +394,24 @@ def block_ends(backbone: keras.Model) -> list:
     for tensor in backbone.outputs:
         i = position[id(tensor._keras_history.operation)]
         reach[i], fan_out[i] = len(ops), fan_out[i] + 1
-    chain, joint = {}, {}  # map size -> its last candidate (joint: a merge or branch)
+    chain, joint, merges = {}, {}, {}  # map size -> its last such op
     furthest = 0  # the furthest reader of the ops before i
     for i, op in enumerate(ops):
-        if furthest <= i and _is_map(op):
-            size = tuple(op.output.shape[1:3])
+        if not _is_map(op):
+            furthest = max(furthest, reach[i])
+            continue
+        size = tuple(op.output.shape[1:3])
+        if fan_in[i] > 1:
+            merges[size] = op
+        if furthest <= i:
             chain[size] = op
             if fan_in[i] > 1 or fan_out[i] > 1:
                 joint[size] = op
         furthest = max(furthest, reach[i])
     last = [op for op in ops if _is_map(op)][-1]
-    ends = {**chain, **joint, tuple(last.output.shape[1:3]): last}
+    # Cells reading the two cells before them (NASNet) leave no candidate:
+    # there, a size's last merge (a cell's output) ends it.
+    ends = {**merges, **chain, **joint, tuple(last.output.shape[1:3]): last}
     return sorted(ends.values(), key=lambda op: position[id(op)])
 
 

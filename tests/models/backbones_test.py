@@ -60,6 +60,7 @@ def test_taps_of_keras_backbones_at_64(name):
         ("MobileNetV2", 64, "block_5_add"),  # not block 6's expansion at 8x8
         ("VGG16", 64, "block4_conv3"),  # a plain chain: the last map before a pool
         ("ConvNeXtTiny", 64, "Add"),  # a residual add: an operation, named add_N
+        ("NASNetMobile", 64, "normal_concat_3"),  # cells read two cells back
     ],
 )
 def test_default_local_layer_is_the_end_of_the_stride_8_or_16_stage(
