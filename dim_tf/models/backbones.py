@@ -174,7 +174,7 @@ def _imagenet_advice(constructor):
 
 
 def _size_advice(name, image_size, error):
-    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    message = _first_line(error)
     least = re.search(r"at least (\d+)x(\d+)", message)
     if least:
         side = least.group(1)
@@ -185,6 +185,12 @@ def _size_advice(name, image_size, error):
     return (
         f"keras:{name} cannot be built for {image_size}x{image_size} images: {message}"
     )
+
+
+def _first_line(error):
+    """The first line of `error`'s message, at most 200 characters."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
 
 
 def _load_weights(model, weights, spec):
@@ -198,8 +204,9 @@ def _load_weights(model, weights, spec):
             warnings.filterwarnings("ignore", "Skipping nested container")
             model.load_weights(path)
     except Exception as e:  # Keras raises ValueError, OSError, KeyError, ...
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e)
-        raise UserError(f"weights file {path} does not fit {spec}: {reason}") from None
+        raise UserError(
+            f"weights file {path} does not fit {spec}: {_first_line(e)}"
+        ) from None
 
 
 def _file_trunk(path, image_size, channels, dtype):
@@ -208,10 +215,9 @@ def _file_trunk(path, image_size, channels, dtype):
     try:
         loaded = keras.saving.load_model(path, compile=False)
     except Exception as e:  # Any failure to load is the file's, not a bug.
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e)
         raise UserError(
             f"backbone file {path} does not load as a Keras model "
-            f"({type(e).__name__}: {reason})"
+            f"({type(e).__name__}: {_first_line(e)})"
         ) from None
     loaded = _functional(loaded)
     if loaded is None:

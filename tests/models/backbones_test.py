@@ -95,7 +95,7 @@ MODE_OF_MODULE = {
 
 def test_every_keras_family_has_a_known_input_mode():
     names = backbones.keras_constructors()
-    assert len(names) == 40
+    assert len(names) >= 40  # Keras 3.15 has 40.
     modes = {}
     for name in names:
         constructor = getattr(keras.applications, name)
