@@ -323,3 +323,14 @@ def test_encoder_exports_as_a_saved_model_tensorflow_alone_loads(tmp_path):
     got, expected = loaded.serve(x), _outputs(encoder, x)
     for key in ("local", "conv", "fc", "y"):
         np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, atol=1e-5)
+
+
+def test_every_trainable_variable_gets_a_gradient():
+    encoder = backbones.encoder_from_backbone(_trunk("MobileNetV3Small", 32), y_dim=8)
+    with tf.GradientTape() as tape:
+        out = encoder(_images(32), training=True)
+        loss = tf.reduce_sum(out["y"]) + tf.reduce_sum(out["local"])
+    grads = tape.gradient(loss, encoder.trainable_variables)
+    assert encoder.trainable_variables
+    missing = [v.path for v, g in zip(encoder.trainable_variables, grads) if g is None]
+    assert not missing
