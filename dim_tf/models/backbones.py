@@ -11,7 +11,6 @@ average-pooled is "fc", and a linear head on it is "y".
 from __future__ import annotations
 
 import difflib
-import math
 import numbers
 import os
 import re
@@ -21,21 +20,9 @@ from typing import Optional
 import keras
 
 from dim_tf.errors import UserError
-from dim_tf.models import backbone_input
+from dim_tf.models import backbone_input, backbone_maps
 
 SPEC_KINDS = ("keras:", "file:")
-
-# The default local map's stride: 8 below this image side, 16 from it on.
-STRIDE_16_FROM = 128
-
-# Layers that only pad or rescale: never a block's end.
-_NOT_MAPS = (
-    keras.layers.InputLayer,
-    keras.layers.ZeroPadding2D,
-    keras.layers.Rescaling,
-    keras.layers.Normalization,
-    backbone_input.ImageRange,
-)
 
 
 def keras_constructors() -> tuple[str, ...]:
@@ -294,8 +281,9 @@ def encoder_from_backbone(
         backbone: a functional `keras.Model` taking `[B, S, S, C]` images in
             [-1, 1] (`resolve_backbone`'s).
         local_layer: the layer whose output is "local"; None: the last block
-            end (`block_ends`) at least ceil(S / 8) wide, ceil(S / 16) from
-            `STRIDE_16_FROM` pixels on, i.e. the end of the stride-8 (16) stage.
+            end (`backbone_maps.block_ends`) at least ceil(S / 8) wide, ceil(S / 16) from
+            `backbone_maps.STRIDE_16_FROM` pixels on: the end of the stride-8
+            (16) stage.
         conv_layer: the layer whose output is "conv"; None: the last 4-D map.
         y_dim: width of Y.
         name: the model's name; None: the backbone's.
@@ -324,30 +312,19 @@ def encoder_from_backbone(
         )
     if not isinstance(y_dim, numbers.Integral) or isinstance(y_dim, bool) or y_dim < 1:
         raise UserError(f"y_dim must be a positive integer, got {y_dim!r}")
-    maps = [op for op in backbone.operations if _is_map(op)]
+    maps = [op for op in backbone.operations if backbone_maps.is_map(op)]
     if not maps:
         raise UserError(f"backbone {backbone.name} has no 4-D feature map")
     last = maps[-1]
-    local = _named_map(backbone, local_layer, "local_layer") or default_local_layer(
-        backbone
-    )
+    local = _named_map(
+        backbone, local_layer, "local_layer"
+    ) or backbone_maps.default_local_layer(backbone)
     conv = _named_map(backbone, conv_layer, "conv_layer") or last
     head_dtype = backbone.dtype_policy
     fc = keras.layers.GlobalAveragePooling2D(dtype=head_dtype, name="fc")(last.output)
     y = keras.layers.Dense(int(y_dim), dtype=head_dtype, name="y")(fc)
     outputs = {"local": local.output, "conv": conv.output, "fc": fc, "y": y}
     return keras.Model(backbone.inputs[0], outputs, name=name or backbone.name)
-
-
-def _is_map(op):
-    """Whether layer or operation `op` outputs one 4-D map in the model's graph."""
-    if isinstance(op, _NOT_MAPS):
-        return False
-    try:
-        output = op.output
-    except (AttributeError, ValueError):
-        return False
-    return isinstance(output, keras.KerasTensor) and len(output.shape) == 4
 
 
 def _named_map(backbone, op_name, field):
@@ -357,86 +334,16 @@ def _named_map(backbone, op_name, field):
     if op_name not in ops:
         raise UserError(
             f"{field} {op_name!r} is not a layer of {backbone.name}; "
-            f"block ends: {_describe(backbone)}"
+            f"block ends: {backbone_maps.describe(backbone)}"
         )
     op = ops[op_name]
-    if not _is_map(op):
+    if not backbone_maps.is_map(op):
         output = getattr(op, "output", None)
         shape = tuple(output.shape) if isinstance(output, keras.KerasTensor) else "?"
         what = "only reads, pads or rescales the images" if len(shape) == 4 else ""
         raise UserError(
             f"{field} {op_name!r} {what or f'outputs {shape}, not a 4-D map'}; "
             f"choose a feature map [B, H, W, C], e.g. a block end: "
-            f"{_describe(backbone)}"
+            f"{backbone_maps.describe(backbone)}"
         )
     return op
-
-
-def block_ends(backbone: keras.Model) -> list:
-    """Per map size, the layer (or operation) where a block of the trunk ends.
-
-    Candidates are maps (not padding or rescaling) that no connection skips:
-    every later layer sees the earlier ones only through them. Per size, the
-    block end is the last candidate that merges inputs or feeds several
-    layers (a residual or dense block's output); in a plain chain, the last
-    candidate; for a size without candidates, the last merge; for the last
-    size, the last map.
-    """
-    ops = backbone.operations
-    position = {id(op): i for i, op in enumerate(ops)}
-    reach = list(range(len(ops)))  # reach[i]: the furthest reader of op i
-    fan_in, fan_out = [0] * len(ops), [0] * len(ops)
-    for j, op in enumerate(ops):
-        producers = {
-            position.get(id(tensor._keras_history.operation))
-            for node in op._inbound_nodes
-            for tensor in node.input_tensors
-        }
-        producers = {i for i in producers if i is not None and i < j}
-        fan_in[j] = len(producers)
-        for i in producers:
-            reach[i] = max(reach[i], j)
-            fan_out[i] += 1
-    for tensor in backbone.outputs:
-        i = position[id(tensor._keras_history.operation)]
-        reach[i], fan_out[i] = len(ops), fan_out[i] + 1
-    chain, joint, merges = {}, {}, {}  # map size -> its last such op
-    furthest = 0  # the furthest reader of the ops before i
-    for i, op in enumerate(ops):
-        if not _is_map(op):
-            furthest = max(furthest, reach[i])
-            continue
-        size = tuple(op.output.shape[1:3])
-        if fan_in[i] > 1:
-            merges[size] = op
-        if furthest <= i:
-            chain[size] = op
-            if fan_in[i] > 1 or fan_out[i] > 1:
-                joint[size] = op
-        furthest = max(furthest, reach[i])
-    last = [op for op in ops if _is_map(op)][-1]
-    # Cells reading the two cells before them (NASNet) leave no candidate:
-    # there, a size's last merge (a cell's output) ends it.
-    ends = {**merges, **chain, **joint, tuple(last.output.shape[1:3]): last}
-    return sorted(ends.values(), key=lambda op: position[id(op)])
-
-
-def default_local_layer(backbone: keras.Model) -> keras.layers.Layer:
-    """The last block end at least ceil(S / stride) wide (stride 8, or 16 from 128 px)."""
-    side = backbone.inputs[0].shape[1]
-    stride = 16 if side >= STRIDE_16_FROM else 8
-    ends = block_ends(backbone)
-    wide = [
-        layer for layer in ends if layer.output.shape[1] >= math.ceil(side / stride)
-    ]
-    return (wide or ends)[-1]
-
-
-def _describe(backbone):
-    """'name HxWxC (stride s), ...' for every block end of `backbone`."""
-    side = backbone.inputs[0].shape[1]
-    parts = []
-    for op in block_ends(backbone):
-        h, w, c = op.output.shape[1:]
-        parts.append(f"{op.name} {h}x{w}x{c} (stride {side / h:.3g})")
-    return ", ".join(parts)

@@ -1,4 +1,4 @@
-"""Tests for dim_tf.models.backbones and backbone_input: taps, input ranges, errors."""
+"""Tests for dim_tf.models.backbones, backbone_input, backbone_maps: taps, ranges, errors."""
 
 import functools
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.models import backbone_input, backbones
+from dim_tf.models import backbone_input, backbone_maps, backbones
 from tests import strategies
 
 
@@ -66,13 +66,13 @@ def test_taps_of_keras_backbones_at_64(name):
 def test_default_local_layer_is_the_end_of_the_stride_8_or_16_stage(
     name, size, expected
 ):
-    layer = backbones.default_local_layer(_trunk(name, size))
+    layer = backbone_maps.default_local_layer(_trunk(name, size))
     assert expected in (layer.name, type(layer).__name__)
     assert layer.output.shape[1] == 8
 
 
 def test_block_ends_skip_branches_inside_an_inception_module():
-    ends = backbones.block_ends(_trunk("InceptionV3", 75))
+    ends = backbone_maps.block_ends(_trunk("InceptionV3", 75))
     # The stem is a chain; after it, only the modules' concatenated outputs.
     assert [op.name for op in ends[-3:]] == ["mixed2", "mixed7", "mixed10"]
     assert [tuple(op.output.shape[1:3]) for op in ends[-3:]] == [(7, 7), (3, 3), (1, 1)]
