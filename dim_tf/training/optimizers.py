@@ -43,3 +43,15 @@ class FusedAdam(keras.optimizers.Adam):
             grad=tf.cast(gradient, dtype),
             use_locking=False,
         )
+
+
+def make_adam(learning_rate, train, loss_scaled=False):
+    """`FusedAdam` with the `train` section's betas, loss-scaled when asked.
+
+    Args:
+      learning_rate: its learning rate.
+      train: the `train` config section (`beta1`, `beta2`).
+      loss_scaled: wrap it in a `LossScaleOptimizer` (mixed_float16).
+    """
+    adam = FusedAdam(learning_rate, beta_1=train.beta1, beta_2=train.beta2)
+    return keras.optimizers.LossScaleOptimizer(adam) if loss_scaled else adam
