@@ -2,11 +2,29 @@
 
 Importing dim_tf registers the embedded dataset with TFDS as `digits`
 without importing TFDS: at once if TFDS is imported, else as soon as it is.
+`dim_tf.DeepInfoMax` and `dim_tf.callbacks` import TensorFlow on first use
+only, so `import dim_tf` stays light.
 """
 
+import importlib
 import sys
 
 _TFDS = "tensorflow_datasets"
+
+# Attribute -> (module, name in it; None = the module itself), imported lazily.
+_LAZY = {
+    "DeepInfoMax": ("dim_tf.training.keras_model", "DeepInfoMax"),
+    "callbacks": ("dim_tf.callbacks", None),
+}
+
+
+def __getattr__(name):
+    """The lazy attributes of `_LAZY` (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'dim_tf' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return module if attribute is None else getattr(module, attribute)
 
 
 def _register_digits():

@@ -67,7 +67,7 @@ def make_train_dataset(
     buffer = shuffle_buffer_size(data, examples)
     seed = _pipeline_seed(seed, input_context)
     start_epoch, offset = divmod(start_step * per_step, examples)
-    make_views = _view_maker(data, augment_config, views, image_size)
+    make_views = view_maker(data, augment_config, views, image_size)
     ds = _epochs(images, seed, start_epoch, image_size, data, buffer, make_views)
     ds = ds.skip(offset)
     if make_views is None:
@@ -100,7 +100,7 @@ def _train_images(data, image_size, input_context):
     return images.map(lambda example: example[data.image_key]), None
 
 
-def _view_maker(data, augment_config, views, image_size):
+def view_maker(data, augment_config, views, image_size):
     """`(uint8 [H, W, C], seed) -> model input`, or None for the paper's path."""
     if views == 1 and (augment_config is None or augment_config.preset == "none"):
         return None

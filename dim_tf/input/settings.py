@@ -115,8 +115,9 @@ def check_data(config):
 def check_augment(config):
     """Raises `UserError` for the first invalid field of `config.augment`.
 
-    Also a shift as wide as the encoder's input and `objective.views` > 1
-    with views that are always the same (a valid `encoder` assumed).
+    Also a shift as wide as the encoder's input (`image_size`, else the
+    encoder's) and `objective.views` > 1 with views that are always the same
+    (a valid `encoder` assumed).
     """
     augment, data = config.augment, config.data
     field_checks.choice("augment.preset", augment.preset, input_names.PRESETS)
@@ -155,7 +156,7 @@ def check_augment(config):
             f"augment.crop_scale_min {resolved.crop_scale_min:g} is above "
             f"augment.crop_scale_max {resolved.crop_scale_max:g}; set min <= max"
         )
-    image_size = models.ENCODER_INPUT_SIZES[config.encoder]
+    image_size = config.image_size or models.ENCODER_INPUT_SIZES[config.encoder]
     if resolved.translate >= image_size:
         # The reflection that fills the border needs the image to be wider.
         raise UserError(

@@ -61,9 +61,10 @@ class PointwiseConv2D(keras.layers.Conv2D):
     """
 
     def __init__(self, filters, kernel_size=1, **kwargs):
-        strides = kwargs.get("strides", 1)
-        if kernel_size not in (1, (1, 1)) or strides not in (1, (1, 1)):
-            raise ValueError("PointwiseConv2D is a 1x1 convolution with stride 1")
+        # Lists too: a `.keras` file's config holds `[1, 1]`.
+        for value in (kernel_size, kwargs.get("strides", 1)):
+            if value not in (1, (1, 1), [1, 1]):
+                raise ValueError("PointwiseConv2D is a 1x1 convolution with stride 1")
         super().__init__(filters, 1, **kwargs)
 
     def convolution_op(self, inputs, kernel):

@@ -51,6 +51,11 @@ def check_model(config):
             f"{config.image_size}; {hint}"
         )
     field_checks.integer("y_dim", config.y_dim)
+    check_critic(config)
+
+
+def check_critic(config):
+    """Raises `UserError` for a bad `critic.kind`, `units` or `global_units`."""
     field_checks.choice("critic.kind", config.critic.kind, models.LOCAL_CRITICS)
     field_checks.integer(
         "critic.units",

@@ -1,0 +1,254 @@
+"""`dim_tf.DeepInfoMax`: Keras `fit()` on the command line's objective, its callbacks, `.keras` encoders."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import dim_tf
+from dim_tf import config as config_lib
+from dim_tf.errors import UserError
+from dim_tf.input import digits
+from dim_tf.input.model_input import raw_images_to_model_input
+from dim_tf.models import encoders
+from dim_tf.training import build
+from tests import strategies
+from tests.events import event_tags
+from tests.tiny import tiny_config
+
+IMAGE_SHAPE = (28, 28, 1)
+# tests.tiny's critic widths, as options.
+SMALL = {"critic_units": 16, "global_units": 16}
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _images(count, seed=0):
+    return np.random.RandomState(seed).randint(0, 256, (count, *IMAGE_SHAPE), np.uint8)
+
+
+def _encoder(sync_batch_norm=False):
+    return encoders.build_encoder(
+        "basic28x28", IMAGE_SHAPE, 8, sync_batch_norm=sync_batch_norm
+    )
+
+
+class _BatchLogs(keras.callbacks.Callback):
+    """The logs after each batch (running means since the epoch began)."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches.append({name: float(value) for name, value in logs.items()})
+
+
+def _command_line_metrics(run, images, step):
+    """`Trainer.losses_and_gradients`'s metrics of one global batch, reduced."""
+    strategy = run.strategy
+    rows = images.shape[0] // strategy.num_replicas_in_sync
+    shards = strategy.experimental_distribute_values_from_function(
+        lambda ctx: images[ctx.replica_id_in_sync_group * rows :][:rows]
+    )
+    fn = tf.function(lambda x: run.losses_and_gradients(x, tf.constant(step, tf.int64)))
+    metrics, _, _ = strategy.run(fn, args=(shards,))
+    return {
+        name: float(strategy.reduce("mean", value, axis=None))
+        for name, value in metrics.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "fields,options",
+    [
+        (
+            {"objective.prior": "uniform"},
+            {"prior": "uniform"},
+        ),
+        (
+            {
+                "objective.mode": "local+global",
+                "objective.estimator": "nce",
+                "objective.prior": "gaussian",
+                "critic.score_penalty": 0.05,
+            },
+            {
+                "mode": "local+global",
+                "estimator": "nce",
+                "prior": "gaussian",
+                "score_penalty": 0.05,
+            },
+        ),
+    ],
+)
+def test_fit_on_two_replicas_computes_the_command_lines_step(fields, options):
+    two = strategies.two_replicas()
+    run = build.build_trainer(tiny_config(**fields), IMAGE_SHAPE, two)
+    with two.scope():
+        dim = dim_tf.DeepInfoMax(_encoder(sync_batch_norm=True), **SMALL, **options)
+        dim.compile()
+    assert set(dim.objective.models) == set(run.models)
+    for name, model in run.models.items():
+        dim.objective.models[name].set_weights(model.get_weights())
+    images = _images(24)
+    expected = _command_line_metrics(
+        run, raw_images_to_model_input(images[:8], IMAGE_SHAPE[0]), step=0
+    )
+
+    logs = _BatchLogs()
+    dim.fit(images, batch_size=8, epochs=1, shuffle=False, callbacks=[logs], verbose=0)
+
+    assert len(logs.batches) == 3 and int(dim.optimizer.iterations.numpy()) == 3
+    assert set(expected) == set(run.metric_names()) <= set(logs.batches[0])
+    for name, value in expected.items():
+        np.testing.assert_allclose(
+            logs.batches[0][name], value, rtol=1e-5, err_msg=name
+        )
+    assert all(np.isfinite(value) for value in logs.batches[-1].values())
+
+
+class _StopAt(keras.callbacks.Callback):
+    """Keeps the encoder's weights and raises at the end of epoch `epoch` (a kill)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.weights = self.model.encoder.get_weights()
+            raise RuntimeError("interrupted")
+
+
+class _WeightsAtStart(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.weights = self.model.encoder.get_weights()
+
+
+def test_the_keras_example_resumes_an_interrupted_fit_and_saves_the_encoder(
+    tmp_path,
+):
+    images = _images(16)
+    logdir, backup = str(tmp_path / "logs"), str(tmp_path / "backup")
+
+    def fit(callback):
+        """The usage example (docs/usage.md), on a new encoder and model."""
+        encoder = _encoder()
+        dim = dim_tf.DeepInfoMax(encoder, estimator="nce", prior="none", **SMALL)
+        dim.compile(optimizer=keras.optimizers.Adam(1e-4))
+        callbacks = [
+            keras.callbacks.TensorBoard(logdir),
+            keras.callbacks.BackupAndRestore(backup),
+            callback,
+        ]
+        history = dim.fit(images, batch_size=8, epochs=4, callbacks=callbacks)
+        return encoder, dim, history
+
+    stop = _StopAt(epoch=1)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit(stop)
+    resumed = _WeightsAtStart()
+    encoder, dim, history = fit(resumed)
+
+    assert history.epoch == [2, 3]
+    assert int(dim.optimizer.iterations.numpy()) == 8  # 2 steps per epoch.
+    for saved, restored in zip(stop.weights, resumed.weights):
+        np.testing.assert_array_equal(restored, saved)
+    tags = event_tags(os.path.join(logdir, "train"))
+    assert {"epoch_loss", "epoch_mi/local"} <= set(tags)
+
+    path = str(tmp_path / "encoder.keras")
+    encoder.save(path)
+    loaded = keras.saving.load_model(path)
+    model_input = raw_images_to_model_input(images, IMAGE_SHAPE[0])
+    expected, outputs = encoder(model_input), loaded(model_input)
+    for tap in ("local", "conv", "fc", "y"):
+        np.testing.assert_allclose(outputs[tap], expected[tap], rtol=1e-6, atol=1e-6)
+
+
+def test_knn_monitor_logs_the_knn_accuracy_every_second_epoch():
+    images, labels = digits.load_arrays()
+    train, test = digits.split_indices()
+    train, test = train[:300], test[:100]
+    dim = dim_tf.DeepInfoMax(_encoder(), prior="none", **SMALL)
+    dim.compile()
+    monitor = dim_tf.callbacks.KNNMonitor(
+        images[train], labels[train], images[test], labels[test], k=20, every=2
+    )
+    history = dim.fit(images[train][:16], batch_size=8, epochs=2, callbacks=[monitor])
+    accuracy = history.history["knn_y"]
+    assert len(accuracy) == 1  # After epoch 2 only.
+    assert 0.2 < accuracy[0] <= 1.0  # Chance is 0.1.
+
+
+def test_two_views_fit_with_an_augmentation_preset():
+    dim = dim_tf.DeepInfoMax(
+        _encoder(), views=2, augment="flip_crop", prior="none", **SMALL
+    )
+    dim.compile()
+    history = dim.fit(_images(8), batch_size=8, epochs=1, verbose=0)
+    assert set(history.history) == {"loss", "mi/local"}
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("name,size", [("folded_basic32x32", 32), ("resnet32x32", 32)])
+def test_an_encoder_with_dim_tf_layers_loads_back_from_a_keras_file(
+    tmp_path, name, size
+):
+    encoder = encoders.build_encoder(name, (size, size, 3), 8)
+    path = str(tmp_path / "encoder.keras")
+    encoder.save(path)
+    images = np.random.RandomState(1).uniform(-1, 1, (2, size, size, 3))
+    np.save(tmp_path / "images.npy", images.astype(np.float32))
+    np.save(tmp_path / "y.npy", encoder(images.astype(np.float32))["y"].numpy())
+    # A new process: only importing dim_tf's encoders registers the layers.
+    script = (
+        "import sys, numpy as np, keras, dim_tf.models.encoders\n"
+        "model = keras.saving.load_model(sys.argv[1] + '/encoder.keras')\n"
+        "y = model(np.load(sys.argv[1] + '/images.npy'))['y']\n"
+        "np.testing.assert_allclose(y, np.load(sys.argv[1] + '/y.npy'), atol=1e-5)\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "options,fields",
+    [
+        ({"estimator": "mine"}, {"objective.estimator": "mine"}),
+        ({"critic": "bilinear"}, {"critic.kind": "bilinear"}),
+        ({"views": 2}, {"objective.views": 2}),
+        (
+            {"mode": "global", "score_scale": "sqrt_units"},
+            {"objective.mode": "global", "critic.score_scale": "sqrt_units"},
+        ),
+        ({"alpha": -1.0}, {"objective.alpha": -1.0}),
+    ],
+)
+def test_a_bad_option_gives_the_config_checks_message(options, fields):
+    with pytest.raises(UserError) as from_config:
+        config_lib.check_config(tiny_config(**fields))
+    with pytest.raises(UserError) as from_model:
+        dim_tf.DeepInfoMax(_encoder(), **options)
+    assert str(from_model.value) == str(from_config.value)
+    assert "\n" not in str(from_model.value)
+
+
+def test_an_unknown_option_or_attribute_is_named():
+    with pytest.raises(UserError, match="unknown DeepInfoMax option 'estimater'"):
+        dim_tf.DeepInfoMax(_encoder(), estimater="nce")
+    with pytest.raises(UserError, match="views=.two. does not fit objective.views"):
+        dim_tf.DeepInfoMax(_encoder(), views="two")
+    with pytest.raises(AttributeError, match="DeepInfoMacks"):
+        dim_tf.DeepInfoMacks  # noqa: B018
