@@ -182,7 +182,8 @@ class DeepInfoMax(keras.Model):
         several replicas.
         """
         if optimizer is None:
-            optimizer = optimizers.make_adam(1e-4, config_lib.default_config().train)
+            train = config_lib.default_config().train
+            optimizer = optimizers.make_adam(train.learning_rate, train)
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         with self.distribute_strategy.scope():
             self.optimizer.build(self.objective.trainable_variables)
@@ -227,17 +228,18 @@ class DeepInfoMax(keras.Model):
             tracker.update_state(metrics[tracker.name])
         return {tracker.name: tracker.result() for tracker in self._trackers}
 
-    def fit(self, x=None, y=None, batch_size=None, shuffle=True, **kwargs):
+    def fit(self, x=None, y=None, batch_size=None, *args, shuffle=True, **kwargs):
         """`keras.Model.fit` on images; `y` is ignored (DIM uses no labels).
 
-        A NumPy array becomes whole batches of `batch_size` (32 if None).
+        A NumPy array becomes whole batches of `batch_size` (32 if None),
+        reshuffled every epoch when `shuffle`.
         """
         del y
         if x is not None and not isinstance(x, tf.data.Dataset):
             x = self._array_batches(np.asarray(x), batch_size or 32, shuffle)
             batch_size = None
         # Arrays are shuffled above; a dataset comes shuffled as its user wants.
-        return super().fit(x, batch_size=batch_size, shuffle=False, **kwargs)
+        return super().fit(x, None, batch_size, *args, shuffle=False, **kwargs)
 
     def _array_batches(self, images, batch_size, shuffle):
         if len(images) < batch_size:

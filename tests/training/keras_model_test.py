@@ -100,7 +100,13 @@ def test_fit_on_two_replicas_computes_the_command_lines_step(fields, options):
     )
 
     logs = _BatchLogs()
-    dim.fit(images, batch_size=8, epochs=1, shuffle=False, callbacks=[logs], verbose=0)
+    labels = np.arange(24) % 2
+    monitor = dim_tf.callbacks.KNNMonitor(
+        images[:16], labels[:16], images[16:], labels[16:], k=3
+    )
+    history = dim.fit(
+        images, batch_size=8, epochs=1, shuffle=False, callbacks=[logs, monitor]
+    )
 
     assert len(logs.batches) == 3 and int(dim.optimizer.iterations.numpy()) == 3
     assert set(expected) == set(run.metric_names()) <= set(logs.batches[0])
@@ -109,6 +115,7 @@ def test_fit_on_two_replicas_computes_the_command_lines_step(fields, options):
             logs.batches[0][name], value, rtol=1e-5, err_msg=name
         )
     assert all(np.isfinite(value) for value in logs.batches[-1].values())
+    assert 0 <= history.history["knn_y"][0] <= 1
 
 
 class _StopAt(keras.callbacks.Callback):
@@ -190,7 +197,9 @@ def test_two_views_fit_with_an_augmentation_preset():
         _encoder(), views=2, augment="flip_crop", prior="none", **SMALL
     )
     dim.compile()
-    history = dim.fit(_images(8), batch_size=8, epochs=1, verbose=0)
+    # Keras's positional order: x, y, batch_size, epochs, verbose.
+    history = dim.fit(_images(8), None, 8, 2, 0)
+    assert history.epoch == [0, 1] and int(dim.optimizer.iterations.numpy()) == 2
     assert set(history.history) == {"loss", "mi/local"}
     assert np.isfinite(history.history["loss"][0])
 
