@@ -167,11 +167,12 @@ class DeepInfoMax(keras.Model):
             self.prior_optimizer = prior_optimizer or optimizers.make_adam(
                 config.train.prior_learning_rate, config.train
             )
-            self.prior_optimizer.build(self.discriminator.trainable_variables)
+            if not self.prior_optimizer.built:
+                self.prior_optimizer.build(self.discriminator.trainable_variables)
         self.objective.prior_optimizer = self.prior_optimizer
         self._trackers = [
-            keras.metrics.Mean(name=name, dtype="float32")
-            for name in self.objective.metric_names()
+            keras.metrics.Mean(name=metric, dtype="float32")
+            for metric in self.objective.metric_names()
         ]
         self.built = True
 
@@ -191,6 +192,7 @@ class DeepInfoMax(keras.Model):
 
     @property
     def metrics(self):
+        """The step's metrics as running means (Keras resets them every epoch)."""
         return list(self._trackers)
 
     def call(self, images, training=False):
