@@ -186,7 +186,9 @@ def test_knn_monitor_logs_the_knn_accuracy_every_second_epoch():
     monitor = dim_tf.callbacks.KNNMonitor(
         images[train], labels[train], images[test], labels[test], k=20, every=2
     )
-    history = dim.fit(images[train][:16], batch_size=8, epochs=2, callbacks=[monitor])
+    # A dataset of (images, labels) batches: the labels go unused.
+    batches = tf.data.Dataset.from_tensor_slices((images[train], labels[train]))
+    history = dim.fit(batches.take(16).batch(8), epochs=2, callbacks=[monitor])
     accuracy = history.history["knn_y"]
     assert len(accuracy) == 1  # After epoch 2 only.
     assert 0.2 < accuracy[0] <= 1.0  # Chance is 0.1.
