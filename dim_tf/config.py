@@ -26,6 +26,8 @@ def default_config():
             config[name] = value
 
     config.eval = evaluator_settings.defaults()
+    # A config file that sets a field that does not exist fails to load.
+    config.lock()
     return config
 
 

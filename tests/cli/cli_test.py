@@ -163,3 +163,26 @@ def test_a_field_can_be_set_to_none(tmp_path):
         ]
     )
     processes.assert_one_line_error(result, "unknown objective.estimator 'mine'")
+
+
+def test_a_config_file_that_sets_a_missing_field_fails_to_load(tmp_path):
+    config_file = tmp_path / "typo.py"
+    config_file.write_text(
+        "from dim_tf.config import default_config\n\n\n"
+        "def get_config():\n"
+        "    config = default_config()\n"
+        "    config.eval.knn.kk = 3\n"
+        "    return config\n"
+    )
+    result = processes.run(
+        [
+            sys.executable,
+            "bin/train",
+            f"--config={config_file}",
+            f"--workdir={tmp_path / 'run'}",
+        ]
+    )
+    processes.assert_one_line_error(
+        result, "the config cannot be loaded", '"kk" does not exist'
+    )
+    assert not (tmp_path / "run").exists()
