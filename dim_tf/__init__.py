@@ -2,8 +2,9 @@
 
 Importing dim_tf registers the embedded dataset with TFDS as `digits`
 without importing TFDS: at once if TFDS is imported, else as soon as it is.
-`dim_tf.DeepInfoMax` and `dim_tf.callbacks` import TensorFlow on first use
-only, so `import dim_tf` stays light.
+`dim_tf.DeepInfoMax`, `dim_tf.callbacks`, `dim_tf.resolve_backbone` and
+`dim_tf.encoder_from_backbone` import TensorFlow on first use only, so
+`import dim_tf` stays light.
 """
 
 import importlib
@@ -15,6 +16,8 @@ _TFDS = "tensorflow_datasets"
 _LAZY = {
     "DeepInfoMax": ("dim_tf.training.keras_model", "DeepInfoMax"),
     "callbacks": ("dim_tf.callbacks", None),
+    "resolve_backbone": ("dim_tf.models.backbones", "resolve_backbone"),
+    "encoder_from_backbone": ("dim_tf.models.backbones", "encoder_from_backbone"),
 }
 
 

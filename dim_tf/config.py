@@ -3,6 +3,8 @@
 TensorFlow-free.
 """
 
+import os
+
 from ml_collections import config_dict
 
 from dim_tf import models
@@ -61,6 +63,14 @@ def to_record(config):
     record["data"]["dataset"] = (
         input_settings.dataset_path(config.data.dataset) or config.data.dataset
     )
+    if models.is_backbone(config.encoder):
+        record["image_size"] = models.input_size(config.encoder, config.image_size)
+        kind, _, path = config.encoder.partition(":")
+        if kind == "file":
+            record["encoder"] = f"file:{os.path.abspath(path)}"
+        weights = config.backbone.weights
+        if weights is not None and os.path.isfile(weights):
+            record["backbone"]["weights"] = os.path.abspath(weights)
     return record
 
 

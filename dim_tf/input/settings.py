@@ -156,7 +156,7 @@ def check_augment(config):
             f"augment.crop_scale_min {resolved.crop_scale_min:g} is above "
             f"augment.crop_scale_max {resolved.crop_scale_max:g}; set min <= max"
         )
-    image_size = config.image_size or models.ENCODER_INPUT_SIZES[config.encoder]
+    image_size = models.input_size(config.encoder, config.image_size)
     if resolved.translate >= image_size:
         # The reflection that fills the border needs the image to be wider.
         raise UserError(

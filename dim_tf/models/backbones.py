@@ -10,7 +10,6 @@ average-pooled is "fc", and a linear head on it is "y".
 
 from __future__ import annotations
 
-import difflib
 import numbers
 import os
 import re
@@ -19,10 +18,11 @@ from typing import Optional
 
 import keras
 
+from dim_tf import models
 from dim_tf.errors import UserError
 from dim_tf.models import backbone_input, backbone_maps
 
-SPEC_KINDS = ("keras:", "file:")
+SPEC_KINDS = models.BACKBONE_KINDS
 
 
 def keras_constructors() -> tuple[str, ...]:
@@ -125,13 +125,7 @@ def _keras_trunk(name, image_size, channels, weights):
 def _constructor(name):
     names = keras_constructors()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=4, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise UserError(
-            f"keras:{name} is not a keras.applications vision model; {hint}"
-            f"dir(keras.applications) lists all {len(names)} "
-            "(the capitalised names)"
-        )
+        raise UserError(models.unknown_keras_name(name, names))
     return getattr(keras.applications, name)
 
 
@@ -233,12 +227,18 @@ def _file_trunk(path, image_size, channels, dtype):
         return layer(*args, **kwargs)
 
     # A copy of the graph reading `ranged`, so every layer has one node.
-    model = keras.models.clone_model(
-        loaded,
-        input_tensors=[images] if isinstance(loaded.input, list) else images,
-        clone_function=lambda layer: _copy(layer, dtype),
-        call_function=call,
-    )
+    try:
+        model = keras.models.clone_model(
+            loaded,
+            input_tensors=[images] if isinstance(loaded.input, list) else images,
+            clone_function=lambda layer: _copy(layer, dtype),
+            call_function=call,
+        )
+    except ValueError as e:  # A layer's shape check: the images are too small.
+        raise UserError(
+            f"backbone file {path} cannot be built for {image_size}x{image_size} "
+            f"images: {_first_line(e)}"
+        ) from None
     for layer in loaded.layers:
         if layer.weights:
             model.get_layer(layer.name).set_weights(layer.get_weights())
@@ -347,3 +347,17 @@ def _named_map(backbone, op_name, field):
             f"{backbone_maps.describe(backbone)}"
         )
     return op
+
+
+def synchronize_batch_norm(model: keras.Model):
+    """Sets `synchronized` on every BatchNormalization of `model`, nested ones too.
+
+    Their statistics are then the global batch's, over all replicas.
+    """
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+        if isinstance(layer, keras.Model):
+            stack.extend(layer.layers)

@@ -14,7 +14,14 @@ from typing import Optional, Sequence, Union
 import keras
 
 from dim_tf.errors import UserError
-from dim_tf.models import ENCODER_INPUT_SIZES, ENCODERS, folding, resnets
+from dim_tf.models import (
+    ENCODER_INPUT_SIZES,
+    ENCODERS,
+    backbones,
+    folding,
+    is_backbone,
+    resnets,
+)
 from dim_tf.models.encoder_layers import EncoderLayers
 
 
@@ -168,28 +175,37 @@ def build_encoder(
     y_dim: int = 64,
     dtype=None,
     sync_batch_norm: bool = False,
+    backbone=None,
 ) -> keras.Model:
-    """Builds the DIM encoder `name` (Hjelm et al. 2019, appendix A.2).
+    """Builds the DIM encoder `name` (Hjelm et al. 2019, appendix A.2) or a backbone's.
 
     Args:
-        name: one of `ENCODERS`.
-        image_shape: `(H, W, C)`; H = W = `encoder_input_size(name)`, any C.
+        name: one of `ENCODERS`, or a backbone spec "keras:NAME" /
+            "file:PATH.keras" (`backbones.resolve_backbone`).
+        image_shape: `(H, W, C)`; H = W = `encoder_input_size(name)`, any C;
+            a backbone: any square size it takes, C as it takes.
         y_dim: width of the global representation Y.
         dtype: Keras dtype policy name for every layer, or None for the global
             policy; under a mixed policy outputs are in the compute dtype.
         sync_batch_norm: BatchNorm statistics over all replicas' batches.
+        backbone: a backbone's `local_layer`, `conv_layer` and `weights` (the
+            `backbone` config section or a dict; None = all unset).
 
     Returns:
-        A functional `keras.Model` named `name`: images `[B, H, W, C]` in
-        [-1, 1] -> dict with "local" `[B, M, M, C_local]`, "conv"
-        `[B, M', M', C_conv]`, "fc" `[B, D_fc]`, "y" `[B, y_dim]` and the block
-        maps "conv1".."convK" (`block_maps`).
+        A functional `keras.Model`: images `[B, H, W, C]` in [-1, 1] -> dict
+        with "local" `[B, M, M, C_local]`, "conv" `[B, M', M', C_conv]`, "fc"
+        `[B, D_fc]`, "y" `[B, y_dim]` and, for `ENCODERS`, the block maps
+        "conv1".."convK" (`block_maps`).
 
     Raises:
         ValueError: unknown name or bad `y_dim`.
-        UserError: image height/width that the encoder does not take (one-line
-            message saying what is allowed).
+        UserError: image height/width that the encoder does not take, or a
+            backbone that cannot be built or tapped (one-line messages).
     """
+    if is_backbone(name):
+        return _backbone_encoder(
+            name, image_shape, y_dim, dtype, sync_batch_norm, backbone or {}
+        )
     spec = _spec(name)
     _check_image_shape(name, image_shape)
     if not isinstance(y_dim, numbers.Integral) or isinstance(y_dim, bool) or y_dim < 1:
@@ -207,6 +223,21 @@ def build_encoder(
     outputs = {"local": local, "conv": conv, "fc": fc, "y": y}
     outputs.update(block_maps(blocks))
     return keras.Model(images, outputs, name=name)
+
+
+def _backbone_encoder(spec, image_shape, y_dim, dtype, sync_batch_norm, options):
+    height, width, channels = (int(d) for d in image_shape)
+    if height != width:
+        raise UserError(f"backbone {spec} takes square images, got {height}x{width}")
+    trunk = backbones.resolve_backbone(
+        spec, height, channels, weights=options.get("weights"), dtype=dtype
+    )
+    encoder = backbones.encoder_from_backbone(
+        trunk, options.get("local_layer"), options.get("conv_layer"), y_dim
+    )
+    if sync_batch_norm:
+        backbones.synchronize_batch_norm(encoder)
+    return encoder
 
 
 def block_maps(block_outputs):

@@ -1,6 +1,8 @@
-"""`encoder`, `image_size`, `y_dim` and the `critic` section: defaults, checks (TensorFlow-free)."""
+"""`encoder`, `image_size`, `y_dim`, the `backbone` and `critic` sections (TensorFlow-free)."""
 
 import math
+import os
+import re
 
 from ml_collections import config_dict
 
@@ -9,7 +11,7 @@ from dim_tf.errors import UserError
 
 
 def defaults():
-    """The model's top-level fields and the `critic` section."""
+    """The model's top-level fields and the `backbone` and `critic` sections."""
     critic = config_dict.ConfigDict()
     critic.kind = "dot"  # dot (encode-and-dot) | concat (concat-and-convolve)
     critic.units = config_dict.placeholder(int)  # None = the kind's paper width.
@@ -19,9 +21,18 @@ def defaults():
         float
     )  # c: c * tanh(s / c); None = off.
     critic.score_penalty = 0.0  # Weight of the mean squared score; 0 = off.
+    backbone = config_dict.ConfigDict()
+    # Layers of a keras:/file: encoder's trunk (docs/architectures.md).
+    backbone.local_layer = config_dict.placeholder(str)  # None = stride 8 (16).
+    backbone.conv_layer = config_dict.placeholder(str)  # None = the last map.
+    backbone.weights = config_dict.placeholder(str)  # None = random; a local file.
     return {
-        "encoder": "basic32x32",  # Fixes the input size; images are resized to it.
-        "image_size": config_dict.placeholder(int),  # None = the encoder's own.
+        # A name of models.ENCODERS (fixes the input size), keras:NAME or
+        # file:PATH.keras; images are resized to the input size.
+        "encoder": "basic32x32",
+        # None = the encoder's own (models.BACKBONE_IMAGE_SIZE for a backbone).
+        "image_size": config_dict.placeholder(int),
+        "backbone": backbone,
         "y_dim": 64,
         "critic": critic,
     }
@@ -34,8 +45,22 @@ def resumable(record):
 
 
 def check_model(config):
-    """Raises `UserError` for the encoder, image size, `y_dim` or `critic` fields."""
-    field_checks.choice("encoder", config.encoder, models.ENCODERS)
+    """Raises `UserError` for the encoder, image size, backbone, `y_dim` or `critic`."""
+    if models.is_backbone(config.encoder):
+        _check_backbone(config)
+    else:
+        _check_paper_encoder(config)
+    field_checks.integer("y_dim", config.y_dim)
+    check_critic(config)
+
+
+def _check_paper_encoder(config):
+    if config.encoder not in models.ENCODERS:
+        raise UserError(
+            f"unknown encoder {config.encoder!r}; choose one of "
+            f"{', '.join(models.ENCODERS)}, or a backbone: keras:NAME (a "
+            "keras.applications model such as keras:ResNet50) or file:PATH.keras"
+        )
     size = models.ENCODER_INPUT_SIZES[config.encoder]
     if config.image_size is not None and config.image_size != size:
         takes = [
@@ -50,8 +75,61 @@ def check_model(config):
             f"encoder {config.encoder} takes {size}x{size} images, not image_size="
             f"{config.image_size}; {hint}"
         )
-    field_checks.integer("y_dim", config.y_dim)
-    check_critic(config)
+    for field, value in config.backbone.items():
+        if value is not None:
+            raise UserError(
+                f"backbone.{field} applies to keras:NAME and file:PATH.keras "
+                f"encoders; encoder {config.encoder} has fixed layers: leave it "
+                "unset (None)"
+            )
+
+
+def _check_backbone(config):
+    """The spec's syntax, its file, `image_size` and the `backbone` section."""
+    kind, _, rest = config.encoder.partition(":")
+    if kind == "keras":
+        if not re.fullmatch(r"[A-Za-z_]\w*", rest):
+            raise UserError(
+                f"encoder {config.encoder!r} must name a keras.applications "
+                "constructor after keras:, such as keras:ResNet50"
+            )
+        names = models.keras_application_names()
+        # None: Keras's layout is unknown here; the build checks the name.
+        if names is not None and rest not in names:
+            raise UserError(models.unknown_keras_name(rest, names))
+    elif not os.path.isfile(rest):
+        state = "is not a file" if os.path.exists(rest) else "does not exist"
+        raise UserError(
+            f"encoder {config.encoder!r}: {rest!r} {state}; give the path of a "
+            "saved Keras model, file:PATH.keras"
+        )
+    field_checks.integer(
+        "image_size",
+        config.image_size,
+        optional=True,
+        note=f" (None = {models.BACKBONE_IMAGE_SIZE})",
+    )
+    backbone = config.backbone
+    for field in ("local_layer", "conv_layer"):
+        field_checks.text(
+            f"backbone.{field}",
+            backbone[field],
+            optional=True,
+            what="a layer name of the backbone",
+        )
+    weights = backbone.weights
+    field_checks.text(
+        "backbone.weights", weights, optional=True, what="a local weights file"
+    )
+    # keras:NAME with "imagenet": the build names the file to download.
+    if weights is None or (kind == "keras" and weights.lower() == "imagenet"):
+        return
+    if not os.path.isfile(weights):
+        state = "is not a file" if os.path.exists(weights) else "does not exist"
+        raise UserError(
+            f"backbone.weights {weights!r} {state}; give a local weights file "
+            "(keras.Model.save_weights's .weights.h5) or None for random weights"
+        )
 
 
 def check_critic(config):

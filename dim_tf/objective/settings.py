@@ -71,7 +71,9 @@ def _check_scales(section, encoder):
             f"objective.scales must be a string such as 'y:local', got {text!r}"
         )
     try:
-        objective.parse_scales(text, models.ENCODER_CONV_BLOCKS.get(encoder))
+        # A backbone's maps are "local" and "conv" (no block maps convK).
+        blocks = 0 if models.is_backbone(encoder) else None
+        objective.parse_scales(text, models.ENCODER_CONV_BLOCKS.get(encoder, blocks))
     except ValueError as err:
         raise UserError(str(err)) from None
     if (

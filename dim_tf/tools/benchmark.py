@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
 from dim_tf.input import pipeline, sources
-from dim_tf.models import encoders, local_critic_units
+from dim_tf.models import input_size, local_critic_units
 from dim_tf.tools import machine
 from dim_tf.training import settings, strategies
 from dim_tf.training.build import build_trainer
@@ -68,7 +68,7 @@ def benchmark(
     # First: MultiWorkerMirroredStrategy must start before any TensorFlow call.
     strategy = strategies.make_strategy(config.strategy, config.tpu)
     settings.check_replicas(config, strategy.num_replicas_in_sync)
-    image_size = encoders.encoder_input_size(config.encoder)
+    image_size = input_size(config.encoder, config.image_size)
     channels, pipeline_skipped = _dataset_channels(config)
     image_shape = (image_size, image_size, channels)
     batch = config.train.batch_size

@@ -7,9 +7,9 @@ rebuilt exactly as it trained. Nothing is written.
 import keras
 
 from dim_tf import config as config_lib
+from dim_tf import models
 from dim_tf import workdir as workdir_lib
 from dim_tf.input import sources
-from dim_tf.models import encoders
 from dim_tf.training import settings, strategies, trainer
 
 
@@ -35,6 +35,7 @@ def build_trainer(config, image_shape, strategy):
             train=config.train,
             image_shape=image_shape,
             strategy=strategy,
+            backbone=config.backbone,
         )
 
 
@@ -55,6 +56,6 @@ def build(config, workdir):
     # Prepares a TFDS dataset; lists and checks a directory's files.
     channels = sources.describe(config.data, with_classes=False).channels
     settings.check_replicas(config, strategy.num_replicas_in_sync)
-    image_size = encoders.encoder_input_size(config.encoder)
+    image_size = models.input_size(config.encoder, config.image_size)
     run = build_trainer(config, (image_size, image_size, channels), strategy)
     return strategy, run, image_size

@@ -11,6 +11,7 @@ from ml_collections import config_dict
 
 from dim_tf import config as config_lib
 from dim_tf import input as input_names
+from dim_tf import models
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
 from dim_tf.input import sources
@@ -66,10 +67,14 @@ class Run:
         return input_names.trains_on_fixed_crops(self.config.augment, self.config.data)
 
     def fresh_encoder(self):
-        """A float32 encoder of the run's architecture with fresh random weights."""
+        """A float32 encoder of the run's architecture with fresh random weights.
+
+        `backbone.weights` is not loaded; a `file:` model has its saved weights.
+        """
         image_shape = (self.image_size, self.image_size, self.channels)
+        backbone = {**self.config.backbone.to_dict(), "weights": None}
         return encoders.build_encoder(
-            self.config.encoder, image_shape, self.config.y_dim
+            self.config.encoder, image_shape, self.config.y_dim, backbone=backbone
         )
 
     def encoder_copy(self):
@@ -152,7 +157,7 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
         checkpoint=checkpoint,
         trainer=trainer,
         encoder=None,
-        image_size=encoders.encoder_input_size(config.encoder),
+        image_size=models.input_size(config.encoder, config.image_size),
         raw_image_shape=description.raw_image_shape,
         class_names=list(description.class_names),
         channels=description.channels,

@@ -26,18 +26,29 @@ class Trainer(core.DimCore):
     """
 
     def __init__(
-        self, *, encoder, y_dim, objective, critic, train, image_shape, strategy
+        self,
+        *,
+        encoder,
+        y_dim,
+        objective,
+        critic,
+        train,
+        image_shape,
+        strategy,
+        backbone=None,
     ):
         """Builds models and optimizers; call inside `strategy.scope()`.
 
         Args:
-          encoder: encoder name (`dim_tf.models.ENCODERS`).
+          encoder: encoder name (`dim_tf.models.ENCODERS`) or backbone spec.
           y_dim: size of the global feature Y.
           objective: the `objective` config section.
           critic: the `critic` config section.
           train: the `train` config section.
           image_shape: `(S, S, C)` of the images the encoder takes.
           strategy: the `tf.distribute.Strategy` the step runs under.
+          backbone: the `backbone` config section (a backbone spec's layers
+            and weights).
         """
         self.train_config = train
         self.strategy = strategy
@@ -46,7 +57,12 @@ class Trainer(core.DimCore):
         sync = train.sync_batch_norm and strategy.num_replicas_in_sync > 1
         super().__init__(
             encoders.build_encoder(
-                encoder, image_shape, y_dim, dtype=dtype, sync_batch_norm=sync
+                encoder,
+                image_shape,
+                y_dim,
+                dtype=dtype,
+                sync_batch_norm=sync,
+                backbone=backbone,
             ),
             objective=objective,
             critic=critic,
