@@ -21,6 +21,7 @@ import keras
 from dim_tf import models
 from dim_tf.errors import UserError
 from dim_tf.models import backbone_input, backbone_maps
+from dim_tf.models.encoder_layers import BN_MOMENTUM
 
 SPEC_KINDS = models.BACKBONE_KINDS
 
@@ -35,7 +36,12 @@ def keras_constructors() -> tuple[str, ...]:
 
 
 def resolve_backbone(
-    spec: str, image_size: int, channels: int = 3, weights=None, dtype=None
+    spec: str,
+    image_size: int,
+    channels: int = 3,
+    weights=None,
+    dtype=None,
+    batch_norm_momentum: Optional[float] = BN_MOMENTUM,
 ) -> keras.Model:
     """The trunk `spec` names, taking `[B, S, S, channels]` images in [-1, 1].
 
@@ -52,6 +58,10 @@ def resolve_backbone(
             the path of a local weights file for `keras.Model.load_weights`.
         dtype: Keras dtype policy name for every layer, or None for the
             global policy.
+        batch_norm_momentum: of every BatchNormalization (None: the model's
+            own). The default is dim_tf's encoders' 0.9: with Keras's 0.99 or
+            0.999 the moving statistics that inference uses stay near their
+            initial values for thousands of steps of training from scratch.
 
     Returns:
         A functional `keras.Model` whose layers (the conversion to the
@@ -87,6 +97,9 @@ def resolve_backbone(
             model = _file_trunk(rest, int(image_size), channels, dtype)
             if weights is not None:
                 _load_weights(model, weights, spec)
+        if batch_norm_momentum is not None:
+            for layer in batch_norms(model):
+                layer.momentum = float(batch_norm_momentum)
         if len(model.outputs) == 1:  # Called on a tensor, not a list of one.
             model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     finally:
@@ -349,15 +362,13 @@ def _named_map(backbone, op_name, field):
     return op
 
 
-def synchronize_batch_norm(model: keras.Model):
-    """Sets `synchronized` on every BatchNormalization of `model`, nested ones too.
-
-    Their statistics are then the global batch's, over all replicas.
-    """
-    stack = list(model.layers)
+def batch_norms(model: keras.Model) -> list:
+    """Every BatchNormalization layer of `model`, those of nested models too."""
+    found, stack = [], list(model.layers)
     while stack:
         layer = stack.pop()
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
+            found.append(layer)
         if isinstance(layer, keras.Model):
             stack.extend(layer.layers)
+    return found

@@ -235,8 +235,8 @@ def _backbone_encoder(spec, image_shape, y_dim, dtype, sync_batch_norm, options)
     encoder = backbones.encoder_from_backbone(
         trunk, options.get("local_layer"), options.get("conv_layer"), y_dim
     )
-    if sync_batch_norm:
-        backbones.synchronize_batch_norm(encoder)
+    for layer in backbones.batch_norms(encoder) if sync_batch_norm else ():
+        layer.synchronized = True
     return encoder
 
 

@@ -167,15 +167,16 @@ def test_build_encoder_dispatches_a_backbone_with_its_section(tmp_path):
         "y": (2, 5),
     }
     assert encoder.get_layer("bn").synchronized
+    assert encoder.get_layer("bn").momentum == 0.9  # dim_tf's, not Keras's 0.99.
     plain = encoders.build_encoder("keras:MobileNetV3Small", (32, 32, 1), y_dim=5)
-    norms = [
-        layer
-        for layer in plain.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    assert norms and not any(layer.synchronized for layer in norms)
-    backbones.synchronize_batch_norm(plain)
-    assert all(layer.synchronized for layer in norms)
+    norms = backbones.batch_norms(plain)
+    assert len(norms) == 34
+    assert not any(layer.synchronized for layer in norms)
+    assert {layer.momentum for layer in norms} == {0.9}  # Keras's is 0.999.
+    own = backbones.resolve_backbone(
+        "keras:MobileNetV3Small", 32, batch_norm_momentum=None
+    )
+    assert {layer.momentum for layer in backbones.batch_norms(own)} == {0.999}
     with pytest.raises(UserError, match="square images, got 24x32"):
         encoders.build_encoder(f"file:{path}", (24, 32, 1))
 
