@@ -1,0 +1,186 @@
+"""Backbone encoders from the command line: bad input as one line with nothing
+written, and keras:/file: runs trained, evaluated and exported to SavedModels
+that embed stored digits or a JPEG of another size in plain TensorFlow."""
+
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from dim_tf.export import export_run
+from dim_tf.input import eval_sets, model_input
+from dim_tf.training import loop, runs
+from tests import image_folders, processes, tiny
+
+pytestmark = pytest.mark.slow
+
+MOBILENET = "--config.encoder=keras:MobileNetV3Small"
+EVAL_FLAGS = [f"--config.{field}={value}" for field, value in tiny.TINY_EVAL.items()]
+
+
+def _save_model(path, channels, flatten=False):
+    """A small functional model: convs c1 (stride 2), c2 (stride 4)[, flat]."""
+    inputs = keras.Input((None, None, channels))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="c2")(x)
+    if flatten:
+        x = keras.layers.Flatten(name="flat")(x)
+    keras.Model(inputs, x).save(path)
+    return path
+
+
+def test_an_unknown_keras_name_is_refused_before_tensorflow_is_imported(tmp_path):
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("tensorflow imported")\n')
+    result = processes.run(
+        [
+            sys.executable,
+            "bin/train",
+            "--config=configs/quickstart.py",
+            f"--workdir={tmp_path / 'run'}",
+            "--config.encoder=keras:ResNt50",
+        ],
+        PYTHONPATH=str(tmp_path / "fake"),
+    )
+    assert "tensorflow imported" not in result.stderr, result.stderr[-3000:]
+    processes.assert_one_line_error(result, "keras:ResNt50", "did you mean ResNet50")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    "flags, fragments",
+    [
+        (
+            [MOBILENET, "--config.backbone.local_layer=conv3"],
+            ["local_layer 'conv3' is not a layer of", "8x8x24 (stride 8)"],
+        ),
+        (
+            [MOBILENET, "--config.image_size=16"],
+            [
+                "keras:MobileNetV3Small takes images of at least 32x32",
+                "got image_size 16",
+            ],
+        ),
+        (
+            [MOBILENET, "--config.backbone.weights=WEIGHTS"],
+            ["weights file", "does not fit keras:MobileNetV3Small"],
+        ),
+        (["--config.encoder=file:JUNK"], ["does not load as a Keras model"]),
+        (
+            ["--config.encoder=file:FLAT", "--config.backbone.local_layer=flat"],
+            ["local_layer 'flat' outputs (None, 4096), not a 4-D map", "c2 16x16x16"],
+        ),
+    ],
+    ids=["layer", "size", "weights", "junk_file", "not_4d"],
+)
+def test_a_backbone_that_cannot_be_built_is_one_line_with_nothing_written(
+    data_dir, tmp_path, flags, fragments
+):
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"not weights")
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a model")
+    flat = _save_model(str(tmp_path / "flat.keras"), channels=1, flatten=True)
+    flags = [
+        flag.replace("WEIGHTS", str(weights))
+        .replace("JUNK", str(junk))
+        .replace("FLAT", flat)
+        for flag in flags
+    ]
+    workdir = tmp_path / "run"
+    result = processes.run(processes.train_args(str(workdir), data_dir, *flags))
+    processes.assert_one_line_error(result, *fragments)
+    assert not workdir.exists()
+
+
+def test_keras_backbone_trains_evaluates_and_exports_from_bin(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    trained = processes.run_python(
+        *processes.train_args(workdir, data_dir)[1:],
+        MOBILENET,
+        "--config.image_size=64",
+        "--config.data.channels=3",
+        "--config.train.steps=30",
+        "--config.train.log_every=10",
+        *EVAL_FLAGS,
+    )
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "Trained to step 30." in trained.stdout
+    evaluated = processes.run_python(
+        "bin/evaluate", f"--workdir={workdir}", "--kinds=linear,knn"
+    )
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    with open(os.path.join(workdir, "results.json")) as f:
+        probes = json.load(f)["probes"]
+    assert {(p["kind"], p["tap"]) for p in probes} >= {("linear", "y"), ("knn", "y")}
+    # Ten classes: chance is 0.1. Only conv learns in two tiny probe epochs;
+    # kNN is left out: after 30 steps the BatchNorm moving variances still
+    # hold 0.9 ** 30 of their initial 1.
+    (conv,) = [p for p in probes if (p["kind"], p["tap"]) == ("linear", "conv")]
+    assert conv["test_accuracy"] > 0.3, probes
+    exported = processes.run_python("bin/export", f"--workdir={workdir}")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+
+    # The digits as the dataset stores them: uint8 8x8 grey.
+    stored = next(
+        iter(tfds.load("digits", split="test[:3]", data_dir=data_dir, batch_size=3))
+    )["image"]
+    assert stored.dtype == tf.uint8 and tuple(stored.shape) == (3, 8, 8, 1)
+    encoder = tf.saved_model.load(os.path.join(workdir, "export/encoder"))
+    got = encoder.signatures["serving_default"](images=stored)
+    assert tuple(got["local"].shape) == (3, 8, 8, 24)
+    assert tuple(got["y"].shape) == (3, 8)
+    run = runs.load_run(workdir)
+    images = model_input.raw_images_to_model_input(stored, 64, False, 3)
+    expected = run.encoder(images, training=False)
+    for tap in ("local", "conv", "fc", "y"):
+        np.testing.assert_allclose(got[tap], expected[tap], rtol=1e-4, atol=1e-4)
+
+
+def test_file_backbone_on_a_folder_exports_an_encoder_taking_any_jpeg(tmp_path):
+    folder = str(tmp_path / "images")
+    image_folders.labeled_folder(folder, train=60, test=30)
+    path = _save_model(str(tmp_path / "mine.keras"), channels=3)
+    workdir = str(tmp_path / "run")
+    config = tiny.tiny_config(
+        **{
+            "data.dataset": folder,
+            "data.channels": 3,
+            "encoder": f"file:{path}",
+            "image_size": 32,
+            "backbone.local_layer": "relu",
+            "eval.kinds": "linear",
+            "eval.taps": "y",
+            "eval.epochs": 2,
+        }
+    )
+    loop.train(config, workdir)
+    results = export_run(workdir)
+    assert results["encoder_export"] == "export/encoder"
+
+    pixels = image_folders.as_rgb(image_folders.digits(1, offset=1000)[0][0])
+    jpeg = image_folders.write_image(
+        str(tmp_path / "new.jpg"),
+        np.asarray(tf.image.resize(pixels, [50, 37]), np.uint8),
+    )
+    image = tf.io.decode_image(
+        tf.io.read_file(jpeg), channels=3, expand_animations=False
+    )
+    encoder = tf.saved_model.load(os.path.join(workdir, "export/encoder"))
+    got = encoder.signatures["serving_default"](images=image[None])
+    assert tuple(got["local"].shape) == (1, 16, 16, 8)  # "relu", stride 2
+    assert tuple(got["conv"].shape) == (1, 8, 8, 16)
+    run = runs.load_run(workdir)
+    images, _ = next(
+        iter(eval_sets.make_files_dataset([jpeg], run.config.data, run.image_size, 1))
+    )
+    expected = run.encoder(images, training=False)["y"].numpy()
+    np.testing.assert_allclose(got["y"], expected, rtol=1e-4, atol=1e-4)
