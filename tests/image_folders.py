@@ -132,3 +132,15 @@ def jpeg_bytes(pixels, quality=90):
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(pixels, np.uint8)).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def other_size_jpeg(path):
+    """A grey digit written as an RGB JPEG of 50 x 37; returns (path, uint8 [50, 37, 3])."""
+    pixels = as_rgb(digits(1, offset=1000)[0][0])
+    jpeg = write_image(
+        str(path), np.asarray(tf.image.resize(pixels, [50, 37]), np.uint8)
+    )
+    image = tf.io.decode_image(
+        tf.io.read_file(jpeg), channels=3, expand_animations=False
+    )
+    return jpeg, image

@@ -150,6 +150,14 @@ def free_ports(count):
             s.close()
 
 
+def without_tensorflow(tmp_path):
+    """A PYTHONPATH whose `tensorflow` fails to import: "tensorflow imported"."""
+    fake = tmp_path / "fake" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text('raise ImportError("tensorflow imported")\n')
+    return str(tmp_path / "fake")
+
+
 def assert_one_line_error(result, *fragments):
     """Exit status 2, no traceback, one `error: ...` line holding each fragment."""
     assert result.returncode == 2, result.stderr[-3000:]

@@ -37,9 +37,6 @@ def _save_model(path, channels, flatten=False):
 
 
 def test_an_unknown_keras_name_is_refused_before_tensorflow_is_imported(tmp_path):
-    fake = tmp_path / "fake" / "tensorflow"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text('raise ImportError("tensorflow imported")\n')
     result = processes.run(
         [
             sys.executable,
@@ -48,7 +45,7 @@ def test_an_unknown_keras_name_is_refused_before_tensorflow_is_imported(tmp_path
             f"--workdir={tmp_path / 'run'}",
             "--config.encoder=keras:ResNt50",
         ],
-        PYTHONPATH=str(tmp_path / "fake"),
+        PYTHONPATH=processes.without_tensorflow(tmp_path),
     )
     assert "tensorflow imported" not in result.stderr, result.stderr[-3000:]
     processes.assert_one_line_error(result, "keras:ResNt50", "did you mean ResNet50")
@@ -166,14 +163,7 @@ def test_file_backbone_on_a_folder_exports_an_encoder_taking_any_jpeg(tmp_path):
     results = export_run(workdir)
     assert results["encoder_export"] == "export/encoder"
 
-    pixels = image_folders.as_rgb(image_folders.digits(1, offset=1000)[0][0])
-    jpeg = image_folders.write_image(
-        str(tmp_path / "new.jpg"),
-        np.asarray(tf.image.resize(pixels, [50, 37]), np.uint8),
-    )
-    image = tf.io.decode_image(
-        tf.io.read_file(jpeg), channels=3, expand_animations=False
-    )
+    jpeg, image = image_folders.other_size_jpeg(tmp_path / "new.jpg")
     encoder = tf.saved_model.load(os.path.join(workdir, "export/encoder"))
     got = encoder.signatures["serving_default"](images=image[None])
     assert tuple(got["local"].shape) == (1, 16, 16, 8)  # "relu", stride 2

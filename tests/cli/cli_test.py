@@ -81,9 +81,6 @@ def test_a_missing_required_flag_is_one_line(tmp_path, args, fragment):
 def test_a_bad_config_value_fails_before_tensorflow_is_imported(tmp_path, args):
     # On PYTHONPATH a `tensorflow` that cannot be imported: the error must be
     # the config's, found before the entry point imports TensorFlow.
-    fake = tmp_path / "fake" / "tensorflow"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text('raise ImportError("tensorflow imported")\n')
     result = processes.run(
         [
             sys.executable,
@@ -91,7 +88,7 @@ def test_a_bad_config_value_fails_before_tensorflow_is_imported(tmp_path, args):
             "--config=configs/quickstart.py",
             "--config.objective.estimator=mine",
         ],
-        PYTHONPATH=str(tmp_path / "fake"),
+        PYTHONPATH=processes.without_tensorflow(tmp_path),
     )
     assert "tensorflow imported" not in result.stderr, result.stderr[-3000:]
     processes.assert_one_line_error(result, "unknown objective.estimator 'mine'")

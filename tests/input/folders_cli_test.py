@@ -66,14 +66,7 @@ def test_train_evaluate_export_a_folder_then_embed_a_jpeg(tmp_path):
     assert exported.returncode == 0, exported.stderr[-3000:]
 
     # Any size goes in: a grey digit as an RGB JPEG of 50 x 37.
-    pixels = image_folders.as_rgb(image_folders.digits(1, offset=1000)[0][0])
-    jpeg = image_folders.write_image(
-        str(tmp_path / "new.jpg"),
-        np.asarray(tf.image.resize(pixels, [50, 37]), np.uint8),
-    )
-    image = tf.io.decode_image(
-        tf.io.read_file(jpeg), channels=3, expand_animations=False
-    )
+    jpeg, image = image_folders.other_size_jpeg(tmp_path / "new.jpg")
     encoder = tf.saved_model.load(os.path.join(workdir, "export/encoder"))
     y = encoder.signatures["serving_default"](images=image[None])["y"].numpy()
     probe = tf.saved_model.load(os.path.join(workdir, "export/probe_mlp_y"))
