@@ -82,6 +82,31 @@ def test_one_and_two_replicas_agree_on_a_global_batch(
             **extra,
         }
     )
+    _assert_one_and_two_replicas_agree(config)
+
+
+def test_a_backbone_s_batch_norm_sees_the_global_batch_on_two_replicas(tmp_path):
+    path = str(tmp_path / "small.keras")
+    inputs = keras.Input((None, None, 1))
+    # No bias before the BatchNorm: its gradient is zero up to rounding.
+    x = keras.layers.Conv2D(8, 3, 2, "same", use_bias=False, name="c1")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.ReLU(name="relu")(x)
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", name="c2")(x)
+    keras.Model(inputs, x).save(path)
+    config = tiny_config(
+        **{
+            "encoder": f"file:{path}",
+            "image_size": IMAGE_SHAPE[0],
+            "backbone.local_layer": "relu",
+        }
+    )
+    two = _assert_one_and_two_replicas_agree(config)
+    assert two.encoder.get_layer("bn").synchronized
+
+
+def _assert_one_and_two_replicas_agree(config):
+    """The global batch's loss and gradients on one and two replicas; returns two's."""
     one = _build(config, ONE)
     two = _build(config, TWO)
     _copy_weights(one, two)
@@ -103,6 +128,7 @@ def test_one_and_two_replicas_agree_on_a_global_batch(
     # a score bias that NCE is invariant to) is held to the global scale.
     for g1, g2 in zip(grads_one, grads_two):
         assert np.linalg.norm(g1 - g2) <= 1e-4 * np.linalg.norm(g1) + 1e-7 * total_norm
+    return two
 
 
 def test_training_steps_on_two_replicas_raise_the_local_mi():
