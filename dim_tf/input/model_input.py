@@ -6,6 +6,7 @@ Training, evaluation and the exported SavedModels all apply
 
 import tensorflow as tf
 
+from dim_tf.errors import UserError
 from dim_tf.input import augment, image_files
 
 
@@ -68,3 +69,25 @@ def _center_crop(images, size):
     )
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
     return images[:, top : top + crop_h, left : left + crop_w, :]
+
+
+def check_pixels(images, caller):
+    """Raises `UserError` unless `images` (a NumPy array) hold pixels in [0, 255].
+
+    Floats all within [-1, 1] are refused: they are model input or [0, 1]
+    images, which the conversion to model input would map to about -1.
+
+    Args:
+      images: `[N, H, W, C]` array.
+      caller: the name the message gives, e.g. "DeepInfoMax.fit".
+    """
+    kind = images.dtype.kind
+    low, high = (float(images.min()), float(images.max())) if images.size else (0, 0)
+    if kind in "ui" and low >= 0 and high <= 255:
+        return
+    if kind == "f" and 0 <= low and 1 < high <= 255:
+        return
+    raise UserError(
+        f"{caller} takes pixel values in [0, 255] (uint8, as the datasets store "
+        f"them); got {images.dtype} in [{low:g}, {high:g}]"
+    )

@@ -19,6 +19,23 @@ from dim_tf.objective import (
 )
 
 
+def missing_scale_map(pairs, features):
+    """The message naming a pair's map `features` lacks, or None.
+
+    Args:
+      pairs: `ScalePair`s of `objective.scales`.
+      features: the encoder's outputs, name -> tensor.
+    """
+    for pair in pairs:
+        if pair.target not in features or pair.source not in features:
+            maps = sorted(k for k in features if k not in ("fc", "y"))
+            return (
+                f"objective.scales pair {pair.source}:{pair.target}: the "
+                f"encoder has no such map; its maps are {', '.join(maps)}"
+            )
+    return None
+
+
 class DimCore:
     """The models of the DIM objective around an encoder, and one replica's step.
 
@@ -93,14 +110,11 @@ class DimCore:
 
     def _build_pair_critics(self, pairs, features, critic, dtype, sync):
         """`[(ScalePair, critic)]`; "y:local" is `self.local_critic`, the paper's."""
+        missing = missing_scale_map(pairs, features)
+        if missing:
+            raise ValueError(missing)
         built = []
         for pair in pairs:
-            if pair.target not in features or pair.source not in features:
-                maps = sorted(k for k in features if k not in ("fc", "y"))
-                raise ValueError(
-                    f"objective.scales pair {pair.source}:{pair.target}: the "
-                    f"encoder has no such map; its maps are {', '.join(maps)}"
-                )
             model = scale_critics.build_pair_critic(
                 features[pair.target].shape[1:],
                 features[pair.source].shape[1:],

@@ -13,9 +13,9 @@ from dim_tf import input as input_names
 from dim_tf.errors import UserError
 from dim_tf.input import pipeline
 from dim_tf.input import settings as input_settings
-from dim_tf.input.model_input import raw_images_to_model_input
+from dim_tf.input.model_input import check_pixels, raw_images_to_model_input
 from dim_tf.models import settings as models_settings
-from dim_tf.objective import dim_loss
+from dim_tf.objective import dim_loss, parse_scales
 from dim_tf.objective import settings as objective_settings
 from dim_tf.training import core, optimizers
 from dim_tf.training import settings as training_settings
@@ -96,6 +96,39 @@ def _image_shape(encoder):
     return tuple(int(d) for d in shape)
 
 
+# The dtype of the encoder's "y" -> the critics' policy (float32 otherwise).
+_POLICIES = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+def _encoder_features(encoder, image_shape, scales):
+    """The encoder's outputs on zeros; a one-line error unless DIM can use them."""
+    features = encoder(tf.zeros((2, *image_shape)), training=False)
+    shapes = {}
+    if isinstance(features, dict):
+        shapes = {key: len(value.shape) for key, value in features.items()}
+    if shapes.get("local") != 4 or shapes.get("y") != 2:
+        raise UserError(
+            f"DeepInfoMax needs an encoder returning a dict with 'local' "
+            f"[B, M, M, C] and 'y' [B, D]; {encoder.name} returns "
+            f"{shapes or type(features).__name__} (wrap a plain backbone with "
+            "dim_tf.models.backbones.encoder_from_backbone)"
+        )
+    missing = core.missing_scale_map(parse_scales(scales), features)
+    if missing:
+        raise UserError(missing)
+    return features
+
+
+def _check_strategy(optimizer, strategy, what):
+    """A one-line error when `optimizer` was made under another strategy."""
+    made_in = getattr(optimizer, "_distribution_strategy", strategy)
+    if made_in is not strategy:
+        raise UserError(
+            f"DeepInfoMax's {what} was made under another tf.distribute strategy "
+            "than the model; make it inside the model's strategy.scope()"
+        )
+
+
 class DeepInfoMax(keras.Model):
     """Deep InfoMax around `encoder`, trained with `compile()` and `fit()`.
 
@@ -124,8 +157,10 @@ class DeepInfoMax(keras.Model):
         Args:
           encoder: a `keras.Model`, float images `[B, S, S, C]` in [-1, 1] ->
             dict with "local" `[B, M, M, C_local]` and "y" `[B, D_y]` (and
-            "conv", "fc"), as `dim_tf.models.encoders.build_encoder` gives.
-          prior_optimizer: the discriminator's; None = the command line's Adam.
+            "conv", "fc"), as `dim_tf.models.encoders.build_encoder` gives. Its
+            BatchNorm over replicas is its own (`sync_batch_norm=True` there).
+          prior_optimizer: the discriminator's; None = the command line's Adam
+            (refused without a discriminator: prior="none" or gamma=0).
           name: the model's name.
           **options: config fields by `OPTIONS` name: `mode`, `estimator`,
             `alpha`, `beta`, `gamma` (None = the mode's paper weights),
@@ -133,12 +168,17 @@ class DeepInfoMax(keras.Model):
             `augment` (preset), `seed`, ...; unset = the config's defaults.
 
         Raises:
-          UserError: a bad option, or an encoder input that is not `[S, S, C]`.
+          UserError: a bad option, an encoder input that is not `[S, S, C]`,
+            outputs without "local" and "y", or a `scales` map it lacks.
         """
         image_shape = _image_shape(encoder)
         config = options_config(options, encoder.name, image_shape)
+        features = _encoder_features(encoder, image_shape, config.objective.scales)
         super().__init__(name=name)
         self._image_shape = image_shape
+        # A model's policy is the global one: the outputs show the encoder's.
+        policy = _POLICIES.get(features["y"].dtype.name, "float32")
+        self._loss_scaled = policy == "mixed_float16"
         strategy = tf.distribute.get_strategy()
         sync = config.train.sync_batch_norm and strategy.num_replicas_in_sync > 1
         self.objective = core.DimCore(
@@ -147,7 +187,7 @@ class DeepInfoMax(keras.Model):
             critic=config.critic,
             seed=config.train.seed,
             image_shape=image_shape,
-            dtype=encoder.dtype_policy.name,
+            dtype=policy,
             sync_batch_norm=sync,
         )
         self._seed = config.train.seed
@@ -163,7 +203,15 @@ class DeepInfoMax(keras.Model):
         ]
         self.discriminator = self.objective.discriminator
         self.prior_optimizer = None
+        if self.discriminator is None and prior_optimizer is not None:
+            raise UserError(
+                "DeepInfoMax got a prior_optimizer but has no prior discriminator "
+                f"(prior={config.objective.prior!r}); leave prior_optimizer unset"
+            )
         if self.discriminator is not None:
+            if prior_optimizer is not None:
+                _check_strategy(prior_optimizer, strategy, "prior_optimizer")
+            # The discriminator is float32: its loss needs no scaling.
             self.prior_optimizer = prior_optimizer or optimizers.make_adam(
                 config.train.prior_learning_rate, config.train
             )
@@ -179,14 +227,37 @@ class DeepInfoMax(keras.Model):
     def compile(self, optimizer=None, jit_compile=False, **kwargs):
         """`keras.Model.compile`; optimizer None = the command line's Adam.
 
-        XLA is off by default: the step's cross-replica sums need it off on
-        several replicas.
+        Under a mixed_float16 encoder the optimizer is wrapped in a
+        `LossScaleOptimizer`. XLA is off by default: the step's cross-replica
+        sums need it off on several replicas.
+
+        Raises:
+          UserError: `jit_compile` on several replicas, or an optimizer made
+            under another strategy.
         """
-        if optimizer is None:
-            train = config_lib.default_config().train
-            optimizer = optimizers.make_adam(train.learning_rate, train)
-        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
-        with self.distribute_strategy.scope():
+        strategy = self.distribute_strategy
+        replicas = strategy.num_replicas_in_sync
+        if jit_compile and replicas > 1:
+            raise UserError(
+                f"DeepInfoMax.compile(jit_compile={jit_compile!r}) needs one "
+                f"replica, found {replicas}; compile with jit_compile=False or "
+                "train under a one-device strategy"
+            )
+        if optimizer is not None and not isinstance(optimizer, str | dict):
+            _check_strategy(optimizer, strategy, "optimizer")
+        # Under the model's strategy, as its variables are (compile may be outside).
+        with strategy.scope():
+            if optimizer is None:
+                train = config_lib.default_config().train
+                optimizer = optimizers.make_adam(
+                    train.learning_rate, train, loss_scaled=self._loss_scaled
+                )
+            optimizer = keras.optimizers.get(optimizer)
+            if self._loss_scaled and not isinstance(
+                optimizer, keras.optimizers.LossScaleOptimizer
+            ):
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
             self.optimizer.build(self.objective.trainable_variables)
         self.objective.optimizer = self.optimizer
 
@@ -234,22 +305,72 @@ class DeepInfoMax(keras.Model):
         """`keras.Model.fit` on images; `y` is ignored (DIM uses no labels).
 
         A NumPy array becomes whole batches of `batch_size` (32 if None),
-        reshuffled every epoch when `shuffle`.
+        reshuffled every epoch when `shuffle`. A dataset's images must be
+        integers: checking a float dataset's range would take a pass over it.
+
+        Raises:
+          UserError: images that are not pixels `[N, H, W, C]` in [0, 255],
+            batches that do not split over the replicas, or validation.
         """
         del y
-        if x is not None and not isinstance(x, tf.data.Dataset):
-            x = self._array_batches(np.asarray(x), batch_size or 32, shuffle)
+        # Keras's positional order: ..., callbacks, validation_split, validation_data.
+        split = kwargs.get("validation_split", args[3] if len(args) > 3 else 0)
+        data = kwargs.get("validation_data", args[4] if len(args) > 4 else None)
+        if split or data is not None:
+            raise UserError(
+                "DeepInfoMax has no validation step; use KNNMonitor or bin/evaluate"
+            )
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if isinstance(x, tf.data.Dataset):
+            _check_dataset(x, replicas)
+        elif x is not None:
+            x = self._array_batches(np.asarray(x), batch_size or 32, shuffle, replicas)
             batch_size = None
         # Arrays are shuffled above; a dataset comes shuffled as its user wants.
         return super().fit(x, None, batch_size, *args, shuffle=False, **kwargs)
 
-    def _array_batches(self, images, batch_size, shuffle):
+    def _array_batches(self, images, batch_size, shuffle, replicas):
+        if images.ndim != 4:
+            raise UserError(
+                f"DeepInfoMax.fit takes images [N, H, W, C]; got shape {images.shape}"
+            )
+        if batch_size % replicas:
+            raise UserError(
+                f"DeepInfoMax.fit batch_size {batch_size} cannot be split over "
+                f"{replicas} replicas; use a multiple of {replicas}"
+            )
         if len(images) < batch_size:
             raise UserError(
                 f"DeepInfoMax.fit got {len(images)} images, fewer than one batch "
                 f"of {batch_size}; pass more images or a smaller batch_size"
             )
+        check_pixels(images, "DeepInfoMax.fit")
         dataset = tf.data.Dataset.from_tensor_slices(images)
         if shuffle:
             dataset = dataset.shuffle(len(images), seed=self._seed)
         return dataset.batch(batch_size, drop_remainder=True)
+
+
+def _check_dataset(dataset, replicas):
+    """A one-line error unless `dataset` gives integer image batches that split."""
+    spec = dataset.element_spec
+    spec = spec[0] if isinstance(spec, tuple) else spec
+    shape = getattr(spec, "shape", None)
+    if shape is None or shape.rank != 4:
+        raise UserError(
+            f"DeepInfoMax.fit takes a dataset of image batches [B, H, W, C] (or "
+            f"(images, labels)); got elements {spec} (batch it with "
+            "dataset.batch(B, drop_remainder=True))"
+        )
+    if not spec.dtype.is_integer:
+        raise UserError(
+            "DeepInfoMax.fit takes pixel values in [0, 255] (uint8, as the "
+            f"datasets store them); got a dataset of {spec.dtype.name} images "
+            "(map them to uint8 pixels)"
+        )
+    if replicas > 1 and (shape[0] is None or shape[0] % replicas):
+        raise UserError(
+            f"DeepInfoMax.fit's dataset batches of {shape[0]} do not split over "
+            f"{replicas} replicas; batch with a multiple of {replicas} and "
+            "drop_remainder=True"
+        )

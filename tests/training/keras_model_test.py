@@ -12,6 +12,7 @@ import tensorflow as tf
 import dim_tf
 from dim_tf import config as config_lib
 from dim_tf.errors import UserError
+from dim_tf.evaluators import knn
 from dim_tf.input import digits
 from dim_tf.input.model_input import raw_images_to_model_input
 from dim_tf.models import encoders
@@ -115,7 +116,10 @@ def test_fit_on_two_replicas_computes_the_command_lines_step(fields, options):
             logs.batches[0][name], value, rtol=1e-5, err_msg=name
         )
     assert all(np.isfinite(value) for value in logs.batches[-1].values())
-    assert 0 <= history.history["knn_y"][0] <= 1
+    # The monitor's accuracy is the knn evaluator's on the trained encoder's y.
+    y = dim.encoder(raw_images_to_model_input(images, IMAGE_SHAPE[0]))["y"]
+    predicted = knn.knn_predict(y[:16], labels[:16], y[16:], 2, 3, 0.1)
+    assert history.history["knn_y"][0] == np.mean(np.asarray(predicted) == labels[16:])
 
 
 class _StopAt(keras.callbacks.Callback):
@@ -263,3 +267,139 @@ def test_an_unknown_option_or_attribute_is_named():
         dim_tf.DeepInfoMax(_encoder(), views="two")
     with pytest.raises(AttributeError, match="DeepInfoMacks"):
         dim_tf.DeepInfoMacks  # noqa: B018
+
+
+def _tiny_dim(strategy=None, **options):
+    """A DeepInfoMax with a sync-BatchNorm basic28x28, built under `strategy`."""
+    with (strategy or tf.distribute.get_strategy()).scope():
+        encoder = _encoder(sync_batch_norm=strategy is not None)
+        return dim_tf.DeepInfoMax(encoder, **SMALL, **options)
+
+
+def test_fit_and_knn_monitor_refuse_float_images_already_in_model_range():
+    dim = _tiny_dim(prior="none")
+    dim.compile()
+    scaled = np.random.RandomState(0).uniform(-1, 1, (8, *IMAGE_SHAPE))
+    scaled = scaled.astype(np.float32)
+    message = r"takes pixel values in \[0, 255\] .*; got float32 in \[-0.99"
+    with pytest.raises(UserError, match="DeepInfoMax.fit " + message):
+        dim.fit(scaled, batch_size=8)
+    with pytest.raises(UserError, match="got a dataset of float32 images"):
+        dim.fit(tf.data.Dataset.from_tensors(scaled))
+    labels = np.zeros(8, np.int32)
+    with pytest.raises(UserError, match="KNNMonitor " + message):
+        dim_tf.callbacks.KNNMonitor(_images(8), labels, scaled, labels)
+    # Integer pixels of any width, and floats in [0, 255], are pixels.
+    history = dim.fit(_images(8).astype(np.int64), batch_size=8, verbose=0)
+    history = dim.fit(_images(8).astype(np.float32), batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_compile_outside_the_strategy_scope_and_its_checks():
+    two = strategies.two_replicas()
+    dim = _tiny_dim(two)
+    dim.compile()  # Outside two.scope(): the optimizer is made inside it.
+    history = dim.fit(_images(8), batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    with pytest.raises(UserError, match="optimizer was made under another"):
+        _tiny_dim(two).compile(optimizer=keras.optimizers.SGD(0.1))
+    with pytest.raises(UserError, match="prior_optimizer was made under another"):
+        _tiny_dim(two, prior_optimizer=keras.optimizers.SGD(0.1))
+    with pytest.raises(UserError, match=r"jit_compile=True\) needs one replica"):
+        _tiny_dim(two).compile(jit_compile=True)
+    with pytest.raises(UserError, match="has no prior discriminator"):
+        _tiny_dim(prior="none", prior_optimizer=keras.optimizers.SGD(0.1))
+
+
+def test_fit_input_errors_are_one_line():
+    two = strategies.two_replicas()
+    dim = _tiny_dim(two)
+    with two.scope():
+        dim.compile()
+    images = _images(12)
+    batches = tf.data.Dataset.from_tensor_slices(images)
+    cases = [
+        (dict(x=images, batch_size=5), "batch_size 5 cannot be split over 2"),
+        (dict(x=images[0]), r"takes images \[N, H, W, C\]"),
+        (dict(x=batches), "takes a dataset of image batches"),
+        (dict(x=batches.batch(3, drop_remainder=True)), "batches of 3 do not split"),
+        (dict(x=batches.batch(4)), "batches of None do not split"),
+        (dict(x=images, batch_size=4, validation_split=0.5), "no validation step"),
+        (dict(x=images, batch_size=4, validation_data=images), "no validation step"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(UserError, match=message) as raised:
+            dim.fit(**kwargs, verbose=0)
+        assert "\n" not in str(raised.value)
+    assert int(dim.optimizer.iterations.numpy()) == 0
+
+
+def test_an_encoder_without_dims_outputs_or_scale_maps_is_refused():
+    inputs = keras.Input(IMAGE_SHAPE)
+    maps = keras.layers.Conv2D(4, 3)(inputs)
+    pooled = keras.layers.GlobalAveragePooling2D()(maps)
+    with pytest.raises(UserError, match="encoder_from_backbone"):
+        dim_tf.DeepInfoMax(keras.Model(inputs, maps, name="plain"))
+    no_y = keras.Model(inputs, {"local": maps, "z": pooled})
+    with pytest.raises(UserError, match="dict with 'local'"):
+        dim_tf.DeepInfoMax(no_y)
+    encoder = keras.Model(inputs, {"local": maps, "y": pooled}, name="mine")
+    with pytest.raises(UserError, match="pair y:conv2: the encoder has no such map"):
+        dim_tf.DeepInfoMax(encoder, scales="y:local,y:conv2", **SMALL)
+
+
+def test_knn_monitor_checks_its_arguments_before_training():
+    images, labels = _images(8), np.zeros(8, np.int32)
+    for kwargs, message in [
+        (dict(every=0), "every=0"),
+        (dict(k=0), "k=0"),
+        (dict(train_labels=labels[:5]), "8 train images and 5 labels"),
+    ]:
+        arguments = dict(
+            train_images=images,
+            train_labels=labels,
+            test_images=images,
+            test_labels=labels,
+        )
+        with pytest.raises(UserError, match=message):
+            dim_tf.callbacks.KNNMonitor(**{**arguments, **kwargs})
+    dim = _tiny_dim(prior="none")
+    dim.compile()
+    monitor = dim_tf.callbacks.KNNMonitor(images, labels, images, labels, taps=("z",))
+    with pytest.raises(UserError, match="taps z: the encoder has no such output"):
+        dim.fit(images, batch_size=8, callbacks=[monitor], verbose=0)
+    assert int(dim.optimizer.iterations.numpy()) == 0
+
+
+def test_a_mixed_float16_encoder_trains_with_loss_scaling_and_float16_critics():
+    encoder = encoders.build_encoder(
+        "basic28x28", IMAGE_SHAPE, 8, dtype="mixed_float16"
+    )
+    dim = dim_tf.DeepInfoMax(encoder, mode="local+global", **SMALL)
+    dim.compile(optimizer=keras.optimizers.SGD(0.01))
+    assert isinstance(dim.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert {critic.dtype_policy.name for critic in dim.critics} == {"mixed_float16"}
+    history = dim.fit(_images(8), batch_size=8, verbose=0)
+    assert all(np.isfinite(values[0]) for values in history.history.values())
+
+
+def test_one_sgd_step_on_two_replicas_equals_one_on_one_device():
+    """The replica scaling of the loss: a sum over replicas of mean gradients."""
+    weights, trained = None, []
+    for strategy in (strategies.two_replicas(), strategies.one_device()):
+        with strategy.scope():
+            sgd = keras.optimizers.SGD(0.1)
+            dim = _tiny_dim(strategy, mode="local+global", prior_optimizer=sgd)
+            dim.compile(optimizer=keras.optimizers.SGD(0.1))
+        weights = weights or {
+            n: m.get_weights() for n, m in dim.objective.models.items()
+        }
+        for name, model in dim.objective.models.items():
+            model.set_weights(weights[name])
+        dim.fit(_images(8), batch_size=8, shuffle=False, verbose=0)
+        trained.append({n: m.get_weights() for n, m in dim.objective.models.items()})
+    for name, before in weights.items():
+        two, one = trained[0][name], trained[1][name]
+        assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(one, before)), name
+        for a, b in zip(two, one):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
