@@ -122,8 +122,18 @@ def test_fit_on_two_replicas_computes_the_command_lines_step(fields, options):
     assert history.history["knn_y"][0] == np.mean(np.asarray(predicted) == labels[16:])
 
 
+def _all_weights(dim):
+    """Every model's weights and both optimizers' variables, as NumPy arrays."""
+    weights = [
+        w for model in dim.objective.models.values() for w in model.get_weights()
+    ]
+    for optimizer in (dim.optimizer, dim.prior_optimizer):
+        weights += [v.numpy() for v in optimizer.variables] if optimizer else []
+    return weights
+
+
 class _StopAt(keras.callbacks.Callback):
-    """Keeps the encoder's weights and raises at the end of epoch `epoch` (a kill)."""
+    """Keeps the weights and raises at the end of epoch `epoch` (a kill)."""
 
     def __init__(self, epoch):
         super().__init__()
@@ -131,17 +141,19 @@ class _StopAt(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch == self.epoch:
-            self.weights = self.model.encoder.get_weights()
+            self.weights = _all_weights(self.model)
             raise RuntimeError("interrupted")
 
 
 class _WeightsAtStart(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
-        self.weights = self.model.encoder.get_weights()
+        self.weights = _all_weights(self.model)
 
 
+# The usage example's options, and the defaults (a uniform prior).
+@pytest.mark.parametrize("options", [{"estimator": "nce", "prior": "none"}, {}])
 def test_the_keras_example_resumes_an_interrupted_fit_and_saves_the_encoder(
-    tmp_path,
+    tmp_path, options
 ):
     images = _images(16)
     logdir, backup = str(tmp_path / "logs"), str(tmp_path / "backup")
@@ -149,7 +161,7 @@ def test_the_keras_example_resumes_an_interrupted_fit_and_saves_the_encoder(
     def fit(callback):
         """The usage example (docs/usage.md), on a new encoder and model."""
         encoder = _encoder()
-        dim = dim_tf.DeepInfoMax(encoder, estimator="nce", prior="none", **SMALL)
+        dim = dim_tf.DeepInfoMax(encoder, **options, **SMALL)
         dim.compile(optimizer=keras.optimizers.Adam(1e-4))
         callbacks = [
             keras.callbacks.TensorBoard(logdir),
@@ -167,8 +179,11 @@ def test_the_keras_example_resumes_an_interrupted_fit_and_saves_the_encoder(
 
     assert history.epoch == [2, 3]
     assert int(dim.optimizer.iterations.numpy()) == 8  # 2 steps per epoch.
+    assert len(resumed.weights) == len(stop.weights)
     for saved, restored in zip(stop.weights, resumed.weights):
         np.testing.assert_array_equal(restored, saved)
+    if dim.prior_optimizer is not None:
+        assert int(dim.prior_optimizer.iterations.numpy()) == 8
     tags = event_tags(os.path.join(logdir, "train"))
     assert {"epoch_loss", "epoch_mi/local"} <= set(tags)
 
