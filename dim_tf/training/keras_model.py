@@ -132,14 +132,14 @@ def _check_strategy(optimizer, strategy, what):
 class DeepInfoMax(keras.Model):
     """Deep InfoMax around `encoder`, trained with `compile()` and `fit()`.
 
-    Build and compile inside `strategy.scope()` to train on several replicas.
+    Build inside `strategy.scope()` to train on several replicas.
     `fit(images, ...)` takes pixel values in [0, 255] (uint8 as stored):
     a NumPy array `[N, H, W, C]` (batched here, the remainder dropped), or
-    a `tf.data.Dataset` of such batches (or `(images, labels)`; labels
-    unused) whose batches split evenly over the replicas. Images become
-    model input as the command line's pipeline makes it. Logs the command
-    line's metrics (`loss`, `mi/local`, ...). Not saveable as `.keras`
-    itself (save the encoder); `BackupAndRestore` works (weights).
+    a `tf.data.Dataset` of integer batches (or `(images, labels)`; labels
+    unused), on several replicas of a static size that splits over them.
+    Images become model input as the command line's pipeline makes it.
+    Logs the command line's metrics (`loss`, `mi/local`, ...). Not saveable
+    as `.keras` itself (save the encoder); `BackupAndRestore` works (weights).
 
     Attributes:
       objective: the `DimCore` (its models by name: `objective.models`).
