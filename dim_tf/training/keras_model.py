@@ -103,14 +103,15 @@ _POLICIES = {"float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 def _encoder_features(encoder, image_shape, scales):
     """The encoder's outputs on zeros; a one-line error unless DIM can use them."""
     features = encoder(tf.zeros((2, *image_shape)), training=False)
-    shapes = {}
+    ranks, returns = {}, type(features).__name__
     if isinstance(features, dict):
-        shapes = {key: len(value.shape) for key, value in features.items()}
-    if shapes.get("local") != 4 or shapes.get("y") != 2:
+        ranks = {key: len(value.shape) for key, value in features.items()}
+        returns = f"a dict of ranks {ranks}"
+    if ranks.get("local") != 4 or ranks.get("y") != 2:
         raise UserError(
             f"DeepInfoMax needs an encoder returning a dict with 'local' "
-            f"[B, M, M, C] and 'y' [B, D]; {encoder.name} returns "
-            f"{shapes or type(features).__name__} (wrap a plain backbone with "
+            f"[B, M, M, C] and 'y' [B, D]; {encoder.name} returns {returns} "
+            "(wrap a plain backbone with "
             "dim_tf.models.backbones.encoder_from_backbone)"
         )
     missing = core.missing_scale_map(parse_scales(scales), features)
