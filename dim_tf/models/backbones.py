@@ -329,10 +329,11 @@ def encoder_from_backbone(
     if not maps:
         raise UserError(f"backbone {backbone.name} has no 4-D feature map")
     last = maps[-1]
+    # Named as users set them: the config's fields.
     local = _named_map(
-        backbone, local_layer, "local_layer"
+        backbone, local_layer, "backbone.local_layer"
     ) or backbone_maps.default_local_layer(backbone)
-    conv = _named_map(backbone, conv_layer, "conv_layer") or last
+    conv = _named_map(backbone, conv_layer, "backbone.conv_layer") or last
     head_dtype = backbone.dtype_policy
     fc = keras.layers.GlobalAveragePooling2D(dtype=head_dtype, name="fc")(last.output)
     y = keras.layers.Dense(int(y_dim), dtype=head_dtype, name="y")(fc)

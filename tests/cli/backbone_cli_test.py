@@ -57,7 +57,7 @@ def test_an_unknown_keras_name_is_refused_before_tensorflow_is_imported(tmp_path
     [
         (
             [MOBILENET, "--config.backbone.local_layer=conv3"],
-            ["local_layer 'conv3' is not a layer of", "8x8x24 (stride 8)"],
+            ["backbone.local_layer 'conv3' is not a layer of", "8x8x24 (stride 8)"],
         ),
         (
             [MOBILENET, "--config.image_size=16"],
@@ -73,7 +73,10 @@ def test_an_unknown_keras_name_is_refused_before_tensorflow_is_imported(tmp_path
         (["--config.encoder=file:JUNK"], ["does not load as a Keras model"]),
         (
             ["--config.encoder=file:FLAT", "--config.backbone.local_layer=flat"],
-            ["local_layer 'flat' outputs (None, 4096), not a 4-D map", "c2 16x16x16"],
+            [
+                "backbone.local_layer 'flat' outputs (None, 4096), not a 4-D map",
+                "c2 16x16x16",
+            ],
         ),
     ],
     ids=["layer", "size", "weights", "junk_file", "not_4d"],

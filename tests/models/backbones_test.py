@@ -188,10 +188,10 @@ def test_bad_layer_names_list_block_ends(tmp_path):
         backbones.encoder_from_backbone(trunk, local_layer="conv3")
     message = str(error.value)
     assert "\n" not in message
-    assert "'conv3' is not a layer" in message
+    assert message.startswith("backbone.local_layer 'conv3' is not a layer")
     assert "conv3_block4_out 8x8x512 (stride 8)" in message
     assert "conv5_block3_out 2x2x2048 (stride 32)" in message
-    with pytest.raises(UserError, match="conv_layer 'images' only reads"):
+    with pytest.raises(UserError, match="^backbone.conv_layer 'images' only reads"):
         backbones.encoder_from_backbone(trunk, conv_layer="images")
     with pytest.raises(UserError, match="y_dim must be a positive integer"):
         backbones.encoder_from_backbone(trunk, y_dim=0)
