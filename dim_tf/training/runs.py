@@ -7,6 +7,7 @@ probes, fine-tuning and SavedModels work outside the training strategy.
 import dataclasses
 import os
 
+import keras
 from ml_collections import config_dict
 
 from dim_tf import config as config_lib
@@ -69,19 +70,27 @@ class Run:
     def fresh_encoder(self):
         """A float32 encoder of the run's architecture with fresh random weights.
 
-        `backbone.weights` is not loaded; a `file:` model has its saved weights.
+        Neither `backbone.weights` nor a `file:` model's saved weights.
         """
+        encoder = self._float32_encoder()
+        if self.config.encoder.startswith("file:"):
+            # New layers from the same configs: initialised afresh.
+            encoder = keras.models.clone_model(encoder)
+        return encoder
+
+    def encoder_copy(self):
+        """A float32 copy of the trained encoder (for fine-tuning)."""
+        encoder = self._float32_encoder()
+        encoder.set_weights(self.encoder.get_weights())
+        return encoder
+
+    def _float32_encoder(self):
+        """The run's float32 encoder before any weights are set on it."""
         image_shape = (self.image_size, self.image_size, self.channels)
         backbone = {**self.config.backbone.to_dict(), "weights": None}
         return encoders.build_encoder(
             self.config.encoder, image_shape, self.config.y_dim, backbone=backbone
         )
-
-    def encoder_copy(self):
-        """A float32 copy of the trained encoder (for fine-tuning)."""
-        encoder = self.fresh_encoder()
-        encoder.set_weights(self.encoder.get_weights())
-        return encoder
 
 
 def load_config(workdir):
@@ -164,6 +173,6 @@ def from_trainer(config, trainer, workdir, step=None, checkpoint=None):
         eval_train_split=description.eval_train_split,
         eval_split=description.eval_split,
     )
-    run.encoder = run.fresh_encoder()
+    run.encoder = run._float32_encoder()
     run.encoder.set_weights(trainer.encoder.get_weights())
     return run
