@@ -54,7 +54,16 @@ class DimCore:
     """
 
     def __init__(
-        self, encoder, *, objective, critic, seed, image_shape, dtype, sync_batch_norm
+        self,
+        encoder,
+        *,
+        objective,
+        critic,
+        seed,
+        image_shape,
+        dtype,
+        sync_batch_norm,
+        features=None,
     ):
         """Builds the critics, the coordinate head and the prior discriminator.
 
@@ -67,6 +76,8 @@ class DimCore:
           image_shape: `(S, S, C)` of the images the encoder takes.
           dtype: Keras dtype policy name of the critics.
           sync_batch_norm: the critics' BatchNorm statistics over all replicas.
+          features: the encoder's outputs on a batch of images `image_shape`,
+            or None to compute them (they give the critics' input shapes).
 
         Raises:
           ValueError: an `objective.scales` map the encoder does not output.
@@ -81,7 +92,8 @@ class DimCore:
         self.views = objective.views
         self.occlusion = objective.occlusion
         self.coordinates_weight = objective.coordinates
-        features = self.encoder(tf.zeros((2, *image_shape)), training=False)
+        if features is None:
+            features = encoder(tf.zeros((2, *image_shape)), training=False)
         local_shape = features["local"].shape[1:]
         y_shape = features["y"].shape[1:]
         self.local_critic = self.global_critic = self.coordinate_head = None

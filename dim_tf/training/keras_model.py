@@ -190,6 +190,7 @@ class DeepInfoMax(keras.Model):
             image_shape=image_shape,
             dtype=policy,
             sync_batch_norm=sync,
+            features=features,
         )
         self._seed = config.train.seed
         self._make_views = pipeline.view_maker(

@@ -418,3 +418,21 @@ def test_one_sgd_step_on_two_replicas_equals_one_on_one_device():
         assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(one, before)), name
         for a, b in zip(two, one):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+class _CountCalls(keras.layers.Layer):
+    """The identity, counting its eager calls."""
+
+    calls = 0
+
+    def call(self, x):
+        _CountCalls.calls += 1
+        return x
+
+
+def test_construction_runs_the_encoder_once():
+    images = keras.Input(IMAGE_SHAPE)
+    encoder = keras.Model(images, _encoder()(_CountCalls()(images)))
+    _CountCalls.calls = 0
+    dim_tf.DeepInfoMax(encoder, **SMALL)
+    assert _CountCalls.calls == 1
