@@ -6,6 +6,7 @@ the non-saturating `encoder_prior_loss` with D frozen. The uniform prior on
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -31,6 +32,25 @@ def make_prior(name, dim):
     if name == "gaussian":
         return tfd.MultivariateNormalDiag(loc=tf.zeros(dim), scale_diag=tf.ones(dim))
     return None
+
+
+def sample_prior(name, count, dim, seed):
+    """`[count, dim]` float32 samples of prior `name` ("uniform" or "gaussian").
+
+    From Philox integers: XLA's float uniform and normal draws are not the
+    CPU kernels', and the samples must not change with `train.jit_compile`.
+
+    Args:
+      seed: int32 `[2]`.
+    """
+    check_prior(name)
+    bits = tf.random.stateless_uniform(
+        [count, dim], seed, 0, 2**24, dtype=tf.int32, alg="philox"
+    )
+    unit = (tf.cast(bits, tf.float32) + 0.5) / 2**24  # In (0, 1): erfinv finite.
+    if name == "uniform":
+        return unit
+    return np.sqrt(2.0).astype(np.float32) * tf.math.erfinv(2.0 * unit - 1.0)
 
 
 def code_for_prior(name, y):

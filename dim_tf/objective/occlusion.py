@@ -23,7 +23,12 @@ def occlude(images, fraction, seed, replica):
     side = occluded_side(size, fraction)
     rows = tf.shape(images)[0]
     corners = tf.random.stateless_uniform(
-        [rows * replica.num_replicas, 2], seed, 0, size - side + 1, dtype=tf.int32
+        [rows * replica.num_replicas, 2],
+        seed,
+        0,
+        size - side + 1,
+        dtype=tf.int32,
+        alg="philox",  # XLA's default algorithm is not the CPU's.
     )
     start = replica.row_offset(rows)
     corners = corners[start : start + rows]

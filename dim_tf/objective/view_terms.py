@@ -30,7 +30,7 @@ def encode_views(encoder, images, views, occlusion_fraction, seed, replica):
             occlusion.occlude(
                 part,
                 occlusion_fraction,
-                tf.random.experimental.stateless_fold_in(seed, view),
+                tf.random.experimental.stateless_fold_in(seed, view, alg="philox"),
                 replica,
             )
             for view, part in enumerate(parts)

@@ -96,6 +96,7 @@ class DimCore:
             features = encoder(tf.zeros((2, *image_shape)), training=False)
         local_shape = features["local"].shape[1:]
         y_shape = features["y"].shape[1:]
+        self._code_dim = y_shape[-1]
         self.local_critic = self.global_critic = self.coordinate_head = None
         self.pair_critics = []
         if self.weights.beta > 0:
@@ -266,17 +267,24 @@ class DimCore:
 
     def _prior_samples(self, rows, step, replica):
         """This replica's rows of a global batch of prior samples."""
-        samples = self.prior.sample(
-            rows * replica.num_replicas, seed=self._step_seed(step)
+        samples = priors.sample_prior(
+            self.prior_name,
+            rows * replica.num_replicas,
+            self._code_dim,
+            self._step_seed(step),
         )
         start = replica.row_offset(rows)
-        return tf.cast(samples[start : start + rows], tf.float32)
+        return samples[start : start + rows]
 
     def _step_seed(self, step, stream=0):
-        """int32 `[2]` from (run seed, step), stream k > 0 folded in (0: prior's)."""
+        """int32 `[2]` from (run seed, step), stream k > 0 folded in (0: prior's).
+
+        Every draw of the step names Philox: XLA's default algorithm is not the
+        CPU's, and `train.jit_compile` must not change the random numbers.
+        """
         seed = tf.stack([tf.cast(self.seed, tf.int32), tf.cast(step, tf.int32)])
         if stream:
-            seed = tf.random.experimental.stateless_fold_in(seed, stream)
+            seed = tf.random.experimental.stateless_fold_in(seed, stream, alg="philox")
         return seed
 
     def replica_step(self, images, step):

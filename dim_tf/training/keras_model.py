@@ -280,10 +280,14 @@ class DeepInfoMax(keras.Model):
         rows = tf.shape(images)[0]
         first = dim_loss.ReplicaContext().row_offset(rows)
         step_seed = tf.random.experimental.stateless_fold_in(
-            tf.constant([self._seed, 0], tf.int64), tf.cast(step, tf.int64)
+            tf.constant([self._seed, 0], tf.int64),
+            tf.cast(step, tf.int64),
+            alg="philox",
         )
         seeds = tf.map_fn(
-            lambda row: tf.random.experimental.stateless_fold_in(step_seed, row),
+            lambda row: tf.random.experimental.stateless_fold_in(
+                step_seed, row, alg="philox"
+            ),
             tf.cast(first + tf.range(rows), tf.int64),
             fn_output_signature=tf.TensorSpec([2], tf.int64),
         )

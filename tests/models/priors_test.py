@@ -123,3 +123,20 @@ def test_gradient_penalty_is_the_mean_squared_input_gradient():
     np.testing.assert_allclose(
         metrics["prior/gradient_penalty"], 0.5 * sum(expected), rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("name", ["uniform", "gaussian"])
+def test_prior_samples_are_the_same_under_xla(name):
+    def draw(step):
+        seed = tf.stack([tf.constant(7, tf.int32), tf.cast(step, tf.int32)])
+        return priors.sample_prior(name, 4096, 2, seed)
+
+    step = tf.constant(3, tf.int64)
+    plain = tf.function(draw)(step).numpy()
+    xla = tf.function(draw, jit_compile=True)(step)
+    np.testing.assert_allclose(xla, plain, rtol=1e-5, atol=1e-5)
+    assert plain.shape == (4096, 2) and plain.dtype == np.float32
+    if name == "uniform":
+        assert 0 < plain.min() and plain.max() < 1 and abs(plain.mean() - 0.5) < 0.02
+    else:
+        assert abs(plain.mean()) < 0.05 and abs(plain.std() - 1) < 0.05
