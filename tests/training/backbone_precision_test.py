@@ -136,3 +136,25 @@ def test_deep_infomax_fits_a_mixed_file_backbone_with_xla_as_without(
         _close(value, plain[name][0], precision, name)
     for got, expected in zip(xla_weights, plain_weights, strict=True):
         _close(got, expected, precision, "weights")
+
+
+def test_deep_infomax_fits_a_mixed_float16_keras_backbone():
+    """Every layer keras.applications builds computes in float16; losses float32."""
+    encoder = encoders.build_encoder(
+        "keras:MobileNetV3Small", (32, 32, 1), 8, dtype="mixed_float16"
+    )
+    convs = [
+        layer for layer in encoder.layers if isinstance(layer, keras.layers.Conv2D)
+    ]
+    assert convs and {layer.compute_dtype for layer in convs} == {"float16"}
+    assert encoder.get_layer("input_range").compute_dtype == "float32"
+    dim = dim_tf.DeepInfoMax(encoder, **SMALL)
+    dim.compile()
+    assert isinstance(dim.optimizer, keras.optimizers.LossScaleOptimizer)
+    images = np.random.RandomState(0).randint(0, 256, (8, 32, 32, 1), np.uint8)
+    metrics = dim.objective.losses_and_gradients(
+        dim._model_input(images), tf.constant(0, tf.int64)
+    )[0]
+    assert {value.dtype for value in metrics.values()} == {tf.float32}
+    history = dim.fit(images, batch_size=8, verbose=0)
+    assert all(np.isfinite(values[0]) for values in history.history.values())
