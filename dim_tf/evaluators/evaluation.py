@@ -153,6 +153,7 @@ def evaluate(
             train, test = step.features.get("trained")
         results = progress.run_all(step, trained, count=count)
         counts = len(train.labels), len(test.labels)
+        pooled = {**train.pooled, **test.pooled}
         with progress.part("views", "TensorBoard views"):
             views.write_views(run, test)
         # Freed first: the two encoders' features are never in memory together.
@@ -173,7 +174,7 @@ def evaluate(
             [r.row for r in probes],
             {(r.row["tap"], r.row["kind"]): r.model for r in probes},
         )
-        summary = build_results(run, results, *counts)
+        summary = build_results(run, results, *counts, pooled=pooled)
         write_results(workdir, summary)
     return summary
 

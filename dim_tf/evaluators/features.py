@@ -2,7 +2,8 @@
 
 One pass per encoder over each split, keeping float32 features of the taps
 some evaluator needs; at most `eval.max_train_examples` of the eval train
-split, since they live in memory.
+split, and maps pooled within `eval.max_tap_features` (`pooling`), since
+they live in memory.
 """
 
 import dataclasses
@@ -11,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import cpu
+from dim_tf.evaluators import cpu, pooling, report
 from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import eval_sets
 
@@ -28,13 +29,17 @@ class Features:
     Attributes:
       taps: tap name -> float32 `[N, D_tap]`.
       labels: int32 `[N]`.
-      images: float32 `[n, S, S, C]` in [-1, 1], the first n <= N model inputs
-        (kept for MINE and the TensorBoard views).
+      images: float32 `[n, S', S', C]` in [-1, 1], the first n <= N model
+        inputs (kept for MINE, the decoder and the TensorBoard views),
+        halved to S' when `[S, S, C]` exceeds the bound.
+      pooled: name ("images" or a tap) -> `(shape, pooled shape)` of what
+        was pooled to stay within `eval.max_tap_features`.
     """
 
     taps: dict
     labels: np.ndarray
     images: np.ndarray
+    pooled: dict = dataclasses.field(default_factory=dict)
 
 
 def compiled(fn, *input_signature):
@@ -43,7 +48,13 @@ def compiled(fn, *input_signature):
 
 
 def extract_features(
-    encoder, dataset, taps, keep_images=0, max_examples=0, on_batch=None
+    encoder,
+    dataset,
+    taps,
+    keep_images=0,
+    max_examples=0,
+    on_batch=None,
+    max_features=0,
 ):
     """Runs the frozen encoder (inference mode) over a labeled dataset.
 
@@ -55,20 +66,35 @@ def extract_features(
       keep_images: how many of the first images to keep as well.
       max_examples: read at most this many examples (0 = all).
       on_batch: optional callable, called after each batch.
+      max_features: a map tap (or kept image) with more floats per example
+        is pooled (`pooling.map_side`, `pooling.image_side`); 0 = never.
 
     Returns:
       `Features`.
     """
     taps = tuple(taps)
     image_spec = dataset.element_spec[0]
+    pooled = {}
+    for tap in taps:
+        shape = tuple(encoder.output[tap].shape[1:])
+        side = pooling.map_side(shape, max_features)
+        if side:
+            pooled[tap] = (shape, (side, side, shape[-1]))
+    image_shape = tuple(image_spec.shape[1:])
+    image_side = keep_images and pooling.image_side(image_shape, max_features)
+    if image_side:
+        pooled["images"] = (image_shape, (image_side, image_side, image_shape[-1]))
 
     def features_of(images):
         outputs = encoder(images, training=False)
         rows = tf.shape(images)[0]
-        return {
-            tap: tf.reshape(tf.cast(outputs[tap], tf.float32), [rows, -1])
-            for tap in taps
-        }
+        values = {}
+        for tap in taps:
+            value = tf.cast(outputs[tap], tf.float32)
+            if tap in pooled:
+                value = pooling.pool(value, pooled[tap][1][0])
+            values[tap] = tf.reshape(value, [rows, -1])
+        return values
 
     features_of = compiled(features_of, tf.TensorSpec([None, *image_spec.shape[1:]]))
     columns = {tap: _Rows(_cardinality(dataset), max_examples) for tap in taps}
@@ -88,7 +114,10 @@ def extract_features(
             rows.append(values[0] if len(values) == 1 else np.concatenate(values))
         labels.append(batch_labels.numpy())
         if kept < keep_images:
-            images_kept.append(images[: keep_images - kept].numpy())
+            shown = images[: keep_images - kept]
+            if image_side:
+                shown = pooling.pool(shown, image_side)
+            images_kept.append(shown.numpy())
             kept += len(images_kept[-1])
         if on_batch is not None:
             on_batch()
@@ -100,6 +129,7 @@ def extract_features(
             if images_kept
             else np.zeros((0, *image_spec.shape[1:]), np.float32)
         ),
+        pooled=pooled,
     )
 
 
@@ -238,9 +268,21 @@ class StepFeatures:
             keep_images=keep_train,
             max_examples=limit,
             on_batch=on_batch,
+            max_features=eval_config.max_tap_features,
         )
         test = extract_features(
-            encoder, test_batches, taps, keep_images=keep_test, on_batch=on_batch
+            encoder,
+            test_batches,
+            taps,
+            keep_images=keep_test,
+            on_batch=on_batch,
+            max_features=eval_config.max_tap_features,
         )
+        for name, (shape, pooled) in {**train.pooled, **test.pooled}.items():
+            self._log(
+                f"features/{source} {name}: {report.shape_text(shape)} average-"
+                f"pooled to {report.shape_text(pooled)} (eval.max_tap_features="
+                f"{eval_config.max_tap_features})"
+            )
         self.passes += 1
         return train, test

@@ -13,7 +13,7 @@ _ALL_LISTS = (*_PROBE_LISTS, *(f"random_encoder/{key}" for key in _PROBE_LISTS))
 _NAME_WIDTH = 28  # Fits "random linear, 10% labels".
 
 
-def build_results(run, results, num_train, num_test):
+def build_results(run, results, num_train, num_test, pooled=None):
     """The results dict of an evaluation.
 
     Args:
@@ -21,6 +21,7 @@ def build_results(run, results, num_train, num_test):
       results: iterable of `dim_tf.evaluators.base.Result`, in order.
       num_train, num_test: examples the trained encoder's features were
         extracted from, of the eval train split and of the eval split.
+      pooled: `Features.pooled` of the trained encoder's features, or None.
     """
     config = run.config
     sections = {key: [] for key in _ALL_LISTS}
@@ -51,6 +52,10 @@ def build_results(run, results, num_train, num_test):
         "class_names": list(run.class_names),
         "num_train_examples": int(num_train),
         "num_test_examples": int(num_test),
+        "pooled_features": {
+            name: {"shape": list(shape), "pooled": list(to)}
+            for name, (shape, to) in (pooled or {}).items()
+        },
         "eval": config.eval.to_dict(),
         "tensorboard": EVAL_LOGDIR,
         **({"measures": measures} if measures else {}),
@@ -117,6 +122,11 @@ def format_table(results, workdir=None):
         f"MINE I(X; Y) {results['mine']:.3f} nats   NDM {results['ndm']:.3f} nats "
         f"(with sigmoid {results['ndm_sigmoid']:.3f})"
     )
+    for name, shapes in results.get("pooled_features", {}).items():
+        lines.append(
+            f"{name}: {shape_text(shapes['shape'])} average-pooled to "
+            f"{shape_text(shapes['pooled'])} (eval.max_tap_features)"
+        )
     for name, value in results.get("measures", {}).items():
         lines.append(f"{name} {value:.4g}")
     if "decoder" in results:
@@ -132,6 +142,11 @@ def format_table(results, workdir=None):
             f"tensorboard --logdir {workdir}"
         )
     return "\n".join(lines)
+
+
+def shape_text(shape):
+    """`(7, 7, 2048)` -> "7x7x2048"."""
+    return "x".join(str(int(n)) for n in shape)
 
 
 def _kind_order(cell):

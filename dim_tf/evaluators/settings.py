@@ -26,6 +26,10 @@ def defaults():
     section.learning_rate = 1e-3
     # Labeled training examples the frozen probes keep in memory (0 = all).
     section.max_train_examples = 50_000
+    # Floats per example a stored map tap or kept image may hold (0 = any):
+    # larger ones are average-pooled (evaluators/pooling.py). Above the conv
+    # taps of the basic, alex and resnet encoders (at most 4x4x1024).
+    section.max_tap_features = 16_384
     section.random_baseline = True  # Same linear probes on a random encoder.
     section.few_labels = 10  # Linear probes on n labels per class too (0 = off).
     section.label_fractions = ""  # E.g. "0.01,0.1": probes on such label subsets.
@@ -47,6 +51,7 @@ def check(eval_config):
         ("every", "off"),
         ("few_labels", "off"),
         ("max_train_examples", "all"),
+        ("max_tap_features", "no bound"),
     ):
         field_checks.integer(
             f"eval.{field}", eval_config[field], minimum=0, note=f" (0 = {zero})"

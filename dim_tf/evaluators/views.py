@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
+from dim_tf.evaluators import features as features_lib
 from dim_tf.evaluators import report
 from dim_tf.models import priors
 from dim_tf.training import health
@@ -60,6 +61,8 @@ def write_views(run, features, step=None):
         critic = run.trainer.local_critic
         if critic is not None:
             shown = images[: view_config.map_images]
+            if "images" in features.pooled and len(shown):
+                shown = _model_inputs(run, len(shown))  # The encoder's own size.
             maps = positive_local_scores(run.encoder, critic, shown)
             grid = local_mi_grid(shown, maps)
             with writer.as_default(step=step):
@@ -75,6 +78,12 @@ def write_views(run, features, step=None):
         run.class_names,
         images[:shown],
     )
+
+
+def _model_inputs(run, count):
+    """The first `count` images of the eval split as the encoder takes them."""
+    batches = features_lib.eval_dataset(run, run.eval_split)
+    return next(iter(batches.unbatch().batch(count).take(1)))[0].numpy()
 
 
 def write_scalars(workdir, step, pairs):

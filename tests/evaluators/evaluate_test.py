@@ -5,12 +5,14 @@ import math
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 from dim_tf import config as config_lib
 from dim_tf import workdir as workdir_lib
 from dim_tf.errors import UserError
 from dim_tf.evaluators import cpu, evaluation, report
+from dim_tf.evaluators.probes import store
 from dim_tf.tools import eval_benchmark
 from dim_tf.training import loop, runs
 from tests.events import event_tags
@@ -381,3 +383,38 @@ def test_the_evaluation_benchmark_times_every_part(data_dir, evaluated, tmp_path
     assert timed["num_train_examples"] == 160 and timed["peak_rss_mb"] > 0
     assert min(timed["matmul_gflops"]) > 0
     assert "linear (1/3): tap y, 1/1" in lines
+
+
+def test_large_maps_and_images_are_pooled_and_named(data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    config = tiny_eval_config(
+        data_dir, **{"train.steps": 2, "eval.max_tap_features": 500}
+    )
+    loop.train(config, workdir)
+    lines = []
+    results = evaluation.evaluate(
+        workdir,
+        taps="conv,y",
+        kinds="linear,finetune,decoder",
+        random_baseline=False,
+        log=lines.append,
+    )
+    # basic28x28's conv 7x7x128 fits 500 floats only as 1x1x128; the 28x28x1
+    # digits MINE, the decoder and the views keep are halved to 14x14x1.
+    assert results["pooled_features"] == {
+        "conv": {"shape": [7, 7, 128], "pooled": [1, 1, 128]},
+        "images": {"shape": [28, 28, 1], "pooled": [14, 14, 1]},
+    }
+    assert any("conv: 7x7x128 average-pooled to 1x1x128" in line for line in lines)
+    table = report.format_table(results)
+    assert "images: 28x28x1 average-pooled to 14x14x1" in table
+    assert 0 < results["decoder"]["ms_ssim"] <= 1
+    assert math.isfinite(results["mine"])
+    assert os.path.exists(os.path.join(workdir, "eval", "local_mi_map.png"))
+    # The saved probes, completed with the encoder, pool as their features did.
+    run = runs.load_run(workdir)
+    classifiers = store.load(workdir, run)
+    images = np.zeros((2, 28, 28, 1), np.float32)
+    for kind in ("linear", "finetune"):
+        model = classifiers[("conv", kind)]
+        assert model(images).shape == (2, 10)

@@ -5,12 +5,14 @@ affine, so a linear probe stays linear, and one learning rate suits taps of
 any scale (docs/protocol.md).
 """
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from dim_tf.errors import UserError
-from dim_tf.evaluators import cpu
+from dim_tf.evaluators import cpu, pooling
 from dim_tf.evaluators.features import compiled
 from dim_tf.training import optimizers
 
@@ -126,9 +128,18 @@ def accuracy(head, features, labels):
 
 
 def finetune_classifier(encoder, tap, head):
-    """`encoder` and `head` as one model: images `[B, S, S, C]` -> logits `[B, K]`."""
+    """`encoder` and `head` as one model: images `[B, S, S, C]` -> logits `[B, K]`.
+
+    A map tap wider than the head's input is pooled to the grid the head's
+    features were pooled to (`features.extract_features`).
+    """
     images = keras.Input(encoder.input_shape[1:], name="images")
-    features = keras.layers.Flatten(name="flatten")(encoder(images)[tap])
+    features = encoder(images)[tap]
+    shape, width = tuple(features.shape[1:]), head.input_shape[-1]
+    if len(shape) == 3 and math.prod(shape) != width:
+        side = math.isqrt(width // shape[-1])
+        features = pooling.MapPooling(side, name="pool")(features)
+    features = keras.layers.Flatten(name="flatten")(features)
     return keras.Model(images, head(features), name=f"finetune_{tap}")
 
 
