@@ -7,12 +7,18 @@ Rows: results.json `probes` `{"tap", "kind": "finetune", "test_accuracy"}`
 `labels_{percent}pct/finetune_{tap}`).
 """
 
+import math
+
 import tensorflow as tf
 
 from dim_tf.evaluators import base
 from dim_tf.evaluators import features as features_lib
 from dim_tf.evaluators.base import Result
 from dim_tf.evaluators.probes import heads, label_subsets
+
+# The training images are cached (`data.cache`) only within this many float32
+# values (4 GiB: 50,000 images of 64x64x3 fit, 224-pixel ones do not).
+MAX_CACHED_FLOATS = 2**30
 
 
 class Evaluator(base.Evaluator):
@@ -32,7 +38,7 @@ class Evaluator(base.Evaluator):
         train, _ = step.features.get(self.source)
         test_images = features_lib.eval_dataset(run, run.eval_split)
         if self.name == "finetune":
-            images = _train_images(run, eval_config)
+            images = _train_images(run, eval_config, count=len(train.labels))
             for tap in self.taps:
                 classifier, accuracy = _fine_tune(
                     step, tap, train.taps[tap], images, test_images, eval_config
@@ -95,8 +101,12 @@ def _fine_tune(step, tap, features, images, test_images, eval_config, note=""):
     return classifier, heads.dataset_accuracy(classifier, test_images)
 
 
-def _train_images(run, eval_config, rows=None):
-    """Single examples `(image, label)` the features came from (only `rows`, if given)."""
+def _train_images(run, eval_config, rows=None, count=None):
+    """Single examples `(image, label)` the features came from (only `rows`, if given).
+
+    `count`: how many there are (without `rows`); cached only when they fit
+    `MAX_CACHED_FLOATS`.
+    """
     data = run.config.data
     images = features_lib.eval_dataset(run, run.eval_train_split).unbatch()
     limit = eval_config.max_train_examples  # 0 = all.
@@ -114,6 +124,8 @@ def _train_images(run, eval_config, rows=None):
             .filter(lambda i, example: keep[i])
             .map(lambda i, example: example)
         )
-    if data.cache:
+    count = len(rows) if rows is not None else count
+    floats = math.prod(images.element_spec[0].shape)
+    if data.cache and count is not None and count * floats <= MAX_CACHED_FLOATS:
         images = images.cache()
     return images

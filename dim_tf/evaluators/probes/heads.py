@@ -21,6 +21,9 @@ _DROPOUT = 0.1
 _BN_MOMENTUM = 0.9
 # Floor of a feature's variance, relative to the mean variance of all features.
 _VARIANCE_FLOOR = 1e-2
+# Fine-tuning batches hold at most this many input pixels (eval.batch_size's
+# 256 up to 64x64 images): the encoder's activations bound the memory.
+MAX_FINETUNE_BATCH_PIXELS = 2**20
 
 
 def build_head(kind, train_features, num_classes):
@@ -169,12 +172,28 @@ def train_finetune_probe(
         )
         # Full batches only: BatchNorm in training mode on a tiny last batch
         # would take noisy statistics.
-        .batch(min(eval_config.batch_size, len(train_features)), drop_remainder=True)
+        .batch(
+            finetune_batch(eval_config.batch_size, len(train_features), train_images),
+            drop_remainder=True,
+        )
         .repeat(eval_config.finetune.epochs)
         .prefetch(tf.data.AUTOTUNE)
     )
     fit(classifier, batches, eval_config.finetune.learning_rate)
     return classifier
+
+
+def finetune_batch(batch_size, count, train_images):
+    """Examples per fine-tuning step: `batch_size`, fewer for `count` or large images.
+
+    Args:
+      batch_size: `eval.batch_size`.
+      count: training examples.
+      train_images: dataset of single examples `(image [S, S, C], label)`.
+    """
+    height, width = train_images.element_spec[0].shape[:2]
+    pixels = max(1, MAX_FINETUNE_BATCH_PIXELS // (height * width))
+    return max(1, min(batch_size, count, pixels))
 
 
 def dataset_accuracy(classifier, dataset):
