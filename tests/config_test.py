@@ -105,6 +105,7 @@ def test_an_unknown_choice_names_the_field_and_the_choices(field, value, allowed
         ("data.shuffle_buffer", 0, "data.shuffle_buffer must be an integer >= 1"),
         ("critic.units", 0, "critic.units must be an integer >= 1"),
         ("eval.max_train_examples", -1, "eval.max_train_examples must be an integer"),
+        ("eval.max_tap_features", -2, "eval.max_tap_features must be an integer"),
         ("objective.alpha", -1.0, "objective.alpha must be >= 0"),
         ("train.batch_size", 1, "train.batch_size must be an integer >= 2"),
         ("data.dataset", "", "data.dataset is ''"),
