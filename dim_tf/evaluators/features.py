@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dim_tf.evaluators import cpu, pooling, report
+from dim_tf.evaluators import cpu, pooling, report, settings
 from dim_tf.evaluators.progress import PassProgress
 from dim_tf.input import eval_sets
 
@@ -252,6 +252,7 @@ class StepFeatures:
             keras.utils.set_random_seed(eval_config.seed + 1)
             encoder = run.fresh_encoder()
         limit = eval_config.max_train_examples
+        tap_bound = settings.tap_features_bound(run.config)
         batch = feature_batch(run.image_size)
         train_batches = eval_dataset(run, run.eval_train_split)
         test_batches = eval_dataset(run, run.eval_split)
@@ -268,7 +269,7 @@ class StepFeatures:
             keep_images=keep_train,
             max_examples=limit,
             on_batch=on_batch,
-            max_features=eval_config.max_tap_features,
+            max_features=tap_bound,
         )
         test = extract_features(
             encoder,
@@ -276,13 +277,13 @@ class StepFeatures:
             taps,
             keep_images=keep_test,
             on_batch=on_batch,
-            max_features=eval_config.max_tap_features,
+            max_features=tap_bound,
         )
         for name, (shape, pooled) in {**train.pooled, **test.pooled}.items():
             self._log(
                 f"features/{source} {name}: {report.shape_text(shape)} average-"
                 f"pooled to {report.shape_text(pooled)} (eval.max_tap_features="
-                f"{eval_config.max_tap_features})"
+                f"{tap_bound})"
             )
         self.passes += 1
         return train, test

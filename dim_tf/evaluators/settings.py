@@ -6,12 +6,15 @@ named after it (`eval.knn.k`), defined and checked in one block below.
 
 from ml_collections import config_dict
 
-from dim_tf import evaluators, field_checks
+from dim_tf import evaluators, field_checks, models
 from dim_tf.errors import UserError
 from dim_tf.evaluators import base
 
 # Fields a resumed run may change (prefixes): evaluation never changes training.
 RESUMABLE = ("eval.",)
+# The default bound on a backbone's stored map taps: a 224-pixel ResNet50's
+# 7x7x2048 conv tap is kept as 2x2x2048.
+BACKBONE_TAP_FEATURES = 16_384
 
 
 def defaults():
@@ -27,9 +30,10 @@ def defaults():
     # Labeled training examples the frozen probes keep in memory (0 = all).
     section.max_train_examples = 50_000
     # Floats per example a stored map tap or kept image may hold (0 = any):
-    # larger ones are average-pooled (evaluators/pooling.py). Above the conv
-    # taps of the basic, alex and resnet encoders (at most 4x4x1024).
-    section.max_tap_features = 16_384
+    # larger ones are average-pooled (evaluators/pooling.py). None: the
+    # paper's encoders whole (as the DIM code's probes read them), a
+    # backbone's within BACKBONE_TAP_FEATURES.
+    section.max_tap_features = config_dict.placeholder(int)
     section.random_baseline = True  # Same linear probes on a random encoder.
     section.few_labels = 10  # Linear probes on n labels per class too (0 = off).
     section.label_fractions = ""  # E.g. "0.01,0.1": probes on such label subsets.
@@ -53,9 +57,10 @@ def check(eval_config):
         ("max_train_examples", "all"),
         ("max_tap_features", "no bound"),
     ):
-        field_checks.integer(
-            f"eval.{field}", eval_config[field], minimum=0, note=f" (0 = {zero})"
-        )
+        if eval_config[field] is not None or field != "max_tap_features":
+            field_checks.integer(
+                f"eval.{field}", eval_config[field], minimum=0, note=f" (0 = {zero})"
+            )
     field_checks.integer("eval.seed", eval_config.seed, minimum=0)
     field_checks.flag("eval.random_baseline", eval_config.random_baseline)
     label_fractions(eval_config)
@@ -195,3 +200,11 @@ _SUBSECTIONS = {
     "mi": (_mi, _check_mi),
     "views": (_views, _check_views),
 }
+
+
+def tap_features_bound(config):
+    """The resolved `eval.max_tap_features` of `config` (0 = no bound)."""
+    bound = config.eval.max_tap_features
+    if bound is not None:
+        return bound
+    return BACKBONE_TAP_FEATURES if models.is_backbone(config.encoder) else 0

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dim_tf.evaluators import features, pooling
-from dim_tf.evaluators.settings import defaults
+from dim_tf.config import default_config
+from dim_tf.evaluators import features, pooling, settings
 from dim_tf.models import encoders
 
 # The conv taps (H, W, C) of the encoders the configs and the paper use.
@@ -19,17 +19,33 @@ PAPER_CONV_TAPS = {
 }
 
 
-def test_the_default_leaves_the_paper_encoders_and_images_whole():
-    bound = defaults().max_tap_features
+def _bound(encoder, max_tap_features=None):
+    config = default_config()
+    config.encoder = encoder
+    config.eval.max_tap_features = max_tap_features
+    return settings.tap_features_bound(config)
+
+
+def test_the_default_leaves_the_paper_encoders_whole_and_bounds_backbones():
+    for name in encoders.ENCODERS:  # The folded ones' 7x7x1024 included.
+        assert _bound(name) == 0, name
+    bound = _bound("keras:ResNet50")
+    assert bound == _bound("file:/tmp/model.keras") == 16_384
     for name, shape in PAPER_CONV_TAPS.items():
         size = encoders.encoder_input_size(name)
         model = encoders.build_encoder(name, (size, size, 3), y_dim=8)
         assert tuple(model.output["conv"].shape[1:]) == shape
+        # Within the backbones' bound too.
         assert pooling.map_side(shape, bound) is None, name
         assert pooling.image_side((size, size, 3), bound) is None
     # A 224-pixel ResNet50's last map and image.
     assert pooling.map_side((7, 7, 2048), bound) == 2
     assert pooling.image_side((224, 224, 3), bound) == 56
+
+
+def test_a_set_bound_applies_to_every_encoder():
+    assert _bound("folded_basic64x64", 8192) == _bound("keras:ResNet50", 8192) == 8192
+    assert _bound("keras:ResNet50", 0) == 0
 
 
 def test_sides():
