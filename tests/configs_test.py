@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from dim_tf import config as config_lib
 from dim_tf import input as input_names
+from dim_tf import models
 from dim_tf.input import settings
-from dim_tf.models import encoders
 from dim_tf.training import build
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def test_config_checks_and_builds(name, tmp_path):
         assert "bin/train --config=configs/" + name + ".py" in docstring
     # Small critics keep the build fast; the architecture is the config's own.
     config.critic.units = 8
-    size = encoders.encoder_input_size(config.encoder)
+    size = models.input_size(config.encoder, config.image_size)
     run = build.build_trainer(config, (size, size, 3), tf.distribute.get_strategy())
     features = run.encoder(tf.zeros((2, size, size, 3)))
     assert features["y"].shape == (2, config.y_dim)
@@ -76,3 +76,12 @@ def test_the_amdim_configs_use_amdims_transform_of_their_dataset(name, preset):
     config = importlib.import_module(f"configs.{name}").get_config()
     resolved = input_names.resolve_augmentation(config.augment, config.data)
     assert resolved == input_names.AUGMENT_PRESETS[preset]
+
+
+@pytest.mark.parametrize("name", ["folder_backbone", "stl10_resnet50"])
+def test_the_backbone_recipes_train_two_simclr_views_at_96_pixels(name):
+    config = importlib.import_module(f"configs.{name}").get_config()
+    assert config.encoder.startswith("keras:") and config.image_size == 96
+    assert (config.objective.views, config.augment.preset) == (2, "simclr")
+    assert (config.objective.estimator, config.objective.prior) == ("nce", "none")
+    assert config.critic.score_scale == "sqrt_units" and config.critic.score_clip
