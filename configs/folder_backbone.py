@@ -7,7 +7,7 @@ Commands:
   bin/export --workdir=/tmp/dim_backbone      # uint8 images of any size in
 
 The folder as in configs/folder_example.py (labeled, ImageFolder layout, or
-not; .jpg, .png, .bmp, .gif of any size). `keras:MobileNetV3Small` from
+not; .jpg, .png, .bmp, .gif of any size). `keras:EfficientNetV2B0` from
 random initialisation (`--config.backbone.weights=` a local ImageNet no-top
 weights file continues from it; `--config.encoder=keras:ResNet50` or any
 other `keras.applications` name, or `file:my_model.keras`), 96x96 images:
@@ -30,7 +30,7 @@ def get_config():
     # or one starting with ./ or ../ or ~.
     config.data.dataset = "./my_photos"
     config.data.channels = 3
-    config.encoder = "keras:MobileNetV3Small"
+    config.encoder = "keras:EfficientNetV2B0"
     config.image_size = 96
     config.objective.estimator = "nce"
     config.objective.prior = "none"
