@@ -12,7 +12,7 @@ from absl import logging
 
 from dim_tf import input as input_names
 from dim_tf.errors import UserError
-from dim_tf.input import augment, folders, image_files, sources, tfds_read
+from dim_tf.input import augment, cache_memory, folders, image_files, sources, tfds_read
 from dim_tf.input.model_input import batched_model_input, raw_images_to_model_input
 
 _EPOCH_GRAPH_SEED = 1
@@ -54,6 +54,9 @@ def make_train_dataset(
     batch, per_step = _batch_sizes(global_batch_size, input_context)
     images, listed = _train_images(data, image_size, input_context)
     if data.cache:
+        # Before the first pass, which fills the cache.
+        cached = listed if listed is not None else int(images.cardinality())
+        cache_memory.check(cached, tuple(images.element_spec.shape))
         # Cached before counting, so a counting pass fills the cache.
         images = images.cache()
     examples = _num_examples(images, data.train_split, input_context)
