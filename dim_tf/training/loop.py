@@ -73,8 +73,6 @@ def train(config, workdir, actions=()):
 
 def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     """`train`'s body, with the workdir locked and stop signals caught."""
-    if chief:
-        workdir_lib.write_config(workdir, config_lib.to_record(config))
     checkpointer = Checkpointer(
         os.path.join(workdir, "checkpoints"),
         run.checkpoint_items(),
@@ -98,6 +96,10 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
             views=config.objective.views,
         )
     )
+    # Written once the input pipeline is built: a data error (such as a cache
+    # beyond memory) leaves no config.json that a corrected rerun must match.
+    if chief:
+        workdir_lib.write_config(workdir, config_lib.to_record(config))
     iterator = iter(dataset)
     reporter = Reporter(
         os.path.join(workdir, "train"),

@@ -93,3 +93,5 @@ def test_bin_train_stops_with_one_error_line(data_dir, tmp_path):
         result, "data.cache=True would keep", "--config.data.cache=False"
     )
     assert not os.path.exists(workdir / "checkpoints")
+    # No config.json: a rerun with --config.data.cache=False may use the workdir.
+    assert not os.path.exists(workdir / "config.json")
