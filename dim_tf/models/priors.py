@@ -34,6 +34,10 @@ def make_prior(name, dim):
     return None
 
 
+# Bits per uniform draw: (k + 0.5) / 2**23 is exact in float32 and < 1.
+UNIFORM_BITS = 23
+
+
 def sample_prior(name, count, dim, seed):
     """`[count, dim]` float32 samples of prior `name` ("uniform" or "gaussian").
 
@@ -41,16 +45,24 @@ def sample_prior(name, count, dim, seed):
     CPU kernels', and the samples must not change with `train.jit_compile`.
 
     Args:
+      name: "uniform" (on (0, 1)) or "gaussian" (standard, by inverse CDF).
+      count: samples.
+      dim: D, each sample's size.
       seed: int32 `[2]`.
     """
     check_prior(name)
     bits = tf.random.stateless_uniform(
-        [count, dim], seed, 0, 2**24, dtype=tf.int32, alg="philox"
+        [count, dim], seed, 0, 2**UNIFORM_BITS, dtype=tf.int32, alg="philox"
     )
-    unit = (tf.cast(bits, tf.float32) + 0.5) / 2**24  # In (0, 1): erfinv finite.
+    unit = open_unit_interval(bits)
     if name == "uniform":
         return unit
     return np.sqrt(2.0).astype(np.float32) * tf.math.erfinv(2.0 * unit - 1.0)
+
+
+def open_unit_interval(bits):
+    """int32 in [0, 2**UNIFORM_BITS) -> float32 in (0, 1), so erfinv stays finite."""
+    return (tf.cast(bits, tf.float32) + 0.5) / 2**UNIFORM_BITS
 
 
 def code_for_prior(name, y):

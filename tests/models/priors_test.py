@@ -140,3 +140,10 @@ def test_prior_samples_are_the_same_under_xla(name):
         assert 0 < plain.min() and plain.max() < 1 and abs(plain.mean() - 0.5) < 0.02
     else:
         assert abs(plain.mean()) < 0.05 and abs(plain.std() - 1) < 0.05
+
+
+def test_the_extreme_integers_map_strictly_inside_the_unit_interval():
+    extremes = tf.constant([0, 2**priors.UNIFORM_BITS - 1], tf.int32)
+    unit = priors.open_unit_interval(extremes).numpy()
+    assert 0 < unit[0] and unit[1] < 1
+    assert np.all(np.isfinite(tf.math.erfinv(2.0 * unit - 1.0).numpy()))
