@@ -38,3 +38,10 @@ def test_the_training_images_are_cached_only_when_they_fit(monkeypatch):
     assert cached(64, 50_000)
     assert not cached(224, 50_000)
     assert cached(224, 5_000)
+
+
+def test_a_label_subset_takes_the_full_probes_steps_at_its_bounded_batch():
+    eval_config = defaults()
+    epochs = finetune.subset_epochs(eval_config, 50_000, 500, _examples(224))
+    # Batches of 20 224-pixel images: 25 steps per subset epoch, 2,500 per full one.
+    assert epochs * (500 // 20) == eval_config.finetune.epochs * (50_000 // 20)

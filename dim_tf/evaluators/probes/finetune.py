@@ -51,15 +51,11 @@ class Evaluator(base.Evaluator):
         for fields, rows in label_subsets.subsets(
             "label_fractions", eval_config, train.labels, step.num_classes
         ):
-            subset_config = eval_config.copy_and_resolve_references()
-            subset_config.finetune.epochs = label_subsets.matched_epochs(
-                len(train.labels),
-                len(rows),
-                eval_config.batch_size,
-                eval_config.finetune.epochs,
-                drop_remainder=True,
-            )
             images = _train_images(run, eval_config, rows)
+            subset_config = eval_config.copy_and_resolve_references()
+            subset_config.finetune.epochs = subset_epochs(
+                eval_config, len(train.labels), len(rows), images
+            )
             for tap in self.taps:
                 _, accuracy = _fine_tune(
                     step,
@@ -129,3 +125,21 @@ def _train_images(run, eval_config, rows=None, count=None):
     if data.cache and count is not None and count * floats <= MAX_CACHED_FLOATS:
         images = images.cache()
     return images
+
+
+def subset_epochs(eval_config, full_count, subset_count, images):
+    """Epochs over a label subset with the optimizer steps of the full probe.
+
+    Args:
+      eval_config: `config.eval`.
+      full_count, subset_count: labeled training examples, all and the subset's.
+      images: dataset of single examples `(image [S, S, C], label)`; its
+        image size bounds the batch as in `heads.finetune_batch`.
+    """
+    return label_subsets.matched_epochs(
+        full_count,
+        subset_count,
+        heads.finetune_batch(eval_config.batch_size, full_count, images),
+        eval_config.finetune.epochs,
+        drop_remainder=True,
+    )
