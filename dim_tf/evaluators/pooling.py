@@ -2,7 +2,7 @@
 
 A map tap `[H, W, C]` with more than the bound's floats is pooled to the
 largest square grid `g x g x C` within it (at least 1 x 1); kept images are
-halved until they fit, so the decoder and MS-SSIM still see even sides.
+halved until they fit.
 Maps within the bound pass through untouched.
 """
 
@@ -23,7 +23,8 @@ def map_side(shape, max_features):
     if not max_features or len(shape) != 3 or math.prod(shape) <= max_features:
         return None
     height, width, channels = shape
-    return max(1, min(height, width, math.isqrt(max_features // channels)))
+    side = max(1, min(height, width, math.isqrt(max_features // channels)))
+    return None if side == height == width else side
 
 
 def image_side(shape, max_features):

@@ -53,6 +53,7 @@ def test_sides():
     assert pooling.map_side((7, 7, 2048), 0) is None  # No bound.
     assert pooling.map_side((7, 7, 4096), 100) == 1  # Never below 1 x 1.
     assert pooling.map_side((4096,), 100) is None  # Not a map.
+    assert pooling.map_side((1, 1, 4096), 100) is None  # Already 1 x 1.
     assert pooling.image_side((28, 28, 1), 500) == 14
     assert pooling.image_side((28, 28, 1), 784) is None
 
