@@ -49,4 +49,7 @@ def get_config():
     config.eval.kinds = "linear,knn"
     config.eval.mi.mine_steps = 300
     config.eval.mi.ndm_steps = 300
+    # The 96x96x3 images and every tap of a 96-pixel trunk kept whole for
+    # the probes, MINE and the decoder (the backbones' default pools more).
+    config.eval.max_tap_features = 96 * 96 * 3
     return config

@@ -50,4 +50,7 @@ def get_config():
     config.train.learning_rate = 2e-4
     config.train.steps = EPOCHS * TRAIN_EXAMPLES // config.train.batch_size
     config.train.checkpoint_every = 2000
+    # The 96x96x3 images and every tap of a 96-pixel trunk kept whole for
+    # the probes, MINE and the decoder (the backbones' default pools more).
+    config.eval.max_tap_features = 96 * 96 * 3
     return config

@@ -2,6 +2,7 @@
 
 import glob
 import importlib
+import math
 import os
 
 import pytest
@@ -11,6 +12,7 @@ from dim_tf import config as config_lib
 from dim_tf import input as input_names
 from dim_tf import models
 from dim_tf.input import settings
+from dim_tf.models import backbone_maps, backbones
 from dim_tf.training import build
 
 pytestmark = pytest.mark.slow
@@ -85,3 +87,20 @@ def test_the_backbone_recipes_train_two_simclr_views_at_96_pixels(name):
     assert (config.objective.views, config.augment.preset) == (2, "simclr")
     assert (config.objective.estimator, config.objective.prior) == ("nce", "none")
     assert config.critic.score_scale == "sqrt_units" and config.critic.score_clip
+
+
+@pytest.mark.parametrize(
+    "name, local_layer, local_shape",
+    [
+        ("folder_backbone", "block3b_add", (12, 12, 48)),
+        ("stl10_resnet50", "conv3_block4_out", (12, 12, 512)),
+    ],
+)
+def test_the_backbone_recipes_score_the_stride_8_map(name, local_layer, local_shape):
+    """The local map the docstrings name; each recipe keeps its taps whole."""
+    config = importlib.import_module(f"configs.{name}").get_config()
+    trunk = backbones.resolve_backbone(config.encoder, config.image_size)
+    layer = backbone_maps.default_local_layer(trunk)
+    assert (layer.name, tuple(layer.output.shape[1:])) == (local_layer, local_shape)
+    assert math.prod(trunk.output.shape[1:]) <= config.eval.max_tap_features
+    assert config.image_size**2 * 3 <= config.eval.max_tap_features
