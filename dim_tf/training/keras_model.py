@@ -196,6 +196,13 @@ class DeepInfoMax(keras.Model):
         self._make_views = pipeline.view_maker(
             config.data, config.augment, config.objective.views, image_shape[0]
         )
+        # Random resized crops have no XLA kernel (StatelessSampleDistortedBoundingBox).
+        self._random_crops = (
+            self._make_views is not None
+            and input_names.resolve_augmentation(
+                config.augment, config.data
+            ).resized_crop
+        )
         # Attributes, so Keras tracks their weights (BackupAndRestore saves them).
         self.encoder = encoder
         self.critics = [
@@ -234,8 +241,8 @@ class DeepInfoMax(keras.Model):
         sums need it off on several replicas.
 
         Raises:
-          UserError: `jit_compile` on several replicas, or an optimizer made
-            under another strategy.
+          UserError: `jit_compile` on several replicas or with random resized
+            crops, or an optimizer made under another strategy.
         """
         strategy = self.distribute_strategy
         replicas = strategy.num_replicas_in_sync
@@ -244,6 +251,13 @@ class DeepInfoMax(keras.Model):
                 f"DeepInfoMax.compile(jit_compile={jit_compile!r}) needs one "
                 f"replica, found {replicas}; compile with jit_compile=False or "
                 "train under a one-device strategy"
+            )
+        if jit_compile and self._random_crops:
+            raise UserError(
+                f"DeepInfoMax.compile(jit_compile={jit_compile!r}) cannot compile "
+                "the views' random resized crops (no XLA kernel); compile with "
+                "jit_compile=False or use an augment preset without them "
+                "(such as flip_crop)"
             )
         if optimizer is not None and not isinstance(optimizer, str | dict):
             _check_strategy(optimizer, strategy, "optimizer")

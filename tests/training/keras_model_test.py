@@ -225,6 +225,20 @@ def test_two_views_fit_with_an_augmentation_preset():
     assert np.isfinite(history.history["loss"][0])
 
 
+def test_xla_compiles_views_without_random_resized_crops_and_refuses_them():
+    dim = dim_tf.DeepInfoMax(
+        _encoder(), views=2, augment="flip_crop", prior="none", **SMALL
+    )
+    dim.compile(jit_compile=True)
+    history = dim.fit(_images(8), None, 8, 1, 0)
+    assert np.isfinite(history.history["loss"][0])
+    dim = dim_tf.DeepInfoMax(
+        _encoder(), views=2, augment="simclr", prior="none", **SMALL
+    )
+    with pytest.raises(UserError, match="random resized crops .* jit_compile=False"):
+        dim.compile(jit_compile=True)
+
+
 @pytest.mark.parametrize("name,size", [("folded_basic32x32", 32), ("resnet32x32", 32)])
 def test_an_encoder_with_dim_tf_layers_loads_back_from_a_keras_file(
     tmp_path, name, size
