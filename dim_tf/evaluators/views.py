@@ -266,8 +266,8 @@ def write_code_histograms(writer, step, y, prior_name, seed=0):
     """
     name = "uniform" if prior_name == "none" else prior_name
     codes = priors.code_for_prior(name, y)
-    samples = priors.make_prior(name, int(codes.shape[1])).sample(
-        int(codes.shape[0]), seed=tf.constant([seed, step], tf.int32)
+    samples = priors.sample_prior(
+        name, int(codes.shape[0]), int(codes.shape[1]), tf.constant([seed, step])
     )
     code_name = "sigmoid_y" if name == "uniform" else "y"
     with writer.as_default(step=step):

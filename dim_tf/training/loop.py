@@ -203,8 +203,9 @@ def _write_summaries(
     y = tf.cast(features["y"], tf.float32)
     histograms = {"y": y, "sigmoid_y": tf.sigmoid(y)}
     if run.prior is not None:
-        histograms["prior_samples"] = run.prior.sample(
-            tf.shape(y)[0], seed=tf.constant([0, step], tf.int32)
+        # Drawn as the discriminator's are, from another seed.
+        histograms["prior_samples"] = priors.sample_prior(
+            run.prior_name, int(y.shape[0]), int(y.shape[1]), tf.constant([0, step])
         )
         histograms["prior_code"] = priors.code_for_prior(run.prior_name, y)
     reporter.histograms(step, histograms)

@@ -48,7 +48,9 @@ def test_train_writes_the_workdir(data_dir, tmp_path):
         "health/critic_positive",
         "health/critic_negative",
     }
-    assert health | {"loss", "mi/local", "y"} <= set(tags)
+    assert health | {"loss", "mi/local", "y", "prior_samples", "prior_code"} <= set(
+        tags
+    )
     assert tags["health/y_std"] == [2, 4]  # Every train.log_every steps.
     assert not any(tag.startswith("health/global_critic") for tag in tags)
 
