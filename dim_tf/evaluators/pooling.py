@@ -49,6 +49,9 @@ def _bins(size, side):
 def pool(maps, side):
     """Adaptive average pooling (PyTorch's `AdaptiveAvgPool2d` bins).
 
+    Not `keras.ops.adaptive_average_pool`: in a `tf.function` it fails where
+    a window would exceed the map (7 -> 1 in Keras 3.15).
+
     Args:
       maps: float `[B, H, W, C]`.
       side: g.

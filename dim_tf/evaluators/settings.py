@@ -55,12 +55,17 @@ def check(eval_config):
         ("every", "off"),
         ("few_labels", "off"),
         ("max_train_examples", "all"),
-        ("max_tap_features", "no bound"),
     ):
-        if eval_config[field] is not None or field != "max_tap_features":
-            field_checks.integer(
-                f"eval.{field}", eval_config[field], minimum=0, note=f" (0 = {zero})"
-            )
+        field_checks.integer(
+            f"eval.{field}", eval_config[field], minimum=0, note=f" (0 = {zero})"
+        )
+    if eval_config.max_tap_features is not None:
+        field_checks.integer(
+            "eval.max_tap_features",
+            eval_config.max_tap_features,
+            minimum=0,
+            note=" (0 = no bound)",
+        )
     field_checks.integer("eval.seed", eval_config.seed, minimum=0)
     field_checks.flag("eval.random_baseline", eval_config.random_baseline)
     label_fractions(eval_config)
