@@ -5,33 +5,18 @@ the non-saturating `encoder_prior_loss` with D frozen. The uniform prior on
 [0, 1]^d is matched by sigmoid(Y) as in the paper, the Gaussian by Y itself.
 """
 
+import math
+
 import keras
-import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from dim_tf.models import PRIORS
-
-tfd = tfp.distributions
 
 
 def check_prior(name):
     """Raises `ValueError` unless `name` is one of `PRIORS`."""
     if name not in PRIORS:
         raise ValueError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
-
-
-def make_prior(name, dim):
-    """Prior `name` over `[dim]` codes: a float32 `tfd.Distribution`, or None."""
-    check_prior(name)
-    if name == "uniform":
-        return tfd.Independent(
-            tfd.Uniform(low=tf.zeros(dim), high=tf.ones(dim)),
-            reinterpreted_batch_ndims=1,
-        )
-    if name == "gaussian":
-        return tfd.MultivariateNormalDiag(loc=tf.zeros(dim), scale_diag=tf.ones(dim))
-    return None
 
 
 # Bits per uniform draw: (k + 0.5) / 2**23 is exact in float32 and < 1.
@@ -50,14 +35,15 @@ def sample_prior(name, count, dim, seed):
       dim: D, each sample's size.
       seed: int32 `[2]`.
     """
-    check_prior(name)
+    if name not in ("uniform", "gaussian"):
+        raise ValueError(f"prior {name!r} has no samples; choose uniform or gaussian")
     bits = tf.random.stateless_uniform(
         [count, dim], seed, 0, 2**UNIFORM_BITS, dtype=tf.int32, alg="philox"
     )
     unit = open_unit_interval(bits)
     if name == "uniform":
         return unit
-    return np.sqrt(2.0).astype(np.float32) * tf.math.erfinv(2.0 * unit - 1.0)
+    return math.sqrt(2.0) * tf.math.erfinv(2.0 * unit - 1.0)
 
 
 def open_unit_interval(bits):

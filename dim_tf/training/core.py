@@ -113,9 +113,9 @@ class DimCore:
                 local_shape[0] * local_shape[1], dtype=dtype
             )
             self.coordinate_head.build_from_shapes(local_shape, y_shape)
-        self.prior = priors.make_prior(self.prior_name, y_shape[-1])
+        priors.check_prior(self.prior_name)
         self.discriminator = None
-        if self.prior is not None and self.weights.gamma > 0:
+        if self.prior_name != "none" and self.weights.gamma > 0:
             self.discriminator = priors.build_discriminator(y_shape[-1])
         self.optimizer = self.prior_optimizer = None
         # Owners may swap in an XLA-compiled version (`train.jit_compile`).

@@ -202,7 +202,7 @@ def _write_summaries(
     reporter.scalars(step, scalars)
     y = tf.cast(features["y"], tf.float32)
     histograms = {"y": y, "sigmoid_y": tf.sigmoid(y)}
-    if run.prior is not None:
+    if run.prior_name != "none":
         # Drawn as the discriminator's are, from another seed.
         histograms["prior_samples"] = priors.sample_prior(
             run.prior_name, int(y.shape[0]), int(y.shape[1]), tf.constant([0, step])

@@ -24,8 +24,7 @@ def _codes_model():
 
 @pytest.mark.parametrize("name", ["uniform", "gaussian"])
 def test_priors_sample_their_event_shape(name):
-    prior = priors.make_prior(name, DIM)
-    samples = prior.sample(5, seed=tf.constant([1, 2], tf.int32))
+    samples = priors.sample_prior(name, 5, DIM, tf.constant([1, 2], tf.int32))
     assert samples.shape == (5, DIM) and samples.dtype == tf.float32
     if name == "uniform":
         assert np.all((samples.numpy() >= 0) & (samples.numpy() <= 1))
@@ -35,12 +34,13 @@ def test_uniform_prior_matches_sigmoid_of_y_and_gaussian_matches_y():
     y = tf.constant([[0.0, 2.0]])
     np.testing.assert_allclose(priors.code_for_prior("uniform", y), tf.sigmoid(y))
     np.testing.assert_allclose(priors.code_for_prior("gaussian", y), y)
-    assert priors.make_prior("none", DIM) is None
+    with pytest.raises(ValueError, match="no samples"):
+        priors.sample_prior("none", 5, DIM, tf.constant([1, 2], tf.int32))
 
 
 def test_unknown_prior_names_the_valid_ones():
     with pytest.raises(ValueError, match="uniform, gaussian, none"):
-        priors.make_prior("laplace", DIM)
+        priors.check_prior("laplace")
 
 
 def test_discriminator_shape():
@@ -50,8 +50,7 @@ def test_discriminator_shape():
 
 
 def _setup():
-    prior = priors.make_prior("uniform", DIM)
-    real = prior.sample(64, seed=tf.constant([3, 4], tf.int32))
+    real = priors.sample_prior("uniform", 64, DIM, tf.constant([3, 4], tf.int32))
     inputs = tf.random.stateless_normal((64, 3), (5, 6))
     return real, inputs, _codes_model(), priors.build_discriminator(DIM)
 
