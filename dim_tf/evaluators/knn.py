@@ -45,29 +45,47 @@ def knn_predict(
       num_classes: K.
       k: neighbours per query (clipped to M).
       temperature: T in the vote weight exp(similarity / T).
+      max_block, memory_chunk, dtype: as `top_k_similar`.
+
+    Returns:
+      int32 `[Q]` class ids (ties between classes go to the lower id).
+    """
+    similarities, rows = top_k_similar(
+        memory, queries, k, max_block, memory_chunk, dtype
+    )
+    labels = np.asarray(memory_labels, np.int32)[rows]
+    vote = _vote_fn(num_classes, temperature)
+    return vote(tf.constant(similarities), tf.constant(labels)).numpy()
+
+
+def top_k_similar(
+    memory, queries, k, max_block=MAX_BLOCK, memory_chunk=None, dtype="float32"
+):
+    """The `k` rows of `memory` most cosine-similar to each query, in bounded blocks.
+
+    Memory is read a chunk at a time (a NumPy memory map stays on disk but
+    for one chunk) and merged into a running top k per query, so memory use
+    does not grow with queries x memory rows.
+
+    Args:
+      memory: float `[M, D]`.
+      queries: float `[Q, D]`.
+      k: rows per query (clipped to M).
       max_block: the most similarities in one `[q, m]` block.
       memory_chunk: memory rows per block (None: as many as fit 64 MiB; >= k).
       dtype: "float32" or "bfloat16": the products' inputs (bfloat16: the
         normalised features rounded, similarities within about 1e-3).
 
     Returns:
-      int32 `[Q]` class ids (ties between classes go to the lower id).
+      `(similarities float32 [Q, k], rows int32 [Q, k])`, most similar first,
+      ties in row order.
     """
-    memory = np.asarray(memory, np.float32)
+    if not isinstance(memory, np.ndarray):
+        memory = np.asarray(memory, np.float32)
     num_memory, dim = memory.shape
     k = min(k, num_memory)
     memory_chunk = memory_chunk or _MEMORY_CHUNK_BYTES // (4 * dim)
     memory_chunk = max(k, min(memory_chunk, num_memory))
-    # Similarities divided by the memory's norms: no normalised copy of it;
-    # norms by chunk: no temporary as large as the memory.
-    norms = [
-        np.linalg.norm(memory[start : start + memory_chunk], axis=1)
-        for start in range(0, num_memory, memory_chunk)
-    ]
-    inverse_norms = 1.0 / np.maximum(
-        np.concatenate([*norms, np.zeros(0, np.float32)]), 1e-12
-    )
-    labels = np.asarray(memory_labels, np.int32)
     nearest = _nearest_fn(dim, k, dtype)
     queries = np.asarray(queries, np.float32)
     # A multiple of the parallel calls of query blocks: every round busy.
@@ -85,53 +103,55 @@ def knn_predict(
         )
         for start in range(0, len(queries), query_chunk)
     ]
-    # Per query block: similarities and labels of the k nearest so far.
+    # Per query block: similarities and rows of the k nearest so far.
     best = [
         (tf.fill([len(block), k], -np.inf), tf.zeros([len(block), k], tf.int32))
         for block in blocks
     ]
     for start in range(0, num_memory, memory_chunk):
-        rows = slice(start, start + memory_chunk)
+        rows = np.asarray(memory[start : start + memory_chunk], np.float32)
+        # Similarities divided by the chunk's norms: no normalised copy of memory.
+        inverse_norms = 1.0 / np.maximum(np.linalg.norm(rows, axis=1), 1e-12)
         chunk = (
-            tf.constant(memory[rows]),
-            tf.constant(inverse_norms[rows]),
-            tf.constant(labels[rows]),
+            tf.constant(rows),
+            tf.constant(inverse_norms),
+            tf.range(start, start + len(rows), dtype=tf.int32),
         )
         if dtype != "float32":
             # Normalised before rounding: bfloat16 keeps 8 bits of each value.
             chunk = (tf.cast(chunk[0] * chunk[1][:, None], dtype), *chunk[1:])
 
         def update(best_and_block, chunk=chunk):
-            (best_similarities, best_labels), block = best_and_block
-            return nearest(best_similarities, best_labels, block, *chunk)
+            (best_similarities, best_rows), block = best_and_block
+            return nearest(best_similarities, best_rows, block, *chunk)
 
         best = cpu.map_concurrently(update, zip(best, blocks))
-    vote = _vote_fn(num_classes, temperature)
-    predicted = [vote(*pair).numpy() for pair in best]
-    return np.concatenate(predicted or [np.zeros(0)]).astype(np.int32)
+    similarities = [np.zeros([0, k], np.float32)] + [s.numpy() for s, _ in best]
+    rows = [np.zeros([0, k], np.int32)] + [r.numpy() for _, r in best]
+    return np.concatenate(similarities), np.concatenate(rows)
 
 
 def _nearest_fn(dim, k, dtype="float32"):
-    """Graph function merging one block's nearest neighbours into the best so far.
+    """Graph function merging one block's nearest rows into the best so far.
 
-    `(best_similarities [q, k], best_labels [q, k], queries [q, D] (L2
-    normalised), memory [m, D], inverse_norms [m], labels [m])` -> the k most
-    similar of the k + m candidates: `(similarities [q, k], labels [q, k])`,
+    `(best_similarities [q, k], best_rows [q, k], queries [q, D] (L2
+    normalised), memory [m, D], inverse_norms [m], rows [m])` -> the k most
+    similar of the k + m candidates: `(similarities [q, k], rows [q, k])`,
     most similar first. Queries and memory in `dtype` (a bfloat16 memory
     comes normalised), similarities float32.
     """
 
-    def nearest(best_similarities, best_labels, queries, memory, inverse_norms, labels):
+    def nearest(best_similarities, best_rows, queries, memory, inverse_norms, rows):
         products = tf.matmul(queries, memory, transpose_b=True)
         similarities = tf.cast(products, tf.float32)
         if dtype == "float32":
             similarities *= inverse_norms
         top = tf.minimum(k, tf.shape(memory)[0])
-        similarities, rows = tf.math.top_k(similarities, top)
+        similarities, found = tf.math.top_k(similarities, top)
         similarities = tf.concat([best_similarities, similarities], axis=1)
-        labels = tf.concat([best_labels, tf.gather(labels, rows)], axis=1)
+        rows = tf.concat([best_rows, tf.gather(rows, found)], axis=1)
         similarities, keep = tf.math.top_k(similarities, k)
-        return similarities, tf.gather(labels, keep, batch_dims=1)
+        return similarities, tf.gather(rows, keep, batch_dims=1)
 
     return compiled(
         nearest,
