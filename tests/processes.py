@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests import tiny
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,6 +158,18 @@ def without_tensorflow(tmp_path):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text('raise ImportError("tensorflow imported")\n')
     return str(tmp_path / "fake")
+
+
+def assert_user_error(call, *fragments):
+    """`call()` raises a one-line `UserError` holding each fragment (in-process)."""
+    from dim_tf.errors import UserError
+
+    with pytest.raises(UserError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
 
 
 def assert_one_line_error(result, *fragments):

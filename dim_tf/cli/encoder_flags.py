@@ -22,17 +22,22 @@ class EncoderFlags:
         """Exactly one of --workdir and --encoder (no TensorFlow needed)."""
         embeddings.check_source(self.workdir.value, self.encoder.value)
 
-    def start_command(self, argv, images):
+    def start_command(self, argv, images, optional=False):
         """The checks both commands make first, before TensorFlow starts.
 
-        Rejects extra arguments, checks --workdir / --encoder and the images
-        at `images`, and lets file names that are not valid UTF-8 print as
-        their own bytes.
+        Rejects extra arguments, checks --workdir / --encoder (neither is
+        also fine when `optional`) and the images at `images`, and lets file
+        names that are not valid UTF-8 print as their own bytes.
         """
         cli.reject_extra_arguments(argv)
         sys.stdout.reconfigure(errors="surrogateescape")
-        self.check()
+        if not optional or self.given():
+            self.check()
         embeddings.check_images(images)
+
+    def given(self):
+        """Whether --workdir or --encoder is given."""
+        return bool(self.workdir.value or self.encoder.value)
 
     def opener(self):
         """A callable that prints "Loading ..." and opens the chosen `Encoder`.

@@ -105,3 +105,46 @@ def check_outputs(paths, overwrite):
             raise UserError(
                 f"{path} exists; pass --overwrite to replace it, or another --out"
             )
+
+
+def check_threshold(threshold):
+    """`UserError` unless `threshold` is a cosine similarity, in [-1, 1]."""
+    if not -1.0 <= threshold <= 1.0:
+        raise UserError(
+            f"--threshold is {threshold}; a cosine similarity is in [-1, 1] "
+            "(near-duplicates: e.g. 0.998)"
+        )
+
+
+def table_paths(out, sheet=None, pairs=False):
+    """The files of `dim-neighbours --queries` or `--duplicates` with `--out=out`.
+
+    Args:
+      out: the TSV, FILE.tsv (or FILE: ".tsv" is added).
+      sheet: the PNG, or None for FILE.png beside the TSV.
+      pairs: also FILE.pairs.tsv (`--duplicates`).
+
+    Returns:
+      `{"tsv": path, "png": path}` and, with `pairs`, `"pairs": path`.
+
+    Raises:
+      UserError: `out` names a PNG, a directory or no file, or two outputs
+        are one file.
+    """
+    if not out or out.endswith(os.sep) or os.path.isdir(out):
+        raise UserError(f"--out {out!r} names no file; pass e.g. --out=found.tsv")
+    if out.lower().endswith(".png"):
+        raise UserError(
+            f"--out {out} names a PNG; --out is the TSV here (e.g. --out=found.tsv, "
+            "its picture beside it as found.png, or --sheet=PATH)"
+        )
+    base = out[: -len(".tsv")] if out.endswith(".tsv") else out
+    paths = {"tsv": f"{base}.tsv", "png": sheet or f"{base}.png"}
+    if pairs:
+        paths["pairs"] = f"{base}.pairs.tsv"
+    if len(set(map(os.path.abspath, paths.values()))) < len(paths):
+        raise UserError(f"--sheet {sheet} is also a TSV output; choose another")
+    for path in paths.values():
+        if os.path.isdir(path):
+            raise UserError(f"{path} is a directory; choose another --out or --sheet")
+    return paths

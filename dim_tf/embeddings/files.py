@@ -59,15 +59,18 @@ def _write_tfrecord(embeddings, path):
 def read_embeddings(out):
     """The Y rows and names written for `--out=out` (the npy format).
 
+    A float32 `.npy` is memory-mapped, not read: a search reads it a block
+    at a time, so its size is bounded by the disk, not by memory.
+
     Returns:
-      `dim_tf.embeddings.Embeddings` with tap "y" only.
+      `dim_tf.embeddings.Embeddings` with tap "y" only (float32 `[N, D]`).
 
     Raises:
       UserError: a file is missing or damaged, or the two do not match.
     """
     paths = check_embeddings(out)
     try:
-        y = np.load(paths["y"], allow_pickle=False)
+        y = np.load(paths["y"], mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         reason = " ".join(str(err).split())[:200]
         raise UserError(
@@ -81,7 +84,14 @@ def read_embeddings(out):
             f"{paths['names']} names {len(names)} images; write both again with "
             "bin/embed"
         )
-    return Embeddings(names=names, taps={"y": y.astype(np.float32)})
+    if y.dtype != np.float32:
+        y = y.astype(np.float32)
+    return Embeddings(names=names, taps={"y": y})
+
+
+def tsv_field(name):
+    """`name` as one field of a TSV line (tab, newline, backslash escaped as in FILE.tsv)."""
+    return _escape(name)
 
 
 def _escape(name):

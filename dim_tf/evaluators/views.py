@@ -176,6 +176,30 @@ def query_grid(query, neighbours, per_row=9):
     return _tile([cells[i : i + per_row] for i in range(0, len(cells), per_row)])
 
 
+def framed_rows(rows):
+    """The grids of `dim-neighbours --queries` and `--duplicates`: one row per list of pictures.
+
+    The first picture of each row (a query, or a group's first image) is
+    framed white, the others grey.
+
+    Args:
+      rows: lists of uint8 RGB `[h, w, 3]` pictures of one size, each list
+        non-empty; none gives one empty cell.
+
+    Returns:
+      uint8 RGB image `[H, W, 3]`.
+    """
+    if not rows:
+        return _tile([[np.full((_MIN_CELL, _MIN_CELL, 3), _BACKGROUND, np.uint8)]])
+    return _tile(
+        [
+            [_framed(row[0], _QUERY_FRAME)]
+            + [_framed(picture, _UNLABELED_FRAME) for picture in row[1:]]
+            for row in rows
+        ]
+    )
+
+
 def heat_overlay(images, maps, alpha=0.6):
     """Heat maps drawn over images.
 

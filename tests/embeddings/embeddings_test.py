@@ -242,15 +242,6 @@ def test_bad_files_are_skipped_and_counted_by_both_sources(trained, tmp_path):
     assert not os.path.exists(tmp_path / "c.npy")
 
 
-def _one_line_error(call, *fragments):
-    with pytest.raises(UserError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-
-
 def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
     folder, workdir, encoder_path = (
         trained.folder,
@@ -266,20 +257,24 @@ def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
         return lambda: encoders.embed_images(images, out, source, **kwargs)
 
     (tmp_path / "empty").mkdir()
-    _one_line_error(embed(str(tmp_path / "nowhere")), "does not exist")
-    _one_line_error(embed(str(tmp_path / "empty")), "holds no images", ".png")
-    _one_line_error(embed(taps="y,local"), "'local'", "y, fc, conv")
-    _one_line_error(embed(file_format="csv"), "'csv'", "npy, tfrecord")
+    processes.assert_user_error(embed(str(tmp_path / "nowhere")), "does not exist")
+    processes.assert_user_error(
+        embed(str(tmp_path / "empty")), "holds no images", ".png"
+    )
+    processes.assert_user_error(embed(taps="y,local"), "'local'", "y, fc, conv")
+    processes.assert_user_error(embed(file_format="csv"), "'csv'", "npy, tfrecord")
     assert os.listdir(tmp_path) == ["empty"]
     (tmp_path / "out.tsv").write_text("kept\n")
-    _one_line_error(embed(), "out.tsv exists", "--overwrite")
+    processes.assert_user_error(embed(), "out.tsv exists", "--overwrite")
     assert (tmp_path / "out.tsv").read_text() == "kept\n"
     assert not (tmp_path / "out.npy").exists()
     for workdir_arg, saved_model in ((None, None), (workdir, encoder_path)):
-        _one_line_error(
+        processes.assert_user_error(
             lambda: encoders.open_encoder(workdir_arg, saved_model), "exactly one"
         )
-    _one_line_error(lambda: encoders.open_encoder(None, workdir), "cannot be loaded")
+    processes.assert_user_error(
+        lambda: encoders.open_encoder(None, workdir), "cannot be loaded"
+    )
     query = os.path.join(folder, "wide.jpg")
     for kwargs, fragment in (
         ({"k": 0}, "--k is 0"),
@@ -287,7 +282,7 @@ def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
         ({"query": folder}, "is not an image file"),
     ):
         arguments = {"query": query, **kwargs}
-        _one_line_error(
+        processes.assert_user_error(
             lambda: search.find_neighbours(source, folder, **arguments), fragment
         )
 
@@ -320,7 +315,7 @@ def test_tfrecord_output_and_names_that_need_escaping(tmp_path):
     np.testing.assert_array_equal(np.stack([p["y"] for p in parsed]), y)
     # A .npy and .tsv that do not match are refused.
     np.save(out, y[:2])
-    _one_line_error(lambda: files.read_embeddings(out), "names 4 images")
+    processes.assert_user_error(lambda: files.read_embeddings(out), "names 4 images")
 
 
 def test_files_are_fitted_as_a_tfds_dataset_stores_its_images(tmp_path):
