@@ -46,17 +46,17 @@ def write_duplicates(duplicates, image_paths, paths, max_rows=MAX_ROWS):
     Returns:
       How many groups the sheet shows.
     """
+    fields = [files_lib.tsv_field(path) for path in image_paths]  # Once each.
     rows = ["group\tsize\tmin_similarity\tmax_similarity\tpath"]
     for number, group in enumerate(duplicates.groups, 1):
-        low, high = f"{group.min_similarity:.6f}", f"{group.max_similarity:.6f}"
-        for row in group.rows:
-            rows.append(_line(number, len(group.rows), low, high, image_paths[row]))
+        head = f"{number}\t{len(group.rows)}\t"
+        head += f"{group.min_similarity:.6f}\t{group.max_similarity:.6f}\t"
+        rows.extend(head + fields[row] for row in group.rows)
     _write_lines(paths["tsv"], rows)
     pairs = ["similarity\tpath_a\tpath_b"]
-    for a, b, similarity in zip(*duplicates.pairs):
-        pairs.append(
-            _line(f"{min(similarity, 1.0):.6f}", image_paths[a], image_paths[b])
-        )
+    a, b, similarity = duplicates.pairs
+    for i, j, value in zip(a.tolist(), b.tolist(), similarity.tolist()):
+        pairs.append(f"{min(value, 1.0):.6f}\t{fields[i]}\t{fields[j]}")
     _write_lines(paths["pairs"], pairs)
     shown = duplicates.groups[:max_rows]
     _write_sheet(
