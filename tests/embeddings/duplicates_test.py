@@ -25,9 +25,8 @@ from tests.tiny import tiny_config
 
 _DIGITS = 400
 _PLANTED = range(0, 200, 20)  # Digits with three altered copies each.
-_KINDS = ("copy", "noise", "bright")
-# Between the planted copies (>= 0.9997) and distinct digits (<= 0.9985)
-# of the initial weights' Y.
+# Between the planted copies and distinct digits
+# of the initial weights' Y (docs/benchmarks.md, Near-duplicates).
 _THRESHOLD = 0.999
 
 
