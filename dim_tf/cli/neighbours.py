@@ -184,11 +184,8 @@ def _duplicates(paths):
 
     images, saved = _IMAGES.value, _EMBEDDINGS.value
     if saved:
-        found = search.read_searched(images, saved)
-        if _ENCODER.given():
-            encoder = _ENCODER.opener()()
-            first = search.embed_file(encoder, found.paths[0], "--images")
-            search.check_dimension(found, len(first), saved)
+        opener = _ENCODER.opener() if _ENCODER.given() else None
+        found = search.read_searched(images, saved, opener)
     else:
         progress = cli.CountProgress("images")
         found = search.embed_searched(

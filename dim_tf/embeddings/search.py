@@ -96,20 +96,31 @@ def nearest(y, queries, k):
     return rows, similarities
 
 
-def read_searched(images, embeddings):
+def read_searched(images, embeddings, encoder=None):
     """The images under `images` and their Y read from FILE `embeddings` (memory-mapped).
 
+    Args:
+      images: the folder (or file) FILE was written for.
+      embeddings: FILE of a `dim-embed --images=IMAGES --out=FILE`.
+      encoder: None, or a callable returning the `encoders.Encoder`, called
+        after FILE's checks: FILE's first image is embedded to check the
+        vectors' dimension.
+
     Raises:
-      UserError: FILE is missing or damaged, or names other images than
-        the folder holds.
+      UserError: FILE is missing or damaged, names other images than the
+        folder holds, or (with `encoder`) has another dimension.
     """
     paths, names = encoders.list_files(images)
     stored = files_lib.read_embeddings(embeddings)
     skipped = _check_folder(stored.names, paths, names, images, embeddings)
     root = _root(images)
-    return Searched(
+    found = Searched(
         [os.path.join(root, name) for name in stored.names], stored.taps["y"], skipped
     )
+    if encoder is not None:
+        first = embed_file(encoder(), found.paths[0], "--images")
+        check_dimension(found, len(first), embeddings)
+    return found
 
 
 def embed_searched(encoder, images, batch_size=128, progress=None):

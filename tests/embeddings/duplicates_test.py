@@ -214,6 +214,11 @@ def test_bad_input_is_one_line_and_writes_nothing(example, tmp_path):
         "Y has 8",
         "embed --images again",
     )
+    processes.assert_user_error(
+        lambda: search.read_searched(folder, other, lambda: example.encoder),
+        "3 dimensions",
+    )
+    assert search.read_searched(folder, saved, lambda: example.encoder).y.shape[1] == 8
     # FILE of another folder, or the folder changed since.
     fewer = tmp_path / "fewer"
     shutil.copytree(folder, fewer)
