@@ -1,20 +1,23 @@
-"""SavedModels of the encoder and of each probe, loadable with TensorFlow alone.
+"""The encoder and each probe exported: SavedModels, and on request other formats.
 
-Under `DIR/export/`: `encoder/` (input `images` uint8 `[None, H, W, None]`;
-outputs `local`, `conv`, `fc`, `y`) and `probe_{kind}_{tap}/` (outputs
-`probabilities` `[None, K]`, `class_ids` `[None]`, asset `class_names.txt`),
-preprocessing inside, in inference mode. A crash while writing leaves the
-previous export (docs/usage.md, Loading the SavedModels).
+Under `DIR/export/`: `encoder/` (SavedModel; input `images` uint8
+`[None, H, W, None]`; outputs `local`, `conv`, `fc`, `y`) and
+`probe_{kind}_{tap}/` (outputs `probabilities` `[None, K]`, `class_ids`
+`[None]`, asset `class_names.txt`), preprocessing inside, in inference mode.
+`formats` adds `NAME.keras`, `NAME.onnx`, `NAME.tflite` beside each
+(`dim_tf.exporting`), each checked against its SavedModel before anything is
+replaced. A crash or a failed check leaves the previous export (docs/deploy.md).
 """
 
 import os
 
 import tensorflow as tf
 
+from dim_tf import exporting
 from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import evaluation, report
 from dim_tf.evaluators.probes import store
-from dim_tf.input import image_files, model_input, sources
+from dim_tf.exporting import keras_file, serving, verify, writers
 from dim_tf.training import runs
 
 EXPORT_DIR = "export"
@@ -27,40 +30,6 @@ def probe_name(kind, tap):
     return f"probe_{kind}_{tap}"
 
 
-def _input_spec(raw_image_shape):
-    """`images`: uint8 `[None, H, W, None]`, any channel count (checked inside)."""
-    height, width, _ = raw_image_shape
-    return tf.TensorSpec([None, height, width, None], tf.uint8, name="images")
-
-
-def serving_transform(run):
-    """What an exported model does to its input `images` before the encoder.
-
-    As the pipeline: channels converted, a directory's images fitted; a TFDS
-    dataset's must have the stored size (a signature would resize silently).
-
-    Args:
-      run: `dim_tf.training.runs.Run`.
-
-    Returns:
-      A function: uint8 `[B, H, W, c]` (c in 1..4) -> float32 `[B, S, S, C]` in [-1, 1].
-    """
-    data, size, crop = run.config.data, run.image_size, run.center_crop
-    directory = sources.is_directory(data.dataset)
-    height, width, channels = run.raw_image_shape
-
-    def transform(images):
-        images = image_files.convert_channels(images, channels)
-        if directory:
-            stored = image_files.stored_size(size, data.random_crop)
-            images = image_files.fit(images, stored)
-        else:
-            images = tf.ensure_shape(images, [None, height, width, channels])
-        return model_input.raw_images_to_model_input(images, size, crop, data.channels)
-
-    return transform
-
-
 class _EncoderModule(tf.Module):
     def __init__(self, encoder, transform, input_spec):
         super().__init__(name="dim_encoder")
@@ -71,7 +40,7 @@ class _EncoderModule(tf.Module):
             outputs = encoder(transform(images), training=False)
             return {
                 name: tf.cast(outputs[name], tf.float32)
-                for name in ("local", "conv", "fc", "y")
+                for name in keras_file.ENCODER_OUTPUTS
             }
 
         self.serve = serve
@@ -98,8 +67,15 @@ def _save(module, path):
     tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
 
 
-def export_models(workdir, run, classifiers):
-    """Writes the encoder and probe SavedModels under `DIR/export/`.
+def export_models(
+    workdir,
+    run,
+    classifiers,
+    formats=(exporting.SAVED_MODEL,),
+    litert_quantize="none",
+    log=None,
+):
+    """Writes the encoder and probe exports under `DIR/export/`.
 
     Args:
       workdir: the run directory.
@@ -107,11 +83,20 @@ def export_models(workdir, run, classifiers):
       classifiers: `{(tap, kind): model}`, each model mapping model input
         `[B, S, S, C]` in [-1, 1] to logits `[B, K]` (a frozen probe is the
         run's encoder followed by its head, see `heads.finetune_classifier`).
+      formats: names from `dim_tf.exporting.FORMATS` (the SavedModels are
+        always written: the other files are checked against them).
+      litert_quantize: one of `dim_tf.exporting.LITERT_QUANTIZATIONS`.
+      log: callable taking a progress line (each file's check), or None.
 
     Returns:
-      `{"encoder": "export/encoder", (tap, kind): "export/probe_kind_tap", ...}`,
-      paths relative to `workdir`.
+      `{"encoder": {format: path}, (tap, kind): {format: path}, ...}`, paths
+      relative to `workdir` ("export/encoder", "export/encoder.onnx", ...).
+
+    Raises:
+      UserError: a file differing from its SavedModel beyond its tolerance
+        (`dim_tf.exporting.verify`); nothing is replaced then.
     """
+    log = log or (lambda line: None)
     root = os.path.join(workdir, EXPORT_DIR)
     workdir_lib.recover(root)
     staging = workdir_lib.staging_dir(root)
@@ -119,7 +104,8 @@ def export_models(workdir, run, classifiers):
         names_file = os.path.join(staging, CLASS_NAMES_FILE)
         with open(names_file, "w") as f:
             f.write("".join(f"{name}\n" for name in run.class_names))
-        transform, spec = serving_transform(run), _input_spec(run.raw_image_shape)
+        transform, shape = serving.serving_input(run)
+        spec = tf.TensorSpec([None, *shape], tf.uint8, name="images")
         staged = {
             "encoder": (ENCODER_NAME, _EncoderModule(run.encoder, transform, spec))
         }
@@ -130,29 +116,60 @@ def export_models(workdir, run, classifiers):
             )
         for name, module in staged.values():
             _save(module, os.path.join(staging, name))
+        extra = [fmt for fmt in formats if fmt != exporting.SAVED_MODEL]
+        files = {key: {} for key in staged}
+        if extra:
+            images = verify.check_images(run)
+            for key, (name, _) in staged.items():
+                classifier = None if key == "encoder" else classifiers[key]
+                saved = tf.saved_model.load(os.path.join(staging, name))
+                reference = saved.signatures["serving_default"](
+                    images=tf.constant(images)
+                )
+                for fmt in extra:
+                    file_name = name + exporting.SUFFIXES[fmt]
+                    path = os.path.join(staging, file_name)
+                    writers.write(fmt, run, classifier, path, litert_quantize)
+                    outputs = verify.run_file(fmt, path, images)
+                    label = f"{EXPORT_DIR}/{file_name}"
+                    log(verify.check(label, fmt, reference, outputs, litert_quantize))
+                    files[key][fmt] = file_name
         paths = {}
         for key, (name, _) in staged.items():
             workdir_lib.replace_dir(
                 os.path.join(staging, name), os.path.join(root, name)
             )
-            paths[key] = f"{EXPORT_DIR}/{name}"
+            paths[key] = {exporting.SAVED_MODEL: f"{EXPORT_DIR}/{name}"}
+            for fmt, suffix in exporting.SUFFIXES.items():
+                target = os.path.join(root, name + suffix)
+                if fmt in files[key]:
+                    os.replace(os.path.join(staging, name + suffix), target)
+                    paths[key][fmt] = f"{EXPORT_DIR}/{name}{suffix}"
+                elif os.path.exists(target):
+                    os.remove(target)  # Another checkpoint's: not left to mislead.
         return paths
     finally:
         workdir_lib.recover(root)
 
 
-def export_run(workdir, log=None):
+def export_run(
+    workdir, formats=(exporting.SAVED_MODEL,), litert_quantize="none", log=None
+):
     """Exports `workdir`'s latest checkpoint (evaluated first if needed); updates results.json.
 
     Args:
       workdir: run directory.
+      formats: as `export_models`'s.
+      litert_quantize: as `export_models`'s.
       log: callable taking a progress line, or None.
 
     Returns:
-      The updated results dict (with `encoder_export` and each probe's `export`).
+      The updated results dict: `encoder_export` (the SavedModel) and
+      `encoder_exports` (`{format: path}`), each probe's `export` and `exports`.
 
     Raises:
-      UserError: missing workdir, no checkpoint, or a bad `eval` setting.
+      UserError: missing workdir, no checkpoint, a bad `eval` setting, or a
+        file failing its check.
     """
     log = log or (lambda line: None)
     run = runs.load_run(workdir)
@@ -162,10 +179,17 @@ def export_run(workdir, log=None):
         log(f"No probes for step {run.step} yet: evaluating first")
         results = evaluation.evaluate(workdir, log=log, run=run)
         classifiers = store.load(workdir, run)
-    log(f"Writing SavedModels to {os.path.join(workdir, EXPORT_DIR)}")
-    paths = export_models(workdir, run, classifiers)
-    results["encoder_export"] = paths["encoder"]
+    log(f"Writing {', '.join(formats)} to {os.path.join(workdir, EXPORT_DIR)}")
+    paths = export_models(workdir, run, classifiers, formats, litert_quantize, log)
+    results["encoder_export"] = paths["encoder"][exporting.SAVED_MODEL]
+    results["encoder_exports"] = paths["encoder"]
+    if exporting.LITERT in formats:
+        results["litert_quantize"] = litert_quantize
+    else:
+        results.pop("litert_quantize", None)
     for probe in results["probes"]:
-        probe["export"] = paths.get((probe["tap"], probe["kind"]))
+        exported = paths.get((probe["tap"], probe["kind"]))
+        probe["export"] = exported and exported[exporting.SAVED_MODEL]
+        probe["exports"] = exported
     report.write_results(workdir, results)
     return results

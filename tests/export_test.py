@@ -228,7 +228,7 @@ def test_a_folded_encoder_trains_restores_and_exports(data_dir, tmp_path):
     loop.train(config, workdir)
     run = runs.load_run(workdir)
     paths = export.export_models(workdir, run, {})
-    assert paths == {"encoder": "export/encoder"}
+    assert paths == {"encoder": {"saved_model": "export/encoder"}}
     loaded = tf.saved_model.load(os.path.join(workdir, "export", "encoder"))
     images = np.random.default_rng(0).integers(0, 17, (3, 8, 8, 1), dtype=np.uint8)
     outputs = loaded.signatures["serving_default"](images=tf.constant(images))

@@ -41,9 +41,10 @@ def build_results(run, results, num_train, num_test, pooled=None):
         "train_split": run.eval_train_split,
         "step": run.step,
         "checkpoint": os.path.relpath(run.checkpoint, run.workdir),
-        "probes": [dict(row, export=None) for row in sections["probes"]],
+        "probes": [dict(row, export=None, exports=None) for row in sections["probes"]],
         **top,
         "encoder_export": None,
+        "encoder_exports": None,
         "few_label_probes": sections["few_label_probes"],
         "label_fraction_probes": sections["label_fraction_probes"],
         "random_encoder": {

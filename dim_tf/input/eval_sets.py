@@ -23,10 +23,7 @@ def make_eval_dataset(data, split, image_size, batch_size, center_crop=None):
       Finite `tf.data.Dataset` of `(images, labels)`: float32 `[b, S, S, C]` in
       [-1, 1] and int32 `[b]` (-1 for an unlabeled directory).
     """
-    if sources.is_directory(data.dataset):
-        ds, _ = folders.read(data, split, image_size)
-    else:
-        ds = _tfds_labeled_examples(data, split)
+    ds = stored_examples(data, split, image_size)
     if center_crop is None:
         center_crop = data.random_crop
     ds = batched_model_input(
@@ -34,6 +31,22 @@ def make_eval_dataset(data, split, image_size, batch_size, center_crop=None):
     )
     ds = ds.map(lambda example: (example["image"], example["label"]))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def stored_examples(data, split, image_size):
+    """A split's examples as the dataset stores them, in a fixed order.
+
+    Args:
+      data: the `config.data` section.
+      split: as `make_eval_dataset`'s.
+      image_size: S (a directory's images are fitted to its stored side).
+
+    Returns:
+      `tf.data.Dataset` of `{"image": uint8 [H, W, C], "label": int32 []}`.
+    """
+    if sources.is_directory(data.dataset):
+        return folders.read(data, split, image_size)[0]
+    return _tfds_labeled_examples(data, split)
 
 
 def _tfds_labeled_examples(data, split):

@@ -31,6 +31,8 @@ def raw_images_to_model_input(
     if center_crop:
         images = _center_crop(images, image_size)
     if images.shape[1] != image_size or images.shape[2] != image_size:
+        # In float32 (the uint8 kernel's arithmetic too): ONNX resizes in the input's type.
+        images = tf.cast(images, tf.float32)
         images = tf.image.resize(images, [image_size, image_size], "bilinear")
         # Float rounding can push an interpolated pixel a hair past 255.
         images = tf.clip_by_value(images, 0.0, 255.0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 # Crops per image side = 2 * CROPS_PER_SIDE - 1 at half-crop strides.
@@ -59,15 +58,19 @@ class ExtractCrops(keras.layers.Layer):
         self.stride = int(stride)
 
     def call(self, images):
-        channels = images.shape[-1]
-        patches = tf.image.extract_patches(
-            images,
-            sizes=[1, self.crop, self.crop, 1],
-            strides=[1, self.stride, self.stride, 1],
-            rates=[1, 1, 1, 1],
-            padding="VALID",
-        )  # [B, G, G, crop * crop * C], each patch row-major then channels
-        return ops.reshape(patches, (-1, self.crop, self.crop, channels))
+        # Static slices rather than tf.image.extract_patches: the same values,
+        # and LiteRT's built-in operators have no ExtractImagePatches.
+        side, channels = images.shape[1], images.shape[-1]
+        grid = (side - self.crop) // self.stride + 1
+        starts = [i * self.stride for i in range(grid)]
+        crops = [
+            images[:, top : top + self.crop, left : left + self.crop, :]
+            for top in starts
+            for left in starts
+        ]  # row-major over the grid
+        return ops.reshape(
+            ops.stack(crops, axis=1), (-1, self.crop, self.crop, channels)
+        )
 
     def compute_output_shape(self, input_shape):
         return (None, self.crop, self.crop, input_shape[-1])
