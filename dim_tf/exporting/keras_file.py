@@ -57,4 +57,3 @@ def probe_model(run, classifier, portable=False):
         },
         name="dim_probe",
     )
-
