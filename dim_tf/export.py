@@ -17,7 +17,7 @@ from dim_tf import exporting
 from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import evaluation, report
 from dim_tf.evaluators.probes import store
-from dim_tf.exporting import keras_file, serving, verify, writers
+from dim_tf.exporting import keras_file, runtimes, serving, verify, writers
 from dim_tf.training import runs
 
 EXPORT_DIR = "export"
@@ -130,7 +130,7 @@ def export_models(
                     file_name = name + exporting.SUFFIXES[fmt]
                     path = os.path.join(staging, file_name)
                     writers.write(fmt, run, classifier, path, litert_quantize)
-                    outputs = verify.run_file(fmt, path, images)
+                    outputs = runtimes.open_file(fmt, path)(images)
                     label = f"{EXPORT_DIR}/{file_name}"
                     log(verify.check(label, fmt, reference, outputs, litert_quantize))
                     files[key][fmt] = file_name

@@ -2,6 +2,7 @@
 
     dim-benchmark --config=PATH/configs/NAME.py [--config.FIELD=VALUE ...] [--matmul_peak]
     dim-benchmark --workdir=DIR
+    dim-benchmark --workdir=DIR --exports
 
 Prints one JSON line on stdout (everything else goes to stderr).
 
@@ -20,6 +21,11 @@ cpu_seconds, evaluator_seconds, total_s, cpu_s, values (every measured
 accuracy and estimate), peak_rss_mb, load_average and matmul_gflops (the
 machine's float32 rate before and after), the dataset's sizes and the
 eval settings.
+
+With --workdir and --exports: every file bin/export wrote for that run,
+opened with its own runtime. Keys: rows (per file: model, format, path,
+size_mb, ms_per_image per batch size, a probe's test_accuracy on the whole
+evaluation split), litert_quantize, images.
 """
 
 import contextlib
@@ -41,6 +47,11 @@ _WORKDIR = flags.DEFINE_string(
     None,
     "Time bin/evaluate on this trained run instead of a config's training step.",
 )
+_EXPORTS = flags.DEFINE_bool(
+    "exports",
+    False,
+    "With --workdir: time the files bin/export wrote instead of the evaluation.",
+)
 _MATMUL_PEAK = flags.DEFINE_bool(
     "matmul_peak", False, "Also measure float32/bfloat16 matmul GFLOP/s."
 )
@@ -54,6 +65,10 @@ _PIPELINE_BATCHES = flags.DEFINE_integer(
 
 def _benchmark(argv):
     cli.reject_extra_arguments(argv)
+    if _EXPORTS.value and _WORKDIR.value is None:
+        raise UserError("--exports needs --workdir=DIR: the run whose exports to time")
+    if _WORKDIR.value is not None and _EXPORTS.value:
+        return _benchmark_exports()
     if _WORKDIR.value is not None:
         return _benchmark_evaluation()
     config = _CONFIG.value
@@ -93,6 +108,15 @@ def _benchmark_evaluation():
     use_cores_for(_WORKDIR.value)  # As bin/evaluate runs it.
     with contextlib.redirect_stdout(sys.stderr):
         result = benchmark_evaluation(_WORKDIR.value, log=cli.progress)
+    print(json.dumps(result, sort_keys=True), flush=True)
+
+
+def _benchmark_exports():
+    cli.start_tensorflow()
+    from dim_tf.tools.export_benchmark import benchmark_exports
+
+    with contextlib.redirect_stdout(sys.stderr):
+        result = benchmark_exports(_WORKDIR.value, log=cli.progress)
     print(json.dumps(result, sort_keys=True), flush=True)
 
 

@@ -39,35 +39,6 @@ def check_images(run, count=CHECK_IMAGES):
     return np.stack([e["image"] for e in ds.take(count).as_numpy_iterator()])
 
 
-def run_file(fmt, path, images):
-    """Runs an exported file on `images` with its own runtime.
-
-    Args:
-      fmt: `KERAS`, `ONNX` or `LITERT`.
-      path: the file.
-      images: uint8 `[n, H, W, C]`.
-
-    Returns:
-      `{output name: NumPy array}`.
-    """
-    if fmt == KERAS:
-        import keras
-
-        from dim_tf.exporting import serving  # noqa: F401 (registers its layers)
-
-        outputs = keras.saving.load_model(path)(images)
-        return {name: np.asarray(value) for name, value in outputs.items()}
-    if fmt == ONNX:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(path)
-        names = [output.name for output in session.get_outputs()]
-        return dict(zip(names, session.run(names, {"images": images})))
-    from ai_edge_litert.interpreter import Interpreter
-
-    return Interpreter(model_path=path).get_signature_runner()(images=images)
-
-
 def tolerance(fmt, quantize="none"):
     """The largest relative difference `check` allows a file of `fmt`."""
     return TOLERANCES[(fmt, quantize) if fmt == LITERT else fmt]
