@@ -1,10 +1,11 @@
 """ONNX files of the portable models, converted by tf2onnx.
 
-Input `images` uint8 `[batch, H, W, c]` (batch dynamic), outputs named as the
-model's. Keras's own `Model.export(format="onnx")` calls the same converter.
+Input `images` uint8 `[batch, H, W, c]` (`batch` a named dynamic dimension),
+outputs named as the model's. Keras's own `Model.export(format="onnx")`
+calls the same converter on the TensorFlow backend.
 """
 
-# ONNX opset 17: supported by onnxruntime 1.16 and later.
+# The ONNX operator set the files use.
 OPSET = 17
 
 
@@ -15,6 +16,7 @@ def save(model, path):
       model: a `keras_file` model at a fixed input size (`portable=True`).
       path: the `.onnx` file.
     """
+    import onnx
     import tf2onnx
 
     # tf2onnx 1.17 still uses `np.object`, gone in NumPy 2: Keras's patch.
@@ -25,9 +27,10 @@ def save(model, path):
     patch_tf2onnx()
     # Frozen first: tf2onnx would take captured constants for inputs.
     function = graphs.frozen_function(model)
-    tf2onnx.convert.from_function(
-        function,
-        input_signature=function.input_signature,
-        opset=OPSET,
-        output_path=path,
+    proto, _ = tf2onnx.convert.from_function(
+        function, input_signature=function.input_signature, opset=OPSET
     )
+    # The dynamic first dimension is named "batch" (tf2onnx names it unk__N).
+    for value in [*proto.graph.input, *proto.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(proto, path)

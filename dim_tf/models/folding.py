@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 from keras import ops
 
 # Crops per image side = 2 * CROPS_PER_SIDE - 1 at half-crop strides.
@@ -58,19 +59,18 @@ class ExtractCrops(keras.layers.Layer):
         self.stride = int(stride)
 
     def call(self, images):
-        # Static slices rather than tf.image.extract_patches: the same values,
-        # and LiteRT's built-in operators have no ExtractImagePatches.
+        # One gather of the crops' pixels rather than tf.image.extract_patches:
+        # the same values, and LiteRT's built-in operators have no
+        # ExtractImagePatches.
         side, channels = images.shape[1], images.shape[-1]
-        grid = (side - self.crop) // self.stride + 1
-        starts = [i * self.stride for i in range(grid)]
-        crops = [
-            images[:, top : top + self.crop, left : left + self.crop, :]
-            for top in starts
-            for left in starts
-        ]  # row-major over the grid
-        return ops.reshape(
-            ops.stack(crops, axis=1), (-1, self.crop, self.crop, channels)
-        )
+        starts = np.arange(0, side - self.crop + 1, self.stride)
+        offsets = np.arange(self.crop)
+        rows = (starts[:, None] + offsets[None, :])[:, None, :, None]  # [G, 1, crop, 1]
+        cols = (starts[:, None] + offsets[None, :])[None, :, None, :]  # [1, G, 1, crop]
+        pixels = (rows * side + cols).reshape(-1)  # crop (r, c) row-major, then pixels
+        flat = ops.reshape(images, (-1, side * side, channels))
+        crops = ops.take(flat, pixels, axis=1)
+        return ops.reshape(crops, (-1, self.crop, self.crop, channels))
 
     def compute_output_shape(self, input_shape):
         return (None, self.crop, self.crop, input_shape[-1])
