@@ -27,8 +27,10 @@ def open_file(fmt, path):
         from dim_tf.exporting import serving  # noqa: F401 (registers its layers)
 
         model = keras.saving.load_model(path)
+        # A compiled call: calling the model itself runs it op by op.
         return lambda images: {
-            name: np.asarray(value) for name, value in model(images).items()
+            name: np.asarray(value)
+            for name, value in model.predict_on_batch(images).items()
         }
     if fmt == ONNX:
         import onnxruntime
