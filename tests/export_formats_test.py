@@ -194,3 +194,15 @@ def test_a_file_beyond_its_tolerance_fails_the_export_and_keeps_the_previous_one
         name: os.path.getmtime(os.path.join(root, name)) for name in os.listdir(root)
     }
     assert after == before
+
+
+def test_an_export_without_a_format_removes_that_formats_older_files(exported):
+    workdir = exported[0]
+    run = runs.load_run(workdir)
+    paths = export.export_models(workdir, run, {}, ("saved_model", "keras"))
+    assert paths == {
+        "encoder": {"saved_model": "export/encoder", "keras": "export/encoder.keras"}
+    }
+    names = set(os.listdir(os.path.join(workdir, "export")))
+    assert {"encoder", "encoder.keras"} <= names
+    assert not names & {"encoder.onnx", "encoder.tflite"}
