@@ -17,7 +17,7 @@ from dim_tf import exporting
 from dim_tf import workdir as workdir_lib
 from dim_tf.evaluators import evaluation, report
 from dim_tf.evaluators.probes import store
-from dim_tf.exporting import keras_file, runtimes, serving, verify, writers
+from dim_tf.exporting import keras_file, serving, writers
 from dim_tf.training import runs
 
 EXPORT_DIR = "export"
@@ -116,24 +116,12 @@ def export_models(
             )
         for name, module in staged.values():
             _save(module, os.path.join(staging, name))
-        extra = [fmt for fmt in formats if fmt != exporting.SAVED_MODEL]
-        files = {key: {} for key in staged}
-        if extra:
-            images = verify.check_images(run)
-            for key, (name, _) in staged.items():
-                classifier = None if key == "encoder" else classifiers[key]
-                saved = tf.saved_model.load(os.path.join(staging, name))
-                reference = saved.signatures["serving_default"](
-                    images=tf.constant(images)
-                )
-                for fmt in extra:
-                    file_name = name + exporting.SUFFIXES[fmt]
-                    path = os.path.join(staging, file_name)
-                    writers.write(fmt, run, classifier, path, litert_quantize)
-                    outputs = runtimes.open_file(fmt, path)(images)
-                    label = f"{EXPORT_DIR}/{file_name}"
-                    log(verify.check(label, fmt, reference, outputs, litert_quantize))
-                    files[key][fmt] = file_name
+        models = {
+            key: (name, classifiers.get(key)) for key, (name, _) in staged.items()
+        }
+        files = writers.write_formats(
+            run, models, staging, formats, litert_quantize, EXPORT_DIR, log
+        )
         paths = {}
         for key, (name, _) in staged.items():
             workdir_lib.replace_dir(
