@@ -138,14 +138,22 @@ def test_formats_are_parsed_and_an_unknown_one_is_one_line(tmp_path):
     assert exporting.parse_formats("litert,keras") == ("saved_model", "keras", "litert")
     with pytest.raises(UserError, match="allowed: a comma-separated list of"):
         exporting.parse_formats("onnx,tflite")
-    # bin/export refuses it before TensorFlow starts.
+    # bin/export refuses it (and a quantisation without LiteRT) before
+    # TensorFlow starts.
+    without_tensorflow = processes.without_tensorflow(tmp_path)
     result = processes.run(
         [sys.executable, "bin/export", f"--workdir={tmp_path}", "--formats=pdf"],
-        PYTHONPATH=processes.without_tensorflow(tmp_path),
+        PYTHONPATH=without_tensorflow,
     )
     processes.assert_one_line_error(
         result, "unknown format pdf", "saved_model, keras, onnx, litert, or all"
     )
+    result = processes.run(
+        [sys.executable, "bin/export", f"--workdir={tmp_path}", "--formats=onnx"]
+        + ["--litert_quantize=float16"],
+        PYTHONPATH=without_tensorflow,
+    )
+    processes.assert_one_line_error(result, "add litert to --formats")
 
 
 def test_a_missing_package_names_the_install_before_any_work(exported, tmp_path):

@@ -15,6 +15,7 @@ previous export intact.
 from absl import flags
 
 from dim_tf import cli, exporting
+from dim_tf.errors import UserError
 
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Run directory written by dim-train or bin/train."
@@ -38,6 +39,11 @@ def _export(argv):
     cli.reject_extra_arguments(argv)
     # Before TensorFlow starts: a bad name or a missing package costs nothing.
     formats = exporting.parse_formats(_FORMATS.value)
+    if _LITERT_QUANTIZE.value != "none" and exporting.LITERT not in formats:
+        raise UserError(
+            f"--litert_quantize={_LITERT_QUANTIZE.value} quantises .tflite files: "
+            "add litert to --formats"
+        )
     exporting.check_packages(formats)
     cli.start_tensorflow()
     from dim_tf.export import export_run

@@ -41,15 +41,6 @@ def parse_formats(text):
     return tuple(name for name in FORMATS if name == SAVED_MODEL or name in names)
 
 
-def check_quantization(name):
-    """Raises `UserError` unless `name` is one of `LITERT_QUANTIZATIONS`."""
-    if name not in LITERT_QUANTIZATIONS:
-        raise UserError(
-            f"--litert_quantize={name!r} is not one of "
-            f"{', '.join(LITERT_QUANTIZATIONS)}"
-        )
-
-
 def missing_packages(formats):
     """The pip packages `formats` need that cannot be imported, in order."""
     missing = []
