@@ -12,6 +12,10 @@ other taps (conv averaged over its spatial grid), or with --format=tfrecord
 one FILE.tfrecord of tf.train.Examples (name, one float list per tap).
 Files that cannot be decoded are skipped and named on stderr. Existing
 outputs are kept unless --overwrite; each file appears whole or not at all.
+
+Vectors go to FILE.partial/ as they are computed (memory holds a batch);
+rerunning an interrupted command resumes from its last complete chunk, and
+--overwrite, another encoder, other taps or other images start afresh.
 """
 
 import time
@@ -58,13 +62,15 @@ def _embed(argv):
         overwrite=_OVERWRITE.value,
         batch_size=_ENCODER.batch_size.value,
         progress=progress,
+        say=cli.progress,
     )
     progress.finish()
     encoder_flags.report_skipped(result.skipped)
-    count = len(result.names)
-    speed = f", {progress.rate:.0f} images/s" if progress.rate else ""
+    count = result.count
+    speed = f", {progress.rate:,.0f} images/s" if progress.rate else ""
+    resumed = f" ({result.resumed:,} of them before)" if result.resumed else ""
     print(
-        f"Embedded {count} images of {_IMAGES.value} with {result.source} "
+        f"Embedded {count:,} images{resumed} of {_IMAGES.value} with {result.source} "
         f"in {time.monotonic() - start:.1f}s{speed}:"
     )
     for what, path in paths.items():
@@ -72,12 +78,11 @@ def _embed(argv):
             contents = "file names, line i naming row i"
         elif what == "tfrecord":
             contents = "tf.train.Examples: name, " + ", ".join(
-                f"{tap} [{rows.shape[1]}]" for tap, rows in result.taps.items()
+                f"{tap} [{dim}]" for tap, dim in result.dims.items()
             )
         else:
-            rows = result.taps[what]
             pooled = " (averaged over its grid)" if what == "conv" else ""
-            contents = f"{what}{pooled}, float32 {list(rows.shape)}"
+            contents = f"{what}{pooled}, float32 {[count, result.dims[what]]}"
         print(f"  {path}  {contents}")
     if result.skipped:
         print(

@@ -59,8 +59,8 @@ class CountProgress:
             from dim_tf.training.summaries import format_duration
 
             remaining = format_duration((total - done) / rate)
-            eta = f"  {rate:.0f} {self.noun}/s  ETA {remaining}"
-        self._line = f"{done}/{total} {self.noun}{eta}"
+            eta = f", {rate:,.0f} {self.noun}/s, ETA {remaining}"
+        self._line = f"{done:,}/{total:,} {self.noun}{eta}"
         interval = 0.2 if self._live else self.every
         if self._shown is None or now - self._shown >= interval:
             self._show()

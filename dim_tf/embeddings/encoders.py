@@ -5,9 +5,15 @@ images; its exported encoder SavedModel gets the file decoded to RGB, fitted
 to the signature's H x W when it fixes one (else at its own size, runs of one
 size batched), and gives the same vectors to float rounding. Files that
 cannot be decoded are skipped, and named (docs/usage.md, Embeddings and search).
+
+`embed_images` streams: each batch's vectors go to disk as they come
+(`FILE.partial/`), so memory holds a batch whatever the collection's size,
+and a rerun of an interrupted command resumes from its last complete chunk
+(`dim_tf.embeddings.partial`).
 """
 
 import copy
+import dataclasses
 import os
 
 import numpy as np
@@ -22,6 +28,7 @@ from dim_tf.embeddings import (
     parse_taps,
 )
 from dim_tf.embeddings import files as files_lib
+from dim_tf.embeddings import partial as partial_lib
 from dim_tf.errors import UserError
 from dim_tf.input import eval_sets, image_files
 from dim_tf.training import runs
@@ -36,10 +43,13 @@ class Encoder:
 
     Attributes:
       description: what embeds, for messages ("run DIR at step N").
+      identity: what tells this encoder from another, for a resumed
+        dim-embed (absolute paths, the step or the SavedModel's fingerprint).
     """
 
-    def __init__(self, description, batches, keep=None):
+    def __init__(self, description, batches, keep=None, identity=None):
         self.description = description
+        self.identity = identity or description
         self._batches = batches
         self._keep = keep  # What `batches` needs alive (a loaded SavedModel).
 
@@ -68,7 +78,11 @@ class Encoder:
             for images, names in files:
                 yield names.numpy(), encode(images)
 
-        return cls(f"run {run.workdir} at step {run.step}", batches)
+        return cls(
+            f"run {run.workdir} at step {run.step}",
+            batches,
+            identity=f"run {os.path.abspath(run.workdir)} at step {run.step}",
+        )
 
     @classmethod
     def from_saved_model(cls, path):
@@ -93,7 +107,21 @@ class Encoder:
             for names, images in groups:
                 yield names, serve(images=tf.constant(images))
 
-        return cls(f"SavedModel {path}", batches, keep=loaded)
+        return cls(
+            f"SavedModel {path}",
+            batches,
+            keep=loaded,
+            identity=f"SavedModel {os.path.abspath(path)} {_fingerprint(path)}",
+        )
+
+
+def _fingerprint(path):
+    """The SavedModel's checksum, which changes when it is exported again."""
+    try:
+        fingerprint = tf.saved_model.experimental.read_fingerprint(path)
+    except (OSError, ValueError, tf.errors.OpError):
+        return f"modified {os.path.getmtime(os.path.join(path, 'saved_model.pb'))}"
+    return f"checksum {fingerprint.saved_model_checksum}"
 
 
 def open_encoder(workdir=None, saved_model=None):
@@ -204,6 +232,25 @@ def embed_files(encoder, paths, names, taps, batch_size=128, progress=None):
     )
 
 
+@dataclasses.dataclass
+class Embedded:
+    """What `embed_images` wrote (the vectors themselves are in the files).
+
+    Attributes:
+      count: N, the images embedded (rows of each file).
+      dims: `{tap: D_tap}`.
+      skipped: names of the files that could not be read or decoded.
+      source: what embedded them ("run DIR at step N", "SavedModel PATH").
+      resumed: rows an interrupted earlier run had embedded (0: none).
+    """
+
+    count: int
+    dims: dict
+    skipped: list
+    source: str
+    resumed: int = 0
+
+
 def embed_images(
     images,
     out,
@@ -213,8 +260,17 @@ def embed_images(
     overwrite=False,
     batch_size=128,
     progress=None,
+    say=None,
+    commit_every=5.0,
 ):
     """Embeds every image under `images` and writes the files for `--out=out`.
+
+    Streams: each batch's rows are appended to `FILE.partial/` and the final
+    files are made from them at the end, each renamed into place; memory
+    holds a batch (and the listing), not the collection. A rerun after an
+    interruption (an exception, Ctrl-C, kill -9) with the same encoder, taps
+    and images embeds only what its last complete chunk lacks; another
+    encoder, taps or images start afresh (saying why), as does `overwrite`.
 
     Args:
       images: a folder (every image under it, sorted) or one image file.
@@ -223,20 +279,66 @@ def embed_images(
         passed their checks; nothing is written unless an image embeds.
       taps: comma-separated taps or a sequence of them.
       file_format, overwrite: as `output_paths`, `check_outputs`.
-      batch_size, progress: as `embed_files`.
+      batch_size: images per encoder call.
+      progress: callable `(files done, files listed)` after each batch (the
+        done count includes skipped files and an earlier run's), or None.
+      say: callable taking a one-line message (resuming, starting afresh).
+      commit_every: seconds between the chunks a rerun resumes from; an
+        exception also ends a chunk, so only kill -9 loses up to this much.
 
     Returns:
-      `(Embeddings, {what: path written})`.
+      `(Embedded, {what: path written})`.
     """
     taps = parse_taps(taps)
     paths = output_paths(out, taps, file_format)
     check_outputs(paths, overwrite)
     files, names = list_files(images)
-    result = embed_files(encoder(), files, names, taps, batch_size, progress)
-    if not result.names:
+    opened = encoder()
+    ident = partial_lib.identity(opened.identity, taps, images, names)
+    state = partial_lib.Partial.open(
+        partial_lib.directory_for(paths), ident, overwrite, say
+    )
+    try:
+        _embed_rest(
+            opened, files, names, taps, batch_size, progress, state, commit_every
+        )
+    finally:
+        state.close()
+    if not state.rows:
+        state.discard()
         raise UserError(
             f"none of the {len(files)} files under --images {images} can be "
-            f"decoded as an image (first: {result.skipped[0]}); nothing written"
+            f"decoded as an image (first: {state.skipped[0]}); nothing written"
         )
-    files_lib.write_embeddings(result, paths)
+    files_lib.write_streamed(state, paths)
+    state.discard()
+    result = Embedded(
+        count=state.rows,
+        dims={tap: state.dims[tap] for tap in taps},
+        skipped=state.skipped,
+        source=opened.description,
+        resumed=state.resumed,
+    )
     return result, paths
+
+
+def _embed_rest(encoder, files, names, taps, batch_size, progress, state, every):
+    """Embeds `files[state.position:]` into `state`, a chunk every `every` s."""
+    index = state.position
+    rest = files[index:] if index < len(files) else []
+    batches = encoder.batches(rest, batch_size) if rest else ()
+    for batch_paths, outputs in batches:
+        lines, skipped = [], []
+        # Batches keep the listing's order; a file missing from them is skipped.
+        for path in batch_paths:
+            while os.fsencode(files[index]) != path:
+                skipped.append(names[index])
+                index += 1
+            lines.append(files_lib.escaped_line(names[index]))
+            index += 1
+        vectors = {tap: tap_vectors(outputs[tap]) for tap in taps}
+        state.append(vectors, lines, index, skipped)
+        state.commit(every)
+        if progress is not None:
+            progress(index, len(files))
+    state.append({}, [], len(files), names[index:])

@@ -3,10 +3,14 @@
 The `.tsv` (one column, no header: the TensorBoard projector's metadata)
 escapes backslash, tab, newline and carriage return so that each name stays
 one line. Each file is renamed into place, the `.tsv` last: a crash leaves
-the previous files or the new ones, never half a file.
+the previous files or the new ones, never half a file. `write_streamed`
+makes them from the raw rows dim-embed appended as it went
+(`dim_tf.embeddings.partial`), copying in chunks: memory holds a chunk, not
+the collection.
 """
 
 import re
+import shutil
 
 import numpy as np
 import tensorflow as tf
@@ -40,20 +44,75 @@ def write_embeddings(embeddings, paths):
 
 
 def _write_tfrecord(embeddings, path):
+    rows = (
+        {tap: tap_rows[i] for tap, tap_rows in embeddings.taps.items()}
+        for i in range(len(embeddings.names))
+    )
+    _write_examples(zip(embeddings.names, rows), path)
+
+
+def _write_examples(named_rows, path):
+    """Writes `(name, {tap: float32 [D]})` pairs as tf.train.Examples to `path`."""
     with workdir_lib.replaced_file(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
-        for i, name in enumerate(embeddings.names):
+        for name, rows in named_rows:
             name_bytes = name.encode(**_TEXT)
             feature = {
                 "name": tf.train.Feature(
                     bytes_list=tf.train.BytesList(value=[name_bytes])
                 )
             }
-            for tap, rows in embeddings.taps.items():
+            for tap, row in rows.items():
                 feature[tap] = tf.train.Feature(
-                    float_list=tf.train.FloatList(value=rows[i])
+                    float_list=tf.train.FloatList(value=row)
                 )
             example = tf.train.Example(features=tf.train.Features(feature=feature))
             writer.write(example.SerializeToString())
+
+
+def escaped_line(name):
+    """A name as its line of the `.tsv`: escaped, ending in a newline."""
+    return f"{_escape(name)}\n"
+
+
+def write_streamed(partial, paths, chunk_rows=4096):
+    """Writes the files `paths` names from a finished `partial.Partial`.
+
+    Args:
+      partial: `dim_tf.embeddings.partial.Partial` holding every row, closed.
+      paths: `output_paths(out, taps, file_format)`, taps those of `partial`.
+      chunk_rows: rows in memory at a time (tfrecord).
+    """
+    count = partial.rows
+    if "tfrecord" in paths:
+        _write_examples(_streamed_rows(partial, chunk_rows), paths["tfrecord"])
+        return
+    for tap, dim in partial.dims.items():
+        with workdir_lib.replaced_file(paths[tap]) as tmp, open(tmp, "wb") as f:
+            # The header np.save writes for a float32 [count, dim] array.
+            header = {"descr": "<f4", "fortran_order": False, "shape": (count, dim)}
+            np.lib.format.write_array_header_1_0(f, header)
+            with open(partial.rows_path(tap), "rb") as rows:
+                shutil.copyfileobj(rows, f, 16 << 20)
+    with workdir_lib.replaced_file(paths["names"]) as tmp:
+        shutil.copyfile(partial.names_path, tmp)
+
+
+def _streamed_rows(partial, chunk_rows):
+    """`(name, {tap: float32 [D]})` of each row of `partial`, in order."""
+    rows = {
+        tap: np.memmap(
+            partial.rows_path(tap), np.float32, "r", shape=(partial.rows, dim)
+        )
+        for tap, dim in partial.dims.items()
+    }
+    with open(partial.names_path, **_TEXT) as names:
+        for start in range(0, partial.rows, chunk_rows):
+            chunk = {
+                tap: np.array(r[start : start + chunk_rows]) for tap, r in rows.items()
+            }
+            for i in range(len(next(iter(chunk.values())))):
+                name = _unescape(names.readline().rstrip("\n"))
+                yield name, {tap: c[i] for tap, c in chunk.items()}
 
 
 def read_embeddings(out):

@@ -81,7 +81,8 @@ def test_rows_are_the_encoders_taps_of_the_evaluation_pipeline(trained, tmp_path
     listed = image_files.list_images(folder)
     assert len(listed) == 12
     names = [os.path.relpath(path, folder) for path in listed]
-    assert result.names == names and result.skipped == []
+    assert result.count == 12 and result.skipped == [] and result.resumed == 0
+    assert not os.path.exists(f"{out}.partial")
     assert paths == {
         "y": f"{out}.npy",
         "fc": f"{out}.fc.npy",
@@ -96,6 +97,7 @@ def test_rows_are_the_encoders_taps_of_the_evaluation_pipeline(trained, tmp_path
     )
     images, _ = next(iter(ds))
     expected = run.encoder(images, training=False)
+    assert result.dims == {tap: expected[tap].shape[-1] for tap in ("y", "fc", "conv")}
     for tap in ("y", "fc"):
         rows = np.load(paths[tap])
         assert rows.dtype == np.float32 and rows.shape == expected[tap].shape
@@ -106,23 +108,25 @@ def test_rows_are_the_encoders_taps_of_the_evaluation_pipeline(trained, tmp_path
 
 def test_the_saved_model_alone_gives_the_same_rows(trained, tmp_path):
     folder = trained.folder
-    by_run, _ = encoders.embed_images(
+    by_run, run_paths = encoders.embed_images(
         folder, str(tmp_path / "run"), lambda: trained.by_run, taps="y,conv"
     )
     # Batches of 4: the pictures of one size go in together, in order.
-    by_export, _ = encoders.embed_images(
+    by_export, export_paths = encoders.embed_images(
         folder,
         str(tmp_path / "export"),
         lambda: trained.by_export,
         "y,conv",
         batch_size=4,
     )
-    assert by_export.names == by_run.names
+    run_names, run_rows = _written(run_paths)
+    export_names, export_rows = _written(export_paths)
+    assert export_names == run_names
     assert by_run.source == f"run {trained.workdir} at step 0"
     assert by_export.source == f"SavedModel {trained.encoder_path}"
     for tap in ("y", "conv"):
         np.testing.assert_allclose(
-            by_export.taps[tap], by_run.taps[tap], atol=1e-5, rtol=1e-5
+            export_rows[tap], run_rows[tap], atol=1e-5, rtol=1e-5
         )
 
 
@@ -171,12 +175,13 @@ def test_a_grey_runs_export_embeds_files_as_the_run_does(trained, tmp_path):
         ("run", encoders.Encoder.from_run(run)),
         ("export", by_export),
     ):
-        rows[name], _ = encoders.embed_images(
+        _, paths = encoders.embed_images(
             trained.folder, str(tmp_path / name), lambda: encoder, batch_size=4
         )
-    assert rows["export"].names == rows["run"].names and len(rows["run"].names) == 12
+        rows[name] = _written(paths)
+    assert rows["export"][0] == rows["run"][0] and len(rows["run"][0]) == 12
     np.testing.assert_allclose(
-        rows["export"].taps["y"], rows["run"].taps["y"], atol=1e-5, rtol=1e-5
+        rows["export"][1]["y"], rows["run"][1]["y"], atol=1e-5, rtol=1e-5
     )
 
 
@@ -230,9 +235,9 @@ def test_bad_files_are_skipped_and_counted_by_both_sources(trained, tmp_path):
             copy, str(tmp_path / name), lambda: encoder
         )
         assert result.skipped == ["album0/img000.png", "notes.jpg"]
-        assert len(result.names) == 12 - 1 and len(result.taps["y"]) == 11
-        with open(paths["names"]) as f:
-            assert f.read().splitlines() == result.names
+        names, rows = _written(paths)
+        assert result.count == len(names) == len(rows["y"]) == 12 - 1
+        assert "notes.jpg" not in names and "album0/img000.png" not in names
     # A folder of nothing but bad files: an error, and nothing written.
     bad = tmp_path / "bad"
     bad.mkdir()
@@ -240,6 +245,14 @@ def test_bad_files_are_skipped_and_counted_by_both_sources(trained, tmp_path):
     with pytest.raises(UserError, match="none of the 1 files .* x.png"):
         encoders.embed_images(str(bad), str(tmp_path / "c"), lambda: trained.by_run)
     assert not os.path.exists(tmp_path / "c.npy")
+    assert not os.path.exists(tmp_path / "c.partial")
+
+
+def _written(paths):
+    """The names and `{tap: rows}` of the npy files `embed_images` wrote."""
+    with open(paths["names"]) as f:
+        names = f.read().splitlines()
+    return names, {tap: np.load(p) for tap, p in paths.items() if tap != "names"}
 
 
 def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
@@ -350,7 +363,7 @@ def test_the_progress_line_counts_rate_and_eta(monkeypatch):
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].endswith("] 10/50 images")
-    assert lines[1].endswith("] 50/50 images  10 images/s  ETA 0s")
+    assert lines[1].endswith("] 50/50 images, 10 images/s, ETA 0s")
     assert progress.rate == 10.0
 
 
