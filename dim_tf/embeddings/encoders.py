@@ -75,7 +75,7 @@ class Encoder:
             files = eval_sets.make_files_dataset(
                 paths, data, run.image_size, batch_size, run.raw_image_shape
             )
-            for images, names in files:
+            for images, names in _without_autotuning(files):
                 yield names.numpy(), encode(images)
 
         return cls(
@@ -99,6 +99,7 @@ class Encoder:
             files = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
             # A file that fails is dropped here and found by its absence.
             files = files.map(decoded, tf.data.AUTOTUNE).ignore_errors()
+            files = _without_autotuning(files)
             if fixed:
                 groups = files.batch(batch_size).prefetch(tf.data.AUTOTUNE)
                 groups = groups.as_numpy_iterator()
@@ -122,6 +123,18 @@ def _fingerprint(path):
     except (OSError, ValueError, tf.errors.OpError):
         return f"modified {os.path.getmtime(os.path.join(path, 'saved_model.pb'))}"
     return f"checksum {fingerprint.saved_model_checksum}"
+
+
+def _without_autotuning(dataset):
+    """`dataset` with tf.data's autotuning off (AUTOTUNE: as many calls as cores).
+
+    Deleting an autotuned iterator at the end of a long collection waited
+    for its tuning thread, a wait that grew with the run's length; a fixed
+    pipeline ends at once and embeds as fast (BUILD.md, dim-embed).
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def open_encoder(workdir=None, saved_model=None):

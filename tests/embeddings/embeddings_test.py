@@ -255,6 +255,125 @@ def _written(paths):
     return names, {tap: np.load(p) for tap, p in paths.items() if tap != "names"}
 
 
+class _Counting:
+    """An `Encoder` that records the files it is asked to embed."""
+
+    def __init__(self, encoder):
+        self.encoder, self.files = encoder, []
+        self.identity, self.description = encoder.identity, encoder.description
+
+    def batches(self, paths, batch_size):
+        self.files.extend(paths)
+        return self.encoder.batches(paths, batch_size)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _interrupted_after(batches):
+    """A progress callback that raises (as Ctrl-C would) after `batches` calls."""
+    calls = []
+
+    def progress(done, total):
+        calls.append((done, total))
+        if len(calls) == batches:
+            raise _Interrupt
+
+    return progress
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(trained, tmp_path):
+    copy = str(tmp_path / "copy")
+    shutil.copytree(trained.folder, copy)
+    with open(os.path.join(copy, "album0", "img001.png"), "wb") as f:
+        f.write(b"not a picture")  # Skipped within the first chunk.
+    listed = image_files.list_images(copy)
+
+    def embed(out, encoder, **kwargs):
+        options = {"taps": "y,fc", "batch_size": 3, "commit_every": 3600.0}
+        return encoders.embed_images(
+            copy, out, lambda: encoder, **{**options, **kwargs}
+        )
+
+    whole, whole_paths = embed(str(tmp_path / "whole"), trained.by_run)
+    out = str(tmp_path / "out")
+    # Stopped by an exception after 2 batches (7 files: 6 images, 1 skipped).
+    with pytest.raises(_Interrupt):
+        embed(out, trained.by_run, progress=_interrupted_after(2))
+    assert sorted(os.listdir(tmp_path)) == [
+        "copy",
+        "out.partial",
+        "whole.fc.npy",
+        "whole.npy",
+        "whole.tsv",
+    ]
+    said, counted, calls = [], _Counting(trained.by_run), []
+    result, paths = embed(
+        out, counted, say=said.append, progress=lambda *c: calls.append(c)
+    )
+    assert counted.files == listed[7:]  # The rest only.
+    assert said == [f"Resuming {out}.partial: 7 of 13 images done by an earlier run"]
+    assert calls[0] == (10, 13) and calls[-1] == (13, 13)
+    assert (result.count, result.resumed, result.skipped) == (12, 6, whole.skipped)
+    assert whole.skipped == ["album0/img001.png"]
+    assert not os.path.exists(f"{out}.partial")
+    for what, path in paths.items():
+        with open(path, "rb") as f, open(whole_paths[what], "rb") as g:
+            assert f.read() == g.read(), what
+    # A run killed after its last chunk left more rows than that chunk's:
+    # they are cut and embedded again. The state serves any --format.
+    with pytest.raises(_Interrupt):
+        embed(out + "2", trained.by_run, progress=_interrupted_after(1))
+    for name in ("y.f32", "names.tsv"):
+        with open(os.path.join(f"{out}2.partial", name), "ab") as f:
+            f.write(b"left by a killed run")
+    counted = _Counting(trained.by_run)
+    _, record = embed(out + "2", counted, file_format="tfrecord")
+    assert counted.files == listed[3:]
+    spec = {
+        "name": tf.io.FixedLenFeature([], tf.string),
+        "y": tf.io.FixedLenFeature([whole.dims["y"]], tf.float32),
+    }
+    parsed = [
+        tf.io.parse_single_example(r, spec)
+        for r in tf.data.TFRecordDataset(record["tfrecord"])
+    ]
+    names, rows = _written(whole_paths)
+    assert [p["name"].numpy().decode() for p in parsed] == names
+    np.testing.assert_array_equal(np.stack([p["y"] for p in parsed]), rows["y"])
+    # Other taps, another encoder, or --overwrite: afresh.
+    for i, (change, message) in enumerate(
+        (
+            ({"taps": "y"}, "other taps"),
+            ({"encoder": trained.by_export}, "another encoder"),
+            ({"overwrite": True}, None),
+        )
+    ):
+        again = f"{out}{i + 3}"
+        with pytest.raises(_Interrupt):
+            embed(again, trained.by_run, progress=_interrupted_after(1))
+        said, counted = [], _Counting(change.pop("encoder", trained.by_run))
+        embed(again, counted, say=said.append, **change)
+        assert counted.files == listed
+        if message:
+            assert said == [
+                f"{again}.partial holds an interrupted embedding with {message}; "
+                "starting afresh"
+            ]
+        else:
+            assert said == []
+
+
+def _one_line_error(call, *fragments):
+    with pytest.raises(UserError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
 def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
     folder, workdir, encoder_path = (
         trained.folder,
@@ -386,6 +505,16 @@ def test_bin_embed_then_bin_neighbours(trained, tmp_path):
     )
     processes.assert_one_line_error(both, "exactly one of --workdir")
     out = str(tmp_path / "pictures")
+    # An interrupted run (4 images in) that bin/embed resumes.
+    with pytest.raises(_Interrupt):
+        encoders.embed_images(
+            folder,
+            out,
+            lambda: trained.by_export,
+            "y,fc",
+            batch_size=4,
+            progress=_interrupted_after(1),
+        )
     embedded = processes.run(
         [
             sys.executable,
@@ -397,9 +526,13 @@ def test_bin_embed_then_bin_neighbours(trained, tmp_path):
         ]
     )
     assert embedded.returncode == 0, embedded.stderr[-3000:]
-    assert f"Embedded 12 images of {folder} with SavedModel" in embedded.stdout
+    assert (
+        f"Embedded 12 images (4 of them before) of {folder} with SavedModel"
+        in embedded.stdout
+    )
     assert f"{out}.fc.npy  fc, float32 [12, 1024]" in embedded.stdout
-    assert "12/12 images" in embedded.stderr
+    assert f"Resuming {out}.partial: 4 of 12 images done" in embedded.stderr
+    assert "12/12 images" in embedded.stderr and not os.path.exists(f"{out}.partial")
     query = os.path.join(folder, "album1", "deeper", "img001.jpg")
     grid = str(tmp_path / "grid.png")
     found = processes.run(
