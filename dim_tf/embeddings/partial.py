@@ -114,8 +114,10 @@ class Partial:
                     )
                     state = None
         if state is None:
-            if os.path.lexists(directory):
+            if os.path.isdir(directory) and not os.path.islink(directory):
                 shutil.rmtree(directory)
+            elif os.path.lexists(directory):
+                os.remove(directory)
             os.makedirs(directory)
             partial = cls(directory, ident)
             partial._commit()
