@@ -18,12 +18,15 @@ rerunning an interrupted command resumes from its last complete chunk, and
 --overwrite, another encoder, other taps or other images start afresh.
 """
 
+import signal
 import time
 
 from absl import flags
 
 from dim_tf import cli, embeddings
 from dim_tf.cli import encoder_flags
+from dim_tf.embeddings import partial
+from dim_tf.errors import Interrupted
 
 _ENCODER = encoder_flags.define()
 flags.adopt_module_key_flags(encoder_flags)
@@ -53,17 +56,26 @@ def _embed(argv):
 
     progress = cli.CountProgress("images")
     start = time.monotonic()
-    result, paths = encoders.embed_images(
-        _IMAGES.value,
-        _OUT.value,
-        _ENCODER.opener(),
-        taps=taps,
-        file_format=_FORMAT.value,
-        overwrite=_OVERWRITE.value,
-        batch_size=_ENCODER.batch_size.value,
-        progress=progress,
-        say=cli.progress,
-    )
+    try:
+        result, paths = encoders.embed_images(
+            _IMAGES.value,
+            _OUT.value,
+            _ENCODER.opener(),
+            taps=taps,
+            file_format=_FORMAT.value,
+            overwrite=_OVERWRITE.value,
+            batch_size=_ENCODER.batch_size.value,
+            progress=progress,
+            say=cli.progress,
+        )
+    except KeyboardInterrupt:
+        progress.finish()
+        kept = partial.directory_for(outputs)
+        raise Interrupted(
+            f"Interrupted; what is embedded is kept in {kept}: rerun the same "
+            "command to go on from there",
+            signal.SIGINT,
+        ) from None
     progress.finish()
     encoder_flags.report_skipped(result.skipped)
     count = result.count
