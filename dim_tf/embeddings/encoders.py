@@ -347,7 +347,7 @@ def _embed_rest(encoder, files, names, taps, batch_size, progress, state, every)
             while os.fsencode(files[index]) != path:
                 skipped.append(names[index])
                 index += 1
-            lines.append(files_lib.escaped_line(names[index]))
+            lines.append(files_lib.tsv_field(names[index]) + "\n")
             index += 1
         vectors = {tap: tap_vectors(outputs[tap]) for tap in taps}
         state.append(vectors, lines, index, skipped)

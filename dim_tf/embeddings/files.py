@@ -69,11 +69,6 @@ def _write_examples(named_rows, path):
             writer.write(example.SerializeToString())
 
 
-def escaped_line(name):
-    """A name as its line of the `.tsv`: escaped, ending in a newline."""
-    return f"{_escape(name)}\n"
-
-
 def write_streamed(partial, paths, chunk_rows=4096):
     """Writes the files `paths` names from a finished `partial.Partial`.
 

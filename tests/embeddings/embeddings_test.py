@@ -365,15 +365,6 @@ def test_an_interrupted_run_resumes_where_it_stopped(trained, tmp_path):
             assert said == []
 
 
-def _one_line_error(call, *fragments):
-    with pytest.raises(UserError) as caught:
-        call()
-    message = str(caught.value)
-    assert "\n" not in message
-    for fragment in fragments:
-        assert fragment in message, message
-
-
 def test_bad_input_is_one_line_and_writes_nothing(trained, tmp_path):
     folder, workdir, encoder_path = (
         trained.folder,

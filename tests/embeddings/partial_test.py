@@ -26,7 +26,7 @@ def test_a_reopened_state_is_cut_back_to_its_last_chunk(tmp_path):
     said = []
     state = partial.Partial.open(directory, _ident(), say=said.append)
     assert (state.rows, state.position, said) == (0, 0, [])
-    lines = [files.escaped_line(n) for n in ("a.png", "b\tc.png")]
+    lines = [files.tsv_field(n) + "\n" for n in ("a.png", "b\tc.png")]
     state.append(_batch(0, 2), lines, 3, ["x.png"])
     state.close()
     # Bytes after the last chunk, as a killed run leaves them.
@@ -37,7 +37,7 @@ def test_a_reopened_state_is_cut_back_to_its_last_chunk(tmp_path):
     assert (resumed.rows, resumed.position, resumed.skipped) == (2, 3, ["x.png"])
     assert resumed.resumed == 2 and resumed.dims == {"y": 2, "fc": 3}
     assert said == [f"Resuming {directory}: 3 of 4 images done by an earlier run"]
-    resumed.append(_batch(2, 1), [files.escaped_line("e.png")], 4, [])
+    resumed.append(_batch(2, 1), ["e.png\n"], 4, [])
     resumed.close()
     paths = output_paths(str(tmp_path / "out"), ("y", "fc"))
     files.write_streamed(resumed, paths)
@@ -55,7 +55,7 @@ def test_a_reopened_state_is_cut_back_to_its_last_chunk(tmp_path):
 def test_another_identity_or_a_damaged_state_starts_afresh(tmp_path):
     directory = str(tmp_path / "out.partial")
     state = partial.Partial.open(directory, _ident())
-    state.append(_batch(0, 1), [files.escaped_line("a.png")], 1, [])
+    state.append(_batch(0, 1), ["a.png\n"], 1, [])
     state.close()
     said = []
     other = partial.Partial.open(
