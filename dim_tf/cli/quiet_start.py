@@ -35,11 +35,20 @@ _HARMLESS_LOG_MESSAGES = (
     "` is deprecated. Please change your code to use NumPy with the field",
     "has no dataset_info.json",
 )
+# Keras traces a predict function per loaded model, and bin/export checks
+# each `.keras` file it writes: TensorFlow then warns of retracing. Only
+# Keras's predict function is meant; the project's own functions still warn.
+_HARMLESS_RETRACING = (
+    "triggered tf.function retracing",
+    "make_predict_function.<locals>",
+)
 
 
 def drop_harmless_log_records(record: logging.LogRecord) -> bool:
-    """A `logging.Handler` filter: False for the TFDS warnings above."""
+    """A `logging.Handler` filter: False for the TFDS and Keras warnings above."""
     message = record.getMessage()
+    if all(fragment in message for fragment in _HARMLESS_RETRACING):
+        return False
     return not any(fragment in message for fragment in _HARMLESS_LOG_MESSAGES)
 
 

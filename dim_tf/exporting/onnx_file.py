@@ -5,6 +5,8 @@ outputs named as the model's. Keras's own `Model.export(format="onnx")`
 calls the same converter on the TensorFlow backend.
 """
 
+import warnings
+
 # The ONNX operator set the files use.
 OPSET = 17
 
@@ -24,7 +26,10 @@ def save(model, path):
 
     from dim_tf.exporting import graphs
 
-    patch_tf2onnx()
+    with warnings.catch_warnings():
+        # The patch's own `hasattr(np, "object")` warns on NumPy 2.
+        warnings.simplefilter("ignore", FutureWarning)
+        patch_tf2onnx()
     # Frozen first: tf2onnx would take captured constants for inputs.
     function = graphs.frozen_function(model)
     proto, _ = tf2onnx.convert.from_function(

@@ -90,8 +90,19 @@ def test_nothing_is_dropped_when_tensorflow_logging_is_asked_for(tmp_path):
         ),
         ("Variant folder /d/digits/1.0.0 has no dataset_info.json", False),
         ("Checkpoint ckpt-4 is damaged", True),
+        (
+            "5 out of the last 5 calls to <function TensorFlowTrainer."
+            "make_predict_function.<locals>.one_step_on_data_distributed at 0x7f> "
+            "triggered tf.function retracing.",
+            False,
+        ),
+        (
+            "5 out of the last 5 calls to <function Trainer._step at 0x7f> "
+            "triggered tf.function retracing.",
+            True,
+        ),
     ],
 )
-def test_log_filter_drops_only_the_known_tfds_warnings(message, kept):
+def test_log_filter_drops_only_the_known_harmless_warnings(message, kept):
     record = logging.LogRecord("absl", logging.WARNING, "f.py", 1, message, None, None)
     assert quiet_start.drop_harmless_log_records(record) is kept
