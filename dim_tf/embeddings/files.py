@@ -25,32 +25,6 @@ _UNESCAPES = {escaped[1]: raw for raw, escaped in _ESCAPES.items()}
 _TEXT = {"encoding": "utf-8", "errors": "surrogateescape"}
 
 
-def write_embeddings(embeddings, paths):
-    """Writes `embeddings` to the files `output_paths` named.
-
-    Args:
-      embeddings: `dim_tf.embeddings.Embeddings` with every tap `paths` names.
-      paths: `output_paths(out, taps, file_format)`.
-    """
-    if "tfrecord" in paths:
-        _write_tfrecord(embeddings, paths["tfrecord"])
-        return
-    for tap, rows in embeddings.taps.items():
-        with workdir_lib.replaced_file(paths[tap]) as tmp, open(tmp, "wb") as f:
-            np.save(f, np.asarray(rows, np.float32))
-    with workdir_lib.replaced_file(paths["names"]) as tmp:
-        with open(tmp, "w", **_TEXT) as f:
-            f.writelines(f"{_escape(name)}\n" for name in embeddings.names)
-
-
-def _write_tfrecord(embeddings, path):
-    rows = (
-        {tap: tap_rows[i] for tap, tap_rows in embeddings.taps.items()}
-        for i in range(len(embeddings.names))
-    )
-    _write_examples(zip(embeddings.names, rows), path)
-
-
 def _write_examples(named_rows, path):
     """Writes `(name, {tap: float32 [D]})` pairs as tf.train.Examples to `path`."""
     with workdir_lib.replaced_file(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:

@@ -130,7 +130,7 @@ class Partial:
         partial._names_bytes = chunk["names_bytes"]
         # What a killed run appended after its last complete chunk goes.
         for tap, dim in partial.dims.items():
-            _truncate(partial._path(tap), partial.rows * dim * 4)
+            _truncate(partial.rows_path(tap), partial.rows * dim * 4)
         _truncate(partial.names_path, partial._names_bytes)
         if partial.rows:
             _say(
@@ -147,9 +147,6 @@ class Partial:
 
     def rows_path(self, tap):
         """`TAP.f32`: float32 `[rows, dims[tap]]`, row-major, no header."""
-        return self._path(tap)
-
-    def _path(self, tap):
         return os.path.join(self.directory, f"{tap}.f32")
 
     def append(self, vectors, lines, position, skipped):
@@ -174,7 +171,7 @@ class Partial:
 
     def _file(self, tap):
         if tap not in self._files:
-            path = self.names_path if tap == NAMES else self._path(tap)
+            path = self.names_path if tap == NAMES else self.rows_path(tap)
             self._files[tap] = open(path, "ab")
         return self._files[tap]
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from dim_tf import cli, embeddings, export
 from dim_tf.cli import output
-from dim_tf.embeddings import encoders, files, search
+from dim_tf.embeddings import encoders, files, partial, search
 from dim_tf.errors import UserError
 from dim_tf.evaluators import views
 from dim_tf.input import eval_sets, image_files, model_input
@@ -414,18 +414,22 @@ def test_tfrecord_output_and_names_that_need_escaping(tmp_path):
     # A name that is not UTF-8 (byte 0xff, as os.listdir gives it) keeps its bytes.
     names = ["a.png", "tab\there.png", "back\\slash\nline.png", "b\udcff.png"]
     y = np.arange(8, dtype=np.float32).reshape(4, 2)
-    result = embeddings.Embeddings(names=names, taps={"y": y})
+    # The rows as dim-embed streams them, then written as it writes them.
+    streamed = partial.Partial.open(str(tmp_path / "e.partial"), {"run": "test"})
+    lines = [files.tsv_field(name) + "\n" for name in names]
+    streamed.append({"y": y}, lines, len(names), [])
+    streamed.close()
     out = str(tmp_path / "e.npy")
     paths = embeddings.output_paths(out, ("y",))
     assert paths == {"y": out, "names": str(tmp_path / "e.tsv")}
-    files.write_embeddings(result, paths)
+    files.write_streamed(streamed, paths)
     with open(paths["names"], "rb") as f:
         assert f.read().splitlines()[2:] == [b"back\\\\slash\\nline.png", b"b\xff.png"]
     back = files.read_embeddings(out)
     assert back.names == names
     np.testing.assert_array_equal(back.taps["y"], y)
     record = embeddings.output_paths(str(tmp_path / "e"), ("y",), "tfrecord")
-    files.write_embeddings(result, record)
+    files.write_streamed(streamed, record)
     spec = {
         "name": tf.io.FixedLenFeature([], tf.string),
         "y": tf.io.FixedLenFeature([2], tf.float32),
