@@ -39,12 +39,6 @@ def get_config():
     # About 144 training digits a class: 200 neighbours would span more than
     # a class (docs/benchmarks.md).
     config.eval.knn.k = 20
-    # On a large training set the kNN of the 6,272 conv features is the
-    # costliest evaluation: bfloat16 products where the CPU runs them faster,
-    # at no cost in accuracy (docs/benchmarks.md).
-    config.eval.knn.precision = "auto"
-    # The mlp probes' hidden layer likewise, on conv (docs/benchmarks.md).
-    config.eval.mlp.precision = "auto"
     config.eval.batch_size = 64
     config.eval.finetune.epochs = 2
     config.eval.finetune.learning_rate = 1e-3

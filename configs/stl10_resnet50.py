@@ -18,9 +18,9 @@ Target: above the paper's DIM(L) on STL-10, 72.86 / 70.85 / 65.93 % linear
 accuracy on conv / fc / Y (configs/stl10_local_jsd.py, a 64-pixel
 AlexNet-like encoder), towards AMDIM's 94 % with its own larger encoder.
 Cost per 1,000 steps on a CPU and the memory of a step: docs/benchmarks.md
-("Backbone recipes"); use GPUs (`strategy=mirrored`), where
-`--config.train.precision=mixed_bfloat16` (or `mixed_float16` before
-compute capability 8.0) is the fast setting.
+("Backbone recipes"); use GPUs (`strategy=mirrored`): `train.precision=auto`
+computes in mixed bfloat16 from compute capability 8.0 (before it,
+`--config.train.precision=mixed_float16` is the fast setting).
 """
 
 from dim_tf.config import default_config

@@ -1,8 +1,9 @@
 """The run's workdir: config.json, the same-run check, the lock, atomic writes.
 
 Layout: `DIR/config.json`, `DIR/checkpoints/`, `DIR/train/` (TensorBoard),
-`DIR/lock`. A resumed run may change only `dim_tf.config.resumable_fields`,
-so a typo never mixes two experiments in one directory. The lock is a
+`DIR/lock`. A resumed run may change only the `dim_tf.config.resumable_fields`
+of both the recorded and the new config, so a typo never mixes two
+experiments in one directory. The lock is a
 `flock`, released by the kernel however its owner exits. Writes go to a
 hidden file or directory beside the target, then are renamed into place.
 """
@@ -87,7 +88,10 @@ def check_same_run(workdir, config):
     recorded = config_lib.to_record(config_lib.from_record(recorded))
     recorded_flat = config_lib.flatten(recorded)
     config_dict = config_lib.to_record(config)
-    resumable = config_lib.resumable_fields(config_dict)
+    # What both the recorded and the new run allow to change.
+    resumable = config_lib.resumable_fields(config_dict) & config_lib.resumable_fields(
+        recorded
+    )
     changed = [
         name
         for name in config_differences(recorded, config_dict)

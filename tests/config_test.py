@@ -209,7 +209,7 @@ def test_several_bad_sections_report_the_first_in_check_order():
 def test_the_fields_a_resumed_run_may_change():
     config = config_lib.default_config()
     train = {"steps", "max_minutes", "log_every", "checkpoint_every"}
-    train |= {"keep_checkpoints", "steps_per_call", "jit_compile"}
+    train |= {"keep_checkpoints", "steps_per_call", "jit_compile", "precision"}
     expected = {"data.data_dir", "data.manual_dir", "strategy", "tpu"}
     expected |= {f"train.{name}" for name in train}
     assert config_lib.resumable_fields(config_lib.to_record(config)) == expected
@@ -304,3 +304,31 @@ def test_a_run_resumes_with_any_eval_field_changed(tmp_path):
     config.y_dim = 4
     with pytest.raises(UserError, match="y_dim"):
         workdir.check_same_run(str(tmp_path), config)
+
+
+@pytest.mark.parametrize(
+    "recorded, new, resumes",
+    [
+        ("float32", "auto", True),
+        ("auto", "mixed_bfloat16", True),
+        ("mixed_bfloat16", "float32", True),
+        # A loss-scaled optimizer holds other variables: neither way round.
+        ("float32", "mixed_float16", False),
+        ("mixed_float16", "auto", False),
+        ("mixed_float16", "mixed_float16", True),
+    ],
+)
+def test_a_run_resumes_in_another_precision_but_not_into_or_out_of_float16(
+    tmp_path, recorded, new, resumes
+):
+    config = config_lib.default_config()
+    config.train.precision = recorded
+    workdir.write_config(str(tmp_path), config_lib.to_record(config))
+    config.train.precision = new
+    if resumes:
+        workdir.check_same_run(str(tmp_path), config)
+    else:
+        with pytest.raises(
+            UserError, match=f"train.precision: '{recorded}' -> '{new}'"
+        ):
+            workdir.check_same_run(str(tmp_path), config)

@@ -1,6 +1,6 @@
 """dim-benchmark (bin/benchmark): times a config's training, or a run's evaluation.
 
-    dim-benchmark --config=PATH/configs/NAME.py [--config.FIELD=VALUE ...] [--matmul_peak]
+    dim-benchmark --config=PATH/configs/NAME.py [--config.FIELD=VALUE ...]
     dim-benchmark --workdir=DIR
     dim-benchmark --workdir=DIR --exports
 
@@ -8,10 +8,14 @@ Prints one JSON line on stdout (everything else goes to stderr).
 
 With --config: the training step and input pipeline. Keys include
 images_per_s, step_ms, gflop_per_image (counted from the step's graph),
-achieved_gflops, pipeline_images_per_s, peak_rss_mb, device, precision and
-xla; --matmul_peak adds this machine's float32 / bfloat16 matmul GFLOP/s and
-the step's fraction of it. Nothing is written to disk except a prepared
-dataset.
+achieved_gflops, pipeline_images_per_s, peak_rss_mb, device, xla, precision
+(the setting), precision_resolved (the policy it computes in here) and
+precision_reason; matmul_peak_gflops (this machine's float32 / bfloat16
+matmul rates) and fraction_of_matmul_peak (the step's achieved rate over its
+dtype's) unless --nomatmul_peak. When the precision resolves to other than
+float32 (`auto` on bfloat16 hardware), `float32` holds the same step's
+figures in float32 and speedup_over_float32 the ratio (--nocompare_float32
+skips it). Nothing is written to disk except a prepared dataset.
 
 With --workdir: the evaluation bin/evaluate runs on that trained run (its
 `eval` settings; it writes what bin/evaluate writes), timed part by part.
@@ -53,7 +57,14 @@ _EXPORTS = flags.DEFINE_bool(
     "With --workdir: time the files bin/export wrote instead of the evaluation.",
 )
 _MATMUL_PEAK = flags.DEFINE_bool(
-    "matmul_peak", False, "Also measure float32/bfloat16 matmul GFLOP/s."
+    "matmul_peak",
+    True,
+    "Measure float32/bfloat16 matmul GFLOP/s and each step's fraction of its dtype's.",
+)
+_COMPARE_FLOAT32 = flags.DEFINE_bool(
+    "compare_float32",
+    True,
+    "Also time the step in float32 when the precision resolves to another.",
 )
 _MATMUL_SIZE = flags.DEFINE_integer("matmul_size", 4096, "Side of the square matmuls.")
 _WARMUP_CALLS = flags.DEFINE_integer("warmup_calls", 1, "Untimed step calls first.")
@@ -90,6 +101,7 @@ def _benchmark(argv):
             pipeline_batches=_PIPELINE_BATCHES.value,
             matmul_peak=_MATMUL_PEAK.value,
             matmul_size=_MATMUL_SIZE.value,
+            compare_float32=_COMPARE_FLOAT32.value,
         )
     result["config"] = config_flags.get_config_filename(flags.FLAGS["config"])
     print(json.dumps(result, sort_keys=True), flush=True)

@@ -6,7 +6,6 @@ of the cores (`share_cores`) and large computations split into concurrent
 calls instead (`map_concurrently`). Costs: docs/benchmarks.md.
 """
 
-import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,10 +15,6 @@ from dim_tf.tools import machine
 
 # TensorFlow reads this variable once, when it starts; a user's value wins.
 _INTRA_OP_VARIABLE = "TF_NUM_INTRAOP_THREADS"
-# `auto` takes bfloat16 only when its products are at least this much faster.
-BFLOAT16_SPEEDUP = 1.5
-# Interleaved rounds: other work on a shared machine slows one, not a dtype's.
-_ROUNDS = 3
 # Below glibc's largest mmap threshold: temporaries reuse kept memory.
 CHUNK_BYTES = 2**24
 
@@ -81,37 +76,26 @@ def map_concurrently(fn, items):
         return list(pool.map(fn, items))
 
 
-@functools.cache
-def bfloat16_speedup():
-    """bfloat16 over float32 matmul GFLOP/s here (best of `_ROUNDS`, measured once)."""
-    rates = {"float32": [], "bfloat16": []}
-    for _ in range(_ROUNDS):
-        for dtype, measured in rates.items():
-            measured.append(
-                machine.matmul_gflops(dtype, size=1024, repeats=1, min_seconds=0.1)
-            )
-    return max(rates["bfloat16"]) / max(rates["float32"])
-
-
 def compute_dtype(precision):
-    """The dtype ("float32" or "bfloat16") of a precision setting on this CPU.
+    """The dtype ("float32" or "bfloat16") of a precision setting on this machine.
 
-    `auto` is bfloat16 where its matrix products run at least
-    `BFLOAT16_SPEEDUP` times faster (a CPU with bfloat16 units).
+    `auto` is bfloat16 where the device multiplies it natively
+    (`machine.bfloat16_units`: a CPU with bfloat16 units, a GPU from compute
+    capability 8.0, a TPU).
 
     Args:
       precision: "float32", "bfloat16" or "auto".
     """
     if precision == "auto":
-        return "bfloat16" if bfloat16_speedup() >= BFLOAT16_SPEEDUP else "float32"
+        return "bfloat16" if machine.bfloat16_units().native else "float32"
     return precision
 
 
 def measure_if_auto(eval_config, kinds):
-    """Measures `bfloat16_speedup` now if `knn` or `mlp` of `kinds` runs at `auto`."""
+    """Detects `machine.bfloat16_units` now if `knn` or `mlp` of `kinds` runs at `auto`."""
     settings = {"knn": eval_config.knn.precision, "mlp": eval_config.mlp.precision}
     if any(settings[kind] == "auto" for kind in settings if kind in kinds):
-        bfloat16_speedup()
+        machine.bfloat16_units()
 
 
 def rows_per_chunk(dim, chunk_bytes=CHUNK_BYTES):

@@ -134,6 +134,8 @@ def evaluate(
     if random_baseline is None:
         random_baseline = eval_config.random_baseline
     log(f"Evaluating {workdir} at step {run.step} on {run.config.data.dataset}")
+    precision = run.trainer.precision
+    log(f"precision: {precision.policy} ({precision.reason})")
     evaluators = registry.plan(
         eval_config, taps, kinds, random_baseline, labeled=run.labeled
     )

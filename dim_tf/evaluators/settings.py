@@ -88,7 +88,7 @@ def label_fractions(eval_config):
 def _mlp():
     mlp = config_dict.ConfigDict()
     mlp.batch_scale = 8  # Batches up to this many times eval.batch_size (1 to 9).
-    mlp.precision = "float32"  # The hidden layer's: float32 | bfloat16 | auto.
+    mlp.precision = "auto"  # The hidden layer's: auto | float32 | bfloat16.
     return mlp
 
 
@@ -121,7 +121,7 @@ def _knn():
     knn = config_dict.ConfigDict()
     knn.k = 200  # Neighbours per query (clipped to the memory's size).
     knn.temperature = 0.1  # Votes weigh exp(cosine similarity / T).
-    knn.precision = "float32"  # The similarities' products: float32 | bfloat16 | auto.
+    knn.precision = "auto"  # The similarities' products: auto | float32 | bfloat16.
     return knn
 
 

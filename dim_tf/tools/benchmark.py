@@ -8,6 +8,7 @@ measured again before each timed call so that both see the same load. The
 step's operations are counted by the TF profiler over one step's graph.
 """
 
+import copy
 import statistics
 import time
 
@@ -42,19 +43,27 @@ def benchmark(
     pipeline_batches=50,
     matmul_peak=False,
     matmul_size=machine.DEFAULT_MATMUL_SIZE,
+    compare_float32=True,
 ):
     """Measures a config's training step, input pipeline and (optionally) matmul peak.
+
+    The step runs in the precision `train.precision` resolves to here; when
+    that is not float32 and `compare_float32`, a float32 step is timed too,
+    so the gain is on record beside it.
 
     Args:
       config: the run's ConfigDict.
       warmup_calls: untimed calls of `config.train.steps_per_call` steps first.
       timed_calls: timed calls; the median call counts.
       pipeline_batches: batches the input pipeline is timed over; 0 skips it.
-      matmul_peak: also measure the machine's matmul GFLOP/s.
+      matmul_peak: also measure the machine's matmul GFLOP/s and each step's
+        fraction of its dtype's.
       matmul_size: side of the square matrices for `matmul_peak`.
+      compare_float32: also time the step in float32 when it resolves to
+        another precision (the `float32` entry of the result).
 
     Returns:
-      A flat JSON-serialisable dict; see `bin/benchmark`.
+      A flat JSON-serialisable dict (one nested `float32` entry); see `bin/benchmark`.
 
     Raises:
       UserError: a bad config, dataset name or hardware split.
@@ -73,6 +82,7 @@ def benchmark(
     image_shape = (image_size, image_size, channels)
     batch = config.train.batch_size
     critic_units = local_critic_units(config.critic.kind, config.critic.units)
+    run = build_trainer(config, image_shape, strategy)
     result = {
         "dataset": config.data.dataset,
         "encoder": config.encoder,
@@ -81,54 +91,47 @@ def benchmark(
         "image_shape": list(image_shape),
         **machine.device_description(),
         "precision": config.train.precision,
+        "precision_resolved": run.precision.policy,
+        "precision_reason": run.precision.reason,
         "xla": bool(config.train.jit_compile),
         "strategy": config.strategy,
         "replicas": strategy.num_replicas_in_sync,
         "steps_per_call": config.train.steps_per_call,
     }
-    peak_dtype = _PEAK_DTYPE[config.train.precision]
-    peaks, between_calls = None, None
+    peaks = None
     if matmul_peak:
-        dtypes = sorted({"float32", "bfloat16", peak_dtype})
+        dtypes = sorted({"float32", "bfloat16", _PEAK_DTYPE[run.precision.policy]})
         peaks = machine.matmul_peaks(dtypes, matmul_size)
-
-        def between_calls():
-            return machine.matmul_gflops(peak_dtype, matmul_size, repeats=1)
-
-    run = build_trainer(config, image_shape, strategy)
-    timing = time_training_step(
-        run, image_shape, warmup_calls, timed_calls, between_calls
-    )
+        result.update(matmul_peak_gflops=peaks, matmul_size=matmul_size)
     gflop_per_step = count_step_flops(run, image_shape) / 1e9
-    step_s = statistics.median(timing["seconds"])
+    calls = (warmup_calls, timed_calls)
+    step = _timed_step(run, image_shape, calls, gflop_per_step, peaks, matmul_size)
     result.update(
-        step_ms=round(step_s * 1000, 2),
-        step_ms_min=round(min(timing["seconds"]) * 1000, 2),
-        step_cpu_ms=round(statistics.median(timing["cpu_seconds"]) * 1000, 2),
-        images_per_s=round(batch / step_s, 2),
+        step,
         gflop_per_image=round(gflop_per_step / batch, 4),
         flop_count_method=FLOP_COUNT_METHOD,
-        achieved_gflops=round(gflop_per_step / step_s, 2),
         peak_rss_mb=round(machine.peak_rss_mb(), 1),
     )
-    if peaks is not None:
-        peaks[peak_dtype] = max([peaks[peak_dtype], *timing["between"]])
-        fractions = [
-            gflop_per_step / seconds / peak
-            for seconds, peak in zip(timing["seconds"], timing["between"])
-        ]
-        result.update(
-            matmul_peak_gflops={k: round(v, 1) for k, v in peaks.items()},
-            matmul_size=matmul_size,
-            fraction_of_matmul_peak=round(statistics.median(fractions), 3),
+    if compare_float32 and run.precision.policy != "float32":
+        del run  # Its variables are not needed beside the float32 step's.
+        float32_config = copy.deepcopy(config)
+        float32_config.train.precision = "float32"
+        float32_run = build_trainer(float32_config, image_shape, strategy)
+        result["float32"] = _timed_step(
+            float32_run, image_shape, calls, gflop_per_step, peaks, matmul_size
         )
+        result["speedup_over_float32"] = round(
+            result["images_per_s"] / result["float32"]["images_per_s"], 2
+        )
+    if peaks is not None:
+        result["matmul_peak_gflops"] = {k: round(v, 1) for k, v in peaks.items()}
 
     if pipeline_skipped is None and pipeline_batches == 0:
         pipeline_skipped = "not measured (pipeline_batches=0)"
     pipeline_rate = None
     if pipeline_skipped is None:
         pipeline_rate = time_pipeline(config, image_size, pipeline_batches)
-    images_per_s = batch / step_s
+    images_per_s = result["images_per_s"]
     result.update(
         pipeline_images_per_s=None
         if pipeline_rate is None
@@ -141,6 +144,50 @@ def benchmark(
         load_average=[load_before, machine.load_average()],
     )
     return result
+
+
+def _timed_step(run, image_shape, calls, gflop_per_step, peaks, matmul_size):
+    """A built `Trainer`'s step timed (`time_training_step`), with its fraction of peak.
+
+    Args:
+      run: the `Trainer`.
+      image_shape: `(S, S, C)` of its input images.
+      calls: `(warmup_calls, timed_calls)`.
+      gflop_per_step: the step's counted GFLOP (`count_step_flops` / 1e9).
+      peaks: dtype -> matmul GFLOP/s measured so far, or None (no fraction).
+        The step dtype's entry is raised to any higher rate measured beside it.
+      matmul_size: side of the square matmuls measured beside each call.
+
+    Returns:
+      `{"step_ms", "step_ms_min", "step_cpu_ms", "images_per_s",
+      "achieved_gflops"}` and, with `peaks`, `"fraction_of_matmul_peak"`:
+      the median call's achieved rate over the rate of the policy's dtype
+      measured just before it (both see the same load).
+    """
+    peak_dtype = _PEAK_DTYPE[run.precision.policy]
+    between_calls = None
+    if peaks is not None:
+
+        def between_calls():
+            return machine.matmul_gflops(peak_dtype, matmul_size, repeats=1)
+
+    timing = time_training_step(run, image_shape, *calls, between_calls)
+    step_s = statistics.median(timing["seconds"])
+    step = {
+        "step_ms": round(step_s * 1000, 2),
+        "step_ms_min": round(min(timing["seconds"]) * 1000, 2),
+        "step_cpu_ms": round(statistics.median(timing["cpu_seconds"]) * 1000, 2),
+        "images_per_s": round(run.train_config.batch_size / step_s, 2),
+        "achieved_gflops": round(gflop_per_step / step_s, 2),
+    }
+    if peaks is not None:
+        peaks[peak_dtype] = max([peaks[peak_dtype], *timing["between"]])
+        fractions = [
+            gflop_per_step / seconds / peak
+            for seconds, peak in zip(timing["seconds"], timing["between"])
+        ]
+        step["fraction_of_matmul_peak"] = round(statistics.median(fractions), 3)
+    return step
 
 
 def _dataset_channels(config):

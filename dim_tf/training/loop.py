@@ -99,7 +99,9 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     # Written once the input pipeline is built: a data error (such as a cache
     # beyond memory) leaves no config.json that a corrected rerun must match.
     if chief:
-        workdir_lib.write_config(workdir, config_lib.to_record(config))
+        record = config_lib.to_record(config)
+        record["start"] = start_record(step, run.precision)
+        workdir_lib.write_config(workdir, record)
     iterator = iter(dataset)
     reporter = Reporter(
         os.path.join(workdir, "train"),
@@ -133,6 +135,7 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
     try:
         # A rerun of a run that used up its budget trains no step.
         out_of_time = time_budget.used_up(strategy)
+        reporter.start(step, run.precision)
         reporter.throughput(step)
         time_budget.start()
         while step < total and not out_of_time:
@@ -188,6 +191,20 @@ def _train(config, workdir, strategy, run, image_size, chief, signals, actions):
         checkpointer.close()
     stopped_early = time_budget.stop_message(step, total) if step < total else None
     return TrainResult(step, metrics, checkpointer.latest, workdir, stopped_early)
+
+
+def start_record(step, precision):
+    """config.json's `"start"`: this start's step and the precision chosen here, and why.
+
+    Args:
+      step: the step training starts (or resumes) from.
+      precision: `dim_tf.training.precision.Resolved`.
+    """
+    return {
+        "step": step,
+        "precision": precision.policy,
+        "precision_reason": precision.reason,
+    }
 
 
 def _write_summaries(

@@ -7,13 +7,17 @@ from dim_tf.errors import UserError
 
 # `strategy` values (`dim_tf.training.strategies.make_strategy`).
 STRATEGIES = ("auto", "mirrored", "one_device", "multi_worker", "tpu")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies.
+# `auto` or a Keras dtype policy (`dim_tf.training.precision.resolve`).
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
-# How long, how often to log and save, and which hardware: never what is computed.
+# How long, how often to log and save, and which hardware: never what is
+# computed. The precision too: variables are float32 under each policy, and
+# `auto` chooses anew on every start, so a run may move between machines.
 _RESUMABLE = frozenset(
     {
         "strategy",
         "tpu",
+        "train.precision",
         "train.steps",
         "train.max_minutes",
         "train.log_every",
@@ -42,7 +46,9 @@ def defaults():
     train.checkpoint_every = 1000
     train.keep_checkpoints = 3
     train.sync_batch_norm = True  # Batch statistics over the global batch.
-    train.precision = "float32"  # float32 | mixed_bfloat16 | mixed_float16
+    # auto (mixed_bfloat16 where the device has bfloat16 units, else float32)
+    # | float32 | mixed_bfloat16 | mixed_float16.
+    train.precision = "auto"
     train.jit_compile = False  # XLA for the training step.
     return {
         "train": train,
@@ -52,9 +58,12 @@ def defaults():
 
 
 def resumable(record):
-    """The fields a resumed run may change."""
-    del record
-    return set(_RESUMABLE)
+    """The fields a resumed run may change (`record`: a `dim_tf.config.to_record`)."""
+    fields = set(_RESUMABLE)
+    # Its loss-scaled optimizer holds other variables than the plain Adam.
+    if record["train"]["precision"] == "mixed_float16":
+        fields.discard("train.precision")
+    return fields
 
 
 def check_train(config):

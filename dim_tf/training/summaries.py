@@ -82,6 +82,22 @@ class Reporter:
                 self.stream.write(line + "\n")
                 self.stream.flush()
 
+    def start(self, step, precision):
+        """Says what this start computes in and why: a line, the log, TensorBoard text.
+
+        Args:
+          step: the step training starts (or resumes) from.
+          precision: `dim_tf.training.precision.Resolved`.
+        """
+        if not self.enabled:
+            return
+        line = f"precision: {precision.policy} ({precision.reason})"
+        logging.info("%s", line)
+        self.stream.write(line + "\n")
+        self.stream.flush()
+        with self.writer.as_default(step=step):
+            tf.summary.text("precision", line)
+
     def scalars(self, step, scalars):
         """Writes a dict of scalars to TensorBoard at `step`."""
         if not self.enabled:

@@ -12,13 +12,14 @@ import tensorflow as tf
 
 from dim_tf.input import read_errors
 from dim_tf.models import encoders
-from dim_tf.training import core, optimizers
+from dim_tf.training import core, optimizers, precision
 
 
 class Trainer(core.DimCore):
     """Models, optimizers and the step function of one DIM run.
 
     Attributes (besides `DimCore`'s):
+      precision: `precision.Resolved`, the dtype policy computed in and why.
       optimizer: Adam (loss-scaled under mixed_float16) of encoder + critics.
       prior_optimizer: Adam of the discriminator, or None.
       step: int64 variable, training steps done.
@@ -52,7 +53,8 @@ class Trainer(core.DimCore):
         """
         self.train_config = train
         self.strategy = strategy
-        dtype = train.precision
+        self.precision = precision.resolve(train.precision)
+        dtype = self.precision.policy
         # One replica: statistics are global already, Keras's sync path costs more.
         sync = train.sync_batch_norm and strategy.num_replicas_in_sync > 1
         super().__init__(

@@ -15,6 +15,7 @@ from dim_tf.evaluators import features as features_lib
 from dim_tf.evaluators.probes import frozen, heads
 from dim_tf.input import eval_sets
 from dim_tf.models import encoders
+from dim_tf.tools import machine
 from tests.tiny import tiny_config
 
 
@@ -219,7 +220,7 @@ def test_mlp_probe_trains_in_bfloat16_and_keeps_a_float32_head():
 def test_an_auto_mlp_precision_rounds_only_wide_features_where_faster(
     monkeypatch, setting, speedup, dim, expected
 ):
-    monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: speedup)
+    monkeypatch.setattr(machine, "bfloat16_speedup", lambda: speedup)
     config = _eval_config(precision=setting)
     assert frozen.mlp_dtype(config, dim) == expected
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from dim_tf.errors import UserError
-from dim_tf.tools import benchmark
+from dim_tf.tools import benchmark, machine
 from tests import processes
 from tests.tiny import tiny_config
 
@@ -51,8 +51,8 @@ def test_benchmark_prints_one_consistent_json_line(tmp_path):
         "--warmup_calls=1",
         "--timed_calls=2",
         "--pipeline_batches=5",
-        "--matmul_peak",
         "--matmul_size=128",
+        "--config.train.precision=float32",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
@@ -61,6 +61,9 @@ def test_benchmark_prints_one_consistent_json_line(tmp_path):
 
     assert report["device"] == "cpu" and report["cores"] >= 1
     assert report["precision"] == "float32" and report["xla"] is False
+    assert report["precision_resolved"] == "float32"
+    assert report["precision_reason"] == "train.precision=float32"
+    assert "float32" not in report  # Nothing to compare with.
     assert report["batch_size"] == BATCH and report["image_shape"] == [28, 28, 1]
     assert report["images_per_s"] > 0
     assert report["step_ms"] == pytest.approx(
@@ -88,6 +91,35 @@ def test_benchmark_prints_one_consistent_json_line(tmp_path):
         report["pipeline_images_per_s"] / report["images_per_s"], rel=0.01
     )
     assert 100 < report["peak_rss_mb"] <= report["peak_rss_mb_with_pipeline"]
+
+
+def test_auto_is_timed_beside_float32_where_it_resolves_to_bfloat16(
+    data_dir, monkeypatch
+):
+    units = machine.Bfloat16Units(True, "forced")
+    monkeypatch.setattr(machine, "bfloat16_units", lambda: units)
+    monkeypatch.setattr(machine, "matmul_gflops", lambda *args, **kwargs: 100.0)
+    config = tiny_config(**{"data.data_dir": data_dir, "train.steps_per_call": 1})
+    report = benchmark.benchmark(
+        config, timed_calls=1, pipeline_batches=0, matmul_peak=True, matmul_size=64
+    )
+    assert report["precision"] == "auto"
+    assert report["precision_reason"] == "train.precision=auto: forced"
+    # The fraction of the (here constant) matmul rate measured beside the step.
+    assert report["fraction_of_matmul_peak"] == pytest.approx(
+        report["achieved_gflops"] / 100, rel=0.02
+    )
+    assert report["precision_resolved"] == "mixed_bfloat16"
+    float32 = report["float32"]
+    assert float32["fraction_of_matmul_peak"] == pytest.approx(
+        float32["achieved_gflops"] / 100, rel=0.02
+    )
+    assert float32["achieved_gflops"] == pytest.approx(
+        report["gflop_per_image"] * float32["images_per_s"], rel=0.01
+    )
+    assert report["speedup_over_float32"] == pytest.approx(
+        report["images_per_s"] / float32["images_per_s"], rel=0.01
+    )
 
 
 def test_bad_config_is_one_line_error():

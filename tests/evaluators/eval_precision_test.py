@@ -1,4 +1,4 @@
-"""`auto` precision: bfloat16 only where this CPU computes it faster."""
+"""`auto` precision: bfloat16 only where the device has bfloat16 units."""
 
 import types
 
@@ -10,16 +10,16 @@ from dim_tf.tools import machine
 
 @pytest.mark.parametrize("speedup, expected", [(1.8, "bfloat16"), (0.5, "float32")])
 def test_auto_takes_bfloat16_only_where_it_is_faster(monkeypatch, speedup, expected):
-    monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: speedup)
+    monkeypatch.setattr(machine, "bfloat16_speedup", lambda: speedup)
     assert cpu.compute_dtype("auto") == expected
     assert cpu.compute_dtype("float32") == "float32"
     assert cpu.compute_dtype("bfloat16") == "bfloat16"
 
 
 def test_the_speedup_is_a_measured_ratio():
-    speedup = cpu.bfloat16_speedup()
+    speedup = machine.bfloat16_speedup()
     assert speedup > 0
-    assert cpu.bfloat16_speedup() is speedup  # Measured once.
+    assert machine.bfloat16_speedup() is speedup  # Measured once.
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_the_speedup_is_a_measured_ratio():
 )
 def test_an_auto_precision_is_measured_up_front(monkeypatch, knn, mlp, kinds, measured):
     calls = []
-    monkeypatch.setattr(cpu, "bfloat16_speedup", lambda: calls.append(1))
+    monkeypatch.setattr(machine, "bfloat16_units", lambda: calls.append(1))
     config = types.SimpleNamespace(
         knn=types.SimpleNamespace(precision=knn),
         mlp=types.SimpleNamespace(precision=mlp),
@@ -52,13 +52,13 @@ def test_the_speedup_takes_each_dtypes_best_of_interleaved_rounds(monkeypatch):
         calls.append(dtype)
         return next(rates[dtype])
 
-    monkeypatch.setattr(cpu.machine, "matmul_gflops", measured)
-    cpu.bfloat16_speedup.cache_clear()
+    monkeypatch.setattr(machine, "matmul_gflops", measured)
+    machine.bfloat16_speedup.cache_clear()
     try:
         # One round of each slowed by other work does not decide it.
-        assert cpu.bfloat16_speedup() == pytest.approx(390 / 200)
+        assert machine.bfloat16_speedup() == pytest.approx(390 / 200)
     finally:
-        cpu.bfloat16_speedup.cache_clear()
+        machine.bfloat16_speedup.cache_clear()
     assert calls == ["float32", "bfloat16"] * 3
 
 
