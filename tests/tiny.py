@@ -17,6 +17,9 @@ TINY = {
     "critic.global_units": 16,
     "train.batch_size": 8,
     "data.shuffle_buffer": 64,
+    # Exact numbers on every machine; tests/training/auto_precision_test.py
+    # covers the default `auto`.
+    "train.precision": "float32",
 }
 # How long and how often, for in-process runs (processes set their own).
 SHORT = {
@@ -42,6 +45,9 @@ TINY_EVAL = {
     "eval.views.neighbours": 3,
     "eval.few_labels": 2,
     "eval.decoder.epochs": 2,
+    # Exact products, as `train.precision` above.
+    "eval.knn.precision": "float32",
+    "eval.mlp.precision": "float32",
 }
 # The quick-start config with `TINY`, as bin/ flags (`quickstart_config()` is
 # the same config in-process); processes set their own length.

@@ -134,8 +134,9 @@ def evaluate(
     if random_baseline is None:
         random_baseline = eval_config.random_baseline
     log(f"Evaluating {workdir} at step {run.step} on {run.config.data.dataset}")
-    precision = run.trainer.precision
-    log(f"precision: {precision.policy} ({precision.reason})")
+    precisions = cpu.auto_precisions(eval_config, kinds)
+    if precisions:
+        log(f"precision: {precisions}")
     evaluators = registry.plan(
         eval_config, taps, kinds, random_baseline, labeled=run.labeled
     )

@@ -7,6 +7,7 @@ import os
 import pytest
 import tensorflow as tf
 
+from dim_tf.config import default_config
 from dim_tf.evaluators import evaluation
 from dim_tf.tools import machine
 from dim_tf.training import loop, precision
@@ -18,6 +19,12 @@ CPU_WITHOUT = machine.Bfloat16Units(False, "forced: no bfloat16 units")
 
 def _force(monkeypatch, units):
     monkeypatch.setattr(machine, "bfloat16_units", lambda: units)
+
+
+def test_auto_is_the_default_of_training_and_of_the_evaluation():
+    config = default_config()
+    assert config.train.precision == "auto"
+    assert config.eval.knn.precision == config.eval.mlp.precision == "auto"
 
 
 @pytest.mark.parametrize(
@@ -99,8 +106,14 @@ def test_a_run_resumes_and_evaluates_where_auto_chooses_otherwise(
     starts = [(CPU_WITH_UNITS, 2), (CPU_WITHOUT, 4), (CPU_WITH_UNITS, 6)]
     for units, steps in starts:
         _force(monkeypatch, units)
-        config = tiny_eval_config(data_dir, **{"train.steps": steps})
-        assert config.train.precision == "auto"  # The default.
+        config = tiny_eval_config(
+            data_dir,
+            **{
+                "train.steps": steps,
+                "train.precision": "auto",
+                "eval.knn.precision": "auto",
+            },
+        )
         result = loop.train(config, workdir)
         assert result.step == steps
         policy = "mixed_bfloat16" if units.native else "float32"
@@ -115,13 +128,14 @@ def test_a_run_resumes_and_evaluates_where_auto_chooses_otherwise(
     assert sorted(texts) == [0, 2, 4]
     assert "mixed_bfloat16" in texts[0] and "float32" in texts[2]
 
-    for units, policy in [(CPU_WITHOUT, "float32"), (CPU_WITH_UNITS, "mixed_bfloat16")]:
+    # The evaluation's own `auto` precisions are chosen where it runs.
+    for units, dtype in [(CPU_WITHOUT, "float32"), (CPU_WITH_UNITS, "bfloat16")]:
         _force(monkeypatch, units)
         lines = []
         results = evaluation.evaluate(
-            workdir, taps="y", kinds="linear", random_baseline=False, log=lines.append
+            workdir, taps="y", kinds="knn", random_baseline=False, log=lines.append
         )
         assert results["step"] == 6
-        assert results["precision"] == policy
-        assert results["precision_reason"] == f"train.precision=auto: {units.reason}"
-        assert f"precision: {policy} (train.precision=auto: {units.reason})" in lines
+        assert [row["precision"] for row in results["probes"]] == [dtype]
+        expected = f"precision: eval.knn.precision=auto -> {dtype} ({units.reason})"
+        assert expected in lines
