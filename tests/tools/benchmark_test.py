@@ -99,7 +99,13 @@ def test_auto_is_timed_beside_float32_where_it_resolves_to_bfloat16(
     units = machine.Bfloat16Units(True, "forced")
     monkeypatch.setattr(machine, "bfloat16_units", lambda: units)
     monkeypatch.setattr(machine, "matmul_gflops", lambda *args, **kwargs: 100.0)
-    config = tiny_config(**{"data.data_dir": data_dir, "train.steps_per_call": 1})
+    config = tiny_config(
+        **{
+            "data.data_dir": data_dir,
+            "train.steps_per_call": 1,
+            "train.precision": "auto",
+        }
+    )
     report = benchmark.benchmark(
         config, timed_calls=1, pipeline_batches=0, matmul_peak=True, matmul_size=64
     )
