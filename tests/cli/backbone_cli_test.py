@@ -12,6 +12,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from dim_tf.config import check_config
+from dim_tf.evaluators import evaluation
 from dim_tf.export import export_run
 from dim_tf.input import eval_sets, model_input
 from dim_tf.training import loop, runs
@@ -52,56 +54,80 @@ def test_an_unknown_keras_name_is_refused_before_tensorflow_is_imported(tmp_path
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize(
-    "flags, fragments",
-    [
-        (
-            [MOBILENET, "--config.backbone.local_layer=conv3"],
-            ["backbone.local_layer 'conv3' is not a layer of", "8x8x24 (stride 8)"],
-        ),
-        (
-            [MOBILENET, "--config.image_size=16"],
-            [
-                "keras:MobileNetV3Small takes images of at least 32x32",
-                "got image_size 16",
-            ],
-        ),
-        (
-            [MOBILENET, "--config.backbone.weights=WEIGHTS"],
-            ["weights file", "does not fit keras:MobileNetV3Small"],
-        ),
-        (["--config.encoder=file:JUNK"], ["does not load as a Keras model"]),
-        (
-            ["--config.encoder=file:FLAT", "--config.backbone.local_layer=flat"],
-            [
-                "backbone.local_layer 'flat' outputs (None, 4096), not a 4-D map",
-                "c2 16x16x16",
-            ],
-        ),
-    ],
-    ids=["layer", "size", "weights", "junk_file", "not_4d"],
-)
-def test_a_backbone_that_cannot_be_built_is_one_line_with_nothing_written(
-    data_dir, tmp_path, flags, fragments
-):
+# Each backbone that cannot be built: its overrides (WEIGHTS, JUNK and FLAT are
+# files `_bad_backbone_overrides` writes) and the fragments of the one-line error.
+BAD_BACKBONES = {
+    "layer": (
+        {"encoder": "keras:MobileNetV3Small", "backbone.local_layer": "conv3"},
+        ["backbone.local_layer 'conv3' is not a layer of", "8x8x24 (stride 8)"],
+    ),
+    "size": (
+        {"encoder": "keras:MobileNetV3Small", "image_size": 16},
+        [
+            "keras:MobileNetV3Small takes images of at least 32x32",
+            "got image_size 16",
+        ],
+    ),
+    "weights": (
+        {"encoder": "keras:MobileNetV3Small", "backbone.weights": "WEIGHTS"},
+        ["weights file", "does not fit keras:MobileNetV3Small"],
+    ),
+    "junk_file": ({"encoder": "file:JUNK"}, ["does not load as a Keras model"]),
+    "not_4d": (
+        {"encoder": "file:FLAT", "backbone.local_layer": "flat"},
+        [
+            "backbone.local_layer 'flat' outputs (None, 4096), not a 4-D map",
+            "c2 16x16x16",
+        ],
+    ),
+}
+
+
+def _bad_backbone_overrides(tmp_path, name):
+    """`BAD_BACKBONES[name]`'s overrides with its files written into `tmp_path`."""
     weights = tmp_path / "w.weights.h5"
     weights.write_bytes(b"not weights")
     junk = tmp_path / "junk.keras"
     junk.write_text("not a model")
     flat = _save_model(str(tmp_path / "flat.keras"), channels=1, flatten=True)
-    flags = [
-        flag.replace("WEIGHTS", str(weights))
-        .replace("JUNK", str(junk))
-        .replace("FLAT", flat)
-        for flag in flags
-    ]
+    overrides, fragments = BAD_BACKBONES[name]
+    files = {"WEIGHTS": str(weights), "JUNK": str(junk), "FLAT": flat}
+    for placeholder, path in files.items():
+        overrides = {
+            field: value.replace(placeholder, path) if isinstance(value, str) else value
+            for field, value in overrides.items()
+        }
+    return overrides, fragments
+
+
+def test_a_backbone_that_cannot_be_built_is_one_line_from_bin_train(data_dir, tmp_path):
+    # One real process: exit status 2, one line, no traceback, nothing written.
+    overrides, fragments = _bad_backbone_overrides(tmp_path, "layer")
+    flags = [f"--config.{field}={value}" for field, value in overrides.items()]
     workdir = tmp_path / "run"
     result = processes.run(processes.train_args(str(workdir), data_dir, *flags))
     processes.assert_one_line_error(result, *fragments)
     assert not workdir.exists()
 
 
-def test_keras_backbone_trains_evaluates_and_exports_from_bin(data_dir, tmp_path):
+@pytest.mark.parametrize("name", sorted(set(BAD_BACKBONES) - {"layer"}))
+def test_a_backbone_that_cannot_be_built_is_one_line_with_nothing_written(
+    data_dir, tmp_path, name
+):
+    # What bin/train runs (the `UserError` it prints as its one line), in-process.
+    overrides, fragments = _bad_backbone_overrides(tmp_path, name)
+    config = tiny.quickstart_config(data_dir, strategy="one_device", **overrides)
+    workdir = str(tmp_path / "run")
+
+    def train():
+        check_config(config)
+        loop.train(config, workdir)
+
+    processes.assert_user_error(train, *fragments)
+    assert not os.path.exists(workdir)
+
+
+def test_keras_backbone_trains_from_bin_then_evaluates_and_exports(data_dir, tmp_path):
     workdir = str(tmp_path / "run")
     trained = processes.run_python(
         *processes.train_args(workdir, data_dir)[1:],
@@ -114,10 +140,9 @@ def test_keras_backbone_trains_evaluates_and_exports_from_bin(data_dir, tmp_path
     )
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert "Trained to step 30." in trained.stdout
-    evaluated = processes.run_python(
-        "bin/evaluate", f"--workdir={workdir}", "--kinds=linear,knn"
-    )
-    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    # What bin/evaluate and bin/export run, in-process (their processes' exit
+    # statuses and output: tests/evaluators/evaluate_cli_test.py).
+    evaluation.evaluate(workdir, kinds="linear,knn")
     with open(os.path.join(workdir, "results.json")) as f:
         probes = json.load(f)["probes"]
     assert {(p["kind"], p["tap"]) for p in probes} >= {("linear", "y"), ("knn", "y")}
@@ -126,8 +151,7 @@ def test_keras_backbone_trains_evaluates_and_exports_from_bin(data_dir, tmp_path
     # hold 0.9 ** 30 of their initial 1.
     (conv,) = [p for p in probes if (p["kind"], p["tap"]) == ("linear", "conv")]
     assert conv["test_accuracy"] > 0.3, probes
-    exported = processes.run_python("bin/export", f"--workdir={workdir}")
-    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert export_run(workdir)["encoder_export"] == "export/encoder"
 
     # The digits as the dataset stores them: uint8 8x8 grey.
     stored = next(
@@ -160,6 +184,9 @@ def test_file_backbone_on_a_folder_exports_an_encoder_taking_any_jpeg(tmp_path):
             "eval.kinds": "linear",
             "eval.taps": "y",
             "eval.epochs": 2,
+            # MINE and NDM at test size (nothing here reads them).
+            "eval.mi.mine_steps": tiny.TINY_EVAL["eval.mi.mine_steps"],
+            "eval.mi.ndm_steps": tiny.TINY_EVAL["eval.mi.ndm_steps"],
         }
     )
     loop.train(config, workdir)
