@@ -41,9 +41,6 @@ def build_results(run, results, num_train, num_test, pooled=None):
         "train_split": run.eval_train_split,
         "step": run.step,
         "checkpoint": os.path.relpath(run.checkpoint, run.workdir),
-        # The encoder's features: `train.precision` resolved on this machine.
-        "precision": run.trainer.precision.policy,
-        "precision_reason": run.trainer.precision.reason,
         "probes": [dict(row, export=None, exports=None) for row in sections["probes"]],
         **top,
         "encoder_export": None,
