@@ -3,9 +3,9 @@
 Layout: `DIR/config.json`, `DIR/checkpoints/`, `DIR/train/` (TensorBoard),
 `DIR/lock`. A resumed run may change only the `dim_tf.config.resumable_fields`
 of both the recorded and the new config, so a typo never mixes two
-experiments in one directory. The lock is a
-`flock`, released by the kernel however its owner exits. Writes go to a
-hidden file or directory beside the target, then are renamed into place.
+experiments in one directory. The lock is a `flock`, released by the kernel
+however its owner exits. Writes go to a hidden file or directory beside the
+target, then are renamed into place.
 """
 
 import contextlib

@@ -100,11 +100,9 @@ def auto_precisions(eval_config, kinds):
       (An `auto` mlp keeps taps narrower than `probes.frozen`'s
       `AUTO_BFLOAT16_MIN_DIM` in float32.)
     """
-    settings = {"knn": eval_config.knn.precision, "mlp": eval_config.mlp.precision}
     chosen = [
         f"eval.{kind}.precision=auto -> {compute_dtype('auto')}"
-        for kind, setting in settings.items()
-        if kind in kinds and setting == "auto"
+        for kind in _auto_kinds(eval_config, kinds)
     ]
     if not chosen:
         return ""
@@ -113,9 +111,18 @@ def auto_precisions(eval_config, kinds):
 
 def measure_if_auto(eval_config, kinds):
     """Detects `machine.bfloat16_units` now if `knn` or `mlp` of `kinds` runs at `auto`."""
-    settings = {"knn": eval_config.knn.precision, "mlp": eval_config.mlp.precision}
-    if any(settings[kind] == "auto" for kind in settings if kind in kinds):
+    if _auto_kinds(eval_config, kinds):
         machine.bfloat16_units()
+
+
+def _auto_kinds(eval_config, kinds):
+    """Which of `knn`, `mlp` are among `kinds` with their precision at `auto`."""
+    settings = {"knn": eval_config.knn.precision, "mlp": eval_config.mlp.precision}
+    return [
+        kind
+        for kind, setting in settings.items()
+        if kind in kinds and setting == "auto"
+    ]
 
 
 def rows_per_chunk(dim, chunk_bytes=CHUNK_BYTES):

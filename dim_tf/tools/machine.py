@@ -19,7 +19,7 @@ _SPEEDUP_ROUNDS = 3
 GPU_BFLOAT16_CAPABILITY = (8, 0)
 
 # Whether the device computes bfloat16 products natively, and a phrase saying
-# why ("this CPU multiplies bfloat16 1.9x faster than float32").
+# why ("this CPU multiplies bfloat16 1.9x as fast as float32").
 Bfloat16Units = collections.namedtuple("Bfloat16Units", "native reason")
 
 
