@@ -1,6 +1,5 @@
 """`train.precision=auto`: chosen on each start by the hardware, said, and resumable across."""
 
-import glob
 import json
 import os
 
@@ -11,6 +10,7 @@ from dim_tf.config import default_config
 from dim_tf.evaluators import evaluation
 from dim_tf.tools import machine
 from dim_tf.training import loop, precision
+from tests.events import event_texts
 from tests.tiny import tiny_eval_config
 
 CPU_WITH_UNITS = machine.Bfloat16Units(True, "forced: bfloat16 units")
@@ -80,18 +80,6 @@ def test_a_gpu_has_units_from_compute_capability_8(monkeypatch, capabilities, na
     assert f"compute capability {lowest[0]}.{lowest[1]}" in units.reason
 
 
-def _texts(logdir, tag):
-    """{step: text} of a TensorBoard text summary under `logdir`."""
-    texts = {}
-    for path in glob.glob(os.path.join(logdir, "events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag == tag:
-                    text = tf.make_ndarray(value.tensor).item().decode()
-                    texts[event.step] = text
-    return texts
-
-
 def _start(workdir):
     with open(os.path.join(workdir, "config.json")) as f:
         recorded = json.load(f)
@@ -124,7 +112,7 @@ def test_a_run_resumes_and_evaluates_where_auto_chooses_otherwise(
         }
         line = f"precision: {policy} (train.precision=auto: {units.reason})"
         assert line in capsys.readouterr().err
-    texts = _texts(os.path.join(workdir, "train"), "precision")
+    texts = event_texts(os.path.join(workdir, "train"), "precision")
     assert sorted(texts) == [0, 2, 4]
     assert "mixed_bfloat16" in texts[0] and "float32" in texts[2]
 
